@@ -1,0 +1,44 @@
+// swift-tools-version: 6.1
+// Tariff: a billing-model rules engine. The targets are layered by weight:
+// values and diagnostics -> compiler -> engine -> (settlement, backends) -> CLI.
+// The core and the engine import nothing heavy; Yams only enters at the compiler.
+import PackageDescription
+
+let package = Package(
+    name: "Tariff",
+    products: [
+        .library(name: "Tariff", targets: ["Tariff"]),
+        .library(name: "TariffCore", targets: ["TariffCore"]),
+        .library(name: "TariffCompiler", targets: ["TariffCompiler"]),
+        .library(name: "TariffEngine", targets: ["TariffEngine"]),
+        .library(name: "TariffModels", targets: ["TariffModels"]),
+        .executable(name: "tariff", targets: ["TariffCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.0.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.0"),
+    ],
+    targets: [
+        // Exact values (money, compute units, percents, currencies, timestamps) and diagnostics.
+        .target(name: "TariffCore"),
+        // YAML -> positioned syntax -> checks -> rule graph; the plugin protocols and registry.
+        .target(name: "TariffCompiler", dependencies: ["TariffCore", .product(name: "Yams", package: "Yams")]),
+        // The shipped plugins (per_call, subscription, enterprise, rule kinds): public API only.
+        .target(name: "TariffModels", dependencies: ["TariffCore", "TariffCompiler"]),
+        // The flat evaluator over compiled plans: no YAML, no strings on the hot path.
+        .target(name: "TariffEngine", dependencies: ["TariffCore", "TariffCompiler"]),
+        // The library a settlement service imports: compile, price, quote, batch, explain, hot reload.
+        .target(name: "Tariff", dependencies: ["TariffCore", "TariffCompiler", "TariffEngine", "TariffModels"]),
+        // The `tariff` executable: parses flags, calls the library, renders.
+        .executableTarget(
+            name: "TariffCLI",
+            dependencies: ["Tariff", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .testTarget(name: "TariffCoreTests", dependencies: ["TariffCore", .product(name: "PropertyBased", package: "swift-property-based")]),
+        .testTarget(name: "TariffCompilerTests", dependencies: ["Tariff"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "TariffEngineTests", dependencies: ["Tariff", .product(name: "PropertyBased", package: "swift-property-based")]),
+        .testTarget(name: "TariffCLITests", dependencies: ["Tariff"]),
+    ],
+    swiftLanguageModes: [.v6]
+)
