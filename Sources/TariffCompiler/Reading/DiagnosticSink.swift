@@ -1,0 +1,37 @@
+import TariffCore
+
+/// Collects the diagnostics of one compilation. Every stage and plugin reports here, so all
+/// mistakes of a catalog come out at once, sorted by position.
+public final class DiagnosticSink {
+    public private(set) var diagnostics: [Diagnostic] = []
+
+    public init() {}
+
+    public func report(_ diagnostic: Diagnostic) { diagnostics.append(diagnostic) }
+
+    public func error(_ code: DiagnosticCode, at location: SourceLocation, _ message: String, fix: String? = nil) {
+        diagnostics.append(Diagnostic(.error, code, at: location, message, fix: fix))
+    }
+
+    public func warning(_ code: DiagnosticCode, at location: SourceLocation, _ message: String, fix: String? = nil) {
+        diagnostics.append(Diagnostic(.warning, code, at: location, message, fix: fix))
+    }
+
+    public var errorCount: Int { diagnostics.count(where: { $0.severity == .error }) }
+    public var hasErrors: Bool { diagnostics.contains(where: { $0.severity == .error }) }
+}
+
+/// A value read from a catalog file, with where it was written.
+public struct Located<Value: Sendable>: Sendable {
+    public var value: Value
+    /// The position of the key that declared it (what lines and graph nodes point at).
+    public var keyLocation: SourceLocation
+    /// The position of the value itself (what a type error points at).
+    public var valueLocation: SourceLocation
+
+    public init(_ value: Value, keyLocation: SourceLocation, valueLocation: SourceLocation) {
+        self.value = value
+        self.keyLocation = keyLocation
+        self.valueLocation = valueLocation
+    }
+}

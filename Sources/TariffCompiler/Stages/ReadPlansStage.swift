@@ -1,0 +1,146 @@
+import TariffCore
+
+/// Stage 3: each plan file's header, its model section (lowered by the model plugin), its
+/// `rules:` (lowered by rule plugins) and its `tests:`.
+struct ReadPlansStage: CompilerStage {
+    let name = "read-plans"
+
+    func run(_ state: inout CompilationState) {
+        for (source, root) in state.documents where source.kind == .plan {
+            guard let root else { continue }
+            if let plan = readPlan(root, file: source.path, state: state) { state.plans.append(plan) }
+        }
+    }
+
+    private func readPlan(_ root: YAMLNode, file: String, state: CompilationState) -> ReadPlan? {
+        let diagnostics = state.diagnostics
+        if case .null = root.kind {
+            diagnostics.error("missing-key", at: root.location, "the plan file is empty", fix: "start it with 'plan: <id>'")
+            return nil
+        }
+        guard let reader = MappingReader(root, context: "the plan", diagnostics: diagnostics) else { return nil }
+        let id = reader.required("plan", .id)
+        let version = reader.optional("version", .integer(in: 1...CatalogLimits.maximumVersion))
+        let effective = reader.optional("effective", .dateOrTimestamp)
+        let agent = reader.required("agent", .id)
+        let creator = reader.required("creator", .id)
+        let currency = reader.required("currency", .currency)
+        let meteringName = reader.optional("metering", .id)
+        let defaultMark = reader.optional("default", .boolean)
+        let modelNames = state.registry.models.map(\.name)
+        // Every model's section name is a known key, so a section for another model is reported
+        // as unused rather than unknown.
+        for name in modelNames { reader.allow(name) }
+        let model = reader.required("model", .id)
+        let ruleEntries = reader.sequence("rules")
+        let testEntries = reader.sequence("tests")
+
+        let metering = resolveMetering(meteringName, reader: reader, state: state)
+        let split = resolveSplit(reader, state: state)
+        let context = PlanLoweringContext(planID: id?.value ?? "?", currency: currency?.value, meterNames: state.meterNames)
+
+        var lowering: ModelLowering?
+        var plugin: (any BillingModelPlugin)?
+        if let model {
+            if let found = state.registry.model(named: model.value) {
+                plugin = found
+                if let section = reader.mapping(model.value) {
+                    lowering = found.lower(section, context: context)
+                    section.finish()
+                } else if reader.entry(model.value) == nil {
+                    diagnostics.error("missing-key", at: reader.location, "a '\(model.value)' plan needs a '\(model.value):' section with its settings",
+                                      fix: "add a '\(model.value):' mapping")
+                }
+            } else {
+                var message = "unknown model '\(model.value)'"
+                if let suggestion = Suggestion.closest(to: model.value, among: modelNames) { message += "; did you mean '\(suggestion)'?" }
+                diagnostics.error("unknown-model", at: model.valueLocation, message, fix: "models: \(modelNames.joined(separator: ", "))")
+            }
+        }
+        for other in modelNames where other != model?.value {
+            if let pair = reader.entry(other) {
+                diagnostics.error("unused-section", at: pair.keyLocation,
+                                  "the '\(other)' section is not used: this plan's model is '\(model?.value ?? "?")'", fix: "remove it or change 'model:'")
+            }
+        }
+
+        var executionNodes = lowering?.executionNodes ?? []
+        if let ruleEntries {
+            if ruleEntries.value.count > CatalogLimits.maximumRulesPerPlan {
+                diagnostics.error("limit-exceeded", at: ruleEntries.keyLocation, "a plan has at most \(CatalogLimits.maximumRulesPerPlan) rules")
+            }
+            var ruleNodes: [RuleNode] = []
+            for entry in ruleEntries.value { ruleNodes += lowerRule(entry, context: context, state: state) }
+            // Rules apply to the model's charge before its spend cap, so the cap stays the last word.
+            let capIndex = executionNodes.firstIndex { if case .spendCap = $0.operation { true } else { false } } ?? executionNodes.endIndex
+            executionNodes.insert(contentsOf: ruleNodes, at: capIndex)
+        }
+        var tests: [PlanTestCase] = []
+        if let testEntries, let metering {
+            if testEntries.value.count > CatalogLimits.maximumTestsPerPlan {
+                diagnostics.error("limit-exceeded", at: testEntries.keyLocation, "a plan has at most \(CatalogLimits.maximumTestsPerPlan) tests")
+            }
+            for entry in testEntries.value.prefix(CatalogLimits.maximumTestsPerPlan) {
+                if let test = PlanTestReader.read(entry, metering: metering, context: context, diagnostics: diagnostics) { tests.append(test) }
+            }
+        }
+        reader.finish()
+
+        guard let id, let agent, let creator, let currency, let model, plugin != nil, let lowering, let metering, let split else { return nil }
+        let definition = PlanDefinition(
+            id: id.value, version: version?.value ?? 1, effective: effective?.value, agent: agent.value, creator: creator.value,
+            currency: currency.value, metering: metering, split: split, isDefault: defaultMark?.value ?? false, model: model.value,
+            period: lowering.period, billFailed: lowering.billFailed, executionNodes: executionNodes, periodNodes: lowering.periodNodes,
+            reserve: lowering.reserve, quoteIsExact: lowering.quoteIsExact, attributes: lowering.attributes, tests: tests, file: file,
+            location: id.keyLocation, modelLocation: model.keyLocation)
+        return ReadPlan(definition: definition, versionLocation: version?.keyLocation ?? id.keyLocation, effectiveLocation: effective?.keyLocation,
+                        defaultMark: defaultMark, agentLocation: agent.keyLocation, currencyLocation: currency.keyLocation,
+                        periodLocation: lowering.periodNodes.first?.location)
+    }
+
+    private func resolveMetering(_ written: Located<String>?, reader: MappingReader, state: CompilationState) -> MeteringProfile? {
+        let name = written?.value ?? "standard"
+        if let profile = state.meterings.first(where: { $0.name == name }) { return profile }
+        var message = written == nil
+            ? "the plan uses the default metering 'standard', but rules/ defines no metering named 'standard'"
+            : "unknown metering '\(name)'"
+        if written != nil, let suggestion = Suggestion.closest(to: name, among: state.meterings.map(\.name)) { message += "; did you mean '\(suggestion)'?" }
+        state.diagnostics.error("unknown-metering", at: written?.valueLocation ?? reader.location, message,
+                                fix: "define it under 'metering:' in a rules/ file")
+        return nil
+    }
+
+    private func resolveSplit(_ reader: MappingReader, state: CompilationState) -> SplitDefinition? {
+        guard let pair = reader.entry("split") else {
+            if let standard = state.splits.first(where: { $0.name == "standard" }) { return standard }
+            state.diagnostics.error("unknown-split", at: reader.location, "the plan uses the default split 'standard', but rules/ defines no split named 'standard'",
+                                    fix: "define it under 'splits:' in a rules/ file, or write an inline split")
+            return nil
+        }
+        if pair.value.pairs != nil {
+            guard let rule = ReadRulesStage.readSplit(pair.value, context: "the inline split", location: pair.keyLocation, diagnostics: state.diagnostics) else { return nil }
+            return SplitDefinition(name: nil, rule: rule, location: pair.keyLocation)
+        }
+        guard let name = ValueType<String>.id.read(pair.value, state.diagnostics) else { return nil }
+        if let split = state.splits.first(where: { $0.name == name }) { return split }
+        var message = "unknown split '\(name)'"
+        if let suggestion = Suggestion.closest(to: name, among: state.splits.compactMap(\.name)) { message += "; did you mean '\(suggestion)'?" }
+        state.diagnostics.error("unknown-split", at: pair.value.location, message, fix: "define it under 'splits:' in a rules/ file, or write an inline split")
+        return nil
+    }
+
+    private func lowerRule(_ entry: YAMLNode, context: PlanLoweringContext, state: CompilationState) -> [RuleNode] {
+        guard let options = MappingReader(entry, context: "a rule", diagnostics: state.diagnostics) else { return [] }
+        guard let kind = options.required("kind", .id) else { return [] }
+        guard let plugin = state.registry.ruleKind(named: kind.value) else {
+            let kinds = state.registry.ruleKinds.map(\.kind)
+            var message = "unknown rule kind '\(kind.value)'"
+            if let suggestion = Suggestion.closest(to: kind.value, among: kinds) { message += "; did you mean '\(suggestion)'?" }
+            state.diagnostics.error("unknown-rule-kind", at: kind.valueLocation, message, fix: "rule kinds: \(kinds.joined(separator: ", "))")
+            return []
+        }
+        let nodes = plugin.lower(options, context: context) ?? []
+        options.finish()
+        return nodes
+    }
+}

@@ -1,0 +1,96 @@
+import TariffCore
+import Yams
+
+/// Stage 1 of the compiler: YAML text -> positioned `YAMLNode`s, through Yams (libyaml).
+public enum YAMLLoader {
+    /// Files larger than this are refused before parsing: a plan is a page, not a data set.
+    public static let maximumFileBytes = 1 << 20
+
+    /// Parses one YAML document. Syntax errors, duplicate keys, anchors/aliases and non-scalar keys
+    /// become diagnostics; nil is returned when nothing usable could be read.
+    public static func load(_ text: String, file: String, diagnostics: DiagnosticSink) -> YAMLNode? {
+        let start = SourceLocation(file: file, line: 1, column: 1)
+        guard text.utf8.count <= maximumFileBytes else {
+            diagnostics.error("file-too-large", at: start, "the file is larger than \(maximumFileBytes) bytes", fix: "split it into one plan per file")
+            return nil
+        }
+        let root: Node?
+        do {
+            let parser = try Parser(yaml: text, resolver: .basic, constructor: .default, encoding: .utf8)
+            root = try parser.singleRoot()
+        } catch let error as YamlError {
+            report(error, file: file, diagnostics: diagnostics)
+            return nil
+        } catch {
+            diagnostics.error("yaml-syntax", at: start, "the file is not valid YAML: \(error)")
+            return nil
+        }
+        guard let root else {
+            return YAMLNode(kind: .null, location: start)
+        }
+        return convert(root, file: file, diagnostics: diagnostics, depth: 0)
+    }
+
+    /// Nesting deeper than this is refused: no plan needs it, and it bounds recursion.
+    static let maximumDepth = 32
+
+    private static func location(_ mark: Mark?, file: String) -> SourceLocation {
+        SourceLocation(file: file, line: mark?.line ?? 1, column: mark?.column ?? 1)
+    }
+
+    private static func convert(_ node: Node, file: String, diagnostics: DiagnosticSink, depth: Int) -> YAMLNode? {
+        let here = location(node.mark, file: file)
+        guard depth < maximumDepth else {
+            diagnostics.error("yaml-too-deep", at: here, "the YAML is nested more than \(maximumDepth) levels deep")
+            return nil
+        }
+        switch node {
+        case .scalar(let scalar):
+            let plain = scalar.style == .plain || scalar.style == .any
+            if plain, ["", "~", "null", "Null", "NULL"].contains(scalar.string) {
+                return YAMLNode(kind: .null, location: here)
+            }
+            return YAMLNode(kind: .scalar(scalar.string, plain: plain), location: here)
+        case .sequence(let sequence):
+            var elements: [YAMLNode] = []
+            for element in sequence {
+                guard let converted = convert(element, file: file, diagnostics: diagnostics, depth: depth + 1) else { return nil }
+                elements.append(converted)
+            }
+            return YAMLNode(kind: .sequence(elements), location: here)
+        case .mapping(let mapping):
+            var pairs: [YAMLPair] = []
+            for (key, value) in mapping {
+                let keyLocation = location(key.mark, file: file)
+                guard case .scalar(let keyScalar) = key else {
+                    diagnostics.error("wrong-type", at: keyLocation, "a key must be a plain name, not \(key.mapping != nil ? "a mapping" : "a list")")
+                    return nil
+                }
+                guard let converted = convert(value, file: file, diagnostics: diagnostics, depth: depth + 1) else { return nil }
+                pairs.append(YAMLPair(key: keyScalar.string, keyLocation: keyLocation, value: converted))
+            }
+            return YAMLNode(kind: .mapping(pairs), location: here)
+        case .alias:
+            diagnostics.error("yaml-alias", at: here, "anchors and aliases (&name, *name) are not supported in a catalog", fix: "write the value out where it is used")
+            return nil
+        }
+    }
+
+    private static func report(_ error: YamlError, file: String, diagnostics: DiagnosticSink) {
+        switch error {
+        case .scanner(let context, let problem, let mark, _),
+             .parser(let context, let problem, let mark, _),
+             .composer(let context, let problem, let mark, _):
+            var message = "YAML syntax: \(problem)"
+            if let context { message += " (\(context.text) at \(context.mark.line):\(context.mark.column))" }
+            diagnostics.error("yaml-syntax", at: location(mark, file: file), message)
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            diagnostics.error("duplicate-key", at: location(context.mark, file: file),
+                              "the key '\(duplicates.joined(separator: "', '"))' is written twice in one mapping", fix: "keep one of them")
+        case .reader(let problem, _, _, _):
+            diagnostics.error("yaml-syntax", at: SourceLocation(file: file, line: 1, column: 1), "the file cannot be read as UTF-8 YAML: \(problem)")
+        default:
+            diagnostics.error("yaml-syntax", at: SourceLocation(file: file, line: 1, column: 1), "the file is not valid YAML: \(error)")
+        }
+    }
+}

@@ -1,0 +1,152 @@
+import TariffCompiler
+import TariffCore
+
+/// A compiled catalog: immutable, `Sendable`, shared by every thread that prices.
+///
+/// Built once from the compiler's `CatalogDefinition`; plan selection (by id and time, by agent's
+/// default) resolves to a `PlanHandle`, and pricing a handle is a flat, allocation-free evaluation.
+public final class CompiledCatalog: Sendable {
+    public let definition: CatalogDefinition
+    @usableFromInline let plans: [CompiledPlan]
+    /// Plan id -> handles of its versions, sorted by `effective` (nil first).
+    private let versionsByID: [String: [PlanHandle]]
+    /// Agent -> its default plan id.
+    private let defaultPlanByAgent: [String: String]
+
+    public init(_ definition: CatalogDefinition) {
+        self.definition = definition
+        plans = definition.plans.map(CompiledPlan.init)
+        var versions: [String: [PlanHandle]] = [:]
+        var defaults: [String: String] = [:]
+        for (index, plan) in definition.plans.enumerated() {
+            versions[plan.id, default: []].append(PlanHandle(index: Int32(index)))
+            if plan.isDefault { defaults[plan.agent] = plan.id }
+        }
+        for (id, handles) in versions {
+            versions[id] = handles.sorted {
+                let a = definition.plans[Int($0.index)].effective?.nanosecondsSinceEpoch ?? .min
+                let b = definition.plans[Int($1.index)].effective?.nanosecondsSinceEpoch ?? .min
+                return a < b
+            }
+        }
+        versionsByID = versions
+        defaultPlanByAgent = defaults
+    }
+
+    /// The plan definition behind a handle (its id, version, nodes and their source positions).
+    public func plan(_ handle: PlanHandle) -> PlanDefinition { plans[Int(handle.index)].definition }
+
+    public var meterNames: [String] { definition.meterNames }
+
+    public func meter(named name: String) -> MeterIndex? {
+        definition.meterNames.firstIndex(of: name).map { MeterIndex(rawValue: $0) }
+    }
+
+    /// Every plan id, sorted.
+    public var planIDs: [String] { versionsByID.keys.sorted() }
+
+    /// A plan version by id and version number.
+    public func plan(id: String, version: Int) -> PlanHandle? {
+        versionsByID[id]?.first { plans[Int($0.index)].definition.version == version }
+    }
+
+    /// The version of plan `id` in effect at `instant`: the latest `effective` at or before it.
+    public func plan(id: String, at instant: Timestamp) -> PlanHandle? {
+        versionsByID[id]?.last { handle in
+            guard let effective = plans[Int(handle.index)].definition.effective else { return true }
+            return effective <= instant
+        }
+    }
+
+    /// All versions of a plan id, oldest `effective` first.
+    public func versions(of id: String) -> [PlanHandle] { versionsByID[id] ?? [] }
+
+    /// The agent's default plan (its only per-call plan, or the one marked `default: true`) in effect at `instant`.
+    public func defaultPlan(agent: String, at instant: Timestamp) -> PlanHandle? {
+        guard let id = defaultPlanByAgent[agent] else { return nil }
+        return plan(id: id, at: instant)
+    }
+
+    /// Whether any plan names this agent.
+    public func hasPlans(forAgent agent: String) -> Bool { definition.plans.contains { $0.agent == agent } }
+
+    // MARK: Pricing
+
+    /// Prices one execution with `plan` in period `state`. Pure and allocation-free.
+    @inlinable
+    public func price(_ plan: PlanHandle, _ execution: ExecutionInput, state: PeriodState) -> PricingResult {
+        var tracer = NoTrace()
+        return plans[Int(plan.index)].evaluate(execution, state: state, tracer: &tracer)
+    }
+
+    /// Prices with a tracer that sees every node's input and output (explain).
+    @inlinable
+    public func price<Tracer: PricingTracer>(_ plan: PlanHandle, _ execution: ExecutionInput, state: PeriodState, tracer: inout Tracer) -> PricingResult {
+        plans[Int(plan.index)].evaluate(execution, state: state, tracer: &tracer)
+    }
+
+    /// The compute units of a reading set under a plan's metering (nil beyond the documented limit).
+    public func computeUnits(_ plan: PlanHandle, _ meters: MeterReadings) -> ComputeUnits? {
+        plans[Int(plan.index)].computeUnits(meters).map { ComputeUnits(millis: $0.millis) }
+    }
+}
+
+/// One execution of a batch: the plan, the execution, and the period state it is priced in.
+public struct BatchItem: Sendable {
+    public var plan: PlanHandle
+    public var execution: ExecutionInput
+    public var state: PeriodState
+    @inlinable public init(plan: PlanHandle, execution: ExecutionInput, state: PeriodState) {
+        self.plan = plan
+        self.execution = execution
+        self.state = state
+    }
+}
+
+/// The compact result of a batch entry (lines are left out: `price` returns them one at a time).
+public struct BatchResult: Sendable {
+    public var computeUnits: ComputeUnits
+    public var charge: Money
+    public var split: SplitShares
+    public var refusal: Refusal?
+    public var state: PeriodState
+    @inlinable public init(computeUnits: ComputeUnits = .zero, charge: Money = .zero, split: SplitShares = .zero, refusal: Refusal? = nil, state: PeriodState = .empty) {
+        self.computeUnits = computeUnits
+        self.charge = charge
+        self.split = split
+        self.refusal = refusal
+        self.state = state
+    }
+}
+
+extension CompiledCatalog {
+    /// Prices a batch into a caller-owned buffer: no allocation per execution, results in order.
+    /// `results` must have at least `items.count` elements; extra items are ignored.
+    @inlinable
+    public func price(batch items: UnsafeBufferPointer<BatchItem>, into results: UnsafeMutableBufferPointer<BatchResult>) {
+        let count = min(items.count, results.count)
+        plans.withUnsafeBufferPointer { plans in
+            for index in 0..<count {
+                let item = items[index]
+                let planIndex = Int(item.plan.index)
+                guard planIndex >= 0 && planIndex < plans.count else {
+                    results[index] = BatchResult(refusal: .noPlan, state: item.state)
+                    continue
+                }
+                var tracer = NoTrace()
+                let result = plans[planIndex].evaluate(item.execution, state: item.state, tracer: &tracer)
+                results[index] = BatchResult(computeUnits: result.computeUnits, charge: result.charge, split: result.split,
+                                             refusal: result.refusal, state: result.state)
+            }
+        }
+    }
+
+    /// Prices a batch held in an array (convenience over the buffer form).
+    public func price(batch items: [BatchItem]) -> [BatchResult] {
+        var results = [BatchResult](repeating: BatchResult(), count: items.count)
+        items.withUnsafeBufferPointer { input in
+            results.withUnsafeMutableBufferPointer { output in price(batch: input, into: output) }
+        }
+        return results
+    }
+}

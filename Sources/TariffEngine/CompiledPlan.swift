@@ -1,0 +1,178 @@
+import TariffCompiler
+import TariffCore
+
+/// One step of a compiled execution pipeline. Payloads are plain integers: evaluation is a
+/// `switch` over trivial values, with no reference counting, no existentials, no look-ups.
+@usableFromInline
+enum Instruction: Sendable {
+    case fee(picos: Int128)
+    case allowanceOverage(allowanceMillis: Int64, pricePicos: Int128)
+    case tiers(start: Int32, count: Int32)
+    case percentOff(remainingPartsPerMillion: Int64)
+    case round
+    case cap(picos: Int128)
+    case spendCap(picos: Int128)
+    case conditionalPercentOff(remainingPartsPerMillion: Int64, condition: Int32)
+    case minimumCharge(picos: Int128)
+    case surcharge(meter: Int32, pricePicos: Int128)
+    case freeExecutions(count: Int64)
+}
+
+/// A graduated tier flattened for evaluation: `[lowerMillis, upperMillis)` at `pricePicos` per CU.
+@usableFromInline
+struct FlatTier: Sendable {
+    @usableFromInline var lowerMillis: Int64
+    @usableFromInline var upperMillis: Int64
+    @usableFromInline var pricePicos: Int128
+}
+
+/// A condition flattened into one struct of optional parts (unused parts accept everything).
+@usableFromInline
+struct FlatCondition: Sendable {
+    @usableFromInline var weekdayMask: UInt8 = 0xFF
+    @usableFromInline var fromHour: Int64 = 0
+    @usableFromInline var toHour: Int64 = 24
+    @usableFromInline var utcOffsetSeconds: Int64 = 0
+    @usableFromInline var fromNanoseconds: Int64 = .min
+    @usableFromInline var toNanoseconds: Int64 = .max
+    @usableFromInline var meter: Int32 = -1
+    @usableFromInline var meterThresholdMicros: Int64 = 0
+    /// An `all` of conditions with several clock parts in different offsets cannot be flattened:
+    /// those are compiled as separate conditions chained through `next`.
+    @usableFromInline var next: Int32 = -1
+
+    @inlinable
+    func holds(endedAt: Timestamp, meters: MeterReadings) -> Bool {
+        if endedAt.nanosecondsSinceEpoch < fromNanoseconds || endedAt.nanosecondsSinceEpoch >= toNanoseconds { return false }
+        if meter >= 0 && meters.values[Int(meter)] < meterThresholdMicros { return false }
+        if weekdayMask != 0xFF || fromHour != 0 || toHour != 24 {
+            let seconds = endedAt.nanosecondsSinceEpoch / 1_000_000_000 - (endedAt.nanosecondsSinceEpoch % 1_000_000_000 < 0 ? 1 : 0) + utcOffsetSeconds
+            let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+            let secondOfDay = seconds - days * 86_400
+            // 1970-01-01 was a Thursday (raw value 4 with Monday = 1).
+            let weekday = ((days % 7) + 7 + 3) % 7 + 1
+            if weekdayMask & (1 << UInt8(weekday)) == 0 { return false }
+            let hour = secondOfDay / 3_600
+            if fromHour < toHour {
+                if hour < fromHour || hour >= toHour { return false }
+            } else if hour < fromHour && hour >= toHour {
+                return false
+            }
+        }
+        return true
+    }
+}
+
+/// A plan version compiled for evaluation: flat instructions, flat tiers, flat conditions,
+/// metering weights by meter index, the split.
+@usableFromInline
+struct CompiledPlan: Sendable {
+    @usableFromInline let definition: PlanDefinition
+    @usableFromInline let instructions: [Instruction]
+    @usableFromInline let tiers: [FlatTier]
+    @usableFromInline let conditions: [FlatCondition]
+    /// (meter index, weight in 10^-9 CU per meter unit).
+    @usableFromInline let weights: [(meter: Int32, nanos: Int64)]
+    /// The metering precision in 10^-15 CU (the scale of weight x reading).
+    @usableFromInline let precisionFemtos: Int128
+    @usableFromInline let precisionMillis: Int64
+    @usableFromInline let split: SplitRule
+    @usableFromInline let billFailed: Bool
+
+    init(_ definition: PlanDefinition) {
+        self.definition = definition
+        var instructions: [Instruction] = []
+        var tiers: [FlatTier] = []
+        var conditions: [FlatCondition] = []
+        for node in definition.executionNodes {
+            switch node.operation {
+            case .perExecutionFee(let fee): instructions.append(.fee(picos: fee.picos))
+            case .allowanceOverage(let allowance, let price):
+                instructions.append(.allowanceOverage(allowanceMillis: allowance.millis, pricePicos: price.picos))
+            case .graduatedTiers(let list):
+                let start = Int32(tiers.count)
+                var lower: Int64 = 0
+                for tier in list {
+                    let upper = tier.upTo?.millis ?? Int64.max
+                    tiers.append(FlatTier(lowerMillis: lower, upperMillis: upper, pricePicos: tier.price.picos))
+                    lower = upper
+                }
+                instructions.append(.tiers(start: start, count: Int32(list.count)))
+            case .percentOff(let percent):
+                instructions.append(.percentOff(remainingPartsPerMillion: Percent.partsPerWhole - percent.partsPerMillion))
+            case .roundHalfEven: instructions.append(.round)
+            case .capPerExecution(let cap): instructions.append(.cap(picos: cap.picos))
+            case .spendCap(let cap): instructions.append(.spendCap(picos: cap.picos))
+            case .conditionalPercentOff(let percent, let condition):
+                let index = Self.flatten(condition, into: &conditions)
+                instructions.append(.conditionalPercentOff(remainingPartsPerMillion: Percent.partsPerWhole - percent.partsPerMillion, condition: index))
+            case .minimumCharge(let amount): instructions.append(.minimumCharge(picos: amount.picos))
+            case .meterSurcharge(let meter, let price): instructions.append(.surcharge(meter: Int32(meter.rawValue), pricePicos: price.picos))
+            case .freeExecutions(let count): instructions.append(.freeExecutions(count: count))
+            case .periodFee, .commitmentShortfall, .slaCredit:
+                // Period operations never reach the execution pipeline (the compiler keeps them apart);
+                // a third-party plugin that puts one there gets a no-op rather than a trap.
+                instructions.append(.round)
+            }
+        }
+        self.instructions = instructions
+        self.tiers = tiers
+        self.conditions = conditions
+        weights = definition.metering.weights.map { (Int32($0.meter.rawValue), $0.weight.nanos) }
+        precisionMillis = definition.metering.precision.millis
+        precisionFemtos = Int128(definition.metering.precision.millis) * 1_000_000_000_000
+        split = definition.split.rule
+        billFailed = definition.billFailed
+    }
+
+    /// Flattens a condition; returns its index. Parts in `all` merge into one struct when they do not clash.
+    private static func flatten(_ condition: ExecutionCondition, into table: inout [FlatCondition]) -> Int32 {
+        var parts: [ExecutionCondition] = []
+        func collect(_ c: ExecutionCondition) {
+            if case .all(let list) = c { list.forEach(collect) } else { parts.append(c) }
+        }
+        collect(condition)
+        var chain: [FlatCondition] = [FlatCondition()]
+        for part in parts {
+            var placed = false
+            for i in chain.indices where merge(part, into: &chain[i]) { placed = true; break }
+            if !placed {
+                var fresh = FlatCondition()
+                _ = merge(part, into: &fresh)
+                chain.append(fresh)
+            }
+        }
+        let first = Int32(table.count)
+        for (i, var flat) in chain.enumerated() {
+            flat.next = i + 1 < chain.count ? first + Int32(i) + 1 : -1
+            table.append(flat)
+        }
+        return first
+    }
+
+    private static func merge(_ part: ExecutionCondition, into flat: inout FlatCondition) -> Bool {
+        let usesClock = flat.weekdayMask != 0xFF || flat.fromHour != 0 || flat.toHour != 24
+        switch part {
+        case .weekdays(let mask, let offset):
+            guard flat.weekdayMask == 0xFF, !usesClock || flat.utcOffsetSeconds == offset else { return false }
+            flat.weekdayMask = mask
+            flat.utcOffsetSeconds = offset
+        case .hours(let from, let to, let offset):
+            guard flat.fromHour == 0, flat.toHour == 24, !usesClock || flat.utcOffsetSeconds == offset else { return false }
+            flat.fromHour = Int64(from)
+            flat.toHour = Int64(to)
+            flat.utcOffsetSeconds = offset
+        case .dateRange(let from, let to):
+            guard flat.fromNanoseconds == .min, flat.toNanoseconds == .max else { return false }
+            flat.fromNanoseconds = from?.nanosecondsSinceEpoch ?? .min
+            flat.toNanoseconds = to?.nanosecondsSinceEpoch ?? .max
+        case .meterAtLeast(let meter, let threshold):
+            guard flat.meter < 0 else { return false }
+            flat.meter = Int32(meter.rawValue)
+            flat.meterThresholdMicros = threshold.micros
+        case .all:
+            return false
+        }
+        return true
+    }
+}

@@ -1,0 +1,137 @@
+import TariffCompiler
+import TariffCore
+
+/// `enterprise`: a negotiated agreement: a period fee, graduated usage tiers, a discount on usage,
+/// a commitment, SLA credits, guardrails, and the support and priority classes (plans.md).
+///
+/// Lowered to the pipeline of plans.md's steps 1-6: tiers -> discount -> round -> per-execution
+/// cap -> spend cap, and the period lines fee, shortfall, SLA credit.
+public struct EnterpriseModel: BillingModelPlugin {
+    public let name = "enterprise"
+    public init() {}
+
+    public func lower(_ section: MappingReader, context: PlanLoweringContext) -> ModelLowering? {
+        let diagnostics = section.diagnostics
+        let period = section.required("period", .oneOf(PeriodUnit.allCases.map(\.rawValue)))
+        let fee = section.required("fee", .money)
+        let tiers = readTiers(section)
+        let discount = section.optional("discount", .percent)
+        let commitment = section.optional("commitment", .money)
+        let sla = readSLA(section)
+        let support = section.optional("support", .oneOf(["standard", "priority", "dedicated"]))
+        let priority = section.optional("priority", .oneOf(["standard", "high", "critical"]))
+        let billFailed = section.optional("bill_failed", .boolean)?.value ?? false
+        let reserve = section.optional("reserve", .money)
+        var maxCost: Located<PlanMoney>?
+        var spendCap: Located<PlanMoney>?
+        if let guardrails = section.mapping("guardrails") {
+            maxCost = guardrails.optional("max_cost_per_execution", .money)
+            spendCap = guardrails.optional("spend_cap", .money)
+            guardrails.finish()
+        }
+        if let maxCost, let spendCap, spendCap.value < maxCost.value {
+            diagnostics.warning("spend-cap-below-execution-cap", at: spendCap.valueLocation,
+                                "the spend cap \(spendCap.value) is below the per-execution cap \(maxCost.value): one execution can exhaust the period",
+                                fix: "raise spend_cap or lower max_cost_per_execution")
+        }
+        guard let period, let unit = PeriodUnit(rawValue: period.value), let fee, let tiers else { return nil }
+
+        var nodes = [RuleNode(rule: "usage", operation: .graduatedTiers(tiers.value), location: tiers.keyLocation, plugin: name)]
+        if let discount, discount.value.partsPerMillion > 0 {
+            nodes.append(RuleNode(rule: "discount", operation: .percentOff(discount.value), location: discount.keyLocation, plugin: name))
+        }
+        nodes.append(RuleNode(rule: "usage", operation: .roundHalfEven, location: tiers.keyLocation, plugin: name))
+        if let maxCost {
+            nodes.append(RuleNode(rule: "max_cost_per_execution", operation: .capPerExecution(maxCost.value), location: maxCost.keyLocation, plugin: name))
+        }
+        if let spendCap {
+            nodes.append(RuleNode(rule: "spend_cap", operation: .spendCap(spendCap.value), location: spendCap.keyLocation, plugin: name))
+        }
+        var periodNodes = [RuleNode(rule: "fee", operation: .periodFee(fee.value), location: fee.keyLocation, plugin: name)]
+        if let commitment {
+            periodNodes.append(RuleNode(rule: "shortfall", operation: .commitmentShortfall(commitment.value), location: commitment.keyLocation, plugin: name))
+        }
+        if let sla {
+            periodNodes.append(RuleNode(rule: "sla_credit", operation: .slaCredit(promised: sla.value.promised, bands: sla.value.bands), location: sla.keyLocation, plugin: name))
+        }
+        var attributes: [(key: String, value: String)] = []
+        if let support { attributes.append(("support", support.value)) }
+        if let priority { attributes.append(("priority", priority.value)) }
+        return ModelLowering(period: unit, billFailed: billFailed, executionNodes: nodes, periodNodes: periodNodes,
+                             reserve: reserve?.value ?? maxCost?.value, attributes: attributes)
+    }
+
+    /// `usage:` tiers: strictly increasing `up_to`, exactly one open last tier.
+    private func readTiers(_ section: MappingReader) -> Located<[PriceTier]>? {
+        let diagnostics = section.diagnostics
+        guard let list = section.sequence("usage", required: true) else { return nil }
+        guard !list.value.isEmpty else {
+            diagnostics.error("tiers-open-last", at: list.valueLocation, "'usage' needs at least one tier, the last with no 'up_to'")
+            return nil
+        }
+        guard list.value.count <= CatalogLimits.maximumTiers else {
+            diagnostics.error("limit-exceeded", at: list.keyLocation, "at most \(CatalogLimits.maximumTiers) tiers")
+            return nil
+        }
+        var tiers: [PriceTier] = []
+        var valid = true
+        var previous: Located<ComputeUnits>?
+        for (position, entry) in list.value.enumerated() {
+            guard let reader = MappingReader(entry, context: "a usage tier", diagnostics: diagnostics) else { valid = false; continue }
+            let upTo = reader.optional("up_to", .computeUnits)
+            let price = reader.required("price", .money)
+            reader.finish()
+            let isLast = position == list.value.count - 1
+            if let upTo {
+                if isLast {
+                    diagnostics.error("tiers-open-last", at: upTo.keyLocation, "the last tier must have no 'up_to': it prices everything beyond the tier before",
+                                      fix: "remove 'up_to' from the last tier, or add an open tier after it")
+                    valid = false
+                }
+                if let previous, upTo.value <= previous.value {
+                    diagnostics.error("tiers-not-increasing", at: upTo.valueLocation,
+                                      "tier bounds must increase: \(upTo.value) is not above the previous tier's \(previous.value)")
+                    valid = false
+                } else if previous == nil, upTo.value.millis <= 0 {
+                    diagnostics.error("tiers-not-increasing", at: upTo.valueLocation, "the first tier's 'up_to' must be above 0")
+                    valid = false
+                }
+                previous = upTo
+            } else if !isLast {
+                diagnostics.error("tiers-open-last", at: entry.location, "only the last tier may omit 'up_to'",
+                                  fix: "give this tier an 'up_to', or move it to the end")
+                valid = false
+            }
+            guard let price else { valid = false; continue }
+            tiers.append(PriceTier(upTo: upTo?.value, price: price.value))
+        }
+        guard valid else { return nil }
+        return Located(tiers, keyLocation: list.keyLocation, valueLocation: list.valueLocation)
+    }
+
+    private func readSLA(_ section: MappingReader) -> Located<(promised: Percent?, bands: [SLABand])>? {
+        let diagnostics = section.diagnostics
+        guard let pair = section.entry("sla"), let sla = MappingReader(pair.value, context: "'sla'", diagnostics: diagnostics) else { return nil }
+        let promised = sla.optional("availability", .percent)
+        var bands: [SLABand] = []
+        if let credits = sla.sequence("credits", required: true) {
+            if credits.value.count > CatalogLimits.maximumSLABands {
+                diagnostics.error("limit-exceeded", at: credits.keyLocation, "at most \(CatalogLimits.maximumSLABands) SLA credit bands")
+            }
+            for entry in credits.value.prefix(CatalogLimits.maximumSLABands) {
+                guard let band = MappingReader(entry, context: "an SLA credit band", diagnostics: diagnostics) else { continue }
+                let below = band.required("below", .percent)
+                let credit = band.required("credit", .percent)
+                band.finish()
+                if let below, let credit {
+                    if bands.contains(where: { $0.below == below.value }) {
+                        diagnostics.error("duplicate-name", at: below.valueLocation, "two SLA bands are both below \(below.value)")
+                    }
+                    bands.append(SLABand(below: below.value, credit: credit.value))
+                }
+            }
+        }
+        sla.finish()
+        return Located((promised?.value, bands), keyLocation: pair.keyLocation, valueLocation: pair.value.location)
+    }
+}

@@ -1,0 +1,158 @@
+import TariffCompiler
+import TariffCore
+
+/// `discount`: a percentage off an execution's charge while a condition holds.
+///
+/// ```yaml
+/// - kind: discount
+///   percent: 20%
+///   when: { weekday: [sat, sun], hours: { from: 22, to: 6 }, dates: { from: 2026-12-01, to: 2027-01-01 },
+///           meter: { name: inference_calls, at_least: 10 }, utc_offset: "+01:00" }
+/// ```
+/// Every condition written must hold (and); without `when` the discount always applies. The
+/// discounted charge is rounded half-to-even to micro-units.
+public struct DiscountRule: RuleKindPlugin {
+    public let kind = "discount"
+    public init() {}
+
+    public func lower(_ options: MappingReader, context: PlanLoweringContext) -> [RuleNode]? {
+        let diagnostics = options.diagnostics
+        let percent = options.required("percent", .percent)
+        var condition: ExecutionCondition?
+        var valid = true
+        if let pair = options.entry("when") {
+            if let when = MappingReader(pair.value, context: "'when'", diagnostics: diagnostics) {
+                let parsed = ConditionReader.read(when, context: context)
+                condition = parsed.condition
+                valid = parsed.valid
+                when.finish()
+            } else {
+                valid = false
+            }
+        }
+        guard let percent, valid else { return nil }
+        let operation: RuleOperation = condition.map { .conditionalPercentOff(percent.value, $0) }
+            ?? .conditionalPercentOff(percent.value, .all([]))
+        return [RuleNode(rule: "discount", operation: operation, location: percent.keyLocation, plugin: kind)]
+    }
+}
+
+/// `minimum_charge`: a billed execution is never charged less than `amount`. Executions that cost
+/// nothing (inside an allowance, free, or failed and not billed) stay free.
+public struct MinimumChargeRule: RuleKindPlugin {
+    public let kind = "minimum_charge"
+    public init() {}
+
+    public func lower(_ options: MappingReader, context: PlanLoweringContext) -> [RuleNode]? {
+        guard let amount = options.required("amount", .money) else { return nil }
+        return [RuleNode(rule: "minimum_charge", operation: .minimumCharge(amount.value), location: amount.keyLocation, plugin: kind)]
+    }
+}
+
+/// `surcharge`: an extra price per unit of one meter (e.g. per inference call on a premium model),
+/// added to the charge and rounded half-to-even.
+public struct SurchargeRule: RuleKindPlugin {
+    public let kind = "surcharge"
+    public init() {}
+
+    public func lower(_ options: MappingReader, context: PlanLoweringContext) -> [RuleNode]? {
+        let meter = options.required("meter", .id)
+        let price = options.required("per_unit", .money)
+        guard let meter, let price else { return nil }
+        guard let index = context.meter(named: meter.value, at: meter.valueLocation, diagnostics: options.diagnostics) else { return nil }
+        return [RuleNode(rule: "surcharge", operation: .meterSurcharge(meter: index, pricePerUnit: price.value), location: price.keyLocation, plugin: kind)]
+    }
+}
+
+/// `free_executions`: the first `count` billable executions of each period cost nothing (they are
+/// still metered, and count against an allowance).
+public struct FreeExecutionsRule: RuleKindPlugin {
+    public let kind = "free_executions"
+    public init() {}
+
+    public func lower(_ options: MappingReader, context: PlanLoweringContext) -> [RuleNode]? {
+        guard let count = options.required("count", .integer(in: 1...1_000_000_000)) else { return nil }
+        return [RuleNode(rule: "free_executions", operation: .freeExecutions(count: Int64(count.value)), location: count.keyLocation, plugin: kind)]
+    }
+}
+
+/// Reads a `when:` mapping into an `ExecutionCondition`.
+enum ConditionReader {
+    static func read(_ when: MappingReader, context: PlanLoweringContext) -> (condition: ExecutionCondition, valid: Bool) {
+        let diagnostics = when.diagnostics
+        var valid = true
+        var offsetSeconds: Int64 = 0
+        if let offset = when.optional("utc_offset", .text) {
+            if let seconds = parseOffset(offset.value) { offsetSeconds = seconds } else {
+                diagnostics.error("invalid-value", at: offset.valueLocation, "'\(offset.value)' is not a UTC offset such as +01:00 or -05:30")
+                valid = false
+            }
+        }
+        var conditions: [ExecutionCondition] = []
+        if let days = when.sequence("weekday") {
+            var mask: UInt8 = 0
+            for day in days.value {
+                guard let text = day.scalarText, let weekday = Weekday(name: text) else {
+                    var message = "'\(day.scalarText ?? day.kindName)' is not a day of the week"
+                    if let text = day.scalarText, let suggestion = Suggestion.closest(to: text, among: Weekday.allCases.map(\.shortName)) {
+                        message += "; did you mean '\(suggestion)'?"
+                    }
+                    diagnostics.error("invalid-value", at: day.location, message, fix: "use mon, tue, wed, thu, fri, sat, sun")
+                    valid = false
+                    continue
+                }
+                mask |= 1 << UInt8(weekday.rawValue)
+            }
+            conditions.append(.weekdays(mask: mask, utcOffsetSeconds: offsetSeconds))
+        }
+        if let hours = when.mapping("hours") {
+            let from = hours.required("from", .integer(in: 0...23))
+            let to = hours.required("to", .integer(in: 0...24))
+            hours.finish()
+            if let from, let to {
+                if from.value == to.value % 24 {
+                    diagnostics.error("invalid-value", at: to.valueLocation, "the hours range is empty: 'from' and 'to' are the same hour")
+                    valid = false
+                } else {
+                    conditions.append(.hours(fromHour: from.value, toHour: to.value, utcOffsetSeconds: offsetSeconds))
+                }
+            } else { valid = false }
+        }
+        if let dates = when.mapping("dates") {
+            let from = dates.optional("from", .dateOrTimestamp)
+            let to = dates.optional("to", .dateOrTimestamp)
+            dates.finish()
+            if let from, let to, to.value <= from.value {
+                diagnostics.error("invalid-value", at: to.valueLocation, "the date range ends before it starts")
+                valid = false
+            } else if from == nil, to == nil {
+                diagnostics.error("missing-key", at: dates.location, "'dates' needs 'from', 'to' or both")
+                valid = false
+            } else {
+                conditions.append(.dateRange(from: from?.value, to: to?.value))
+            }
+        }
+        if let meter = when.mapping("meter") {
+            let name = meter.required("name", .id)
+            let threshold = meter.required("at_least", .meterValue)
+            meter.finish()
+            if let name, let threshold, let index = context.meter(named: name.value, at: name.valueLocation, diagnostics: diagnostics) {
+                conditions.append(.meterAtLeast(meter: index, threshold: threshold.value))
+            } else { valid = false }
+        }
+        return (conditions.count == 1 ? conditions[0] : .all(conditions), valid)
+    }
+
+    /// `+01:00`, `-05:30`, `Z`, `UTC`.
+    static func parseOffset(_ text: String) -> Int64? {
+        if text == "Z" || text == "UTC" { return 0 }
+        let bytes = Array(text.utf8)
+        guard bytes.count == 6, bytes[0] == UInt8(ascii: "+") || bytes[0] == UInt8(ascii: "-"), bytes[3] == UInt8(ascii: ":") else { return nil }
+        func digit(_ i: Int) -> Int64? { bytes[i] >= 48 && bytes[i] <= 57 ? Int64(bytes[i] - 48) : nil }
+        guard let h1 = digit(1), let h2 = digit(2), let m1 = digit(4), let m2 = digit(5) else { return nil }
+        let hours = h1 * 10 + h2, minutes = m1 * 10 + m2
+        guard hours <= 23, minutes <= 59 else { return nil }
+        let seconds = hours * 3600 + minutes * 60
+        return bytes[0] == UInt8(ascii: "-") ? -seconds : seconds
+    }
+}

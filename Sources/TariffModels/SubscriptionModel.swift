@@ -1,0 +1,26 @@
+import TariffCompiler
+import TariffCore
+
+/// `subscription`: a periodic fee with an included compute-unit allowance and a price per unit
+/// beyond it (plans.md). Unused allowance expires at period end.
+public struct SubscriptionModel: BillingModelPlugin {
+    public let name = "subscription"
+    public init() {}
+
+    public func lower(_ section: MappingReader, context: PlanLoweringContext) -> ModelLowering? {
+        let period = section.required("period", .oneOf(PeriodUnit.allCases.map(\.rawValue)))
+        let fee = section.required("fee", .money)
+        let allowance = section.required("allowance", .computeUnits)
+        let overage = section.required("overage", .money)
+        let billFailed = section.optional("bill_failed", .boolean)?.value ?? false
+        let reserve = section.optional("reserve", .money)
+        guard let period, let unit = PeriodUnit(rawValue: period.value), let fee, let allowance, let overage else { return nil }
+        let nodes = [
+            RuleNode(rule: "overage", operation: .allowanceOverage(allowance: allowance.value, overagePerUnit: overage.value),
+                     location: overage.keyLocation, plugin: name),
+            RuleNode(rule: "overage", operation: .roundHalfEven, location: overage.keyLocation, plugin: name),
+        ]
+        let periodNodes = [RuleNode(rule: "fee", operation: .periodFee(fee.value), location: fee.keyLocation, plugin: name)]
+        return ModelLowering(period: unit, billFailed: billFailed, executionNodes: nodes, periodNodes: periodNodes, reserve: reserve?.value)
+    }
+}
