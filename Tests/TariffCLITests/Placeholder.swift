@@ -1,0 +1,1 @@
+// Placeholder so SwiftPM accepts the empty target; replaced when the target gets real sources.
