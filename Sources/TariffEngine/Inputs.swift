@@ -87,21 +87,22 @@ public struct ChargeLine: Sendable, Hashable {
 public struct ChargeLines: Sendable, RandomAccessCollection {
     public static let capacity = 24
     @usableFromInline var storage: InlineArray<24, ChargeLine>
-    public private(set) var count: Int
+    @usableFromInline var storedCount: Int
+    public var count: Int { storedCount }
 
     @inlinable public init() {
         storage = InlineArray(repeating: ChargeLine(node: 0, amount: .zero))
-        count = 0
+        storedCount = 0
     }
 
     @inlinable mutating func append(_ line: ChargeLine) {
-        guard count < Self.capacity else { return }
-        storage[count] = line
-        count += 1
+        guard storedCount < Self.capacity else { return }
+        storage[storedCount] = line
+        storedCount += 1
     }
 
     public var startIndex: Int { 0 }
-    public var endIndex: Int { count }
+    public var endIndex: Int { storedCount }
     public subscript(position: Int) -> ChargeLine { storage[position] }
 }
 

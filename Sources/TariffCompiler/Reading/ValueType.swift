@@ -55,7 +55,7 @@ extension ValueType where Value == PlanMoney {
     /// A non-negative amount with at most 12 fractional digits (`49`, `49.00`, `"0.0000125"`).
     public static var money: ValueType<PlanMoney> {
         .scalar("an amount of money such as 49.00") { text, location, diagnostics in
-            do { return try PlanMoney(parsing: text) } catch {
+            do throws(DecimalText.Failure) { return try PlanMoney(parsing: text) } catch {
                 reportNumber(error, text, "amount of money (at most 12 fractional digits)", location, diagnostics)
                 return nil
             }
@@ -67,7 +67,7 @@ extension ValueType where Value == ComputeUnits {
     /// Compute units with at most 3 fractional digits.
     public static var computeUnits: ValueType<ComputeUnits> {
         .scalar("a number of compute units such as 10000") { text, location, diagnostics in
-            do { return try ComputeUnits(parsing: text) } catch {
+            do throws(DecimalText.Failure) { return try ComputeUnits(parsing: text) } catch {
                 reportNumber(error, text, "number of compute units (at most 3 fractional digits)", location, diagnostics)
                 return nil
             }
@@ -78,7 +78,7 @@ extension ValueType where Value == ComputeUnits {
 extension ValueType where Value == MeterWeight {
     public static var meterWeight: ValueType<MeterWeight> {
         .scalar("a weight such as 0.001") { text, location, diagnostics in
-            do { return try MeterWeight(parsing: text) } catch {
+            do throws(DecimalText.Failure) { return try MeterWeight(parsing: text) } catch {
                 reportNumber(error, text, "weight (at most 9 fractional digits)", location, diagnostics)
                 return nil
             }
@@ -89,7 +89,7 @@ extension ValueType where Value == MeterWeight {
 extension ValueType where Value == MeterValue {
     public static var meterValue: ValueType<MeterValue> {
         .scalar("a meter reading such as 1200") { text, location, diagnostics in
-            do { return try MeterValue(parsing: text) } catch {
+            do throws(DecimalText.Failure) { return try MeterValue(parsing: text) } catch {
                 reportNumber(error, text, "meter reading (at most 6 fractional digits)", location, diagnostics)
                 return nil
             }
@@ -101,7 +101,7 @@ extension ValueType where Value == Percent {
     /// `15%`, `12.5%`: 0% to 100%, at most 4 fractional digits.
     public static var percent: ValueType<Percent> {
         .scalar("a percent such as 15%") { text, location, diagnostics in
-            do { return try Percent(parsing: text) } catch {
+            do throws(Percent.Failure) { return try Percent(parsing: text) } catch {
                 switch error {
                 case .missingPercentSign:
                     diagnostics.error("invalid-percent", at: location, "'\(text)' is not a percent: a percent ends with '%'",

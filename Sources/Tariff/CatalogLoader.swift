@@ -1,0 +1,87 @@
+import Foundation
+
+/// The outcome of compiling a catalog: the compiled catalog, or none when there are errors, and
+/// every diagnostic as values (never only printed text).
+public struct CatalogCompilation: Sendable {
+    public let catalog: CompiledCatalog?
+    /// Sorted by file, line, column.
+    public let diagnostics: [Diagnostic]
+    /// How many plan files were read.
+    public let planFiles: Int
+
+    public init(catalog: CompiledCatalog?, diagnostics: [Diagnostic], planFiles: Int) {
+        self.catalog = catalog
+        self.diagnostics = diagnostics
+        self.planFiles = planFiles
+    }
+
+    public var errorCount: Int { diagnostics.count { $0.severity == .error } }
+    public var warningCount: Int { diagnostics.count { $0.severity == .warning } }
+}
+
+/// Loads and compiles catalogs from folders or from in-memory YAML.
+///
+/// ```swift
+/// let compilation = CatalogLoader.compile(plansDirectory: "plans", rulesDirectory: "rules")
+/// guard let catalog = compilation.catalog else { compilation.diagnostics.forEach { print($0) }; return }
+/// ```
+public enum CatalogLoader {
+    /// Compiles in-memory sources (a catalog kept in a database) with the given plugins.
+    public static func compile(sources: [CatalogSource], plugins: PluginRegistry = ShippedPlugins.registry) -> CatalogCompilation {
+        let (definition, diagnostics) = Compiler(registry: plugins).compile(sources)
+        return CatalogCompilation(catalog: definition.map(CompiledCatalog.init), diagnostics: diagnostics,
+                                  planFiles: sources.count { $0.kind == .plan })
+    }
+
+    /// Compiles the `*.yaml` / `*.yml` files of a plans folder and a rules folder. `planFiles`
+    /// restricts the plans to those files (for `tariff check FILE`). A missing folder is an
+    /// `io-error` diagnostic.
+    public static func compile(plansDirectory: String, rulesDirectory: String, planFiles: [String]? = nil,
+                               plugins: PluginRegistry = ShippedPlugins.registry) -> CatalogCompilation {
+        var sources: [CatalogSource] = []
+        var diagnostics: [Diagnostic] = []
+        if let planFiles {
+            for file in planFiles { read(file, kind: .plan, into: &sources, diagnostics: &diagnostics) }
+        } else {
+            readFolder(plansDirectory, kind: .plan, required: true, into: &sources, diagnostics: &diagnostics)
+        }
+        readFolder(rulesDirectory, kind: .rules, required: false, into: &sources, diagnostics: &diagnostics)
+        let compilation = compile(sources: sources, plugins: plugins)
+        guard !diagnostics.isEmpty else { return compilation }
+        let all = Diagnostic.sorted(diagnostics + compilation.diagnostics)
+        return CatalogCompilation(catalog: all.contains { $0.severity == .error } ? nil : compilation.catalog,
+                                  diagnostics: all, planFiles: compilation.planFiles)
+    }
+
+    /// The YAML files of a folder, sorted by name, with paths as the user named the folder.
+    public static func yamlFiles(in directory: String) -> [String]? {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return nil }
+        let base = directory.hasSuffix("/") ? String(directory.dropLast()) : directory
+        return names.filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.sorted().map { base.isEmpty ? $0 : "\(base)/\($0)" }
+    }
+
+    private static func readFolder(_ directory: String, kind: CatalogSource.Kind, required: Bool, into sources: inout [CatalogSource], diagnostics: inout [Diagnostic]) {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue,
+              let files = yamlFiles(in: directory) else {
+            if required {
+                diagnostics.append(Diagnostic(.error, "io-error", at: SourceLocation(file: directory, line: 1, column: 1),
+                                              "the folder '\(directory)' does not exist or cannot be read", fix: "pass --plans DIR / --rules DIR"))
+            }
+            return
+        }
+        for file in files { read(file, kind: kind, into: &sources, diagnostics: &diagnostics) }
+    }
+
+    private static func read(_ path: String, kind: CatalogSource.Kind, into sources: inout [CatalogSource], diagnostics: inout [Diagnostic]) {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            diagnostics.append(Diagnostic(.error, "io-error", at: SourceLocation(file: path, line: 1, column: 1), "the file cannot be read"))
+            return
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            diagnostics.append(Diagnostic(.error, "yaml-syntax", at: SourceLocation(file: path, line: 1, column: 1), "the file is not UTF-8 text"))
+            return
+        }
+        sources.append(CatalogSource(path: path, text: text, kind: kind))
+    }
+}

@@ -1,0 +1,197 @@
+import ArgumentParser
+import CAllocationCounter
+import Foundation
+import Tariff
+
+/// `tariff bench [NAME ...]`: generates its own workload from a seed, runs each benchmark and
+/// prints a table or JSON (performance.md). Figures are medians of the repetitions.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Run Tariff's benchmarks (price, price-explain, compile) on a generated workload.",
+        discussion: "Build with -c release for meaningful figures. Compare ratios measured in one run, not absolute numbers across runs."
+    )
+
+    static let available = ["price", "price-explain", "compile"]
+
+    @OptionGroup var catalog: CatalogOptions
+
+    @Argument(help: "Benchmarks to run: price, price-explain, compile (default: all).")
+    var names: [String] = []
+
+    @Option(help: "Executions per repetition of the price benchmark.")
+    var executions: Int = 1_000_000
+
+    @Option(help: "Repetitions (the median is reported).")
+    var repetitions: Int = 5
+
+    @Option(help: "Seed of the generated workload.")
+    var seed: UInt64 = 42
+
+    @Option(help: "text or json.")
+    var format: OutputFormat = .text
+
+    func validate() throws {
+        for name in names where !Self.available.contains(name) {
+            throw ValidationError("unknown benchmark '\(name)'; available: \(Self.available.joined(separator: ", "))")
+        }
+        if executions < 1 || executions > 50_000_000 { throw ValidationError("--executions must be 1...50000000") }
+        if repetitions < 1 || repetitions > 100 { throw ValidationError("--repetitions must be 1...100") }
+    }
+
+    func run() throws {
+        let selected = names.isEmpty ? Self.available : names
+        var results: [BenchmarkResult] = []
+        try stopping {
+            let catalog = try self.catalog.load()
+            for name in selected {
+                switch name {
+                case "price": results.append(try pricing(catalog, explain: false))
+                case "price-explain": results.append(try pricing(catalog, explain: true))
+                default: results.append(try compiling())
+                }
+            }
+        }
+        switch format {
+        case .json:
+            print(JSON.object([
+                ("machine", .string(Self.machine)), ("build", .string(Self.build)),
+                ("benchmarks", .array(results.map(\.json))),
+            ]).rendered)
+        case .text:
+            var rows = [["benchmark", "value", "unit", "target", "met", "allocations/execution", "workload"]]
+            for result in results {
+                rows.append([result.name, String(result.value), result.unit, result.targetText, result.met ? "yes" : "NO (\(result.shortfall))",
+                             result.allocationsPerExecution.map { String(format: "%.4f", $0) } ?? "-", result.workload])
+            }
+            print("machine: \(Self.machine), build: \(Self.build)")
+            print(table(rows))
+        }
+    }
+
+    // MARK: Benchmarks
+
+    private func pricing(_ catalog: CompiledCatalog, explain: Bool) throws -> BenchmarkResult {
+        let count = explain ? max(1, executions / 5) : executions
+        let items = try Workload.executions(catalog, count: count, seed: seed)
+        var results = [BatchResult](repeating: BatchResult(), count: count)
+        var rates: [Double] = []
+        var allocations: UInt64 = 0
+        // One warm-up run, then the measured repetitions.
+        for repetition in 0...repetitions {
+            let allocationsBefore = tariff_allocation_count()
+            let start = ContinuousClock.now
+            if explain {
+                var checksum: Int64 = 0
+                for item in items {
+                    let explained = catalog.explain(item.plan, item.execution, state: item.state)
+                    checksum &+= explained.result.charge.micros &+ Int64(explained.explanation.steps.count)
+                }
+                blackHole(checksum)
+            } else {
+                items.withUnsafeBufferPointer { input in
+                    results.withUnsafeMutableBufferPointer { output in catalog.price(batch: input, into: output) }
+                }
+            }
+            let elapsed = ContinuousClock.now - start
+            let allocationsDuring = tariff_allocation_count() - allocationsBefore
+            guard repetition > 0 else { continue }
+            allocations += allocationsDuring
+            rates.append(Double(count) / Self.seconds(elapsed))
+        }
+        blackHole(results.reduce(Int64(0)) { $0 &+ $1.charge.micros })
+        let perExecution = Double(allocations) / Double(count * repetitions)
+        return BenchmarkResult(
+            name: explain ? "price-explain" : "price", unit: "executions/s", value: Int(Self.median(rates)), target: explain ? 200_000 : 5_000_000,
+            higherIsBetter: true, allocationsPerExecution: perExecution,
+            workload: "\(count) executions (per_call, subscription, enterprise mix, seed \(seed)), 1 warm-up, \(repetitions) repetitions, one core",
+            extraRequirementMet: explain || allocations == 0)
+    }
+
+    private func compiling() throws -> BenchmarkResult {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tariff-bench-\(ProcessInfo.processInfo.processIdentifier)")
+        let plans = directory.appendingPathComponent("plans"), rules = directory.appendingPathComponent("rules")
+        try FileManager.default.createDirectory(at: plans, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: rules, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        for (name, text) in Workload.rulesFiles { try text.write(to: rules.appendingPathComponent(name), atomically: true, encoding: .utf8) }
+        for index in 0..<1_000 {
+            try Workload.planFile(index: index, seed: seed).write(to: plans.appendingPathComponent(String(format: "plan-%04d.yaml", index)), atomically: true, encoding: .utf8)
+        }
+        var durations: [Double] = []
+        for repetition in 0...repetitions {
+            let start = ContinuousClock.now
+            let compilation = CatalogLoader.compile(plansDirectory: plans.path, rulesDirectory: rules.path)
+            let elapsed = Self.seconds(ContinuousClock.now - start)
+            guard compilation.catalog != nil, compilation.planFiles == 1_000 else {
+                throw InputError("the generated catalog did not compile: \(compilation.diagnostics.first?.description ?? "?")")
+            }
+            if repetition > 0 { durations.append(elapsed) }
+        }
+        let milliseconds = Int(Self.median(durations) * 1000)
+        return BenchmarkResult(name: "compile", unit: "ms", value: milliseconds, target: 1_000, higherIsBetter: false, allocationsPerExecution: nil,
+                               workload: "1000 generated plan files (all three models, tiers, rules) read from disk, compiled and checked; 1 warm-up, \(repetitions) repetitions",
+                               extraRequirementMet: true)
+    }
+
+    // MARK: Helpers
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
+    static func median(_ values: [Double]) -> Double {
+        let sorted = values.sorted()
+        guard !sorted.isEmpty else { return 0 }
+        return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+    }
+
+    static var build: String {
+        #if DEBUG
+        "debug"
+        #else
+        "release"
+        #endif
+    }
+
+    static var machine: String {
+        let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        let model = cpuinfo.split(separator: "\n").first { $0.hasPrefix("model name") }?.split(separator: ":").last?
+            .trimmingCharacters(in: .whitespaces) ?? "unknown CPU"
+        return "\(model), \(ProcessInfo.processInfo.activeProcessorCount) cores"
+    }
+}
+
+/// Keeps a value alive so the optimiser cannot drop the work that produced it.
+@inline(never) func blackHole<T>(_ value: T) { withExtendedLifetime(value) {} }
+
+struct BenchmarkResult {
+    var name: String
+    var unit: String
+    var value: Int
+    var target: Int
+    var higherIsBetter: Bool
+    var allocationsPerExecution: Double?
+    var workload: String
+    var extraRequirementMet: Bool
+
+    var met: Bool { (higherIsBetter ? value >= target : value <= target) && extraRequirementMet }
+    var targetText: String { (higherIsBetter ? ">= " : "<= ") + String(target) }
+    var shortfall: String {
+        if !extraRequirementMet { return "allocates on the hot path" }
+        let ratio = higherIsBetter ? Double(value) / Double(target) : Double(target) / Double(max(value, 1))
+        return String(format: "%.0f%% of target", ratio * 100)
+    }
+
+    var json: JSON {
+        var fields: [(String, JSON)] = [
+            ("name", .string(name)), ("unit", .string(unit)), ("value", .integer(Int64(value))), ("target", .integer(Int64(target))),
+            ("met", .bool(met)),
+        ]
+        if let allocationsPerExecution {
+            fields.append(("allocations_per_execution", .string(String(format: "%.4f", allocationsPerExecution))))
+        }
+        fields.append(("workload", .string(workload)))
+        return .object(fields)
+    }
+}

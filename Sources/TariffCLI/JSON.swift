@@ -1,0 +1,79 @@
+/// A JSON value with ordered object keys, rendered compactly: outputs keep the field order of cli.md.
+/// Amounts are strings ("21.400000"), never floats.
+enum JSON {
+    case string(String)
+    case integer(Int64)
+    case bool(Bool)
+    case null
+    case array([JSON])
+    case object([(String, JSON)])
+
+    static func optional(_ text: String?) -> JSON { text.map { .string($0) } ?? .null }
+
+    var rendered: String {
+        var output = ""
+        render(into: &output)
+        return output
+    }
+
+    func render(into output: inout String) {
+        switch self {
+        case .string(let text): JSON.escape(text, into: &output)
+        case .integer(let value): output += String(value)
+        case .bool(let value): output += value ? "true" : "false"
+        case .null: output += "null"
+        case .array(let elements):
+            output += "["
+            for (index, element) in elements.enumerated() {
+                if index > 0 { output += "," }
+                element.render(into: &output)
+            }
+            output += "]"
+        case .object(let pairs):
+            output += "{"
+            for (index, (key, value)) in pairs.enumerated() {
+                if index > 0 { output += "," }
+                JSON.escape(key, into: &output)
+                output += ":"
+                value.render(into: &output)
+            }
+            output += "}"
+        }
+    }
+
+    static func escape(_ text: String, into output: inout String) {
+        output += "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": output += "\\\""
+            case "\\": output += "\\\\"
+            case "\n": output += "\\n"
+            case "\r": output += "\\r"
+            case "\t": output += "\\t"
+            default:
+                if scalar.value < 0x20 {
+                    let hex = String(scalar.value, radix: 16)
+                    output += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    output.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        output += "\""
+    }
+}
+
+/// Left-aligned text columns for people.
+func table(_ rows: [[String]], indent: String = "") -> String {
+    guard let width = rows.map(\.count).max() else { return "" }
+    var widths = [Int](repeating: 0, count: width)
+    for row in rows { for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) } }
+    return rows.map { row in
+        var line = indent
+        for (index, cell) in row.enumerated() {
+            line += cell
+            if index < row.count - 1 { line += String(repeating: " ", count: widths[index] - cell.count + 2) }
+        }
+        return line
+    }.joined(separator: "\n")
+}
