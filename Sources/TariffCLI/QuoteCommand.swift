@@ -111,7 +111,7 @@ struct QuoteCommand: ParsableCommand {
         if let explanation = quote.explanation {
             fields.append(("explain", .array(explanation.steps.map { step in
                 .object([("kind", .string(step.kind)), ("rule", .string(step.rule)), ("source", .string(step.location.description)),
-                         ("inputs", .object(step.inputs.map { ($0.name, .string($0.value)) })), ("output", .string(step.output)),
+                         ("inputs", .object(step.renderedInputs.map { ($0.name, .string($0.value)) })), ("output", .string(step.output.description)),
                          ("contributed", .bool(step.contributed))])
             })))
         }
@@ -140,8 +140,8 @@ struct QuoteCommand: ParsableCommand {
             output += "\n\nexplain:\n"
             var stepRows: [[String]] = [["node", "rule", "inputs", "output", "source"]]
             for step in explanation.steps {
-                let inputs = step.inputs.map { "\($0.name)=\($0.value)" }.joined(separator: " ")
-                stepRows.append([step.kind + (step.contributed ? "" : " (no change)"), step.rule, inputs, step.output, step.location.description])
+                let inputs = step.renderedInputs.map { "\($0.name)=\($0.value)" }.joined(separator: " ")
+                stepRows.append([step.kind + (step.contributed ? "" : " (no change)"), step.rule, inputs, step.output.description, step.location.description])
             }
             output += table(stepRows, indent: "  ")
         }

@@ -41,7 +41,7 @@ struct TestCommand: ParsableCommand {
                     print("  \(mismatch.field): expected \(mismatch.expected), actual \(mismatch.actual)")
                 }
                 for step in failure.explanation.steps {
-                    let inputs = step.inputs.map { "\($0.name)=\($0.value)" }.joined(separator: " ")
+                    let inputs = step.renderedInputs.map { "\($0.name)=\($0.value)" }.joined(separator: " ")
                     print("    \(step.kind) \(step.rule) [\(inputs)] -> \(step.output)  \(step.location)")
                 }
             }

@@ -75,12 +75,15 @@ public final class CompiledCatalog: Sendable {
     /// Prices one execution with `plan` in period `state`. Pure and allocation-free.
     @inlinable
     public func price(_ plan: PlanHandle, _ execution: ExecutionInput, state: PeriodState) -> PricingResult {
-        var tracer = NoTrace()
-        return plans[Int(plan.index)].evaluate(execution, state: state, tracer: &tracer)
+        var collector = LineCollector()
+        var result = plans[Int(plan.index)].evaluate(execution, state: state, tracer: &collector)
+        result.lines = collector.lines
+        return result
     }
 
     /// Prices with a tracer that sees every node's input and output (explain).
     @inlinable
+    /// The result's `lines` are left empty: the tracer receives them.
     public func price<Tracer: PricingTracer>(_ plan: PlanHandle, _ execution: ExecutionInput, state: PeriodState, tracer: inout Tracer) -> PricingResult {
         plans[Int(plan.index)].evaluate(execution, state: state, tracer: &tracer)
     }

@@ -65,8 +65,10 @@ struct FlatCondition: Sendable {
 
 /// A plan version compiled for evaluation: flat instructions, flat tiers, flat conditions,
 /// metering weights by meter index, the split.
+///
+/// A final class: pricing borrows it through one reference instead of copying a struct of arrays.
 @usableFromInline
-struct CompiledPlan: Sendable {
+final class CompiledPlan: Sendable {
     @usableFromInline let definition: PlanDefinition
     @usableFromInline let instructions: [Instruction]
     @usableFromInline let tiers: [FlatTier]

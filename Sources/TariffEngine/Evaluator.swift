@@ -6,13 +6,25 @@ import TariffCore
 public protocol PricingTracer {
     mutating func meteredComputeUnits(_ computeUnits: ComputeUnits, exactFemtos: Int128)
     mutating func step(_ node: Int, input: ExactAmount, output: ExactAmount)
+    /// A charge line (the lines of an execution add up to its charge).
+    mutating func line(_ line: ChargeLine)
 }
 
-/// The tracer of the hot path: records nothing.
+/// The tracer of the batch hot path: records nothing, not even lines.
 public struct NoTrace: PricingTracer {
     @inlinable public init() {}
     @inlinable public mutating func meteredComputeUnits(_ computeUnits: ComputeUnits, exactFemtos: Int128) {}
     @inlinable public mutating func step(_ node: Int, input: ExactAmount, output: ExactAmount) {}
+    @inlinable public mutating func line(_ line: ChargeLine) {}
+}
+
+/// Collects the charge lines into inline storage (still no heap allocation).
+public struct LineCollector: PricingTracer {
+    public var lines = ChargeLines()
+    @inlinable public init() {}
+    @inlinable public mutating func meteredComputeUnits(_ computeUnits: ComputeUnits, exactFemtos: Int128) {}
+    @inlinable public mutating func step(_ node: Int, input: ExactAmount, output: ExactAmount) {}
+    @inlinable public mutating func line(_ line: ChargeLine) { lines.append(line) }
 }
 
 @usableFromInline let powersOfTen: [Int128] = (0...38).map { PowerOfTen.int128($0) }
@@ -28,7 +40,14 @@ extension CompiledPlan {
             let reading = max(0, meters.values[Int(weight.meter)])
             femtos &+= Int128(weight.nanos) &* Int128(reading)
         }
-        let steps = femtos.divided(by: precisionFemtos, rounding: .up)
+        let steps: Int128
+        if let small = Int64(exactly: femtos), let divisor = Int64(exactly: precisionFemtos) {
+            // The common case fits 64 bits, where division is several times cheaper.
+            let quotient = small / divisor
+            steps = Int128(quotient + (small - quotient * divisor > 0 ? 1 : 0))
+        } else {
+            steps = femtos.divided(by: precisionFemtos, rounding: .up)
+        }
         let (millis, overflow) = steps.multipliedReportingOverflow(by: Int128(precisionMillis))
         guard !overflow, millis <= Int128(ComputeUnits.maximum.millis) else { return nil }
         return (Int64(millis), femtos)
@@ -37,7 +56,7 @@ extension CompiledPlan {
     /// Prices one execution against `state`. Allocation-free; traps on nothing.
     @inlinable
     func evaluate<Tracer: PricingTracer>(_ execution: ExecutionInput, state: PeriodState, tracer: inout Tracer) -> PricingResult {
-        var lines = ChargeLines()
+        let lines = ChargeLines.empty
         guard let metered = computeUnits(execution.meters) else {
             return PricingResult(computeUnits: .zero, charge: .zero, split: .zero, refusal: .outOfRange, state: state, lines: lines)
         }
@@ -101,7 +120,7 @@ extension CompiledPlan {
             case .spendCap(let picos):
                 let spentPicos = Int128(state.usageCharges.micros) * 1_000_000
                 if spentPicos >= picos {
-                    return PricingResult(computeUnits: ComputeUnits(millis: cuMillis), charge: .zero, split: .zero, refusal: .spendCap, state: state, lines: ChargeLines())
+                    return PricingResult(computeUnits: ComputeUnits(millis: cuMillis), charge: .zero, split: .zero, refusal: .spendCap, state: state, lines: lines)
                 }
                 let remaining = picos - spentPicos
                 if Self.compare(units, scale, remaining, 12) > 0 {
@@ -136,13 +155,13 @@ extension CompiledPlan {
                 break
             }
             if index == 0 || rounded != lastRounded {
-                lines.append(ChargeLine(node: Int32(index), amount: Money(micros: rounded &- lastRounded)))
+                tracer.line(ChargeLine(node: Int32(index), amount: Money(micros: rounded &- lastRounded)))
             }
             lastRounded = rounded
             tracer.step(index, input: ExactAmount(units: inputUnits, scale: inputScale), output: ExactAmount(units: units, scale: scale))
         }
         if outOfRange {
-            return PricingResult(computeUnits: ComputeUnits(millis: cuMillis), charge: .zero, split: .zero, refusal: .outOfRange, state: state, lines: ChargeLines())
+            return PricingResult(computeUnits: ComputeUnits(millis: cuMillis), charge: .zero, split: .zero, refusal: .outOfRange, state: state, lines: lines)
         }
         let charge = Money(micros: lastRounded)
         newState.usedComputeUnits = state.usedComputeUnits.saturatingAdding(ComputeUnits(millis: cuMillis))

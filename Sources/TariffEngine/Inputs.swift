@@ -101,6 +101,9 @@ public struct ChargeLines: Sendable, RandomAccessCollection {
         storedCount += 1
     }
 
+    /// No lines (refusals, free executions, and results of the batch path, which skips lines).
+    public static var empty: ChargeLines { ChargeLines() }
+
     public var startIndex: Int { 0 }
     public var endIndex: Int { storedCount }
     public subscript(position: Int) -> ChargeLine { storage[position] }

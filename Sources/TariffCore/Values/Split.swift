@@ -32,46 +32,50 @@ public struct SplitRule: Sendable, Hashable {
     /// The three shares always add up to `amount`. Allocation-free, no trap for any `Int64`.
     @inlinable
     public func allocate(_ amount: Money) -> SplitShares {
-        let total = Int128(amount.micros)
-        let whole = Int128(Percent.partsPerWhole)
-        let c = total * Int128(creator.partsPerMillion)
-        let p = total * Int128(platform.partsPerMillion)
-        let r = total * Int128(processing.partsPerMillion)
-        var creatorShare = c / whole
-        var platformShare = p / whole
-        var processingShare = r / whole
-        // Truncated-away fractions, as magnitudes in parts of a micro-unit (0 ..< 1,000,000).
-        let creatorFraction = (c - creatorShare * whole).magnitude
-        let platformFraction = (p - platformShare * whole).magnitude
-        let processingFraction = (r - processingShare * whole).magnitude
-        var leftover = total - creatorShare - platformShare - processingShare
-        let step: Int128 = leftover < 0 ? -1 : 1
-        // At most two micro-units are ever left over (three truncations each lose < 1).
-        // Order: largest fraction first; on ties creator, platform, processing (stable by index).
-        var order = (0, 1, 2)
-        let fractions = (creatorFraction, platformFraction, processingFraction)
-        func fraction(_ index: Int) -> UInt128 { index == 0 ? fractions.0 : (index == 1 ? fractions.1 : fractions.2) }
+        // Lines under 9,000,000 currency units (all but absurd ones) are split in 64-bit arithmetic:
+        // amount x 10^6 then fits Int64, and 64-bit division is several times cheaper than 128-bit.
+        if amount.micros.magnitude <= 9_000_000_000_000 {
+            let shares = Self.allocate(amount.micros, creator.partsPerMillion, platform.partsPerMillion, processing.partsPerMillion)
+            return SplitShares(creator: Money(micros: shares.0), platform: Money(micros: shares.1), processing: Money(micros: shares.2))
+        }
+        let shares = Self.allocate(Int128(amount.micros), Int128(creator.partsPerMillion), Int128(platform.partsPerMillion), Int128(processing.partsPerMillion))
+        // Each share's magnitude is at most |amount|, so it fits Int64.
+        return SplitShares(creator: Money(micros: Int64(truncatingIfNeeded: shares.0)),
+                           platform: Money(micros: Int64(truncatingIfNeeded: shares.1)),
+                           processing: Money(micros: Int64(truncatingIfNeeded: shares.2)))
+    }
+
+    /// The allocation itself, for any fixed-width integer wide enough for `total * 10^6`.
+    @inlinable
+    static func allocate<Value: FixedWidthInteger & SignedInteger>(_ total: Value, _ creatorPPM: Value, _ platformPPM: Value, _ processingPPM: Value) -> (Value, Value, Value) {
+        let whole = Value(Percent.partsPerWhole)
+        let c = total * creatorPPM, p = total * platformPPM, r = total * processingPPM
+        var shares = (c / whole, p / whole, r / whole)
+        // Truncated-away fractions as magnitudes, in millionths of a micro-unit.
+        let fractions = ((c - shares.0 * whole).magnitude, (p - shares.1 * whole).magnitude, (r - shares.2 * whole).magnitude)
+        var leftover = total - shares.0 - shares.1 - shares.2
+        guard leftover != 0 else { return shares }
+        let step: Value = leftover < 0 ? -1 : 1
+        // Order: largest fraction first; ties in the order creator, platform, processing.
+        func fraction(_ index: Int) -> Value.Magnitude { index == 0 ? fractions.0 : (index == 1 ? fractions.1 : fractions.2) }
         func before(_ a: Int, _ b: Int) -> Bool { fraction(a) > fraction(b) || (fraction(a) == fraction(b) && a < b) }
+        var order = (0, 1, 2)
         if before(order.1, order.0) { swap(&order.0, &order.1) }
         if before(order.2, order.1) { swap(&order.1, &order.2) }
         if before(order.1, order.0) { swap(&order.0, &order.1) }
+        // At most two micro-units are ever left over (three truncations each lose less than one).
         var position = 0
         while leftover != 0 {
             let index = position == 0 ? order.0 : (position == 1 ? order.1 : order.2)
             switch index {
-            case 0: creatorShare += step
-            case 1: platformShare += step
-            default: processingShare += step
+            case 0: shares.0 += step
+            case 1: shares.1 += step
+            default: shares.2 += step
             }
             leftover -= step
             position = (position + 1) % 3
         }
-        // Each share's magnitude is at most |amount|, so it fits Int64.
-        return SplitShares(
-            creator: Money(micros: Int64(truncatingIfNeeded: creatorShare)),
-            platform: Money(micros: Int64(truncatingIfNeeded: platformShare)),
-            processing: Money(micros: Int64(truncatingIfNeeded: processingShare))
-        )
+        return shares
     }
 }
 
