@@ -77,7 +77,8 @@ public final class CompiledCatalog: Sendable {
     public func price(_ plan: PlanHandle, _ execution: ExecutionInput, state: PeriodState) -> PricingResult {
         var collector = LineCollector()
         var result = plans[Int(plan.index)].evaluate(execution, state: state, tracer: &collector)
-        result.lines = collector.lines
+        // A refused execution has no lines, whatever the nodes before the refusal produced.
+        result.lines = result.refusal == nil ? collector.lines : .empty
         return result
     }
 

@@ -76,7 +76,7 @@ extension CompiledCatalog {
     public func explain(_ handle: PlanHandle, _ execution: ExecutionInput, state: PeriodState) -> (result: PricingResult, explanation: Explanation) {
         var tracer = RecordingTracer()
         var result = price(handle, execution, state: state, tracer: &tracer)
-        result.lines = tracer.lines
+        result.lines = result.refusal == nil ? tracer.lines : .empty
         let plan = plans[Int(handle.index)].definition
         var steps: [Explanation.Step] = []
         steps.reserveCapacity(tracer.steps.count + 3)
