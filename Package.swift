@@ -40,7 +40,8 @@ let package = Package(
         .testTarget(name: "TariffCoreTests", dependencies: ["TariffCore", .product(name: "PropertyBased", package: "swift-property-based")]),
         .testTarget(name: "TariffCompilerTests", dependencies: ["Tariff"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TariffEngineTests", dependencies: ["Tariff", .product(name: "PropertyBased", package: "swift-property-based")]),
-        .testTarget(name: "TariffCLITests", dependencies: ["Tariff"]),
+        // Depends on the executable so `swift test` always builds the binary it runs.
+        .testTarget(name: "TariffCLITests", dependencies: ["Tariff", "TariffCLI"]),
     ],
     swiftLanguageModes: [.v6]
 )
