@@ -189,7 +189,8 @@ struct BenchmarkResult {
             ("met", .bool(met)),
         ]
         if let allocationsPerExecution {
-            fields.append(("allocations_per_execution", .string(String(format: "%.4f", allocationsPerExecution))))
+            // A count per execution: 0 when nothing allocates, else a ratio (not money: a float is fine here).
+            fields.append(("allocations_per_execution", allocationsPerExecution == 0 ? .integer(0) : .number(String(format: "%.4f", allocationsPerExecution))))
         }
         fields.append(("workload", .string(workload)))
         return .object(fields)

@@ -3,6 +3,8 @@
 enum JSON {
     case string(String)
     case integer(Int64)
+    /// A number already written as JSON text (a measured ratio such as 7.5996).
+    case number(String)
     case bool(Bool)
     case null
     case array([JSON])
@@ -20,6 +22,7 @@ enum JSON {
         switch self {
         case .string(let text): JSON.escape(text, into: &output)
         case .integer(let value): output += String(value)
+        case .number(let text): output += text
         case .bool(let value): output += value ? "true" : "false"
         case .null: output += "null"
         case .array(let elements):
