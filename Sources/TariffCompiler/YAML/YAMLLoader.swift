@@ -14,6 +14,12 @@ public enum YAMLLoader {
             diagnostics.error("file-too-large", at: start, "the file is larger than \(maximumFileBytes) bytes", fix: "split it into one plan per file")
             return nil
         }
+        // Yams composes nodes recursively: a flow collection nested a hundred thousand levels deep
+        // would exhaust the stack before any depth check on the result, so it is refused here.
+        if let location = excessiveFlowNesting(text, file: file) {
+            diagnostics.error("yaml-too-deep", at: location, "the YAML is nested more than \(maximumDepth) levels deep")
+            return nil
+        }
         let root: Node?
         do {
             let parser = try Parser(yaml: text, resolver: .basic, constructor: .default, encoding: .utf8)
@@ -33,6 +39,40 @@ public enum YAMLLoader {
 
     /// Nesting deeper than this is refused: no plan needs it, and it bounds recursion.
     static let maximumDepth = 32
+
+    /// The position where flow brackets (`[`, `{`) first nest deeper than `maximumDepth`, outside quotes and comments.
+    static func excessiveFlowNesting(_ text: String, file: String) -> SourceLocation? {
+        var depth = 0, line = 1, column = 0
+        var quote: UInt8? = nil
+        var comment = false
+        var previous: UInt8 = UInt8(ascii: " ")
+        for byte in text.utf8 {
+            column += 1
+            if byte == UInt8(ascii: "\n") {
+                line += 1
+                column = 0
+                comment = false
+                previous = byte
+                continue
+            }
+            defer { previous = byte }
+            if comment { continue }
+            if let open = quote {
+                if byte == open { quote = nil }
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: "\""), UInt8(ascii: "'"): quote = byte
+            case UInt8(ascii: "#") where previous == UInt8(ascii: " ") || previous == UInt8(ascii: "\t") || column == 1: comment = true
+            case UInt8(ascii: "["), UInt8(ascii: "{"):
+                depth += 1
+                if depth > maximumDepth { return SourceLocation(file: file, line: line, column: column) }
+            case UInt8(ascii: "]"), UInt8(ascii: "}"): depth = max(0, depth - 1)
+            default: break
+            }
+        }
+        return nil
+    }
 
     private static func location(_ mark: Mark?, file: String) -> SourceLocation {
         SourceLocation(file: file, line: mark?.line ?? 1, column: mark?.column ?? 1)

@@ -1,0 +1,52 @@
+import Foundation
+import PropertyBased
+import Tariff
+import Testing
+
+/// No catalog text, however malformed, may crash the compiler: it answers with diagnostics.
+@Suite("Robustness")
+struct RobustnessTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    static var samplePlans: [String] {
+        let plans = root.appendingPathComponent("plans")
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: plans.path)) ?? []
+        return names.sorted().compactMap { try? String(contentsOf: plans.appendingPathComponent($0), encoding: .utf8) }
+    }
+
+    static let rules = (try? String(contentsOf: root.appendingPathComponent("rules/metering.yaml"), encoding: .utf8)) ?? ""
+
+    @Test("deep nesting is a diagnostic, not a stack overflow")
+    func deepNesting() {
+        for text in [String(repeating: "[", count: 200_000), "plan: " + String(repeating: "{a: ", count: 100_000), String(repeating: "- ", count: 50_000) + "x"] {
+            let compilation = CatalogLoader.compile(sources: [CatalogSource(path: "plans/deep.yaml", text: text, kind: .plan)])
+            #expect(compilation.errorCount > 0)
+        }
+    }
+
+    @Test("property: mutated and truncated plan files never trap")
+    func mutations() async {
+        let plans = Self.samplePlans
+        guard !plans.isEmpty else { Issue.record("no sample plans"); return }
+        let alphabet = Array(" \n\t:-[]{}#&*!|>'\"%.,0123456789eE_abcxyz\u{00e9}\u{1F600}")
+        await propertyCheck(count: 300, input: Gen.int(in: 0...(plans.count - 1)), Gen.int(in: 0...10_000), Gen.int(in: 0...(alphabet.count - 1)),
+                            Gen.int(in: 0...2)) { planIndex, position, character, operation in
+            var text = Array(plans[planIndex])
+            let index = position % max(1, text.count)
+            switch operation {
+            case 0: text.insert(alphabet[character], at: index)
+            case 1: if !text.isEmpty { text.remove(at: index) }
+            default: text = Array(text.prefix(index))
+            }
+            let compilation = CatalogLoader.compile(sources: [
+                CatalogSource(path: "plans/p.yaml", text: String(text), kind: .plan),
+                CatalogSource(path: "rules/metering.yaml", text: Self.rules, kind: .rules),
+            ])
+            // Either it compiles or it says why, at a real position.
+            if compilation.catalog == nil {
+                #expect(compilation.errorCount > 0)
+                for diagnostic in compilation.diagnostics { #expect(diagnostic.location.line >= 1 && diagnostic.location.column >= 1) }
+            }
+        }
+    }
+}
