@@ -15,8 +15,9 @@ public enum YAMLLoader {
             return nil
         }
         let root: Node?
+        let parser: Parser
         do {
-            let parser = try Parser(yaml: text, resolver: .basic, constructor: .default, encoding: .utf8)
+            parser = try Parser(yaml: text, resolver: .basic, constructor: .default, encoding: .utf8)
             root = try parser.singleRoot()
         } catch let error as YamlError {
             report(error, file: file, diagnostics: diagnostics)
@@ -28,7 +29,9 @@ public enum YAMLLoader {
         guard let root else {
             return YAMLNode(kind: .null, location: start)
         }
-        return convert(root, file: file, diagnostics: diagnostics, depth: 0)
+        // Yams resolves an alias to the anchored node itself, so an anchor is what shows that one was
+        // used. Nodes hold their anchor weakly and the parser keeps it alive: keep the parser alive.
+        return withExtendedLifetime(parser) { convert(root, file: file, diagnostics: diagnostics, depth: 0) }
     }
 
     /// Nesting deeper than this is refused: no plan needs it, and it bounds recursion.
@@ -42,6 +45,10 @@ public enum YAMLLoader {
         let here = location(node.mark, file: file)
         guard depth < maximumDepth else {
             diagnostics.error("yaml-too-deep", at: here, "the YAML is nested more than \(maximumDepth) levels deep")
+            return nil
+        }
+        if node.anchor != nil {
+            diagnostics.error("yaml-alias", at: here, "anchors and aliases (&name, *name) are not supported in a catalog", fix: "write the value out where it is used")
             return nil
         }
         switch node {
@@ -81,6 +88,10 @@ public enum YAMLLoader {
         case .scanner(let context, let problem, let mark, _),
              .parser(let context, let problem, let mark, _),
              .composer(let context, let problem, let mark, _):
+            if problem == "found undefined alias" {
+                diagnostics.error("yaml-alias", at: location(mark, file: file), "aliases (*name) are not supported in a catalog", fix: "write the value out where it is used")
+                return
+            }
             var message = "YAML syntax: \(problem)"
             if let context { message += " (\(context.text) at \(context.mark.line):\(context.mark.column))" }
             diagnostics.error("yaml-syntax", at: location(mark, file: file), message)
