@@ -111,7 +111,7 @@ public struct EnterpriseModel: BillingModelPlugin {
 
     private func readSLA(_ section: MappingReader) -> Located<(promised: Percent?, bands: [SLABand])>? {
         let diagnostics = section.diagnostics
-        guard let pair = section.entry("sla"), let sla = MappingReader(pair.value, context: "'sla'", diagnostics: diagnostics) else { return nil }
+        guard let pair = section.entry("sla"), let sla = MappingReader(pair, context: "'sla'", diagnostics: diagnostics) else { return nil }
         let promised = sla.optional("availability", .percent)
         var bands: [SLABand] = []
         if let credits = sla.sequence("credits", required: true) {

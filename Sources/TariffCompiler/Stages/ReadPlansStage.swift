@@ -48,8 +48,8 @@ struct ReadPlansStage: CompilerStage {
                     lowering = found.lower(section, context: context)
                     section.finish()
                 } else if reader.entry(model.value) == nil {
-                    diagnostics.error("missing-key", at: reader.location, "a '\(model.value)' plan needs a '\(model.value):' section with its settings",
-                                      fix: "add a '\(model.value):' mapping")
+                    reader.reportMissing(model.value, "a '\(model.value)' plan needs a '\(model.value):' section with its settings",
+                                         fix: "add a '\(model.value):' mapping")
                 }
             } else {
                 var message = "unknown model '\(model.value)'"
@@ -118,7 +118,7 @@ struct ReadPlansStage: CompilerStage {
             return nil
         }
         if pair.value.pairs != nil {
-            guard let rule = ReadRulesStage.readSplit(pair.value, context: "the inline split", location: pair.keyLocation, diagnostics: state.diagnostics) else { return nil }
+            guard let rule = ReadRulesStage.readSplit(pair, context: "the inline split", diagnostics: state.diagnostics) else { return nil }
             return SplitDefinition(name: nil, rule: rule, location: pair.keyLocation)
         }
         guard let name = ValueType<String>.id.read(pair.value, state.diagnostics) else { return nil }

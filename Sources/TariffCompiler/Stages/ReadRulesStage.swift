@@ -22,7 +22,7 @@ struct ReadRulesStage: CompilerStage {
                         diagnostics.error("duplicate-name", at: pair.keyLocation, "metering '\(key)' is already defined at \(previous.location)")
                         continue
                     }
-                    guard let reader = MappingReader(pair.value, context: "metering '\(key)'", diagnostics: diagnostics) else { continue }
+                    guard let reader = MappingReader(pair, context: "metering '\(key)'", diagnostics: diagnostics) else { continue }
                     meteringEntries.append((key, pair.keyLocation, reader))
                 }
                 metering.finish()
@@ -34,7 +34,7 @@ struct ReadRulesStage: CompilerStage {
                         diagnostics.error("duplicate-name", at: pair.keyLocation, "split '\(key)' is already defined at \(previous.location)")
                         continue
                     }
-                    if let rule = Self.readSplit(pair.value, context: "split '\(key)'", location: pair.keyLocation, diagnostics: diagnostics) {
+                    if let rule = Self.readSplit(pair, context: "split '\(key)'", diagnostics: diagnostics) {
                         state.splits.append(SplitDefinition(name: key, rule: rule, location: pair.keyLocation))
                     }
                 }
@@ -43,7 +43,7 @@ struct ReadRulesStage: CompilerStage {
             if let pair = file.entry("payouts") {
                 if let previous = payoutsSeen {
                     diagnostics.error("duplicate-name", at: pair.keyLocation, "payouts are already defined at \(previous)")
-                } else if let payouts = MappingReader(pair.value, context: "payouts", diagnostics: diagnostics) {
+                } else if let payouts = MappingReader(pair, context: "payouts", diagnostics: diagnostics) {
                     payoutsSeen = pair.keyLocation
                     state.payouts = readPayouts(payouts, location: pair.keyLocation, diagnostics: diagnostics)
                 }
@@ -100,8 +100,8 @@ struct ReadRulesStage: CompilerStage {
     }
 
     /// A split mapping (named in rules/ or inline in a plan): three percents adding up to 100%.
-    static func readSplit(_ node: YAMLNode, context: String, location: SourceLocation, diagnostics: DiagnosticSink) -> SplitRule? {
-        guard let reader = MappingReader(node, context: context, diagnostics: diagnostics) else { return nil }
+    static func readSplit(_ pair: YAMLPair, context: String, diagnostics: DiagnosticSink) -> SplitRule? {
+        guard let reader = MappingReader(pair, context: context, diagnostics: diagnostics) else { return nil }
         let creator = reader.required("creator", .percent)
         let platform = reader.required("platform", .percent)
         let processing = reader.required("processing", .percent)
@@ -109,7 +109,7 @@ struct ReadRulesStage: CompilerStage {
         guard let creator, let platform, let processing else { return nil }
         guard let rule = SplitRule(creator: creator.value, platform: platform.value, processing: processing.value) else {
             let sum = Percent(partsPerMillion: creator.value.partsPerMillion + platform.value.partsPerMillion + processing.value.partsPerMillion)
-            diagnostics.error("split-sum", at: location, "the shares of \(context) add up to \(sum), not 100%",
+            diagnostics.error("split-sum", at: pair.keyLocation, "the shares of \(context) add up to \(sum), not 100%",
                               fix: "make creator + platform + processing exactly 100%")
             return nil
         }
