@@ -12,6 +12,9 @@ public final class MappingReader {
     public let context: String
     private let pairs: [YAMLPair]
     private var knownKeys: [String] = []
+    /// Required keys reported missing: `finish()` withdraws the report when an unknown key of this
+    /// mapping is a misspelling of one, so one typo makes one diagnostic.
+    private var missingKeys: [(key: String, diagnostic: Diagnostic)] = []
 
     public init(pairs: [YAMLPair], location: SourceLocation, context: String, diagnostics: DiagnosticSink) {
         self.pairs = pairs
@@ -73,14 +76,16 @@ public final class MappingReader {
     }
 
     /// Reports the required `key` as missing: at the key when it is written with no value, else at
-    /// the mapping.
+    /// the mapping. Withdrawn by `finish()` if an unknown key of this mapping is a misspelling of it.
     public func reportMissing(_ key: String, _ message: String, fix: String? = nil) {
         if !knownKeys.contains(key) { knownKeys.append(key) }
         if let empty = pairs.first(where: { $0.key == key }) {
             diagnostics.error("missing-key", at: empty.keyLocation, "'\(key)' has no value", fix: fix)
             return
         }
-        diagnostics.error("missing-key", at: location, message, fix: fix)
+        let diagnostic = Diagnostic(.error, "missing-key", at: location, message, fix: fix)
+        diagnostics.report(diagnostic)
+        missingKeys.append((key, diagnostic))
     }
 
     /// A nested mapping's reader.
@@ -111,6 +116,10 @@ public final class MappingReader {
             var message = "unknown key '\(pair.key)' in \(context)"
             if let suggestion = Suggestion.closest(to: pair.key, among: knownKeys) {
                 message = "unknown key '\(pair.key)'; did you mean '\(suggestion)'?"
+                if let missing = missingKeys.firstIndex(where: { $0.key == suggestion }) {
+                    diagnostics.withdraw(missingKeys[missing].diagnostic)
+                    missingKeys.remove(at: missing)
+                }
             }
             diagnostics.error("unknown-key", at: pair.keyLocation, message, fix: "known keys here: \(knownKeys.joined(separator: ", "))")
         }

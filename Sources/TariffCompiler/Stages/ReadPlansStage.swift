@@ -131,7 +131,12 @@ struct ReadPlansStage: CompilerStage {
 
     private func lowerRule(_ entry: YAMLNode, context: PlanLoweringContext, state: CompilationState) -> [RuleNode] {
         guard let options = MappingReader(entry, context: "a rule", diagnostics: state.diagnostics) else { return [] }
-        guard let kind = options.required("kind", .id) else { return [] }
+        guard let kind = options.required("kind", .id) else {
+            // Without a kind its options cannot be checked; only a misspelt 'kind' is reported (as unknown-key).
+            for key in options.writtenKeys where Suggestion.closest(to: key, among: ["kind"]) == nil { options.allow(key) }
+            options.finish()
+            return []
+        }
         guard let plugin = state.registry.ruleKind(named: kind.value) else {
             let kinds = state.registry.ruleKinds.map(\.kind)
             var message = "unknown rule kind '\(kind.value)'"
