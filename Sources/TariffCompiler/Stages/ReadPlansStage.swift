@@ -57,7 +57,9 @@ struct ReadPlansStage: CompilerStage {
                 diagnostics.error("unknown-model", at: model.valueLocation, message, fix: "models: \(modelNames.joined(separator: ", "))")
             }
         }
-        for other in modelNames where other != model?.value {
+        // Only with a known model is another model's section surely unused: with a misspelt or missing
+        // 'model:', the section written is the one meant, and that mistake is already reported.
+        for other in modelNames where plugin != nil && other != model?.value {
             if let pair = reader.entry(other) {
                 diagnostics.error("unused-section", at: pair.keyLocation,
                                   "the '\(other)' section is not used: this plan's model is '\(model?.value ?? "?")'", fix: "remove it or change 'model:'")
