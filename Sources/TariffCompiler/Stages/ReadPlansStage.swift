@@ -37,7 +37,8 @@ struct ReadPlansStage: CompilerStage {
 
         let metering = resolveMetering(meteringName, reader: reader, state: state)
         let split = resolveSplit(reader, state: state)
-        let context = PlanLoweringContext(planID: id?.value ?? "?", currency: currency?.value, meterNames: state.meterNames)
+        var context = PlanLoweringContext(planID: id?.value ?? "?", currency: currency?.value, meterNames: state.meterNames)
+        context.meterNamesAreComplete = !state.rulesIncomplete
 
         var lowering: ModelLowering?
         var plugin: (any BillingModelPlugin)?
@@ -103,6 +104,8 @@ struct ReadPlansStage: CompilerStage {
     private func resolveMetering(_ written: Located<String>?, reader: MappingReader, state: CompilationState) -> MeteringProfile? {
         let name = written?.value ?? "standard"
         if let profile = state.meterings.first(where: { $0.name == name }) { return profile }
+        // Defined with an error, or perhaps in a rules file that could not be read: already reported.
+        if state.brokenMeterings.contains(name) || state.rulesIncomplete { return nil }
         var message = written == nil
             ? "the plan uses the default metering 'standard', but rules/ defines no metering named 'standard'"
             : "unknown metering '\(name)'"
@@ -115,6 +118,7 @@ struct ReadPlansStage: CompilerStage {
     private func resolveSplit(_ reader: MappingReader, state: CompilationState) -> SplitDefinition? {
         guard let pair = reader.entry("split") else {
             if let standard = state.splits.first(where: { $0.name == "standard" }) { return standard }
+            if state.brokenSplits.contains("standard") || state.rulesIncomplete { return nil }
             state.diagnostics.error("unknown-split", at: reader.location, "the plan uses the default split 'standard', but rules/ defines no split named 'standard'",
                                     fix: "define it under 'splits:' in a rules/ file, or write an inline split")
             return nil
@@ -125,6 +129,7 @@ struct ReadPlansStage: CompilerStage {
         }
         guard let name = ValueType<String>.id.read(pair.value, state.diagnostics) else { return nil }
         if let split = state.splits.first(where: { $0.name == name }) { return split }
+        if state.brokenSplits.contains(name) || state.rulesIncomplete { return nil }
         var message = "unknown split '\(name)'"
         if let suggestion = Suggestion.closest(to: name, among: state.splits.compactMap(\.name)) { message += "; did you mean '\(suggestion)'?" }
         state.diagnostics.error("unknown-split", at: pair.value.location, message, fix: "define it under 'splits:' in a rules/ file, or write an inline split")
