@@ -9,8 +9,12 @@ struct CheckVersionsStage: CompilerStage {
         let diagnostics = state.diagnostics
         let groups = Dictionary(grouping: state.plans.indices, by: { state.plans[$0].definition.id })
         for id in groups.keys.sorted() {
-            // Compare each version with the first written (by file order), reporting at the later one.
-            let members = (groups[id] ?? []).sorted { state.plans[$0].definition.file < state.plans[$1].definition.file }
+            // Compare each version with the lowest (ties: by file), reporting at the later one, so the
+            // version that changed something is the one named.
+            let members = (groups[id] ?? []).sorted {
+                let (a, b) = (state.plans[$0].definition, state.plans[$1].definition)
+                return (a.version, a.file) < (b.version, b.file)
+            }
             guard let firstIndex = members.first else { continue }
             let first = state.plans[firstIndex]
             for (position, index) in members.enumerated() {
