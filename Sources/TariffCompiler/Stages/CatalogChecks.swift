@@ -86,9 +86,10 @@ struct ResolveDefaultsStage: CompilerStage {
             for index in indices {
                 let id = state.plans[index].definition.id
                 state.plans[index].definition.isDefault = id == chosen
-                if id != chosen {
+                // A second plan marked default already has its duplicate-default error.
+                if id != chosen && !marked.contains(id) {
                     diagnostics.warning("unreachable-plan", at: state.plans[index].definition.location,
-                                        "per_call plan '\(id)' is not agent '\(agent)''s default plan, so it can never price an execution",
+                                        "per_call plan '\(id)' is not the default plan of agent '\(agent)', so it can never price an execution",
                                         fix: "mark one per_call plan of the agent 'default: true', or remove this one")
                 }
             }
