@@ -93,8 +93,19 @@ public enum YAMLLoader {
                 return
             }
             var message = "YAML syntax: \(problem)"
-            if let context { message += " (\(context.text) at \(context.mark.line):\(context.mark.column))" }
-            diagnostics.error("yaml-syntax", at: location(mark, file: file), message)
+            var at = location(mark, file: file)
+            if let context {
+                // A quote, a flow [ ] or { }, or a key that is never finished is noticed lines later
+                // (often at the end of the file): point at where it starts, and say where it was noticed.
+                let unfinished = ["while scanning a quoted scalar", "while scanning a simple key", "while parsing a flow"]
+                if unfinished.contains(where: { context.text.hasPrefix($0) }) {
+                    at = location(context.mark, file: file)
+                    message += " (\(context.text) started here; noticed at \(mark.line):\(mark.column))"
+                } else {
+                    message += " (\(context.text) at \(context.mark.line):\(context.mark.column))"
+                }
+            }
+            diagnostics.error("yaml-syntax", at: at, message)
         case .duplicatedKeysInMapping(let duplicates, let context):
             diagnostics.error("duplicate-key", at: location(context.mark, file: file),
                               "the key '\(duplicates.joined(separator: "', '"))' is written twice in one mapping", fix: "keep one of them")
