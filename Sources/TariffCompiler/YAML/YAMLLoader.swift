@@ -92,6 +92,11 @@ public enum YAMLLoader {
                 diagnostics.error("yaml-alias", at: location(mark, file: file), "aliases (*name) are not supported in a catalog", fix: "write the value out where it is used")
                 return
             }
+            if problem.hasPrefix("Maximum nesting level") {
+                // libyaml's own bound (1000 levels), hit before the compiler's.
+                diagnostics.error("yaml-too-deep", at: location(mark, file: file), "the YAML is nested more than \(maximumDepth) levels deep")
+                return
+            }
             var message = "YAML syntax: \(problem)"
             var at = location(mark, file: file)
             if let context {
