@@ -58,7 +58,7 @@ public struct EnterpriseModel: BillingModelPlugin {
         if let support { attributes.append(("support", support.value)) }
         if let priority { attributes.append(("priority", priority.value)) }
         return ModelLowering(period: unit, billFailed: billFailed, executionNodes: nodes, periodNodes: periodNodes,
-                             reserve: reserve?.value ?? maxCost?.value, attributes: attributes)
+                             reserve: reserve?.value ?? maxCost?.value, attributes: attributes, periodLocation: period.keyLocation)
     }
 
     /// `usage:` tiers: strictly increasing `up_to`, exactly one open last tier.

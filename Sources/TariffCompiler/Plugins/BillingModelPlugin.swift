@@ -59,6 +59,8 @@ public struct PlanLoweringContext: Sendable {
 public struct ModelLowering: Sendable {
     /// The billing period (models billed per period: they are subscribed to); nil for per-execution models.
     public var period: PeriodUnit?
+    /// Where the period is written (`period:`), for diagnostics that compare versions of a plan.
+    public var periodLocation: SourceLocation?
     /// Whether `failed` executions are billed (`bill_failed`, default false).
     public var billFailed: Bool
     /// The execution pipeline, in order.
@@ -73,8 +75,10 @@ public struct ModelLowering: Sendable {
     public var attributes: [(key: String, value: String)]
 
     public init(period: PeriodUnit?, billFailed: Bool, executionNodes: [RuleNode], periodNodes: [RuleNode] = [],
-                reserve: PlanMoney? = nil, quoteIsExact: Bool = false, attributes: [(key: String, value: String)] = []) {
+                reserve: PlanMoney? = nil, quoteIsExact: Bool = false, attributes: [(key: String, value: String)] = [],
+                periodLocation: SourceLocation? = nil) {
         self.period = period
+        self.periodLocation = periodLocation
         self.billFailed = billFailed
         self.executionNodes = executionNodes
         self.periodNodes = periodNodes

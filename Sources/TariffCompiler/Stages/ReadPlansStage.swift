@@ -98,7 +98,7 @@ struct ReadPlansStage: CompilerStage {
             location: id.keyLocation, modelLocation: model.keyLocation)
         return ReadPlan(definition: definition, versionLocation: version?.keyLocation ?? id.keyLocation, effectiveLocation: effective?.keyLocation,
                         defaultMark: defaultMark, agentLocation: agent.keyLocation, currencyLocation: currency.keyLocation,
-                        periodLocation: lowering.periodNodes.first?.location)
+                        periodLocation: lowering.periodLocation)
     }
 
     private func resolveMetering(_ written: Located<String>?, reader: MappingReader, state: CompilationState) -> MeteringProfile? {
