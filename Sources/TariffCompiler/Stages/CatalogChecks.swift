@@ -33,9 +33,11 @@ struct CheckVersionsStage: CompilerStage {
                                       fix: "give each version its own 'effective:' date")
                 }
                 guard position > 0 else { continue }
+                // Another model brings its own period (per_call has none): that is the model's change alone.
+                let sameModel = plan.definition.model == first.definition.model
                 let differences: [(String, Bool, SourceLocation)] = [
-                    ("model", plan.definition.model != first.definition.model, plan.definition.modelLocation),
-                    ("period", plan.definition.period != first.definition.period, plan.periodLocation ?? plan.definition.modelLocation),
+                    ("model", !sameModel, plan.definition.modelLocation),
+                    ("period", sameModel && plan.definition.period != first.definition.period, plan.periodLocation ?? plan.definition.modelLocation),
                     ("agent", plan.definition.agent != first.definition.agent, plan.agentLocation),
                     ("currency", plan.definition.currency != first.definition.currency, plan.currencyLocation),
                 ]
