@@ -89,7 +89,12 @@ struct ReadPlansStage: CompilerStage {
         }
         reader.finish()
 
-        guard let id, let agent, let creator, let currency, let model, plugin != nil, let lowering, let metering, let split else { return nil }
+        // A header field written with a wrong value (already reported) would otherwise be read as
+        // its default (version 1, effective forever, not default), and the catalog checks would
+        // report conflicts with other plans that the author never wrote.
+        let unreadableHeader = [("version", version == nil), ("effective", effective == nil), ("default", defaultMark == nil)]
+            .contains { key, unread in unread && reader.entry(key) != nil }
+        guard !unreadableHeader, let id, let agent, let creator, let currency, let model, plugin != nil, let lowering, let metering, let split else { return nil }
         let definition = PlanDefinition(
             id: id.value, version: version?.value ?? 1, effective: effective?.value, agent: agent.value, creator: creator.value,
             currency: currency.value, metering: metering, split: split, isDefault: defaultMark?.value ?? false, model: model.value,
