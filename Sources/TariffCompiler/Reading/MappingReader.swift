@@ -76,14 +76,15 @@ public final class MappingReader {
     }
 
     /// Reports the required `key` as missing: at the key when it is written with no value, else at
-    /// the mapping. Withdrawn by `finish()` if an unknown key of this mapping is a misspelling of it.
-    public func reportMissing(_ key: String, _ message: String, fix: String? = nil) {
+    /// `location` (default: the mapping's). Withdrawn by `finish()` if an unknown key of this
+    /// mapping is a misspelling of it.
+    public func reportMissing(_ key: String, _ message: String, at location: SourceLocation? = nil, fix: String? = nil) {
         if !knownKeys.contains(key) { knownKeys.append(key) }
         if let empty = pairs.first(where: { $0.key == key }) {
             diagnostics.error("missing-key", at: empty.keyLocation, "'\(key)' has no value", fix: fix)
             return
         }
-        let diagnostic = Diagnostic(.error, "missing-key", at: location, message, fix: fix)
+        let diagnostic = Diagnostic(.error, "missing-key", at: location ?? self.location, message, fix: fix)
         diagnostics.report(diagnostic)
         missingKeys.append((key, diagnostic))
     }

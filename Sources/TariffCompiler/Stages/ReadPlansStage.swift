@@ -50,7 +50,7 @@ struct ReadPlansStage: CompilerStage {
                     section.finish()
                 } else if reader.entry(model.value) == nil {
                     reader.reportMissing(model.value, "a '\(model.value)' plan needs a '\(model.value):' section with its settings",
-                                         fix: "add a '\(model.value):' mapping")
+                                         at: model.keyLocation, fix: "add a '\(model.value):' mapping")
                 }
             } else {
                 var message = "unknown model '\(model.value)'"
