@@ -53,6 +53,9 @@ struct ReadPlansStage: CompilerStage {
                                          at: model.keyLocation, fix: "add a '\(model.value):' mapping")
                 }
             } else {
+                // The section named after the unknown model (a model whose plugin is not registered)
+                // is not a second mistake.
+                reader.allow(model.value)
                 var message = "unknown model '\(model.value)'"
                 if let suggestion = Suggestion.closest(to: model.value, among: modelNames) { message += "; did you mean '\(suggestion)'?" }
                 diagnostics.error("unknown-model", at: model.valueLocation, message, fix: "models: \(modelNames.joined(separator: ", "))")
