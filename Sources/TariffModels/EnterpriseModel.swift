@@ -58,7 +58,7 @@ public struct EnterpriseModel: BillingModelPlugin {
         if let support { attributes.append(("support", support.value)) }
         if let priority { attributes.append(("priority", priority.value)) }
         return ModelLowering(period: unit, billFailed: billFailed, executionNodes: nodes, periodNodes: periodNodes,
-                             reserve: reserve?.value ?? maxCost?.value, attributes: attributes)
+                             reserve: reserve?.value ?? maxCost?.value, attributes: attributes, periodLocation: period.keyLocation)
     }
 
     /// `usage:` tiers: strictly increasing `up_to`, exactly one open last tier.
@@ -111,7 +111,7 @@ public struct EnterpriseModel: BillingModelPlugin {
 
     private func readSLA(_ section: MappingReader) -> Located<(promised: Percent?, bands: [SLABand])>? {
         let diagnostics = section.diagnostics
-        guard let pair = section.entry("sla"), let sla = MappingReader(pair.value, context: "'sla'", diagnostics: diagnostics) else { return nil }
+        guard let pair = section.entry("sla"), let sla = MappingReader(pair, context: "'sla'", diagnostics: diagnostics) else { return nil }
         let promised = sla.optional("availability", .percent)
         var bands: [SLABand] = []
         if let credits = sla.sequence("credits", required: true) {

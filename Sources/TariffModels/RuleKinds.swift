@@ -21,7 +21,7 @@ public struct DiscountRule: RuleKindPlugin {
         var condition: ExecutionCondition?
         var valid = true
         if let pair = options.entry("when") {
-            if let when = MappingReader(pair.value, context: "'when'", diagnostics: diagnostics) {
+            if let when = MappingReader(pair, context: "'when'", diagnostics: diagnostics) {
                 let parsed = ConditionReader.read(when, context: context)
                 condition = parsed.condition
                 valid = parsed.valid

@@ -21,6 +21,7 @@ public struct SubscriptionModel: BillingModelPlugin {
             RuleNode(rule: "overage", operation: .roundHalfEven, location: overage.keyLocation, plugin: name),
         ]
         let periodNodes = [RuleNode(rule: "fee", operation: .periodFee(fee.value), location: fee.keyLocation, plugin: name)]
-        return ModelLowering(period: unit, billFailed: billFailed, executionNodes: nodes, periodNodes: periodNodes, reserve: reserve?.value)
+        return ModelLowering(period: unit, billFailed: billFailed, executionNodes: nodes, periodNodes: periodNodes, reserve: reserve?.value,
+                             periodLocation: period.keyLocation)
     }
 }

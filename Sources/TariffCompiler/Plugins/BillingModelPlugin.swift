@@ -34,6 +34,9 @@ public struct PlanLoweringContext: Sendable {
     public var currency: Currency?
     /// The catalog's meters (from `rules/` metering), in index order.
     public var meterNames: [String]
+    /// False when part of rules/ could not be read (an error already reported): an unknown meter
+    /// may be defined there, so `meter(named:)` returns nil without a diagnostic of its own.
+    public var meterNamesAreComplete = true
 
     public init(planID: String, currency: Currency?, meterNames: [String]) {
         self.planID = planID
@@ -44,6 +47,7 @@ public struct PlanLoweringContext: Sendable {
     /// The index of a meter by name, or nil (with an `unknown-meter` diagnostic at `location`).
     public func meter(named name: String, at location: SourceLocation, diagnostics: DiagnosticSink) -> MeterIndex? {
         if let index = meterNames.firstIndex(of: name) { return MeterIndex(rawValue: index) }
+        guard meterNamesAreComplete else { return nil }
         var message = "unknown meter '\(name)': no metering in rules/ weighs it"
         if let suggestion = Suggestion.closest(to: name, among: meterNames) { message += "; did you mean '\(suggestion)'?" }
         diagnostics.error("unknown-meter", at: location, message)
@@ -55,6 +59,8 @@ public struct PlanLoweringContext: Sendable {
 public struct ModelLowering: Sendable {
     /// The billing period (models billed per period: they are subscribed to); nil for per-execution models.
     public var period: PeriodUnit?
+    /// Where the period is written (`period:`), for diagnostics that compare versions of a plan.
+    public var periodLocation: SourceLocation?
     /// Whether `failed` executions are billed (`bill_failed`, default false).
     public var billFailed: Bool
     /// The execution pipeline, in order.
@@ -69,8 +75,10 @@ public struct ModelLowering: Sendable {
     public var attributes: [(key: String, value: String)]
 
     public init(period: PeriodUnit?, billFailed: Bool, executionNodes: [RuleNode], periodNodes: [RuleNode] = [],
-                reserve: PlanMoney? = nil, quoteIsExact: Bool = false, attributes: [(key: String, value: String)] = []) {
+                reserve: PlanMoney? = nil, quoteIsExact: Bool = false, attributes: [(key: String, value: String)] = [],
+                periodLocation: SourceLocation? = nil) {
         self.period = period
+        self.periodLocation = periodLocation
         self.billFailed = billFailed
         self.executionNodes = executionNodes
         self.periodNodes = periodNodes

@@ -17,6 +17,11 @@ public final class DiagnosticSink {
         diagnostics.append(Diagnostic(.warning, code, at: location, message, fix: fix))
     }
 
+    /// Takes back a diagnostic reported earlier (a `missing-key` that turns out to be a misspelt key).
+    func withdraw(_ diagnostic: Diagnostic) {
+        if let index = diagnostics.lastIndex(of: diagnostic) { diagnostics.remove(at: index) }
+    }
+
     public var errorCount: Int { diagnostics.count(where: { $0.severity == .error }) }
     public var hasErrors: Bool { diagnostics.contains(where: { $0.severity == .error }) }
 }

@@ -12,6 +12,9 @@ public final class MappingReader {
     public let context: String
     private let pairs: [YAMLPair]
     private var knownKeys: [String] = []
+    /// Required keys reported missing: `finish()` withdraws the report when an unknown key of this
+    /// mapping is a misspelling of one, so one typo makes one diagnostic.
+    private var missingKeys: [(key: String, diagnostic: Diagnostic)] = []
 
     public init(pairs: [YAMLPair], location: SourceLocation, context: String, diagnostics: DiagnosticSink) {
         self.pairs = pairs
@@ -27,6 +30,17 @@ public final class MappingReader {
             return nil
         }
         self.init(pairs: pairs, location: node.location, context: context, diagnostics: diagnostics)
+    }
+
+    /// A reader for the mapping written under `pair`, or nil (with a `wrong-type` diagnostic at the
+    /// value) if it is not a mapping. Its `location` is the key's, so a missing key is reported at
+    /// the section that lacks it.
+    public convenience init?(_ pair: YAMLPair, context: String, diagnostics: DiagnosticSink) {
+        guard let pairs = pair.value.pairs else {
+            diagnostics.error("wrong-type", at: pair.value.location, "\(context) must be a mapping of keys to values, found \(pair.value.kindName)")
+            return nil
+        }
+        self.init(pairs: pairs, location: pair.keyLocation, context: context, diagnostics: diagnostics)
     }
 
     /// Every key written, in order.
@@ -52,28 +66,42 @@ public final class MappingReader {
         return Located(value, keyLocation: pair.keyLocation, valueLocation: pair.value.location)
     }
 
-    /// A required field: `missing-key` when absent (`wasWritten` tells a wrong value from a missing one).
+    /// A required field: `missing-key` when absent (at the mapping) or written with no value (at the key).
     public func required<Value>(_ key: String, _ type: ValueType<Value>) -> Located<Value>? {
         guard entry(key) != nil else {
-            diagnostics.error("missing-key", at: location, "\(context) is missing the required key '\(key)'", fix: "add '\(key): \(type.expectation)'")
+            reportMissing(key, "\(context) is missing the required key '\(key)'", fix: "add '\(key): \(type.expectation)'")
             return nil
         }
         return optional(key, type)
     }
 
+    /// Reports the required `key` as missing: at the key when it is written with no value, else at
+    /// `location` (default: the mapping's). Withdrawn by `finish()` if an unknown key of this
+    /// mapping is a misspelling of it.
+    public func reportMissing(_ key: String, _ message: String, at location: SourceLocation? = nil, fix: String? = nil) {
+        if !knownKeys.contains(key) { knownKeys.append(key) }
+        if let empty = pairs.first(where: { $0.key == key }) {
+            diagnostics.error("missing-key", at: empty.keyLocation, "'\(key)' has no value", fix: fix)
+            return
+        }
+        let diagnostic = Diagnostic(.error, "missing-key", at: location ?? self.location, message, fix: fix)
+        diagnostics.report(diagnostic)
+        missingKeys.append((key, diagnostic))
+    }
+
     /// A nested mapping's reader.
     public func mapping(_ key: String, required: Bool = false) -> MappingReader? {
         guard let pair = entry(key) else {
-            if required { diagnostics.error("missing-key", at: location, "\(context) is missing the required section '\(key)'") }
+            if required { reportMissing(key, "\(context) is missing the required section '\(key)'") }
             return nil
         }
-        return MappingReader(pair.value, context: "'\(key)'", diagnostics: diagnostics)
+        return MappingReader(pair, context: "'\(key)'", diagnostics: diagnostics)
     }
 
     /// A nested list, with its key's position.
     public func sequence(_ key: String, required: Bool = false) -> Located<[YAMLNode]>? {
         guard let pair = entry(key) else {
-            if required { diagnostics.error("missing-key", at: location, "\(context) is missing the required list '\(key)'") }
+            if required { reportMissing(key, "\(context) is missing the required list '\(key)'") }
             return nil
         }
         guard let elements = pair.value.elements else {
@@ -89,6 +117,10 @@ public final class MappingReader {
             var message = "unknown key '\(pair.key)' in \(context)"
             if let suggestion = Suggestion.closest(to: pair.key, among: knownKeys) {
                 message = "unknown key '\(pair.key)'; did you mean '\(suggestion)'?"
+                if let missing = missingKeys.firstIndex(where: { $0.key == suggestion }) {
+                    diagnostics.withdraw(missingKeys[missing].diagnostic)
+                    missingKeys.remove(at: missing)
+                }
             }
             diagnostics.error("unknown-key", at: pair.keyLocation, message, fix: "known keys here: \(knownKeys.joined(separator: ", "))")
         }

@@ -104,13 +104,23 @@ extension ValueType where Value == Percent {
             do throws(Percent.Failure) { return try Percent(parsing: text) } catch {
                 switch error {
                 case .missingPercentSign:
-                    diagnostics.error("invalid-percent", at: location, "'\(text)' is not a percent: a percent ends with '%'",
-                                      fix: "write it as \(text)%")
+                    var fix = "write it as \(text)%"
+                    // A fraction such as 0.10 is more likely a share written as a decimal than 0.1%.
+                    if let fraction = try? DecimalText.parse(text, fractionalDigits: 6), fraction > 0, fraction < 1_000_000 {
+                        fix = "write \(DecimalText.formatTrimmed(fraction * 100, fractionalDigits: 6))% for the share \(text), or \(text)% if you mean that many percent"
+                    }
+                    diagnostics.error("invalid-percent", at: location, "'\(text)' is not a percent: a percent ends with '%'", fix: fix)
                 case .aboveHundred:
                     diagnostics.error("percent-range", at: location, "'\(text)' is outside 0% to 100%")
+                case .number(.negative):
+                    diagnostics.error("percent-range", at: location, "'\(text)' is outside 0% to 100%")
                 case .number(let failure):
-                    diagnostics.error(failure == .tooManyFractionalDigits(allowed: 4) ? "too-many-digits" : "invalid-percent",
-                                      at: location, "'\(text)' is not a valid percent: \(error)")
+                    let code: DiagnosticCode = switch failure {
+                    case .tooManyFractionalDigits: "too-many-digits"
+                    case .exponentNotation: "exponent-number"
+                    default: "invalid-percent"
+                    }
+                    diagnostics.error(code, at: location, "'\(text)' is not a valid percent: \(error)")
                 }
                 return nil
             }

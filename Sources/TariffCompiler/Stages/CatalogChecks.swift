@@ -9,8 +9,12 @@ struct CheckVersionsStage: CompilerStage {
         let diagnostics = state.diagnostics
         let groups = Dictionary(grouping: state.plans.indices, by: { state.plans[$0].definition.id })
         for id in groups.keys.sorted() {
-            // Compare each version with the first written (by file order), reporting at the later one.
-            let members = (groups[id] ?? []).sorted { state.plans[$0].definition.file < state.plans[$1].definition.file }
+            // Compare each version with the lowest (ties: by file), reporting at the later one, so the
+            // version that changed something is the one named.
+            let members = (groups[id] ?? []).sorted {
+                let (a, b) = (state.plans[$0].definition, state.plans[$1].definition)
+                return (a.version, a.file) < (b.version, b.file)
+            }
             guard let firstIndex = members.first else { continue }
             let first = state.plans[firstIndex]
             for (position, index) in members.enumerated() {
@@ -29,9 +33,11 @@ struct CheckVersionsStage: CompilerStage {
                                       fix: "give each version its own 'effective:' date")
                 }
                 guard position > 0 else { continue }
+                // Another model brings its own period (per_call has none): that is the model's change alone.
+                let sameModel = plan.definition.model == first.definition.model
                 let differences: [(String, Bool, SourceLocation)] = [
-                    ("model", plan.definition.model != first.definition.model, plan.definition.modelLocation),
-                    ("period", plan.definition.period != first.definition.period, plan.periodLocation ?? plan.definition.modelLocation),
+                    ("model", !sameModel, plan.definition.modelLocation),
+                    ("period", sameModel && plan.definition.period != first.definition.period, plan.periodLocation ?? plan.definition.modelLocation),
                     ("agent", plan.definition.agent != first.definition.agent, plan.agentLocation),
                     ("currency", plan.definition.currency != first.definition.currency, plan.currencyLocation),
                 ]
@@ -82,9 +88,10 @@ struct ResolveDefaultsStage: CompilerStage {
             for index in indices {
                 let id = state.plans[index].definition.id
                 state.plans[index].definition.isDefault = id == chosen
-                if id != chosen {
+                // A second plan marked default already has its duplicate-default error.
+                if id != chosen && !marked.contains(id) {
                     diagnostics.warning("unreachable-plan", at: state.plans[index].definition.location,
-                                        "per_call plan '\(id)' is not agent '\(agent)''s default plan, so it can never price an execution",
+                                        "per_call plan '\(id)' is not the default plan of agent '\(agent)', so it can never price an execution",
                                         fix: "mark one per_call plan of the agent 'default: true', or remove this one")
                 }
             }

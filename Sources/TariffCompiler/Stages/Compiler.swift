@@ -45,6 +45,13 @@ public struct CompilationState {
     public var splits: [SplitDefinition] = []
     public var payouts = PayoutCalendar()
     public var defaultReservation = PlanMoney(picos: 1_000_000_000_000)
+    /// Names of rules/ definitions written with an error (reported there): a plan naming one
+    /// reports nothing more, so one mistake makes one diagnostic.
+    public var brokenMeterings: Set<String> = []
+    public var brokenSplits: Set<String> = []
+    /// True when part of rules/ could not be read (a YAML error, an unknown top-level key, a section
+    /// that is not a mapping): any metering, split or meter may be defined in what was lost.
+    public var rulesIncomplete = false
     /// Stage 3 output: plans read, with the positions the later checks point at.
     public var plans: [ReadPlan] = []
 

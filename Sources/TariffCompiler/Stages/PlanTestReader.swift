@@ -33,7 +33,7 @@ enum PlanTestReader {
         if let expect = reader.mapping("expect", required: true) {
             expectation.computeUnits = expect.optional("compute_units", .computeUnits)
             expectation.charge = expect.optional("charge", ledgerMoney)
-            if let splitPair = expect.entry("split"), let split = MappingReader(splitPair.value, context: "the expected split", diagnostics: diagnostics) {
+            if let splitPair = expect.entry("split"), let split = MappingReader(splitPair, context: "the expected split", diagnostics: diagnostics) {
                 let creator = split.required("creator", ledgerMoney)
                 let platform = split.required("platform", ledgerMoney)
                 let processing = split.required("processing", ledgerMoney)

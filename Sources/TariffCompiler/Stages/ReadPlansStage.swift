@@ -37,7 +37,8 @@ struct ReadPlansStage: CompilerStage {
 
         let metering = resolveMetering(meteringName, reader: reader, state: state)
         let split = resolveSplit(reader, state: state)
-        let context = PlanLoweringContext(planID: id?.value ?? "?", currency: currency?.value, meterNames: state.meterNames)
+        var context = PlanLoweringContext(planID: id?.value ?? "?", currency: currency?.value, meterNames: state.meterNames)
+        context.meterNamesAreComplete = !state.rulesIncomplete
 
         var lowering: ModelLowering?
         var plugin: (any BillingModelPlugin)?
@@ -48,16 +49,21 @@ struct ReadPlansStage: CompilerStage {
                     lowering = found.lower(section, context: context)
                     section.finish()
                 } else if reader.entry(model.value) == nil {
-                    diagnostics.error("missing-key", at: reader.location, "a '\(model.value)' plan needs a '\(model.value):' section with its settings",
-                                      fix: "add a '\(model.value):' mapping")
+                    reader.reportMissing(model.value, "a '\(model.value)' plan needs a '\(model.value):' section with its settings",
+                                         at: model.keyLocation, fix: "add a '\(model.value):' mapping")
                 }
             } else {
+                // The section named after the unknown model (a model whose plugin is not registered)
+                // is not a second mistake.
+                reader.allow(model.value)
                 var message = "unknown model '\(model.value)'"
                 if let suggestion = Suggestion.closest(to: model.value, among: modelNames) { message += "; did you mean '\(suggestion)'?" }
                 diagnostics.error("unknown-model", at: model.valueLocation, message, fix: "models: \(modelNames.joined(separator: ", "))")
             }
         }
-        for other in modelNames where other != model?.value {
+        // Only with a known model is another model's section surely unused: with a misspelt or missing
+        // 'model:', the section written is the one meant, and that mistake is already reported.
+        for other in modelNames where plugin != nil && other != model?.value {
             if let pair = reader.entry(other) {
                 diagnostics.error("unused-section", at: pair.keyLocation,
                                   "the '\(other)' section is not used: this plan's model is '\(model?.value ?? "?")'", fix: "remove it or change 'model:'")
@@ -86,7 +92,12 @@ struct ReadPlansStage: CompilerStage {
         }
         reader.finish()
 
-        guard let id, let agent, let creator, let currency, let model, plugin != nil, let lowering, let metering, let split else { return nil }
+        // A header field written with a wrong value (already reported) would otherwise be read as
+        // its default (version 1, effective forever, not default), and the catalog checks would
+        // report conflicts with other plans that the author never wrote.
+        let unreadableHeader = [("version", version == nil), ("effective", effective == nil), ("default", defaultMark == nil)]
+            .contains { key, unread in unread && reader.entry(key) != nil }
+        guard !unreadableHeader, let id, let agent, let creator, let currency, let model, plugin != nil, let lowering, let metering, let split else { return nil }
         let definition = PlanDefinition(
             id: id.value, version: version?.value ?? 1, effective: effective?.value, agent: agent.value, creator: creator.value,
             currency: currency.value, metering: metering, split: split, isDefault: defaultMark?.value ?? false, model: model.value,
@@ -95,12 +106,14 @@ struct ReadPlansStage: CompilerStage {
             location: id.keyLocation, modelLocation: model.keyLocation)
         return ReadPlan(definition: definition, versionLocation: version?.keyLocation ?? id.keyLocation, effectiveLocation: effective?.keyLocation,
                         defaultMark: defaultMark, agentLocation: agent.keyLocation, currencyLocation: currency.keyLocation,
-                        periodLocation: lowering.periodNodes.first?.location)
+                        periodLocation: lowering.periodLocation)
     }
 
     private func resolveMetering(_ written: Located<String>?, reader: MappingReader, state: CompilationState) -> MeteringProfile? {
         let name = written?.value ?? "standard"
         if let profile = state.meterings.first(where: { $0.name == name }) { return profile }
+        // Defined with an error, or perhaps in a rules file that could not be read: already reported.
+        if state.brokenMeterings.contains(name) || state.rulesIncomplete { return nil }
         var message = written == nil
             ? "the plan uses the default metering 'standard', but rules/ defines no metering named 'standard'"
             : "unknown metering '\(name)'"
@@ -113,16 +126,18 @@ struct ReadPlansStage: CompilerStage {
     private func resolveSplit(_ reader: MappingReader, state: CompilationState) -> SplitDefinition? {
         guard let pair = reader.entry("split") else {
             if let standard = state.splits.first(where: { $0.name == "standard" }) { return standard }
+            if state.brokenSplits.contains("standard") || state.rulesIncomplete { return nil }
             state.diagnostics.error("unknown-split", at: reader.location, "the plan uses the default split 'standard', but rules/ defines no split named 'standard'",
                                     fix: "define it under 'splits:' in a rules/ file, or write an inline split")
             return nil
         }
         if pair.value.pairs != nil {
-            guard let rule = ReadRulesStage.readSplit(pair.value, context: "the inline split", location: pair.keyLocation, diagnostics: state.diagnostics) else { return nil }
+            guard let rule = ReadRulesStage.readSplit(pair, context: "the inline split", diagnostics: state.diagnostics) else { return nil }
             return SplitDefinition(name: nil, rule: rule, location: pair.keyLocation)
         }
         guard let name = ValueType<String>.id.read(pair.value, state.diagnostics) else { return nil }
         if let split = state.splits.first(where: { $0.name == name }) { return split }
+        if state.brokenSplits.contains(name) || state.rulesIncomplete { return nil }
         var message = "unknown split '\(name)'"
         if let suggestion = Suggestion.closest(to: name, among: state.splits.compactMap(\.name)) { message += "; did you mean '\(suggestion)'?" }
         state.diagnostics.error("unknown-split", at: pair.value.location, message, fix: "define it under 'splits:' in a rules/ file, or write an inline split")
@@ -131,7 +146,12 @@ struct ReadPlansStage: CompilerStage {
 
     private func lowerRule(_ entry: YAMLNode, context: PlanLoweringContext, state: CompilationState) -> [RuleNode] {
         guard let options = MappingReader(entry, context: "a rule", diagnostics: state.diagnostics) else { return [] }
-        guard let kind = options.required("kind", .id) else { return [] }
+        guard let kind = options.required("kind", .id) else {
+            // Without a kind its options cannot be checked; only a misspelt 'kind' is reported (as unknown-key).
+            for key in options.writtenKeys where Suggestion.closest(to: key, among: ["kind"]) == nil { options.allow(key) }
+            options.finish()
+            return []
+        }
         guard let plugin = state.registry.ruleKind(named: kind.value) else {
             let kinds = state.registry.ruleKinds.map(\.kind)
             var message = "unknown rule kind '\(kind.value)'"

@@ -10,10 +10,15 @@ struct ReadRulesStage: CompilerStage {
         var meteringEntries: [(name: String, location: SourceLocation, reader: MappingReader)] = []
         var payoutsSeen: SourceLocation?
         var reservationSeen: SourceLocation?
+        let sections = ["metering", "splits", "payouts", "reservation"]
         for (source, root) in state.documents where source.kind == .rules {
-            guard let root else { continue }
+            guard let root else { state.rulesIncomplete = true; continue }
             if case .null = root.kind { continue }
-            guard let file = MappingReader(root, context: "a rules file", diagnostics: diagnostics) else { continue }
+            guard let file = MappingReader(root, context: "a rules file", diagnostics: diagnostics) else { state.rulesIncomplete = true; continue }
+            if file.writtenKeys.contains(where: { !sections.contains($0) })
+                || ["metering", "splits"].contains(where: { file.entry($0).map { $0.value.pairs == nil } ?? false }) {
+                state.rulesIncomplete = true
+            }
             if let metering = file.mapping("metering") {
                 for key in metering.writtenKeys {
                     guard let pair = metering.entry(key) else { continue }
@@ -22,7 +27,10 @@ struct ReadRulesStage: CompilerStage {
                         diagnostics.error("duplicate-name", at: pair.keyLocation, "metering '\(key)' is already defined at \(previous.location)")
                         continue
                     }
-                    guard let reader = MappingReader(pair.value, context: "metering '\(key)'", diagnostics: diagnostics) else { continue }
+                    guard let reader = MappingReader(pair, context: "metering '\(key)'", diagnostics: diagnostics) else {
+                        state.brokenMeterings.insert(key)
+                        continue
+                    }
                     meteringEntries.append((key, pair.keyLocation, reader))
                 }
                 metering.finish()
@@ -34,8 +42,10 @@ struct ReadRulesStage: CompilerStage {
                         diagnostics.error("duplicate-name", at: pair.keyLocation, "split '\(key)' is already defined at \(previous.location)")
                         continue
                     }
-                    if let rule = Self.readSplit(pair.value, context: "split '\(key)'", location: pair.keyLocation, diagnostics: diagnostics) {
+                    if let rule = Self.readSplit(pair, context: "split '\(key)'", diagnostics: diagnostics) {
                         state.splits.append(SplitDefinition(name: key, rule: rule, location: pair.keyLocation))
+                    } else {
+                        state.brokenSplits.insert(key)
                     }
                 }
                 splits.finish()
@@ -43,7 +53,7 @@ struct ReadRulesStage: CompilerStage {
             if let pair = file.entry("payouts") {
                 if let previous = payoutsSeen {
                     diagnostics.error("duplicate-name", at: pair.keyLocation, "payouts are already defined at \(previous)")
-                } else if let payouts = MappingReader(pair.value, context: "payouts", diagnostics: diagnostics) {
+                } else if let payouts = MappingReader(pair, context: "payouts", diagnostics: diagnostics) {
                     payoutsSeen = pair.keyLocation
                     state.payouts = readPayouts(payouts, location: pair.keyLocation, diagnostics: diagnostics)
                 }
@@ -63,8 +73,11 @@ struct ReadRulesStage: CompilerStage {
             var weights: [MeteringProfile.Weighting] = []
             if let weightsReader = entry.reader.mapping("weights", required: true) {
                 for meter in weightsReader.writtenKeys {
-                    guard let weight = weightsReader.optional(meter, .meterWeight) else { continue }
-                    guard checkName(meter, at: weight.keyLocation, diagnostics) else { continue }
+                    guard let pair = weightsReader.entry(meter), checkName(meter, at: pair.keyLocation, diagnostics) else { continue }
+                    // A wrong weight is reported and the meter still defined (weighing nothing; the
+                    // catalog has an error anyway), so plans using the meter report nothing more.
+                    let weight = weightsReader.optional(meter, .meterWeight)
+                        ?? Located(MeterWeight(nanos: 0), keyLocation: pair.keyLocation, valueLocation: pair.value.location)
                     var index = state.meterNames.firstIndex(of: meter)
                     if index == nil {
                         guard state.meterNames.count < CatalogLimits.maximumMeters else {
@@ -100,8 +113,8 @@ struct ReadRulesStage: CompilerStage {
     }
 
     /// A split mapping (named in rules/ or inline in a plan): three percents adding up to 100%.
-    static func readSplit(_ node: YAMLNode, context: String, location: SourceLocation, diagnostics: DiagnosticSink) -> SplitRule? {
-        guard let reader = MappingReader(node, context: context, diagnostics: diagnostics) else { return nil }
+    static func readSplit(_ pair: YAMLPair, context: String, diagnostics: DiagnosticSink) -> SplitRule? {
+        guard let reader = MappingReader(pair, context: context, diagnostics: diagnostics) else { return nil }
         let creator = reader.required("creator", .percent)
         let platform = reader.required("platform", .percent)
         let processing = reader.required("processing", .percent)
@@ -109,7 +122,7 @@ struct ReadRulesStage: CompilerStage {
         guard let creator, let platform, let processing else { return nil }
         guard let rule = SplitRule(creator: creator.value, platform: platform.value, processing: processing.value) else {
             let sum = Percent(partsPerMillion: creator.value.partsPerMillion + platform.value.partsPerMillion + processing.value.partsPerMillion)
-            diagnostics.error("split-sum", at: location, "the shares of \(context) add up to \(sum), not 100%",
+            diagnostics.error("split-sum", at: pair.keyLocation, "the shares of \(context) add up to \(sum), not 100%",
                               fix: "make creator + platform + processing exactly 100%")
             return nil
         }

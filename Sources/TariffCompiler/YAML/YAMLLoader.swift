@@ -21,8 +21,9 @@ public enum YAMLLoader {
             return nil
         }
         let root: Node?
+        let parser: Parser
         do {
-            let parser = try Parser(yaml: text, resolver: .basic, constructor: .default, encoding: .utf8)
+            parser = try Parser(yaml: text, resolver: .basic, constructor: .default, encoding: .utf8)
             root = try parser.singleRoot()
         } catch let error as YamlError {
             report(error, file: file, diagnostics: diagnostics)
@@ -34,7 +35,9 @@ public enum YAMLLoader {
         guard let root else {
             return YAMLNode(kind: .null, location: start)
         }
-        return convert(root, file: file, diagnostics: diagnostics, depth: 0)
+        // Yams resolves an alias to the anchored node itself, so an anchor is what shows that one was
+        // used. Nodes hold their anchor weakly and the parser keeps it alive: keep the parser alive.
+        return withExtendedLifetime(parser) { convert(root, file: file, diagnostics: diagnostics, depth: 0) }
     }
 
     /// Nesting deeper than this is refused: no plan needs it, and it bounds recursion.
@@ -84,6 +87,10 @@ public enum YAMLLoader {
             diagnostics.error("yaml-too-deep", at: here, "the YAML is nested more than \(maximumDepth) levels deep")
             return nil
         }
+        if node.anchor != nil {
+            diagnostics.error("yaml-alias", at: here, "anchors and aliases (&name, *name) are not supported in a catalog", fix: "write the value out where it is used")
+            return nil
+        }
         switch node {
         case .scalar(let scalar):
             let plain = scalar.style == .plain || scalar.style == .any
@@ -121,9 +128,29 @@ public enum YAMLLoader {
         case .scanner(let context, let problem, let mark, _),
              .parser(let context, let problem, let mark, _),
              .composer(let context, let problem, let mark, _):
+            if problem == "found undefined alias" {
+                diagnostics.error("yaml-alias", at: location(mark, file: file), "aliases (*name) are not supported in a catalog", fix: "write the value out where it is used")
+                return
+            }
+            if problem.hasPrefix("Maximum nesting level") {
+                // libyaml's own bound (1000 levels), hit before the compiler's.
+                diagnostics.error("yaml-too-deep", at: location(mark, file: file), "the YAML is nested more than \(maximumDepth) levels deep")
+                return
+            }
             var message = "YAML syntax: \(problem)"
-            if let context { message += " (\(context.text) at \(context.mark.line):\(context.mark.column))" }
-            diagnostics.error("yaml-syntax", at: location(mark, file: file), message)
+            var at = location(mark, file: file)
+            if let context {
+                // A quote, a flow [ ] or { }, or a key that is never finished is noticed lines later
+                // (often at the end of the file): point at where it starts, and say where it was noticed.
+                let unfinished = ["while scanning a quoted scalar", "while scanning a simple key", "while parsing a flow"]
+                if unfinished.contains(where: { context.text.hasPrefix($0) }) {
+                    at = location(context.mark, file: file)
+                    message += " (\(context.text) started here; noticed at \(mark.line):\(mark.column))"
+                } else {
+                    message += " (\(context.text) at \(context.mark.line):\(context.mark.column))"
+                }
+            }
+            diagnostics.error("yaml-syntax", at: at, message)
         case .duplicatedKeysInMapping(let duplicates, let context):
             diagnostics.error("duplicate-key", at: location(context.mark, file: file),
                               "the key '\(duplicates.joined(separator: "', '"))' is written twice in one mapping", fix: "keep one of them")

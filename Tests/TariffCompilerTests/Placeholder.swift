@@ -1,1 +1,0 @@
-// Placeholder so SwiftPM accepts the empty target; replaced when the target gets real sources.
