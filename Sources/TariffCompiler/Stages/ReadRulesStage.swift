@@ -152,18 +152,3 @@ struct ReadRulesStage: CompilerStage {
         return calendar
     }
 }
-
-extension Weekday {
-    /// "monday"
-    public var fullName: String {
-        switch self {
-        case .monday: "monday"
-        case .tuesday: "tuesday"
-        case .wednesday: "wednesday"
-        case .thursday: "thursday"
-        case .friday: "friday"
-        case .saturday: "saturday"
-        case .sunday: "sunday"
-        }
-    }
-}

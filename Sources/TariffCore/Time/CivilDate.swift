@@ -33,7 +33,8 @@ public enum Weekday: Int, Sendable, CaseIterable {
         }
     }
 
-    var fullName: String {
+    /// The lowercase full name ("monday"): the form of `rules/payouts.yaml`.
+    public var fullName: String {
         switch self {
         case .monday: "monday"
         case .tuesday: "tuesday"
