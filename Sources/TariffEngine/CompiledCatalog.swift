@@ -34,6 +34,7 @@ public final class CompiledCatalog: Sendable {
     }
 
     /// The plan definition behind a handle (its id, version, nodes and their source positions).
+    /// The handle must come from this catalog (a programmer error otherwise).
     public func plan(_ handle: PlanHandle) -> PlanDefinition { plans[Int(handle.index)].definition }
 
     public var meterNames: [String] { definition.meterNames }
@@ -75,6 +76,10 @@ public final class CompiledCatalog: Sendable {
     /// Prices one execution with `plan` in period `state`. Pure and allocation-free.
     @inlinable
     public func price(_ plan: PlanHandle, _ execution: ExecutionInput, state: PeriodState) -> PricingResult {
+        // A handle of another catalog (kept across a hot reload) is refused, not a trap.
+        guard Int(plan.index) < plans.count else {
+            return PricingResult(computeUnits: .zero, charge: .zero, split: .zero, refusal: .noPlan, state: state, lines: .empty)
+        }
         var collector = LineCollector()
         var result = plans[Int(plan.index)].evaluate(execution, state: state, tracer: &collector)
         // A refused execution has no lines, whatever the nodes before the refusal produced.
@@ -86,7 +91,10 @@ public final class CompiledCatalog: Sendable {
     @inlinable
     /// The result's `lines` are left empty: the tracer receives them.
     public func price<Tracer: PricingTracer>(_ plan: PlanHandle, _ execution: ExecutionInput, state: PeriodState, tracer: inout Tracer) -> PricingResult {
-        plans[Int(plan.index)].evaluate(execution, state: state, tracer: &tracer)
+        guard Int(plan.index) < plans.count else {
+            return PricingResult(computeUnits: .zero, charge: .zero, split: .zero, refusal: .noPlan, state: state, lines: .empty)
+        }
+        return plans[Int(plan.index)].evaluate(execution, state: state, tracer: &tracer)
     }
 
     /// The compute units of a reading set under a plan's metering (nil beyond the documented limit).

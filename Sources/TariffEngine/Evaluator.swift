@@ -72,7 +72,8 @@ extension CompiledPlan {
         var scale = 0
         var lastRounded: Int64 = 0
         var outOfRange = false
-        let usedMillis = state.usedComputeUnits.millis
+        // A negative period state (a caller's bug) reads as zero rather than wrapping into a trap.
+        let usedMillis = max(0, state.usedComputeUnits.millis)
         for index in instructions.indices {
             let inputUnits = units, inputScale = scale
             switch instructions[index] {

@@ -10,9 +10,11 @@ public struct MeterReadings: Sendable {
 
     @inlinable public init() { values = InlineArray(repeating: 0) }
 
+    /// A meter outside the table reads 0 and ignores writes (indexes come from the catalog; this
+    /// keeps a caller's stray index from trapping).
     @inlinable public subscript(meter: MeterIndex) -> MeterValue {
-        get { MeterValue(micros: values[meter.rawValue]) }
-        set { values[meter.rawValue] = newValue.micros }
+        get { meter.rawValue >= 0 && meter.rawValue < Self.capacity ? MeterValue(micros: values[meter.rawValue]) : .zero }
+        set { if meter.rawValue >= 0 && meter.rawValue < Self.capacity { values[meter.rawValue] = newValue.micros } }
     }
 
     /// Readings by position (index `i` is the catalog's i-th meter); missing ones read 0.

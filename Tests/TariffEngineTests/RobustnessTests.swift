@@ -50,3 +50,29 @@ struct RobustnessTests {
         }
     }
 }
+
+@Suite("Robustness of the pricing API")
+struct PricingAPIRobustnessTests {
+    @Test("a handle from another catalog, a stray meter index and a negative period state never trap")
+    func misuse() throws {
+        let small = try #require(TestCatalog.compile(["p.yaml": TestCatalog.plan("p", model: "per_call", "  fee: 0.02")]))
+        let large = try #require(TestCatalog.compile([
+            "a.yaml": TestCatalog.plan("a", agent: "agt_a", model: "per_call", "  fee: 0.01"),
+            "b.yaml": TestCatalog.plan("b", agent: "agt_b", model: "per_call", "  fee: 0.01"),
+            "c.yaml": TestCatalog.plan("c", agent: "agt_c", model: "subscription", "  period: month\n  fee: 1\n  allowance: 10\n  overage: 0.5"),
+        ]))
+        let foreign = try #require(large.plan(id: "p", version: 1) ?? large.plan(id: "c", version: 1))
+        var meters = MeterReadings()
+        meters[MeterIndex(rawValue: 99)] = MeterValue(micros: 5)
+        meters[MeterIndex(rawValue: -1)] = MeterValue(micros: 5)
+        #expect(meters[MeterIndex(rawValue: 99)] == .zero)
+        let stray = small.price(foreign, ExecutionInput(meters: meters), state: .empty)
+        #expect(stray.refusal == .noPlan)
+        #expect(small.explain(foreign, ExecutionInput(meters: meters), state: .empty).result.refusal == .noPlan)
+        // A negative period state reads as zero: 1 CU beyond a 10 CU allowance is not charged.
+        let subscription = try #require(large.plan(id: "c", version: 1))
+        let negative = PeriodState(usedComputeUnits: ComputeUnits(millis: Int64.min), usageCharges: Money(micros: Int64.min))
+        let result = large.price(subscription, ExecutionInput(meters: TestCatalog.meters(large, ["cpu_ms": 1000])), state: negative)
+        #expect(result.charge == .zero)
+    }
+}
