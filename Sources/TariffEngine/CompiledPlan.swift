@@ -46,13 +46,10 @@ struct FlatCondition: Sendable {
         if endedAt.nanosecondsSinceEpoch < fromNanoseconds || endedAt.nanosecondsSinceEpoch >= toNanoseconds { return false }
         if meter >= 0 && meters.values[Int(meter)] < meterThresholdMicros { return false }
         if weekdayMask != 0xFF || fromHour != 0 || toHour != 24 {
-            let seconds = endedAt.nanosecondsSinceEpoch / 1_000_000_000 - (endedAt.nanosecondsSinceEpoch % 1_000_000_000 < 0 ? 1 : 0) + utcOffsetSeconds
-            let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
-            let secondOfDay = seconds - days * 86_400
-            // 1970-01-01 was a Thursday (raw value 4 with Monday = 1).
-            let weekday = ((days % 7) + 7 + 3) % 7 + 1
-            if weekdayMask & (1 << UInt8(weekday)) == 0 { return false }
-            let hour = secondOfDay / 3_600
+            // Local time at the rule's fixed offset, through TariffCore's calendar (no second copy of it).
+            let local = endedAt.adding(nanoseconds: utcOffsetSeconds &* 1_000_000_000) ?? endedAt
+            if weekdayMask & (1 << UInt8(local.civilDate.weekday.rawValue)) == 0 { return false }
+            let hour = local.secondOfDay / 3_600
             if fromHour < toHour {
                 if hour < fromHour || hour >= toHour { return false }
             } else if hour < fromHour && hour >= toHour {

@@ -43,8 +43,7 @@ extension CompiledPlan {
         let steps: Int128
         if let small = Int64(exactly: femtos), let divisor = Int64(exactly: precisionFemtos) {
             // The common case fits 64 bits, where division is several times cheaper.
-            let quotient = small / divisor
-            steps = Int128(quotient + (small - quotient * divisor > 0 ? 1 : 0))
+            steps = Int128(small.divided(by: divisor, rounding: .up))
         } else {
             steps = femtos.divided(by: precisionFemtos, rounding: .up)
         }
@@ -193,13 +192,7 @@ extension CompiledPlan {
         let divisor = powersOfTen[scale - 6]
         // Most amounts fit 64 bits: a 64-bit division is several times cheaper than a 128-bit one.
         if let small = Int64(exactly: units), let smallDivisor = Int64(exactly: divisor) {
-            let quotient = small / smallDivisor
-            let remainder = small - quotient * smallDivisor
-            if remainder == 0 { return quotient }
-            let twice = remainder.magnitude &* 2
-            let away: Int64 = small < 0 ? -1 : 1
-            if twice > smallDivisor.magnitude || (twice == smallDivisor.magnitude && quotient & 1 != 0) { return quotient + away }
-            return quotient
+            return small.divided(by: smallDivisor, rounding: .halfEven)
         }
         return Int64(exactly: units.divided(by: divisor, rounding: .halfEven))
     }

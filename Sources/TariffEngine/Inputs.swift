@@ -87,6 +87,7 @@ public struct ChargeLine: Sendable, Hashable {
 
 /// Fixed-capacity lines of one execution (inline: no heap allocation).
 public struct ChargeLines: Sendable, RandomAccessCollection {
+    /// `CatalogLimits.maximumExecutionNodes`: the compiler guarantees no plan produces more lines.
     public static let capacity = 24
     @usableFromInline var storage: InlineArray<24, ChargeLine>
     @usableFromInline var storedCount: Int

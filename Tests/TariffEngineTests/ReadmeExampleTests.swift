@@ -8,6 +8,9 @@ struct ReadmeExampleTests {
     func readmeExample() throws {
         let root = #filePath.split(separator: "/").dropLast(3).joined(separator: "/")
         let plansDirectory = "/\(root)/plans", rulesDirectory = "/\(root)/rules"
+        // The example returns early when the catalog does not compile: that must fail the test.
+        var reachedTheEnd = false
+        defer { #expect(reachedTheEnd, "the README example stopped early: the sample catalog did not compile") }
         // --- README example begins ---
         // Compile once; diagnostics come back as values.
         let compilation = CatalogLoader.compile(plansDirectory: plansDirectory, rulesDirectory: rulesDirectory)
@@ -31,6 +34,7 @@ struct ReadmeExampleTests {
         let store = CatalogStore(catalog)
         store.reload { CatalogLoader.compile(plansDirectory: plansDirectory, rulesDirectory: rulesDirectory) }
         // --- README example ends ---
+        reachedTheEnd = true
         #expect(result.computeUnits == ComputeUnits(millis: 2_700))
         #expect(result.charge == Money(micros: 3_500))
         #expect(result.split.creator == Money(micros: 2_800))

@@ -76,3 +76,30 @@ struct PricingAPIRobustnessTests {
         #expect(result.charge == .zero)
     }
 }
+
+/// A third-party model that lowers to too many pricing steps.
+private struct ManyStepsModel: BillingModelPlugin {
+    let name = "many_steps"
+    func lower(_ section: MappingReader, context: PlanLoweringContext) -> ModelLowering? {
+        guard let fee = section.required("fee", .money) else { return nil }
+        let steps = (0..<25).map { _ in RuleNode(rule: "fee", operation: .perExecutionFee(fee.value), location: fee.keyLocation, plugin: name) }
+        return ModelLowering(period: nil, billFailed: false, executionNodes: steps)
+    }
+}
+
+@Suite("Execution node limit")
+struct ExecutionNodeLimitTests {
+    @Test("a plan never has more pricing steps than an execution has inline lines")
+    func limit() {
+        #expect(ChargeLines.capacity == CatalogLimits.maximumExecutionNodes)
+        var registry = ShippedPlugins.registry
+        registry.register(model: ManyStepsModel())
+        let plan = "plan: p\nagent: agt_p\ncreator: acct_p\ncurrency: USD\nmodel: many_steps\nmany_steps:\n  fee: 0.01\n"
+        let compilation = CatalogLoader.compile(sources: [
+            CatalogSource(path: "plans/p.yaml", text: plan, kind: .plan),
+            CatalogSource(path: "rules/r.yaml", text: TestCatalog.rules, kind: .rules),
+        ], plugins: registry)
+        #expect(compilation.catalog == nil)
+        #expect(compilation.diagnostics.map { "\($0.code) \($0.location.line):\($0.location.column)" } == ["limit-exceeded 5:1"])
+    }
+}

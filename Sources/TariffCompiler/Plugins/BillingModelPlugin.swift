@@ -86,9 +86,6 @@ public struct ModelLowering: Sendable {
         self.quoteIsExact = quoteIsExact
         self.attributes = attributes
     }
-
-    /// Only models without a period (priced per execution, never subscribed to) can be an agent's default plan.
-    public var canBeDefault: Bool { period == nil }
 }
 
 /// The explicit list of plugins a compilation uses. Nothing registers itself behind the caller's back.

@@ -27,6 +27,8 @@ public enum CatalogLimits {
     public static let maximumMeters = 16
     public static let maximumTiers = 64
     public static let maximumRulesPerPlan = 16
+    /// Pricing steps of one plan (model nodes plus rule nodes): the engine's inline line capacity.
+    public static let maximumExecutionNodes = 24
     public static let maximumSLABands = 16
     public static let maximumTestsPerPlan = 1_000
     public static let maximumVersion = 1_000_000

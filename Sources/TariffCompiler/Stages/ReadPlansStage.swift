@@ -81,6 +81,13 @@ struct ReadPlansStage: CompilerStage {
             let capIndex = executionNodes.firstIndex { if case .spendCap = $0.operation { true } else { false } } ?? executionNodes.endIndex
             executionNodes.insert(contentsOf: ruleNodes, at: capIndex)
         }
+        // The engine keeps an execution's lines inline (no heap), one per node at most.
+        if executionNodes.count > CatalogLimits.maximumExecutionNodes {
+            diagnostics.error("limit-exceeded", at: model?.keyLocation ?? reader.location,
+                              "the model and rules of this plan make \(executionNodes.count) pricing steps; at most \(CatalogLimits.maximumExecutionNodes)",
+                              fix: "use fewer rules")
+            executionNodes = []
+        }
         var tests: [PlanTestCase] = []
         if let testEntries, let metering {
             if testEntries.value.count > CatalogLimits.maximumTestsPerPlan {

@@ -65,8 +65,6 @@ public struct ExactAmount: Sendable, Hashable, CustomStringConvertible {
         return a.units < b.units ? -1 : (a.units > b.units ? 1 : 0)
     }
 
-    public var isZero: Bool { units == 0 }
-
     /// The exact decimal, trailing zeros trimmed but at least 6 fractional digits ("0.0000125", "49.000000").
     public var description: String {
         DecimalText.formatTrimmed(units, fractionalDigits: scale, minimumFractionalDigits: min(scale, Money.fractionalDigits))

@@ -10,10 +10,13 @@ public enum RoundingRule: Sendable, Hashable {
     case down
 }
 
-extension Int128 {
+extension FixedWidthInteger where Self: SignedInteger {
     /// `self / divisor`, rounded by `rule`. `divisor` must be positive.
+    ///
+    /// One implementation for every width: the engine calls it on `Int64` when a value fits
+    /// (a 64-bit division is several times cheaper) and on `Int128` otherwise.
     @inlinable
-    public func divided(by divisor: Int128, rounding rule: RoundingRule) -> Int128 {
+    public func divided(by divisor: Self, rounding rule: RoundingRule) -> Self {
         precondition(divisor > 0, "rounding divisor must be positive")
         let quotient = self / divisor          // truncates toward zero
         let remainder = self - quotient * divisor
@@ -28,7 +31,7 @@ extension Int128 {
         case .halfEven:
             let twiceRemainder = remainder.magnitude * 2
             let divisorMagnitude = divisor.magnitude
-            let awayFromZero: Int128 = self < 0 ? -1 : 1
+            let awayFromZero: Self = self < 0 ? -1 : 1
             if twiceRemainder > divisorMagnitude { return quotient + awayFromZero }
             if twiceRemainder < divisorMagnitude { return quotient }
             return quotient % 2 == 0 ? quotient : quotient + awayFromZero

@@ -1,0 +1,54 @@
+import Tariff
+import Testing
+
+/// The `when:` conditions of `discount`, with instants worked out by hand.
+@Suite("Rule conditions")
+struct RuleConditionTests {
+    static func charge(_ when: String, at instant: String, meters: [String: Int64] = ["cpu_ms": 1000]) throws -> Money {
+        // per_call fee 1.00, 50% off while the condition holds.
+        let plan = TestCatalog.plan("p", model: "per_call", "  fee: 1.00", extra: """
+        rules:
+          - kind: discount
+            percent: 50%
+            when: \(when)
+        """)
+        let catalog = try #require(TestCatalog.compile(["p.yaml": plan]))
+        let handle = try #require(catalog.plan(id: "p", version: 1))
+        let endedAt = try #require(Timestamp(dateOrTimestamp: instant))
+        return catalog.price(handle, ExecutionInput(meters: TestCatalog.meters(catalog, meters), endedAt: endedAt), state: .empty).charge
+    }
+
+    static let half = Money(micros: 500_000), full = Money(micros: 1_000_000)
+
+    @Test("hours wrap past midnight, read at the rule's UTC offset")
+    func hours() throws {
+        let night = #"{ hours: { from: 22, to: 6 }, utc_offset: "+01:00" }"#
+        #expect(try Self.charge(night, at: "2026-11-30T21:30:00Z") == Self.half)   // 22:30 local
+        #expect(try Self.charge(night, at: "2026-11-30T20:59:59Z") == Self.full)   // 21:59 local
+        #expect(try Self.charge(night, at: "2026-11-30T04:59:59Z") == Self.half)   // 05:59 local
+        #expect(try Self.charge(night, at: "2026-11-30T05:00:00Z") == Self.full)   // 06:00 local
+    }
+
+    @Test("weekdays at an offset: Sunday 23:30 UTC is Monday in +01:00")
+    func weekdays() throws {
+        let weekend = #"{ weekday: [sat, sun], utc_offset: "+01:00" }"#
+        #expect(try Self.charge(weekend, at: "2026-11-29T22:30:00Z") == Self.half)  // Sunday 23:30 local
+        #expect(try Self.charge(weekend, at: "2026-11-29T23:30:00Z") == Self.full)  // Monday 00:30 local
+        #expect(try Self.charge("{ weekday: [mon] }", at: "2026-11-30T00:00:00Z") == Self.half) // 2026-11-30 is a Monday
+    }
+
+    @Test("date ranges are half-open; meter thresholds are inclusive")
+    func datesAndMeters() throws {
+        let december = "{ dates: { from: 2026-12-01, to: 2027-01-01 } }"
+        #expect(try Self.charge(december, at: "2026-11-30T23:59:59.999Z") == Self.full)
+        #expect(try Self.charge(december, at: "2026-12-01T00:00:00Z") == Self.half)
+        #expect(try Self.charge(december, at: "2027-01-01T00:00:00Z") == Self.full)
+        let heavy = "{ meter: { name: cpu_ms, at_least: 1000 } }"
+        #expect(try Self.charge(heavy, at: "2026-11-30", meters: ["cpu_ms": 1000]) == Self.half)
+        #expect(try Self.charge(heavy, at: "2026-11-30", meters: ["cpu_ms": 999]) == Self.full)
+        // Both must hold.
+        let both = "{ meter: { name: cpu_ms, at_least: 1000 }, weekday: [sun] }"
+        #expect(try Self.charge(both, at: "2026-11-30", meters: ["cpu_ms": 5000]) == Self.full)
+        #expect(try Self.charge(both, at: "2026-11-29", meters: ["cpu_ms": 5000]) == Self.half)
+    }
+}
