@@ -12,12 +12,16 @@ let package = Package(
         .library(name: "TariffCompiler", targets: ["TariffCompiler"]),
         .library(name: "TariffEngine", targets: ["TariffEngine"]),
         .library(name: "TariffModels", targets: ["TariffModels"]),
+        .library(name: "TariffSettlement", targets: ["TariffSettlement"]),
+        .library(name: "TariffSQLite", targets: ["TariffSQLite"]),
+        .library(name: "TariffSettlementTesting", targets: ["TariffSettlementTesting"]),
         .executable(name: "tariff", targets: ["TariffCLI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.0.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.0.0"),
     ],
     targets: [
         // Exact values (money, compute units, percents, currencies, timestamps) and diagnostics.
@@ -30,16 +34,25 @@ let package = Package(
         .target(name: "TariffEngine", dependencies: ["TariffCore", "TariffCompiler"]),
         // The library a settlement service imports: compile, price, quote, batch, explain, hot reload.
         .target(name: "Tariff", dependencies: ["TariffCore", "TariffCompiler", "TariffEngine", "TariffModels"]),
+        // Settlement: the backend protocol, the credit lifecycle, the ledger and its invariants, the
+        // in-memory backend, payouts and the payment rail protocol. Tariff only: no GRDB, no NIO.
+        .target(name: "TariffSettlement", dependencies: ["Tariff"]),
+        // The embedded SQLite backend (GRDB, WAL, versioned migrations, group commit).
+        .target(name: "TariffSQLite", dependencies: ["TariffSettlement", .product(name: "GRDB", package: "GRDB.swift")]),
+        // The conformance suite every backend runs (shipped so third-party backends reuse it).
+        .target(name: "TariffSettlementTesting", dependencies: ["TariffSettlement", .product(name: "PropertyBased", package: "swift-property-based")]),
         // Counts heap allocations (malloc interposition) for `tariff bench`; linked into the CLI only.
         .target(name: "CAllocationCounter"),
         // The `tariff` executable: parses flags, calls the library, renders.
         .executableTarget(
             name: "TariffCLI",
-            dependencies: ["Tariff", "CAllocationCounter", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Tariff", "TariffSettlement", "TariffSQLite", "CAllocationCounter", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .testTarget(name: "TariffCoreTests", dependencies: ["TariffCore", .product(name: "PropertyBased", package: "swift-property-based")]),
         .testTarget(name: "TariffCompilerTests", dependencies: ["Tariff"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TariffEngineTests", dependencies: ["Tariff", .product(name: "PropertyBased", package: "swift-property-based")]),
+        .testTarget(name: "TariffSettlementTests", dependencies: ["TariffSettlementTesting", "TariffSQLite", .product(name: "GRDB", package: "GRDB.swift"),
+                                                                 .product(name: "PropertyBased", package: "swift-property-based")]),
         // Depends on the executable so `swift test` always builds the binary it runs.
         .testTarget(name: "TariffCLITests", dependencies: ["Tariff", "TariffCLI"]),
     ],
