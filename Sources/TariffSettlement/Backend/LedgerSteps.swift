@@ -28,7 +28,7 @@ public enum LedgerSteps {
         consumer.available = try SettlementMath.add(consumer.available, command.amount, "\(command.consumer)'s available credits")
         try store.append(Entry(operation: key, debit: Account(.purchases, command.consumer), credit: Account(.available, command.consumer),
                                amount: command.amount, at: command.now))
-        try store.saveConsumer(consumer, isNew: existing == nil)
+        try save(consumer, isNew: existing == nil, in: &store)
         try store.saveOperation(OperationRecord(key: key, fingerprint: command.fingerprint, result: [command.amount.micros, consumer.available.micros],
                                                 at: command.now))
         return PurchaseReceipt(consumer: command.consumer, amount: command.amount, available: consumer.available)
@@ -57,7 +57,7 @@ public enum LedgerSteps {
             try store.append(Entry(operation: "reserve:" + command.execution, debit: Account(.available, command.consumer),
                                    credit: Account(.reserved, command.consumer), amount: command.amount, at: command.now))
         }
-        try store.saveConsumer(consumer, isNew: false)
+        try save(consumer, isNew: false, in: &store)
         try store.saveHold(HoldRecord(execution: command.execution, consumer: command.consumer, plan: command.plan, version: command.version,
                                       periodStart: command.periodStart, estimate: command.amount, amount: command.amount, createdAt: command.now,
                                       expiresAt: command.expiresAt, state: .active, fingerprint: command.fingerprint), isNew: true)
@@ -79,7 +79,7 @@ public enum LedgerSteps {
         hold.amount = command.required
         try store.append(Entry(operation: "extend:" + command.execution, debit: Account(.available, hold.consumer), credit: Account(.reserved, hold.consumer),
                                amount: needed, at: command.now))
-        try store.saveConsumer(consumer, isNew: false)
+        try save(consumer, isNew: false, in: &store)
         try store.saveHold(hold, isNew: false)
         return MeterReceipt(held: hold.amount, running: command.required, exhausted: false)
     }
@@ -141,7 +141,7 @@ public enum LedgerSteps {
         hold.closingFingerprint = command.fingerprint
         hold.outcome = receipt
         hold.closedAt = command.now
-        try store.saveConsumer(consumer, isNew: false)
+        try save(consumer, isNew: false, in: &store)
         try store.saveHold(hold, isNew: false)
         return receipt
     }
@@ -170,7 +170,7 @@ public enum LedgerSteps {
         hold.state = .released
         hold.closingFingerprint = releaseFingerprint
         hold.closedAt = command.now
-        try store.saveConsumer(consumer, isNew: false)
+        try save(consumer, isNew: false, in: &store)
         try store.saveHold(hold, isNew: false)
         return ReleaseReceipt(execution: hold.execution, consumer: hold.consumer, released: hold.amount)
     }
@@ -208,7 +208,7 @@ public enum LedgerSteps {
             receipt.charged = try SettlementMath.add(receipt.charged, collected.charged, "the period's lines")
             receipt.uncollected = try SettlementMath.add(receipt.uncollected, collected.uncollected, "the period's lines")
         }
-        try store.saveConsumer(consumer, isNew: existing == nil)
+        try save(consumer, isNew: existing == nil, in: &store)
         try store.saveOperation(OperationRecord(key: command.key, fingerprint: command.fingerprint,
                                                 result: [receipt.billed.micros, receipt.charged.micros, receipt.uncollected.micros], at: command.now))
         return receipt
@@ -225,7 +225,7 @@ public enum LedgerSteps {
             try expire(hold, of: &consumer, at: now, in: &store)
             consumers[hold.consumer] = consumer
         }
-        for consumer in consumers.values.sorted(by: { $0.id < $1.id }) { try store.saveConsumer(consumer, isNew: false) }
+        for consumer in consumers.values.sorted(by: { $0.id < $1.id }) { try save(consumer, isNew: false, in: &store) }
         return due.count
     }
 
@@ -266,6 +266,15 @@ public enum LedgerSteps {
             }
             return hold
         }
+    }
+
+    /// Saves a consumer's balances, checking again that neither is negative: a step's arithmetic
+    /// should make that impossible, and a second check costs nothing next to an overdraft.
+    private static func save<Store: LedgerStore>(_ consumer: ConsumerRecord, isNew: Bool, in store: inout Store) throws {
+        guard consumer.available.micros >= 0, consumer.reserved.micros >= 0 else {
+            throw SettlementError(.outOfRange, "\(consumer.id) would hold \(consumer.available) available, \(consumer.reserved) reserved")
+        }
+        try store.saveConsumer(consumer, isNew: isNew)
     }
 
     // MARK: Payouts

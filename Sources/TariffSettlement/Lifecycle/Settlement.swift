@@ -45,6 +45,7 @@ public struct Settlement: Sendable {
 
     /// Adds prepaid credits: a positive amount of whole cents in the ledger's currency.
     /// - throws: `invalid_amount`, `wrong_currency`, `invalid_key`, `idempotency_conflict`.
+    @discardableResult
     public func purchase(consumer: String, amount: Money, currency: Currency? = nil, idempotencyKey: String) async throws -> PurchaseReceipt {
         try Self.validate(consumer, "consumer id")
         try Self.validate(idempotencyKey, "idempotency key")
@@ -70,6 +71,7 @@ public struct Settlement: Sendable {
     /// Holds the estimated cost of a run; never an overdraft.
     /// - throws: `insufficient_credits`, `unknown_consumer`, `wrong_currency`, `invalid_amount`,
     ///   `invalid_input` (TTL), `invalid_key`, `idempotency_conflict`.
+    @discardableResult
     public func reserve(_ request: ReservationRequest) async throws -> Hold {
         try Self.validate(request.execution, "execution id")
         try Self.validate(request.consumer, "consumer id")
@@ -113,6 +115,7 @@ public struct Settlement: Sendable {
     /// `min(actual, held + available)`, records the rest as uncollected and gives back what is left
     /// of the hold.
     /// - throws: `unknown_reservation`, `reservation_expired`, `idempotency_conflict`, `invalid_key`.
+    @discardableResult
     public func settle(_ request: SettlementRequest) async throws -> SettleReceipt {
         try Self.validate(request.execution, "execution id")
         let hold = try await holdInfo(request.execution)
@@ -135,6 +138,7 @@ public struct Settlement: Sendable {
 
     /// Gives the hold back in full: the run never happened.
     /// - throws: `unknown_reservation`, `reservation_expired`, `idempotency_conflict` (settled).
+    @discardableResult
     public func release(execution: String) async throws -> ReleaseReceipt {
         try Self.validate(execution, "execution id")
         let receipt = try await backend.release(ReleaseCommand(execution: execution, now: clock.now()))
@@ -144,6 +148,7 @@ public struct Settlement: Sendable {
 
     /// Gives back every hold past its TTL (holds past their TTL already count as available before
     /// this sweep; the sweep writes their entries).
+    @discardableResult
     public func expireHolds() async throws -> Int {
         try await backend.expireHolds(at: clock.now())
     }
@@ -152,6 +157,7 @@ public struct Settlement: Sendable {
 
     /// Charges a period's start lines (the fee) without a hold: up to `available`, the rest
     /// uncollected. Dated at the period start. Key: `period-start:CONSUMER:PLAN:START` by default.
+    @discardableResult
     public func chargePeriodStart(consumer: String, plan handle: PlanHandle, periodStart: Timestamp, idempotencyKey: String? = nil) async throws -> PeriodChargeReceipt {
         try Self.validate(consumer, "consumer id")
         let (catalog, plan) = try resolve(handle)
@@ -169,6 +175,7 @@ public struct Settlement: Sendable {
     /// Charges a period's end lines (commitment shortfall, SLA credit) computed from the period
     /// state read in the same step. `fees`: what the period's start lines billed (default: the
     /// plan's fee). Dated at the period end. Key: `period-end:CONSUMER:PLAN:START` by default.
+    @discardableResult
     public func chargePeriodEnd(consumer: String, plan handle: PlanHandle, periodStart: Timestamp, periodEnd: Timestamp, fees: Money? = nil,
                                 idempotencyKey: String? = nil) async throws -> PeriodChargeReceipt {
         try Self.validate(consumer, "consumer id")
