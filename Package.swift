@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "TariffSettlement", targets: ["TariffSettlement"]),
         .library(name: "TariffSQLite", targets: ["TariffSQLite"]),
         .library(name: "TariffSettlementTesting", targets: ["TariffSettlementTesting"]),
+        .library(name: "TariffStripe", targets: ["TariffStripe"]),
         .executable(name: "tariff", targets: ["TariffCLI"]),
     ],
     dependencies: [
@@ -22,6 +23,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.0.0"),
+        // HMAC-SHA256 for Stripe webhook signatures (the Stripe rail only).
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.0.0"),
     ],
     targets: [
         // Exact values (money, compute units, percents, currencies, timestamps) and diagnostics.
@@ -39,6 +42,10 @@ let package = Package(
         .target(name: "TariffSettlement", dependencies: ["Tariff"]),
         // The embedded SQLite backend (GRDB, WAL, versioned migrations, group commit).
         .target(name: "TariffSQLite", dependencies: ["TariffSettlement", .product(name: "GRDB", package: "GRDB.swift")]),
+        // The Stripe Connect payment rail: PaymentIntents for credit purchases, transfers for payouts,
+        // destination charges for direct invoices, webhook signatures. HTTP through FoundationNetworking's
+        // URLSession (no NIO to build; see StripeClient.swift), HMAC through swift-crypto.
+        .target(name: "TariffStripe", dependencies: ["TariffSettlement", .product(name: "Crypto", package: "swift-crypto")]),
         // The conformance suite every backend runs (shipped so third-party backends reuse it).
         .target(name: "TariffSettlementTesting", dependencies: ["TariffSettlement", .product(name: "PropertyBased", package: "swift-property-based")]),
         // Counts heap allocations (malloc interposition) for `tariff bench`; linked into the CLI only.
@@ -46,13 +53,15 @@ let package = Package(
         // The `tariff` executable: parses flags, calls the library, renders.
         .executableTarget(
             name: "TariffCLI",
-            dependencies: ["Tariff", "TariffSettlement", "TariffSQLite", "CAllocationCounter", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Tariff", "TariffSettlement", "TariffSQLite", "TariffStripe", "CAllocationCounter", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .testTarget(name: "TariffCoreTests", dependencies: ["TariffCore", .product(name: "PropertyBased", package: "swift-property-based")]),
         .testTarget(name: "TariffCompilerTests", dependencies: ["Tariff"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TariffEngineTests", dependencies: ["Tariff", .product(name: "PropertyBased", package: "swift-property-based")]),
         .testTarget(name: "TariffSettlementTests", dependencies: ["TariffSettlementTesting", "TariffSQLite", .product(name: "GRDB", package: "GRDB.swift"),
                                                                  .product(name: "PropertyBased", package: "swift-property-based")]),
+        // Against localstripe (started by the tests; skipped when it cannot be) and an in-process fake for Connect.
+        .testTarget(name: "TariffStripeTests", dependencies: ["TariffStripe", "TariffSettlementTesting", "TariffCLI"]),
         // Depends on the executable so `swift test` always builds the binary it runs.
         .testTarget(name: "TariffCLITests", dependencies: ["Tariff", "TariffCLI"]),
     ],

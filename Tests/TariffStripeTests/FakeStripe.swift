@@ -1,0 +1,197 @@
+import Foundation
+import Synchronization
+@testable import TariffStripe
+
+/// An in-process stand-in for the parts of Stripe's API that localstripe lacks: Connect transfers,
+/// destination charges, and idempotency keys, following Stripe's documented behaviour:
+/// - a repeated `Idempotency-Key` with the same method, path and parameters replays the stored
+///   answer (status and body) and applies nothing again;
+/// - the same key with other parameters is refused, 400 `idempotency_error`;
+/// - the same key while its first request is still running is refused, 409 `idempotency_key_in_use`;
+/// - an answer is stored only once the request started executing (a 429 before it is not).
+/// Failure injection: `inject(_:)` queues faults that the next POSTs meet, in order.
+final class FakeStripe: Sendable {
+    static let secretKey = "sk_test_fake_4eC39HqLyjWDarjtT1zdp7dc"
+
+    struct Transfer: Sendable, Equatable {
+        var id: String
+        var amount: Int64
+        var currency: String
+        var destination: String
+        var transferGroup: String
+        var idempotencyKey: String
+    }
+    struct Charge: Sendable, Equatable {
+        var id: String
+        var amount: Int64
+        var currency: String
+        var customer: String
+        var applicationFee: Int64?
+        var destination: String?
+        var status: String
+    }
+    enum Fault: Sendable {
+        /// Answer this status before executing (429, 500, 503): nothing applied, nothing stored.
+        case status(Int)
+        /// Execute and store the answer, then hang past the client's timeout: it never hears back.
+        case timeoutAfterApplying(milliseconds: Int)
+    }
+    struct Seen: Sendable {
+        var method: String
+        var path: String
+        var idempotencyKey: String?
+        var authorization: String?
+        var body: String
+    }
+
+    private struct Stored {
+        var fingerprint: String
+        var status: Int
+        var body: String
+    }
+    private struct State {
+        var transfers: [Transfer] = []
+        var charges: [Charge] = []
+        var stored: [String: Stored] = [:]
+        var inFlight: Set<String> = []
+        var faults: [Fault] = []
+        var seen: [Seen] = []
+        var nextId = 1
+    }
+    private let state = Mutex(State())
+    private let server: Mutex<LoopbackHTTPServer?> = Mutex(nil)
+
+    init() throws {
+        let created = try LoopbackHTTPServer { [weak self] request in
+            guard let self else { return .respond(status: 503, body: "{}") }
+            return self.handle(request)
+        }
+        server.withLock { $0 = created }
+    }
+
+    var baseURL: String { server.withLock { $0!.baseURL } }
+    func stop() { server.withLock { $0?.stop() } }
+
+    func inject(_ faults: Fault...) { state.withLock { $0.faults += faults } }
+    var transfers: [Transfer] { state.withLock { $0.transfers } }
+    var charges: [Charge] { state.withLock { $0.charges } }
+    var seen: [Seen] { state.withLock { $0.seen } }
+
+    // MARK: Requests
+
+    private func handle(_ request: LoopbackHTTPServer.Request) -> LoopbackHTTPServer.Reply {
+        let key = request.headers["idempotency-key"]
+        state.withLock { $0.seen.append(Seen(method: request.method, path: request.path, idempotencyKey: key,
+                                              authorization: request.headers["authorization"], body: request.body)) }
+        guard request.headers["authorization"] == "Bearer \(Self.secretKey)" else {
+            // Stripe quotes a masked part of the key it was given.
+            return Self.error(401, type: "invalid_request_error", code: nil, message: "Invalid API Key provided: sk_test_****\(request.headers["authorization"]?.suffix(4) ?? "")")
+        }
+        guard request.method == "POST" else { return Self.error(404, type: "invalid_request_error", code: nil, message: "Unrecognized request URL") }
+        let fault: Fault? = state.withLock { $0.faults.isEmpty ? nil : $0.faults.removeFirst() }
+        if case .status(let status) = fault {
+            return Self.error(status, type: "api_error", code: status == 429 ? "rate_limit" : nil, message: "injected \(status)")
+        }
+        let fingerprint = "\(request.method) \(request.path) \(request.body)"
+        if let key {
+            enum Decision { case replay(Stored), conflict, inUse, execute }
+            let decision: Decision = state.withLock { state in
+                if let stored = state.stored[key] { return stored.fingerprint == fingerprint ? .replay(stored) : .conflict }
+                if state.inFlight.contains(key) { return .inUse }
+                state.inFlight.insert(key)
+                return .execute
+            }
+            switch decision {
+            case .replay(let stored):
+                return .respond(status: stored.status, body: stored.body, headers: ["Idempotent-Replayed": "true"])
+            case .conflict:
+                return Self.error(400, type: "idempotency_error", code: nil,
+                                  message: "Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '\(key)' if you meant to execute a different request.")
+            case .inUse:
+                return Self.error(409, type: "invalid_request_error", code: "idempotency_key_in_use",
+                                  message: "There is currently another in-progress request using this Idempotent Key (that probably means you submitted twice, and the other request is still going through): \(key). Please try again later.")
+            case .execute:
+                break
+            }
+        }
+        let (status, body) = execute(request)
+        state.withLock { state in
+            if let key {
+                state.inFlight.remove(key)
+                state.stored[key] = Stored(fingerprint: fingerprint, status: status, body: body)
+            }
+        }
+        if case .timeoutAfterApplying(let milliseconds) = fault { return .hang(milliseconds: milliseconds) }
+        return .respond(status: status, body: body)
+    }
+
+    private func execute(_ request: LoopbackHTTPServer.Request) -> (Int, String) {
+        guard let pairs = FormBody.decode(request.body) else { return Self.errorBody(400, "invalid_request_error", nil, "malformed body") }
+        var form: [String: String] = [:]
+        for (name, value) in pairs { form[name] = value }
+        func amount(_ name: String) -> Int64? { form[name].flatMap { Int64($0) } }
+        switch request.path {
+        case "/v1/transfers":
+            guard let value = amount("amount"), value > 0 else { return Self.missing("amount") }
+            guard let currency = form["currency"], currency.count == 3 else { return Self.missing("currency") }
+            guard let destination = form["destination"], destination.hasPrefix("acct_") else {
+                return Self.errorBody(400, "invalid_request_error", "resource_missing", "No such destination: '\(form["destination"] ?? "")'", param: "destination")
+            }
+            return state.withLock { state in
+                let transfer = Transfer(id: "tr_\(state.nextId)", amount: value, currency: currency, destination: destination,
+                                        transferGroup: form["transfer_group"] ?? "", idempotencyKey: request.headers["idempotency-key"] ?? "")
+                state.nextId += 1
+                state.transfers.append(transfer)
+                return (200, "{\"id\":\"\(transfer.id)\",\"object\":\"transfer\",\"amount\":\(value),\"currency\":\"\(currency)\","
+                        + "\"destination\":\"\(destination)\",\"transfer_group\":\"\(transfer.transferGroup)\"}")
+            }
+        case "/v1/payment_intents":
+            guard let value = amount("amount"), value > 0 else { return Self.missing("amount") }
+            guard let currency = form["currency"] else { return Self.missing("currency") }
+            guard let customer = form["customer"], let method = form["payment_method"] else { return Self.missing("payment_method") }
+            if let fee = amount("application_fee_amount"), fee > value {
+                return Self.errorBody(400, "invalid_request_error", "parameter_invalid_integer", "application_fee_amount cannot exceed the amount", param: "application_fee_amount")
+            }
+            // Stripe's test payment methods: a declined one, one needing 3-D Secure, else paid.
+            if method == "pm_card_chargeDeclinedInsufficientFunds" {
+                return Self.errorBody(402, "card_error", "card_declined", "Your card has insufficient funds.", declineCode: "insufficient_funds")
+            }
+            let status = method == "pm_card_threeDSecure2Required" ? "requires_action" : "succeeded"
+            var metadata: [String] = []
+            for (name, value) in pairs where name.hasPrefix("metadata[") && name.hasSuffix("]") {
+                metadata.append("\"\(name.dropFirst(9).dropLast())\":\"\(value)\"")
+            }
+            return state.withLock { state in
+                let charge = Charge(id: "pi_\(state.nextId)", amount: value, currency: currency, customer: customer, applicationFee: amount("application_fee_amount"),
+                                    destination: form["transfer_data[destination]"], status: status)
+                state.nextId += 1
+                state.charges.append(charge)
+                return (200, "{\"id\":\"\(charge.id)\",\"object\":\"payment_intent\",\"status\":\"\(status)\",\"amount\":\(value),"
+                        + "\"amount_received\":\(status == "succeeded" ? value : 0),\"currency\":\"\(currency)\",\"metadata\":{\(metadata.joined(separator: ","))}}")
+            }
+        default:
+            return Self.errorBody(404, "invalid_request_error", nil, "Unrecognized request URL (POST: \(request.path))")
+        }
+    }
+
+    private static func missing(_ param: String) -> (Int, String) {
+        errorBody(400, "invalid_request_error", "parameter_missing", "Missing required param: \(param).", param: param)
+    }
+
+    private static func error(_ status: Int, type: String, code: String?, message: String) -> LoopbackHTTPServer.Reply {
+        let (status, body) = errorBody(status, type, code, message)
+        return .respond(status: status, body: body)
+    }
+
+    static func errorBody(_ status: Int, _ type: String, _ code: String?, _ message: String, param: String? = nil, declineCode: String? = nil) -> (Int, String) {
+        var fields = ["\"type\":\"\(type)\"", "\"message\":\(jsonString(message))"]
+        if let code { fields.append("\"code\":\"\(code)\"") }
+        if let param { fields.append("\"param\":\"\(param)\"") }
+        if let declineCode { fields.append("\"decline_code\":\"\(declineCode)\"") }
+        return (status, "{\"error\":{\(fields.joined(separator: ","))}}")
+    }
+
+    static func jsonString(_ text: String) -> String {
+        String(decoding: try! JSONEncoder().encode(text), as: UTF8.self)
+    }
+}

@@ -1,0 +1,104 @@
+import Foundation
+import Tariff
+import TariffSettlement
+@testable import TariffStripe
+import Testing
+
+/// Credit purchases through the rail against the fake (for idempotent replay and the pending ->
+/// webhook path, which localstripe cannot show); `LocalStripeTests` runs the same flow against localstripe.
+@Suite("Credit purchases through the Stripe rail (fake)")
+struct StripePurchaseTests {
+    typealias S = StripeTestSupport
+
+    static func purchase(_ key: String, _ amount: String = "100.00", method: String = "pm_card_visa", consumer: String = "cus_tariff_1") -> CreditPurchase {
+        CreditPurchase(consumer: consumer, amount: S.money(amount), currency: S.usd, idempotencyKey: key, payer: "cus_stripe_1", paymentMethod: method)
+    }
+
+    @Test("a succeeded PaymentIntent adds the credits; the same purchase again charges and credits once")
+    func succeeded() async throws {
+        let fake = try FakeStripe()
+        defer { fake.stop() }
+        let settlement = Settlement(backend: InMemoryBackend(currency: S.usd), catalog: nil)
+        let rail = try S.rail(fake.baseURL)
+        let first = try await settlement.purchase(Self.purchase("order-1"), through: rail)
+        guard case .succeeded(let reference) = first.outcome else { Issue.record("not succeeded: \(first.outcome)"); return }
+        #expect(first.receipt?.available == S.money("100.00"))
+        let request = try #require(fake.seen.first)
+        let fields = S.fields(request.body)
+        #expect(request.path == "/v1/payment_intents" && request.idempotencyKey == "purchase:order-1")
+        #expect(fields["amount"] == "10000" && fields["currency"] == "usd" && fields["customer"] == "cus_stripe_1")
+        #expect(fields["payment_method"] == "pm_card_visa" && fields["confirm"] == "true")
+        #expect(fields["metadata[tariff_consumer]"] == "cus_tariff_1" && fields["metadata[tariff_purchase_key]"] == "order-1")
+        let again = try await settlement.purchase(Self.purchase("order-1"), through: rail)
+        #expect(again.outcome == .succeeded(reference: reference))
+        #expect(fake.charges.count == 1)
+        #expect(try await settlement.balance(consumer: "cus_tariff_1").available == S.money("100.00"))
+    }
+
+    @Test("a declined card adds nothing and says Stripe's reason")
+    func declined() async throws {
+        let fake = try FakeStripe()
+        defer { fake.stop() }
+        let settlement = Settlement(backend: InMemoryBackend(currency: S.usd), catalog: nil)
+        let before = try await settlement.backend.snapshot()
+        do {
+            _ = try await settlement.purchase(Self.purchase("order-2", method: "pm_card_chargeDeclinedInsufficientFunds"), through: try S.rail(fake.baseURL))
+            Issue.record("a declined card added credits")
+        } catch let error as SettlementError {
+            #expect(error.code == .paymentDeclined)
+            #expect(error.message.contains("insufficient_funds") && error.message.contains("Your card has insufficient funds."))
+        }
+        #expect(try await settlement.backend.snapshot() == before)
+    }
+
+    @Test("a purchase the ledger would refuse never reaches Stripe")
+    func validatedFirst() async throws {
+        let fake = try FakeStripe()
+        defer { fake.stop() }
+        let settlement = Settlement(backend: InMemoryBackend(currency: S.usd), catalog: nil)
+        let rail = try S.rail(fake.baseURL)
+        var euro = Self.purchase("order-3")
+        euro.currency = Currency(code: "EUR")!
+        for bad in [Self.purchase("order-3", "0.001"), Self.purchase("order-3", "0"), Self.purchase(""), euro,
+                    Self.purchase("order-3", consumer: String(repeating: "c", count: 256))] {
+            await #expect(throws: SettlementError.self) { try await settlement.purchase(bad, through: rail) }
+        }
+        #expect(fake.seen.isEmpty)
+    }
+
+    @Test("a payment that needs 3-D Secure is pending: no credits until the signed webhook, then exactly once")
+    func pendingThenWebhook() async throws {
+        let fake = try FakeStripe()
+        defer { fake.stop() }
+        let settlement = Settlement(backend: InMemoryBackend(currency: S.usd), catalog: nil)
+        let result = try await settlement.purchase(Self.purchase("order-4", "42.00", method: "pm_card_threeDSecure2Required"), through: try S.rail(fake.baseURL))
+        guard case .pending(let reference) = result.outcome else { Issue.record("not pending: \(result.outcome)"); return }
+        #expect(result.receipt == nil)
+        await #expect(throws: SettlementError.self) { try await settlement.balance(consumer: "cus_tariff_1") }
+        // Stripe later sends payment_intent.succeeded for it (twice, as it may).
+        let payload = Data(("{\"id\":\"evt_4\",\"type\":\"payment_intent.succeeded\",\"data\":{\"object\":{\"id\":\"\(reference)\",\"status\":\"succeeded\","
+            + "\"amount\":4200,\"amount_received\":4200,\"currency\":\"usd\",\"metadata\":{\"tariff_consumer\":\"cus_tariff_1\",\"tariff_purchase_key\":\"order-4\"}}}}").utf8)
+        let webhook = try StripeWebhook(endpointSecret: "whsec_1")
+        let now = Timestamp(nanosecondsSinceEpoch: 1_796_040_000 * 1_000_000_000)
+        let event = try webhook.verify(payload: payload, signatureHeader: webhook.signatureHeader(payload: payload, timestamp: 1_796_040_000), now: now)
+        _ = try await webhook.apply(event, to: settlement)
+        _ = try await webhook.apply(event, to: settlement)
+        #expect(try await settlement.balance(consumer: "cus_tariff_1").available == S.money("42.00"))
+    }
+
+    @Test("a synchronous success and its webhook credit once between them")
+    func syncThenWebhook() async throws {
+        let fake = try FakeStripe()
+        defer { fake.stop() }
+        let settlement = Settlement(backend: InMemoryBackend(currency: S.usd), catalog: nil)
+        let result = try await settlement.purchase(Self.purchase("order-5", "15.00"), through: try S.rail(fake.baseURL))
+        guard case .succeeded(let reference) = result.outcome else { Issue.record("not succeeded"); return }
+        let payload = Data(("{\"id\":\"evt_5\",\"type\":\"payment_intent.succeeded\",\"data\":{\"object\":{\"id\":\"\(reference)\",\"status\":\"succeeded\","
+            + "\"amount\":1500,\"amount_received\":1500,\"currency\":\"usd\",\"metadata\":{\"tariff_consumer\":\"cus_tariff_1\",\"tariff_purchase_key\":\"order-5\"}}}}").utf8)
+        let webhook = try StripeWebhook(endpointSecret: "whsec_1")
+        let event = try webhook.verify(payload: payload, signatureHeader: webhook.signatureHeader(payload: payload, timestamp: 1_796_040_000),
+                                       now: Timestamp(nanosecondsSinceEpoch: 1_796_040_000 * 1_000_000_000))
+        _ = try await webhook.apply(event, to: settlement)
+        #expect(try await settlement.balance(consumer: "cus_tariff_1").available == S.money("15.00"))
+    }
+}

@@ -1,0 +1,29 @@
+import Foundation
+import Tariff
+import TariffSettlement
+@testable import TariffStripe
+
+enum StripeTestSupport {
+    static let usd = Currency(code: "USD")!
+    static let jpy = Currency(code: "JPY")!
+
+    static func money(_ text: String) -> Money { (try? Money(parsing: Substring(text))) ?? Money(micros: Int64.min) }
+
+    /// A rail with a short timeout and short backoffs, so failure tests take a fraction of a second.
+    static func rail(_ base: String, key: String = FakeStripe.secretKey, attempts: Int = 4, timeoutMilliseconds: Int64 = 400) throws -> StripeRail {
+        try StripeRail(configuration: StripeConfiguration(apiBase: base, secretKey: StripeSecretKey(key), maximumAttempts: attempts,
+                                                          initialBackoffMilliseconds: 10, maximumBackoffMilliseconds: 40,
+                                                          requestTimeoutMilliseconds: timeoutMilliseconds))
+    }
+
+    static func transfer(_ creator: String, _ amount: String, week: String = "2026-11-02", currency: Currency = usd) -> PayoutTransfer {
+        PayoutTransfer(idempotencyKey: "payout:\(creator):\(week)", destination: creator, amount: money(amount), currency: currency, transferGroup: week)
+    }
+
+    /// Form fields of a request body, by name.
+    static func fields(_ body: String) -> [String: String] {
+        var fields: [String: String] = [:]
+        for (name, value) in FormBody.decode(body) ?? [] { fields[name] = value }
+        return fields
+    }
+}
