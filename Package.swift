@@ -38,7 +38,8 @@ let package = Package(
         // in-memory backend, payouts and the payment rail protocol. Tariff only: no GRDB, no NIO.
         .target(name: "TariffSettlement", dependencies: ["Tariff"]),
         // The embedded SQLite backend (GRDB, WAL, versioned migrations, group commit).
-        .target(name: "TariffSQLite", dependencies: ["TariffSettlement", .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "TariffSQLite", dependencies: ["TariffSettlement", .product(name: "GRDB", package: "GRDB.swift"),
+                                                    .product(name: "GRDBSQLite", package: "GRDB.swift")]),
         // The conformance suite every backend runs (shipped so third-party backends reuse it).
         .target(name: "TariffSettlementTesting", dependencies: ["TariffSettlement", .product(name: "PropertyBased", package: "swift-property-based")]),
         // Counts heap allocations (malloc interposition) for `tariff bench`; linked into the CLI only.

@@ -8,19 +8,22 @@ import Tariff
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Run Tariff's benchmarks (price, price-explain, compile) on a generated workload.",
+        abstract: "Run Tariff's benchmarks (price, price-explain, compile, ledger-sqlite) on a generated workload.",
         discussion: "Build with -c release for meaningful figures. Compare ratios measured in one run, not absolute numbers across runs."
     )
 
-    static let available = ["price", "price-explain", "compile"]
+    static let available = ["price", "price-explain", "compile", "ledger-sqlite"]
 
     @OptionGroup var catalog: CatalogOptions
 
-    @Argument(help: "Benchmarks to run: price, price-explain, compile (default: all).")
+    @Argument(help: "Benchmarks to run: price, price-explain, compile, ledger-sqlite (default: all).")
     var names: [String] = []
 
     @Option(help: "Executions per repetition of the price benchmark.")
     var executions: Int = 1_000_000
+
+    @Option(help: "Lifecycles per repetition of the ledger-sqlite benchmark.")
+    var lifecycles: Int = 100_000
 
     @Option(help: "Repetitions (the median is reported).")
     var repetitions: Int = 5
@@ -36,6 +39,7 @@ struct BenchCommand: ParsableCommand {
             throw ValidationError("unknown benchmark '\(name)'; available: \(Self.available.joined(separator: ", "))")
         }
         if executions < 1 || executions > 50_000_000 { throw ValidationError("--executions must be 1...50000000") }
+        if lifecycles < 1 || lifecycles > 10_000_000 { throw ValidationError("--lifecycles must be 1...10000000") }
         if repetitions < 1 || repetitions > 100 { throw ValidationError("--repetitions must be 1...100") }
     }
 
@@ -48,6 +52,7 @@ struct BenchCommand: ParsableCommand {
                 switch name {
                 case "price": results.append(try pricing(catalog, explain: false))
                 case "price-explain": results.append(try pricing(catalog, explain: true))
+                case "ledger-sqlite": results.append(try LedgerBench.sqlite(catalog, lifecycles: lifecycles, repetitions: repetitions, seed: seed))
                 default: results.append(try compiling())
                 }
             }

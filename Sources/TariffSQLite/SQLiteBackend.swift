@@ -34,6 +34,13 @@ public final class SQLiteBackend: SettlementBackend {
     private let pool: DatabasePool
     private let writer: GroupCommitWriter
 
+    static func synchronousPragma(_ durability: Durability) -> String { durability == .full ? "FULL" : "NORMAL" }
+
+    /// `PRAGMA synchronous` as the backend's connections run it (2 is FULL, 1 NORMAL).
+    public func synchronousSetting() async throws -> Int {
+        try await read { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
+    }
+
     /// The currency a new ledger keeps when none is asked for.
     public static let defaultCurrency = Currency(code: "USD")!
 
@@ -46,7 +53,7 @@ public final class SQLiteBackend: SettlementBackend {
         // Another process (a second `tariff ledger` command) may hold the write lock for a moment.
         configuration.busyMode = .timeout(30)
         configuration.label = "tariff-ledger"
-        let synchronous = durability == .full ? "FULL" : "NORMAL"
+        let synchronous = Self.synchronousPragma(durability)
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
         }

@@ -94,7 +94,7 @@ public enum LedgerSteps {
             }
             return outcome
         }
-        var hold = try liveHold(command.execution, at: command.now, for: "a settle", in: &store)
+        var hold = try live(found, at: command.now, for: "a settle")
         guard hold.consumer == command.period.consumer, hold.plan == command.plan else {
             throw SettlementError(.idempotencyConflict, "execution '\(command.execution)' was reserved for \(hold.consumer) on plan \(hold.plan)")
         }
@@ -156,7 +156,7 @@ public enum LedgerSteps {
         if found.state == .released {
             return ReleaseReceipt(execution: found.execution, consumer: found.consumer, released: found.amount)
         }
-        var hold = try liveHold(command.execution, at: command.now, for: "a release", in: &store)
+        var hold = try live(found, at: command.now, for: "a release")
         guard var consumer = try store.consumer(hold.consumer) else {
             throw SettlementError(.unknownConsumer, "the consumer of execution '\(command.execution)' has no accounts")
         }
@@ -256,6 +256,12 @@ public enum LedgerSteps {
         guard let hold = try store.hold(execution) else {
             throw SettlementError(.unknownReservation, "no hold was placed for execution '\(execution)'")
         }
+        return try live(hold, at: now, for: what)
+    }
+
+    /// `hold` if it can still be settled, extended or released at `now`.
+    private static func live(_ hold: HoldRecord, at now: Timestamp, for what: String) throws -> HoldRecord {
+        let execution = hold.execution
         switch hold.state {
         case .settled: throw SettlementError(.idempotencyConflict, "execution '\(execution)' was settled: \(what) cannot follow")
         case .released: throw SettlementError(.idempotencyConflict, "execution '\(execution)' was released: \(what) cannot follow")

@@ -206,6 +206,8 @@ public struct Settlement: Sendable {
     /// Ids and keys: 1 to 255 characters, no control characters (they would make keys ambiguous in logs and storage).
     public static func validate(_ key: String, _ what: String) throws {
         guard !key.isEmpty else { throw SettlementError(.invalidKey, "the \(what) is empty") }
+        // Printable ASCII (nearly every real key): one byte a character, nothing to look up.
+        if key.utf8.count <= maximumKeyLength, key.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) { return }
         let length = key.count
         guard length <= maximumKeyLength else {
             throw SettlementError(.invalidKey, "the \(what) is \(length) characters long; at most \(maximumKeyLength)")
