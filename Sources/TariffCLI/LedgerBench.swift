@@ -8,7 +8,7 @@ import TariffSQLite
 enum LedgerBench {
     /// Lifecycles in flight at once: a settlement service settles many executions concurrently,
     /// and group commit turns that concurrency into fewer fsyncs.
-    static let workers = 256
+    static let workers = 1_024
     static let consumers = 1_000
 
     static func sqlite(_ catalog: CompiledCatalog, lifecycles: Int, repetitions: Int, seed: UInt64) throws -> BenchmarkResult {

@@ -9,9 +9,9 @@ struct RawStatement {
     let handle: OpaquePointer
     let db: Database
 
-    init(_ db: Database, _ sql: String) throws {
+    init(_ db: Database, _ statement: Statement) {
         self.db = db
-        handle = try db.cachedStatement(sql: sql).sqliteStatement
+        handle = statement.sqliteStatement
         sqlite3_reset(handle)
         sqlite3_clear_bindings(handle)
     }
@@ -74,4 +74,21 @@ struct RawStatement {
     func optionalText(_ column: Int32) -> String? { isNull(column) ? nil : text(column) }
 
     func reset() { sqlite3_reset(handle) }
+}
+
+/// The writer connection's prepared statements by the address of their SQL literal. Used only on
+/// the writer's queue; holds the GRDB statements so they live as long as the cache (dropped before
+/// the connection closes).
+final class StatementCache: @unchecked Sendable {
+    private var statements: [UnsafeRawPointer: Statement] = [:]
+
+    func statement(_ sql: StaticString, in db: Database) throws -> RawStatement {
+        let key = UnsafeRawPointer(sql.utf8Start)
+        if let known = statements[key] { return RawStatement(db, known) }
+        let prepared = try db.makeStatement(sql: sql.description)
+        statements[key] = prepared
+        return RawStatement(db, prepared)
+    }
+
+    func removeAll() { statements.removeAll() }
 }

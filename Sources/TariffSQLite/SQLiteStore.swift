@@ -7,8 +7,10 @@ import TariffSettlement
 struct SQLiteStore: LedgerStore {
     let db: Database
     let currency: Currency
+    let statements: StatementCache
 
-    private func statement(_ sql: String) throws -> RawStatement { try RawStatement(db, sql) }
+    /// Statements are keyed by their literal's address: no SQL text is hashed on the write path.
+    private func statement(_ sql: StaticString) throws -> RawStatement { try statements.statement(sql, in: db) }
 
     func consumer(_ id: String) throws -> ConsumerRecord? {
         let statement = try statement("SELECT available, reserved FROM consumers WHERE id = ?")
@@ -19,8 +21,9 @@ struct SQLiteStore: LedgerStore {
     }
 
     func saveConsumer(_ record: ConsumerRecord, isNew: Bool) throws {
-        let statement = try statement(isNew ? "INSERT INTO consumers (available, reserved, id) VALUES (?, ?, ?)"
-                                            : "UPDATE consumers SET available = ?, reserved = ? WHERE id = ?")
+        let sql: StaticString = isNew ? "INSERT INTO consumers (available, reserved, id) VALUES (?, ?, ?)"
+                                      : "UPDATE consumers SET available = ?, reserved = ? WHERE id = ?"
+        let statement = try statement(sql)
         statement.bind(1, record.available.micros)
         statement.bind(2, record.reserved.micros)
         statement.bind(3, record.id)
@@ -33,7 +36,7 @@ struct SQLiteStore: LedgerStore {
         """
 
     func hold(_ execution: String) throws -> HoldRecord? {
-        let statement = try statement("SELECT \(Self.holdColumns) FROM holds WHERE execution = ?")
+        let statement = try statement("SELECT execution, consumer, plan, version, period_start, estimate, amount, created_at, expires_at, state, fingerprint, closing_fingerprint, closed_at, billed, charged, uncollected, creator_share, platform_share, processing_share, compute_units, refusal, released FROM holds WHERE execution = ?")
         defer { statement.reset() }
         statement.bind(1, execution)
         return try statement.step() ? Self.hold(from: statement) : nil
@@ -123,11 +126,11 @@ struct SQLiteStore: LedgerStore {
         // sweep over all consumers reads little).
         let statement: RawStatement
         if let consumer {
-            statement = try self.statement("SELECT \(Self.holdColumns) FROM holds WHERE consumer = ? AND state = 0 AND expires_at <= ? ORDER BY execution")
+            statement = try self.statement("SELECT execution, consumer, plan, version, period_start, estimate, amount, created_at, expires_at, state, fingerprint, closing_fingerprint, closed_at, billed, charged, uncollected, creator_share, platform_share, processing_share, compute_units, refusal, released FROM holds WHERE consumer = ? AND state = 0 AND expires_at <= ? ORDER BY execution")
             statement.bind(1, consumer)
             statement.bind(2, now.nanosecondsSinceEpoch)
         } else {
-            statement = try self.statement("SELECT \(Self.holdColumns) FROM holds WHERE state = 0 AND expires_at <= ? ORDER BY execution")
+            statement = try self.statement("SELECT execution, consumer, plan, version, period_start, estimate, amount, created_at, expires_at, state, fingerprint, closing_fingerprint, closed_at, billed, charged, uncollected, creator_share, platform_share, processing_share, compute_units, refusal, released FROM holds WHERE state = 0 AND expires_at <= ? ORDER BY execution")
             statement.bind(1, now.nanosecondsSinceEpoch)
         }
         defer { statement.reset() }
