@@ -1,0 +1,288 @@
+import Tariff
+
+/// One billing period of one subscription, as the processor hands it to a sink.
+public struct SubscriptionPeriod: Sendable, Hashable {
+    /// A stable small integer per subscription (sinks keep per-period state in arrays by it).
+    public var slot: Int
+    public var consumer: Int32
+    public var planID: String
+    /// The plan version pricing this period (picked at its start).
+    public var plan: PlanHandle
+    public var index: Int
+    public var start: Timestamp
+    /// The scheduled end; a replaced subscription's period ends earlier (see `periodEnded`).
+    public var end: Timestamp
+}
+
+/// What the processor decides, delivered in processing order to a sink that prices and records
+/// (the simulation keeps totals; the ledger settles through a backend).
+public protocol BillingSink {
+    mutating func purchase(_ event: TraceEvent)
+    /// A period starts (its fee is due at `period.start`).
+    mutating func periodStarted(_ period: SubscriptionPeriod)
+    /// A period ends at `at` (its scheduled end, or earlier when the subscription was replaced).
+    mutating func periodEnded(_ period: SubscriptionPeriod, at: Timestamp)
+    /// An execution to price with `plan`, inside `period` for a subscription (nil: a default plan).
+    mutating func execution(_ event: TraceEvent, plan: PlanHandle, period: SubscriptionPeriod?)
+    mutating func refused(_ event: TraceEvent, reason: Refusal)
+    mutating func duplicate(_ event: TraceEvent)
+    mutating func warning(_ warning: TraceWarning)
+    mutating func rejected(_ rejection: Rejection)
+}
+
+/// Turns a time-ordered stream of trace events into billing decisions (usage.md, plans.md):
+/// which plan prices each execution, subscription periods anchored at the subscribe time with
+/// month-end clamping, fees at period starts, period ends, cancels and replacements, duplicates.
+///
+/// Feed events with `process` in `(time, line)` order, then call `finish(through:)`.
+public struct BillingProcessor<Sink: BillingSink> {
+    public let catalog: CompiledCatalog
+    public var sink: Sink
+    /// The trace's interned ids: the reader interns into it directly while parsing.
+    public var entities: TraceEntities
+    /// With several currencies, only this one's plans take part (cli.md `--currency`).
+    public let currency: Currency?
+
+    private struct Subscription {
+        var period: SubscriptionPeriod
+        var anchor: Timestamp
+        var unit: PeriodUnit
+        var agent: String
+        var cancelAtEnd: Bool
+        var generation: Int
+    }
+
+    private struct SubscriptionKey: Hashable {
+        var consumer: Int32
+        var agent: String
+    }
+
+    /// A pending period end in the boundary heap; stale entries (an older generation) are skipped.
+    private struct Boundary {
+        var time: Timestamp
+        var slot: Int
+        var generation: Int
+    }
+
+    private var subscriptions: [Int: Subscription] = [:]
+    private var slotsByKey: [SubscriptionKey: Int] = [:]
+    private var freeSlots: [Int] = []
+    private var nextSlot = 0
+    private var generation = 0
+    private var boundaries = MinHeap<Boundary>(by: { ($0.time, $0.slot) < ($1.time, $1.slot) })
+    /// Execution ids already priced: (two independent 64-bit hashes of the id) -> fingerprint of its fields.
+    private var seenExecutions: [ExecutionKey: Int] = [:]
+    private var agentsInCurrency: [String: Bool] = [:]
+    public private(set) var lastEventTime: Timestamp?
+    public private(set) var firstEventTime: Timestamp?
+
+    private struct ExecutionKey: Hashable {
+        var high: UInt64
+        var low: UInt64
+    }
+
+    public init(catalog: CompiledCatalog, sink: Sink, entities: TraceEntities = TraceEntities(), currency: Currency? = nil) {
+        self.catalog = catalog
+        self.sink = sink
+        self.entities = entities
+        self.currency = currency
+    }
+
+    /// Processes one accepted event. Period boundaries up to and including its time come first.
+    public mutating func process(_ event: TraceEvent) {
+        advance(through: event.time)
+        if firstEventTime == nil { firstEventTime = event.time }
+        lastEventTime = event.time
+        switch event.kind {
+        case .purchase: sink.purchase(event)
+        case .subscribe: subscribe(event)
+        case .cancel: cancel(event)
+        case .execution: execute(event)
+        }
+    }
+
+    /// Processes the period boundaries up to `instant` (the end of the window, or the last event).
+    public mutating func finish(through instant: Timestamp) { advance(through: instant) }
+
+    // MARK: Boundaries
+
+    private mutating func advance(through instant: Timestamp) {
+        while let next = boundaries.peek, next.time <= instant {
+            boundaries.pop()
+            guard var subscription = subscriptions[next.slot], subscription.generation == next.generation else { continue }
+            let ending = subscription.period
+            sink.periodEnded(ending, at: ending.end)
+            if subscription.cancelAtEnd {
+                remove(slot: next.slot, key: SubscriptionKey(consumer: ending.consumer, agent: subscription.agent))
+                continue
+            }
+            let index = ending.index + 1
+            guard let end = Timestamp.periodStart(anchor: subscription.anchor, unit: subscription.unit, index: index + 1),
+                  let plan = catalog.plan(id: ending.planID, at: ending.end) else {
+                remove(slot: next.slot, key: SubscriptionKey(consumer: ending.consumer, agent: subscription.agent))
+                continue
+            }
+            subscription.period = SubscriptionPeriod(slot: next.slot, consumer: ending.consumer, planID: ending.planID, plan: plan,
+                                                     index: index, start: ending.end, end: end)
+            subscriptions[next.slot] = subscription
+            sink.periodStarted(subscription.period)
+            boundaries.push(Boundary(time: end, slot: next.slot, generation: subscription.generation))
+        }
+    }
+
+    private mutating func remove(slot: Int, key: SubscriptionKey) {
+        subscriptions[slot] = nil
+        slotsByKey[key] = nil
+        freeSlots.append(slot)
+    }
+
+    // MARK: Events
+
+    private mutating func subscribe(_ event: TraceEvent) {
+        let planID = entities.plans[event.subject]
+        let versions = catalog.versions(of: planID)
+        guard let first = versions.first else {
+            var reason = "unknown plan '\(planID)'"
+            if let suggestion = Suggestion.closest(to: planID, among: catalog.planIDs) { reason += "; did you mean '\(suggestion)'?" }
+            sink.rejected(Rejection(line: event.line, reason: reason))
+            return
+        }
+        let definition = catalog.plan(first)
+        if let currency, definition.currency != currency { return }
+        guard let unit = definition.period else {
+            sink.rejected(Rejection(line: event.line, reason: "plan '\(planID)' is per_call: it is priced per execution and cannot be subscribed to"))
+            return
+        }
+        guard let plan = catalog.plan(id: planID, at: event.time) else {
+            sink.rejected(Rejection(line: event.line, reason: "no version of plan '\(planID)' is effective at \(event.time)"))
+            return
+        }
+        guard let end = Timestamp.periodStart(anchor: event.time, unit: unit, index: 1) else {
+            sink.rejected(Rejection(line: event.line, reason: "the subscription's first period ends beyond the supported time range"))
+            return
+        }
+        let key = SubscriptionKey(consumer: event.consumer, agent: definition.agent)
+        if let slot = slotsByKey[key], let existing = subscriptions[slot] {
+            if existing.period.planID == planID {
+                sink.warning(TraceWarning(line: event.line, message: "consumer '\(entities.consumers[event.consumer])' is already subscribed to '\(planID)'; ignored"))
+                return
+            }
+            // Replaced: the old subscription ends now, its current period closed here.
+            sink.periodEnded(existing.period, at: event.time)
+            remove(slot: slot, key: key)
+        }
+        let slot = freeSlots.popLast() ?? { defer { nextSlot += 1 }; return nextSlot }()
+        generation += 1
+        let period = SubscriptionPeriod(slot: slot, consumer: event.consumer, planID: planID, plan: plan, index: 0, start: event.time, end: end)
+        subscriptions[slot] = Subscription(period: period, anchor: event.time, unit: unit, agent: definition.agent, cancelAtEnd: false, generation: generation)
+        slotsByKey[key] = slot
+        sink.periodStarted(period)
+        boundaries.push(Boundary(time: end, slot: slot, generation: generation))
+    }
+
+    private mutating func cancel(_ event: TraceEvent) {
+        let planID = entities.plans[event.subject]
+        let versions = catalog.versions(of: planID)
+        guard let first = versions.first else {
+            sink.rejected(Rejection(line: event.line, reason: "unknown plan '\(planID)'"))
+            return
+        }
+        let agent = catalog.plan(first).agent
+        if let currency, catalog.plan(first).currency != currency { return }
+        guard let slot = slotsByKey[SubscriptionKey(consumer: event.consumer, agent: agent)], var subscription = subscriptions[slot],
+              subscription.period.planID == planID else {
+            sink.rejected(Rejection(line: event.line, reason: "consumer '\(entities.consumers[event.consumer])' has no active subscription to '\(planID)'"))
+            return
+        }
+        // A second cancel changes nothing: the subscription already ends at this period's end.
+        subscription.cancelAtEnd = true
+        subscriptions[slot] = subscription
+    }
+
+    private mutating func execute(_ event: TraceEvent) {
+        let agent = entities.agents[event.subject]
+        if let currency {
+            let inCurrency = agentsInCurrency[agent] ?? {
+                let value = catalog.definition.plans.contains { $0.agent == agent && $0.currency == currency }
+                agentsInCurrency[agent] = value
+                return value
+            }()
+            // Executions of agents with no plan in the run's currency are not this run's business.
+            if !inCurrency { return }
+        }
+        var first = Hasher(), second = Hasher()
+        first.combine(0x7A52_1F3C as UInt64)
+        second.combine(0x1C9E_55D1 as UInt64)
+        first.combine(event.executionID)
+        second.combine(event.executionID)
+        second.combine(event.executionID.utf8.count)
+        let key = ExecutionKey(high: UInt64(bitPattern: Int64(first.finalize())), low: UInt64(bitPattern: Int64(second.finalize())))
+        if let fingerprint = seenExecutions[key] {
+            if fingerprint != event.fingerprint {
+                sink.warning(TraceWarning(line: event.line, message: "execution '\(event.executionID)' repeats with different fields; priced once, at its first occurrence"))
+            }
+            sink.duplicate(event)
+            return
+        }
+        seenExecutions[key] = event.fingerprint
+        let planAndPeriod: (PlanHandle, SubscriptionPeriod?)
+        if let slot = slotsByKey[SubscriptionKey(consumer: event.consumer, agent: agent)], let subscription = subscriptions[slot] {
+            planAndPeriod = (subscription.period.plan, subscription.period)
+        } else if let plan = catalog.defaultPlan(agent: agent, at: event.time) {
+            planAndPeriod = (plan, nil)
+        } else {
+            sink.refused(event, reason: .noPlan)
+            return
+        }
+        let definition = catalog.plan(planAndPeriod.0)
+        for name in event.unknownMeters {
+            sink.warning(TraceWarning(line: event.line, message: "meter '\(name)' is not weighed by metering '\(definition.metering.name)' of plan '\(definition.id)'; it adds nothing"))
+        }
+        if event.meterMask != 0 {
+            for index in 0..<catalog.meterNames.count where event.meterMask & (1 << UInt16(index)) != 0 && !definition.metering.weighs(MeterIndex(rawValue: index)) {
+                sink.warning(TraceWarning(line: event.line, message: "meter '\(catalog.meterNames[index])' is not weighed by metering '\(definition.metering.name)' of plan '\(definition.id)'; it adds nothing"))
+            }
+        }
+        sink.execution(event, plan: planAndPeriod.0, period: planAndPeriod.1)
+    }
+}
+
+/// A binary min-heap ordered by a caller's predicate.
+struct MinHeap<Element> {
+    private var elements: [Element] = []
+    private let less: (Element, Element) -> Bool
+
+    init(by less: @escaping (Element, Element) -> Bool) { self.less = less }
+
+    var peek: Element? { elements.first }
+    var isEmpty: Bool { elements.isEmpty }
+
+    mutating func push(_ element: Element) {
+        elements.append(element)
+        var child = elements.count - 1
+        while child > 0 {
+            let parent = (child - 1) / 2
+            guard less(elements[child], elements[parent]) else { break }
+            elements.swapAt(child, parent)
+            child = parent
+        }
+    }
+
+    @discardableResult
+    mutating func pop() -> Element? {
+        guard !elements.isEmpty else { return nil }
+        elements.swapAt(0, elements.count - 1)
+        let top = elements.removeLast()
+        var parent = 0
+        while true {
+            let left = 2 * parent + 1, right = left + 1
+            var smallest = parent
+            if left < elements.count && less(elements[left], elements[smallest]) { smallest = left }
+            if right < elements.count && less(elements[right], elements[smallest]) { smallest = right }
+            guard smallest != parent else { break }
+            elements.swapAt(parent, smallest)
+            parent = smallest
+        }
+        return top
+    }
+}

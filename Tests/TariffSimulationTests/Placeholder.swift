@@ -1,0 +1,1 @@
+// Tests of usage traces and simulation.
