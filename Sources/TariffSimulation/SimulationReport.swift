@@ -16,6 +16,13 @@ public struct SimulationReport: Sendable {
         public var computeUnits = ComputeUnits.zero
         public var executions = 0
         public var refused = 0
+        public init(consumer: String, charged: Money = .zero, computeUnits: ComputeUnits = .zero, executions: Int = 0, refused: Int = 0) {
+            self.consumer = consumer
+            self.charged = charged
+            self.computeUnits = computeUnits
+            self.executions = executions
+            self.refused = refused
+        }
     }
     public struct AgentRow: Sendable, Equatable {
         public var agent: String
@@ -32,6 +39,16 @@ public struct SimulationReport: Sendable {
         public var usage = Money.zero
         public var shortfall = Money.zero
         public var slaCredits = Money.zero
+        public init(plan: String, version: Int, charged: Money = .zero, fees: Money = .zero, usage: Money = .zero,
+                    shortfall: Money = .zero, slaCredits: Money = .zero) {
+            self.plan = plan
+            self.version = version
+            self.charged = charged
+            self.fees = fees
+            self.usage = usage
+            self.shortfall = shortfall
+            self.slaCredits = slaCredits
+        }
     }
     public struct DayRow: Sendable, Equatable {
         public var day: CivilDate

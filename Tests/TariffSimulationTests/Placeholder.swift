@@ -1,1 +1,0 @@
-// Tests of usage traces and simulation.
