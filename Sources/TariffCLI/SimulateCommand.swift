@@ -54,8 +54,7 @@ struct SimulateCommand: ParsableCommand {
             } catch { throw InputError(error.description) }
             var comparison: Comparison?
             if let compare {
-                let other = CatalogOptions(plans: compare + "/plans", rules: compare + "/rules")
-                let otherCatalog = try other.load()
+                let otherCatalog = try CatalogOptions.load(plans: compare + "/plans", rules: compare + "/rules")
                 do throws(SimulationError) {
                     let otherResult = try Simulator.run(trace: usage, catalog: otherCatalog, options: options, progress: progress.update)
                     comparison = Comparison(old: result, new: otherResult)

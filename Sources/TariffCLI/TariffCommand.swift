@@ -44,7 +44,9 @@ struct CatalogOptions: ParsableArguments {
     var rules: String = "rules"
 
     /// Compiles the catalog or stops with exit 2, the diagnostics on standard error.
-    func load() throws -> CompiledCatalog {
+    func load() throws -> CompiledCatalog { try Self.load(plans: plans, rules: rules) }
+
+    static func load(plans: String, rules: String) throws -> CompiledCatalog {
         let compilation = CatalogLoader.compile(plansDirectory: plans, rulesDirectory: rules)
         guard let catalog = compilation.catalog else {
             for diagnostic in compilation.diagnostics where diagnostic.severity == .error { printError(diagnostic.description) }
