@@ -47,14 +47,15 @@ public struct BillingProcessor<Sink: BillingSink> {
         var period: SubscriptionPeriod
         var anchor: Timestamp
         var unit: PeriodUnit
-        var agent: String
+        var agent: Int32
         var cancelAtEnd: Bool
         var generation: Int
     }
 
     private struct SubscriptionKey: Hashable {
         var consumer: Int32
-        var agent: String
+        /// The agent's index in `entities.agents`.
+        var agent: Int32
     }
 
     /// A pending period end in the boundary heap; stale entries (an older generation) are skipped.
@@ -71,21 +72,28 @@ public struct BillingProcessor<Sink: BillingSink> {
     private var generation = 0
     private var boundaries = MinHeap<Boundary>(by: { ($0.time, $0.slot) < ($1.time, $1.slot) })
     /// Execution ids already priced: (two independent 64-bit hashes of the id) -> fingerprint of its fields.
-    private var seenExecutions: [ExecutionKey: Int] = [:]
-    private var agentsInCurrency: [String: Bool] = [:]
+    private var seenExecutions = ExecutionSet()
+    /// Per agent index: the agent's default-plan versions (effective ns, handle), and whether the
+    /// run's currency prices it; computed once per agent, so executions look nothing up by name.
+    private var agentFacts: [AgentFacts?] = []
+    private struct AgentFacts {
+        var defaultVersions: [(effective: Int64, plan: PlanHandle)]
+        var inCurrency: Bool
+    }
+    /// Per plan index: the meters its metering weighs (bit i = meter i).
+    private let weighedMasks: [UInt16]
     public private(set) var lastEventTime: Timestamp?
     public private(set) var firstEventTime: Timestamp?
 
-    private struct ExecutionKey: Hashable {
-        var high: UInt64
-        var low: UInt64
-    }
 
     public init(catalog: CompiledCatalog, sink: Sink, entities: TraceEntities = TraceEntities(), currency: Currency? = nil) {
         self.catalog = catalog
         self.sink = sink
         self.entities = entities
         self.currency = currency
+        weighedMasks = catalog.definition.plans.map { plan in
+            plan.metering.weights.reduce(UInt16(0)) { $0 | (1 << UInt16($1.meter.rawValue)) }
+        }
     }
 
     /// Processes one accepted event. Period boundaries up to and including its time come first.
@@ -161,7 +169,8 @@ public struct BillingProcessor<Sink: BillingSink> {
             sink.rejected(Rejection(line: event.line, reason: "the subscription's first period ends beyond the supported time range"))
             return
         }
-        let key = SubscriptionKey(consumer: event.consumer, agent: definition.agent)
+        let agentIndex = entities.agents.intern(definition.agent)
+        let key = SubscriptionKey(consumer: event.consumer, agent: agentIndex)
         if let slot = slotsByKey[key], let existing = subscriptions[slot] {
             if existing.period.planID == planID {
                 sink.warning(TraceWarning(line: event.line, message: "consumer '\(entities.consumers[event.consumer])' is already subscribed to '\(planID)'; ignored"))
@@ -174,7 +183,7 @@ public struct BillingProcessor<Sink: BillingSink> {
         let slot = freeSlots.popLast() ?? { defer { nextSlot += 1 }; return nextSlot }()
         generation += 1
         let period = SubscriptionPeriod(slot: slot, consumer: event.consumer, planID: planID, plan: plan, index: 0, start: event.time, end: end)
-        subscriptions[slot] = Subscription(period: period, anchor: event.time, unit: unit, agent: definition.agent, cancelAtEnd: false, generation: generation)
+        subscriptions[slot] = Subscription(period: period, anchor: event.time, unit: unit, agent: agentIndex, cancelAtEnd: false, generation: generation)
         slotsByKey[key] = slot
         sink.periodStarted(period)
         boundaries.push(Boundary(time: end, slot: slot, generation: generation))
@@ -187,8 +196,9 @@ public struct BillingProcessor<Sink: BillingSink> {
             sink.rejected(Rejection(line: event.line, reason: "unknown plan '\(planID)'"))
             return
         }
-        let agent = catalog.plan(first).agent
-        if let currency, catalog.plan(first).currency != currency { return }
+        let definition = catalog.plan(first)
+        if let currency, definition.currency != currency { return }
+        let agent = entities.agents.intern(definition.agent)
         guard let slot = slotsByKey[SubscriptionKey(consumer: event.consumer, agent: agent)], var subscription = subscriptions[slot],
               subscription.period.planID == planID else {
             sink.rejected(Rejection(line: event.line, reason: "consumer '\(entities.consumers[event.consumer])' has no active subscription to '\(planID)'"))
@@ -199,51 +209,53 @@ public struct BillingProcessor<Sink: BillingSink> {
         subscriptions[slot] = subscription
     }
 
-    private mutating func execute(_ event: TraceEvent) {
-        let agent = entities.agents[event.subject]
-        if let currency {
-            let inCurrency = agentsInCurrency[agent] ?? {
-                let value = catalog.definition.plans.contains { $0.agent == agent && $0.currency == currency }
-                agentsInCurrency[agent] = value
-                return value
-            }()
-            // Executions of agents with no plan in the run's currency are not this run's business.
-            if !inCurrency { return }
+    private mutating func facts(ofAgent index: Int32) -> AgentFacts {
+        while agentFacts.count <= Int(index) { agentFacts.append(nil) }
+        if let known = agentFacts[Int(index)] { return known }
+        let agent = entities.agents[index]
+        var versions: [(effective: Int64, plan: PlanHandle)] = []
+        var inCurrency = currency == nil
+        for (position, plan) in catalog.definition.plans.enumerated() where plan.agent == agent {
+            if let currency, plan.currency == currency { inCurrency = true }
+            if plan.isDefault { versions.append((plan.effective?.nanosecondsSinceEpoch ?? .min, catalog.allPlans[position])) }
         }
-        var first = Hasher(), second = Hasher()
-        first.combine(0x7A52_1F3C as UInt64)
-        second.combine(0x1C9E_55D1 as UInt64)
-        first.combine(event.executionID)
-        second.combine(event.executionID)
-        second.combine(event.executionID.utf8.count)
-        let key = ExecutionKey(high: UInt64(bitPattern: Int64(first.finalize())), low: UInt64(bitPattern: Int64(second.finalize())))
-        if let fingerprint = seenExecutions[key] {
+        let facts = AgentFacts(defaultVersions: versions.sorted { $0.effective < $1.effective }, inCurrency: inCurrency)
+        agentFacts[Int(index)] = facts
+        return facts
+    }
+
+    private mutating func execute(_ event: TraceEvent) {
+        let facts = facts(ofAgent: event.subject)
+        // Executions of agents with no plan in the run's currency are not this run's business.
+        guard facts.inCurrency else { return }
+        if let fingerprint = seenExecutions.insert(high: event.idHashHigh, low: event.idHashLow, fingerprint: event.fingerprint) {
             if fingerprint != event.fingerprint {
                 sink.warning(TraceWarning(line: event.line, message: "execution '\(event.executionID)' repeats with different fields; priced once, at its first occurrence"))
             }
             sink.duplicate(event)
             return
         }
-        seenExecutions[key] = event.fingerprint
-        let planAndPeriod: (PlanHandle, SubscriptionPeriod?)
-        if let slot = slotsByKey[SubscriptionKey(consumer: event.consumer, agent: agent)], let subscription = subscriptions[slot] {
-            planAndPeriod = (subscription.period.plan, subscription.period)
-        } else if let plan = catalog.defaultPlan(agent: agent, at: event.time) {
-            planAndPeriod = (plan, nil)
+        let plan: PlanHandle
+        var period: SubscriptionPeriod?
+        if let slot = slotsByKey[SubscriptionKey(consumer: event.consumer, agent: event.subject)], let subscription = subscriptions[slot] {
+            plan = subscription.period.plan
+            period = subscription.period
+        } else if let version = facts.defaultVersions.last(where: { $0.effective <= event.time.nanosecondsSinceEpoch }) {
+            plan = version.plan
         } else {
             sink.refused(event, reason: .noPlan)
             return
         }
-        let definition = catalog.plan(planAndPeriod.0)
-        for name in event.unknownMeters {
-            sink.warning(TraceWarning(line: event.line, message: "meter '\(name)' is not weighed by metering '\(definition.metering.name)' of plan '\(definition.id)'; it adds nothing"))
-        }
-        if event.meterMask != 0 {
-            for index in 0..<catalog.meterNames.count where event.meterMask & (1 << UInt16(index)) != 0 && !definition.metering.weighs(MeterIndex(rawValue: index)) {
-                sink.warning(TraceWarning(line: event.line, message: "meter '\(catalog.meterNames[index])' is not weighed by metering '\(definition.metering.name)' of plan '\(definition.id)'; it adds nothing"))
+        let unweighed = event.meterMask & ~weighedMasks[Int(plan.index)]
+        if !event.unknownMeters.isEmpty || unweighed != 0 {
+            let definition = catalog.plan(plan)
+            var names = event.unknownMeters
+            for index in 0..<catalog.meterNames.count where unweighed & (1 << UInt16(index)) != 0 { names.append(catalog.meterNames[index]) }
+            for name in names {
+                sink.warning(TraceWarning(line: event.line, message: "meter '\(name)' is not weighed by metering '\(definition.metering.name)' of plan '\(definition.id)'; it adds nothing"))
             }
         }
-        sink.execution(event, plan: planAndPeriod.0, period: planAndPeriod.1)
+        sink.execution(event, plan: plan, period: period)
     }
 }
 
@@ -284,5 +296,51 @@ struct MinHeap<Element> {
             parent = smallest
         }
         return top
+    }
+}
+
+/// The execution ids seen so far, as 128-bit hashes with the first occurrence's fingerprint, in
+/// an open-addressing table: the hash is already uniform, so it indexes the table directly
+/// (no second hashing), and growth rehashes by moving entries.
+struct ExecutionSet {
+    private var highs: [UInt64] = [UInt64](repeating: 0, count: 1 << 16)
+    private var lows: [UInt64] = [UInt64](repeating: 0, count: 1 << 16)
+    private var fingerprints: [UInt64] = [UInt64](repeating: 0, count: 1 << 16)
+    private var used: [Bool] = [Bool](repeating: false, count: 1 << 16)
+    private(set) var count = 0
+
+    /// Inserts the id; returns the fingerprint of an earlier occurrence, or nil if it is new.
+    mutating func insert(high: UInt64, low: UInt64, fingerprint: UInt64) -> UInt64? {
+        let mask = used.count - 1
+        var position = Int(truncatingIfNeeded: low) & mask
+        while used[position] {
+            if highs[position] == high && lows[position] == low { return fingerprints[position] }
+            position = (position + 1) & mask
+        }
+        used[position] = true
+        highs[position] = high
+        lows[position] = low
+        fingerprints[position] = fingerprint
+        count += 1
+        if count * 10 > used.count * 7 { grow() }
+        return nil
+    }
+
+    private mutating func grow() {
+        let oldHighs = highs, oldLows = lows, oldFingerprints = fingerprints, oldUsed = used
+        let capacity = used.count * 2
+        highs = [UInt64](repeating: 0, count: capacity)
+        lows = [UInt64](repeating: 0, count: capacity)
+        fingerprints = [UInt64](repeating: 0, count: capacity)
+        used = [Bool](repeating: false, count: capacity)
+        let mask = capacity - 1
+        for index in oldUsed.indices where oldUsed[index] {
+            var position = Int(truncatingIfNeeded: oldLows[index]) & mask
+            while used[position] { position = (position + 1) & mask }
+            used[position] = true
+            highs[position] = oldHighs[index]
+            lows[position] = oldLows[index]
+            fingerprints[position] = oldFingerprints[index]
+        }
     }
 }

@@ -17,23 +17,48 @@ public struct SimulationSink: BillingSink {
 
     // Accumulators (amounts as Int64 micros with saturation: totals of real traces are far below).
     var report = SimulationReport()
-    private var consumerRows: [Int32: SimulationReport.ConsumerRow] = [:]
-    private var agentRows: [String: SimulationReport.AgentRow] = [:]
-    private var planRows: [Int32: SimulationReport.PlanRow] = [:]
-    private var dayRows: [Int64: SimulationReport.DayRow] = [:]
-    private var payouts: PayoutAccumulator?
-    private var reportedPayoutWeeks: Set<PayoutKey> = []
-    private struct PayoutKey: Hashable {
-        var creator: String
-        var weekStart: Timestamp
-    }
+    // Rows live in arrays indexed by consumer, agent, plan: one execution costs no string hashing.
+    private var consumerRows: [SimulationReport.ConsumerRow?] = []
+    private var agentRows: [SimulationReport.AgentRow?]
+    private var planRows: [SimulationReport.PlanRow?]
+    private var dayList: [SimulationReport.DayRow] = []
+    /// Per plan index: its agent's and creator's slots in `agentRows` / `creators`.
+    private let planAgentSlots: [Int]
+    private let planCreatorSlots: [Int32]
+    private let creators: [String]
+    private let schedule: PayoutSchedule?
+    /// Creator shares summed per creator and week: lines come in time order, so weeks are
+    /// numbered as they appear and each creator keeps an array by week number.
+    private var weeks: [PayoutWeek] = []
+    private var creatorWeeks: [[Int64]]
+    private var reportedCreatorWeeks: [[Bool]]
+    /// The row of the last line's day and that day's bounds (lines come in time order).
+    private var currentDay: (index: Int, start: Timestamp, end: Timestamp)?
 
     public init(catalog: CompiledCatalog, from: Timestamp?, to: Timestamp?) {
         self.catalog = catalog
         self.from = from
         self.to = to
-        payouts = PayoutSchedule(catalog.definition.payouts).map { PayoutAccumulator(schedule: $0) }
+        schedule = PayoutSchedule(catalog.definition.payouts)
+        let plans = catalog.definition.plans
+        let agents = Array(Set(plans.map(\.agent))).sorted()
+        let creators = Array(Set(plans.map(\.creator))).sorted()
+        planAgentSlots = plans.map { plan in agents.firstIndex(of: plan.agent) ?? 0 }
+        planCreatorSlots = plans.map { plan in Int32(creators.firstIndex(of: plan.creator) ?? 0) }
+        self.creators = creators
+        creatorWeeks = [[Int64]](repeating: [], count: creators.count)
+        reportedCreatorWeeks = [[Bool]](repeating: [], count: creators.count)
+        agentRows = agents.map { agent in
+            SimulationReport.AgentRow(agent: agent, creator: plans.first { $0.agent == agent }?.creator ?? "")
+        }.map { Optional($0) }
+        planRows = plans.map { SimulationReport.PlanRow(plan: $0.id, version: $0.version) }
+        // Rows are listed only for entities with a reported line or execution.
+        agentTouched = [Bool](repeating: false, count: agents.count)
+        planTouched = [Bool](repeating: false, count: plans.count)
     }
+
+    private var agentTouched: [Bool]
+    private var planTouched: [Bool]
 
     private func inWindow(_ instant: Timestamp) -> Bool {
         (from.map { instant >= $0 } ?? true) && (to.map { instant < $0 } ?? true)
@@ -87,11 +112,13 @@ public struct SimulationSink: BillingSink {
                 row.computeUnits = row.computeUnits.saturatingAdding(result.computeUnits)
                 row.executions += 1
             }
-            let definition = catalog.plan(plan)
-            var agent = agentRows[definition.agent] ?? SimulationReport.AgentRow(agent: definition.agent, creator: definition.creator)
-            agent.computeUnits = agent.computeUnits.saturatingAdding(result.computeUnits)
-            agent.executions += 1
-            agentRows[definition.agent] = agent
+            let slot = planAgentSlots[Int(plan.index)]
+            agentTouched[slot] = true
+            if var row = agentRows[slot] {
+                row.computeUnits = row.computeUnits.saturatingAdding(result.computeUnits)
+                row.executions += 1
+                agentRows[slot] = row
+            }
         }
         record(result.charge, result.split, at: event.time, reported: reported, consumer: event.consumer, plan: plan, kind: .usage)
     }
@@ -119,21 +146,33 @@ public struct SimulationSink: BillingSink {
 
     private mutating func updateConsumer(_ index: Int32, _ change: (inout SimulationReport.ConsumerRow) -> Void) {
         // Names are filled in by `finished()`: the entity table grows while the trace is read.
-        var row = consumerRows[index] ?? SimulationReport.ConsumerRow(consumer: "")
+        while consumerRows.count <= Int(index) { consumerRows.append(nil) }
+        var row = consumerRows[Int(index)] ?? SimulationReport.ConsumerRow(consumer: "")
         change(&row)
-        consumerRows[index] = row
+        consumerRows[Int(index)] = row
     }
 
     private mutating func record(_ amount: Money, _ split: SplitShares, at instant: Timestamp, reported: Bool, consumer: Int32,
                                  plan: PlanHandle, kind: LineKind) {
-        let definition = catalog.plan(plan)
+        let planIndex = Int(plan.index)
         // Payouts see every line up to the window's end: what carried in from before `from` counts.
         let beforeEnd = to.map { kind == .shortfall || kind == .slaCredit ? instant <= $0 : instant < $0 } ?? true
-        if beforeEnd, var accumulator = payouts {
-            payouts = nil
-            accumulator.add(creator: definition.creator, at: instant, share: split.creator)
-            if reported { reportedPayoutWeeks.insert(PayoutKey(creator: definition.creator, weekStart: accumulator.schedule.week(containing: instant).start)) }
-            payouts = accumulator
+        if beforeEnd, let schedule {
+            var week = weeks.count - 1
+            if week < 0 || !weeks[week].contains(instant) {
+                let found = schedule.week(containing: instant)
+                if let existing = weeks.lastIndex(where: { $0.start == found.start }) { week = existing } else {
+                    weeks.append(found)
+                    week = weeks.count - 1
+                }
+            }
+            let creator = Int(planCreatorSlots[planIndex])
+            if creatorWeeks[creator].count <= week {
+                creatorWeeks[creator] += [Int64](repeating: 0, count: week + 1 - creatorWeeks[creator].count)
+                reportedCreatorWeeks[creator] += [Bool](repeating: false, count: week + 1 - reportedCreatorWeeks[creator].count)
+            }
+            creatorWeeks[creator][week] &+= split.creator.micros
+            if reported { reportedCreatorWeeks[creator][week] = true }
         }
         guard reported else { return }
         report.totals.charged = report.totals.charged.saturatingAdding(amount)
@@ -141,39 +180,64 @@ public struct SimulationSink: BillingSink {
         report.totals.platform = report.totals.platform.saturatingAdding(split.platform)
         report.totals.processing = report.totals.processing.saturatingAdding(split.processing)
         updateConsumer(consumer) { $0.charged = $0.charged.saturatingAdding(amount) }
-        var agentRow = agentRows[definition.agent] ?? SimulationReport.AgentRow(agent: definition.agent, creator: definition.creator)
-        agentRow.charged = agentRow.charged.saturatingAdding(amount)
-        agentRows[definition.agent] = agentRow
-        var planRow = planRows[plan.index] ?? SimulationReport.PlanRow(plan: definition.id, version: definition.version)
-        planRow.charged = planRow.charged.saturatingAdding(amount)
-        switch kind {
-        case .usage: planRow.usage = planRow.usage.saturatingAdding(amount)
-        case .fee: planRow.fees = planRow.fees.saturatingAdding(amount)
-        case .shortfall: planRow.shortfall = planRow.shortfall.saturatingAdding(amount)
-        case .slaCredit: planRow.slaCredits = planRow.slaCredits.saturatingAdding(amount)
+        let agentSlot = planAgentSlots[planIndex]
+        agentTouched[agentSlot] = true
+        if var row = agentRows[agentSlot] {
+            row.charged = row.charged.saturatingAdding(amount)
+            agentRows[agentSlot] = row
         }
-        planRows[plan.index] = planRow
-        let day = instant.civilDate.daysSinceEpoch
-        var dayRow = dayRows[day] ?? SimulationReport.DayRow(day: instant.civilDate)
-        dayRow.charged = dayRow.charged.saturatingAdding(amount)
-        dayRow.creator = dayRow.creator.saturatingAdding(split.creator)
-        dayRow.platform = dayRow.platform.saturatingAdding(split.platform)
-        dayRow.processing = dayRow.processing.saturatingAdding(split.processing)
-        dayRows[day] = dayRow
+        planTouched[planIndex] = true
+        if var planRow = planRows[planIndex] {
+            planRow.charged = planRow.charged.saturatingAdding(amount)
+            switch kind {
+            case .usage: planRow.usage = planRow.usage.saturatingAdding(amount)
+            case .fee: planRow.fees = planRow.fees.saturatingAdding(amount)
+            case .shortfall: planRow.shortfall = planRow.shortfall.saturatingAdding(amount)
+            case .slaCredit: planRow.slaCredits = planRow.slaCredits.saturatingAdding(amount)
+            }
+            planRows[planIndex] = planRow
+        }
+        // Lines come in time order: the day is almost always the last row's.
+        let index: Int
+        if let current = currentDay, current.index < dayList.count, instant >= current.start, instant < current.end {
+            index = current.index
+        } else {
+            let date = instant.civilDate
+            if let existing = dayList.lastIndex(where: { $0.day == date }) { index = existing } else {
+                dayList.append(SimulationReport.DayRow(day: date))
+                index = dayList.count - 1
+            }
+            let start = date.midnightUTC ?? instant
+            currentDay = (index, start, date.addingDays(1).midnightUTC ?? instant)
+        }
+        dayList[index].charged = dayList[index].charged.saturatingAdding(amount)
+        dayList[index].creator = dayList[index].creator.saturatingAdding(split.creator)
+        dayList[index].platform = dayList[index].platform.saturatingAdding(split.platform)
+        dayList[index].processing = dayList[index].processing.saturatingAdding(split.processing)
     }
 
     /// The report, rows sorted by id (cli.md), payouts for creator-weeks with reported lines.
     public func finished() -> SimulationReport {
         var result = report
-        result.consumers = consumerRows.map { index, row in
-            var named = row
-            named.consumer = index >= 0 && Int(index) < entities.consumers.count ? entities.consumers[index] : "?"
+        result.consumers = consumerRows.enumerated().compactMap { index, row in
+            guard var named = row else { return nil }
+            named.consumer = index < entities.consumers.count ? entities.consumers[Int32(index)] : "?"
             return named
         }.sorted { $0.consumer < $1.consumer }
-        result.agents = agentRows.values.sorted { $0.agent < $1.agent }
-        result.plans = planRows.values.sorted { ($0.plan, $0.version) < ($1.plan, $1.version) }
-        result.days = dayRows.values.sorted { $0.day < $1.day }
-        result.payouts = (payouts?.rows() ?? []).filter { reportedPayoutWeeks.contains(PayoutKey(creator: $0.creator, weekStart: $0.week.start)) }
+        result.agents = agentRows.enumerated().compactMap { agentTouched[$0.offset] ? $0.element : nil }.sorted { $0.agent < $1.agent }
+        result.plans = planRows.enumerated().compactMap { planTouched[$0.offset] ? $0.element : nil }.sorted { ($0.plan, $0.version) < ($1.plan, $1.version) }
+        result.days = dayList.sorted { $0.day < $1.day }
+        if let schedule {
+            var accumulator = PayoutAccumulator(schedule: schedule)
+            var reported: Set<String> = []
+            for (creator, amounts) in creatorWeeks.enumerated() {
+                for (week, micros) in amounts.enumerated() where micros != 0 || reportedCreatorWeeks[creator][week] {
+                    accumulator.add(creator: creators[creator], at: weeks[week].start, share: Money(micros: micros))
+                    if reportedCreatorWeeks[creator][week] { reported.insert("\(creators[creator])|\(weeks[week].start.nanosecondsSinceEpoch)") }
+                }
+            }
+            result.payouts = accumulator.rows().filter { reported.contains("\($0.creator)|\($0.week.start.nanosecondsSinceEpoch)") }
+        }
         result.rejected.sort { $0.line < $1.line }
         result.warnings.sort { $0.line < $1.line }
         return result

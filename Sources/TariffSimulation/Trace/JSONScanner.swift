@@ -1,3 +1,4 @@
+import Foundation
 import TariffCore
 
 /// A strict, allocation-light scanner for one JSON Lines record (RFC 8259).
@@ -36,19 +37,54 @@ struct JSONScanner {
         position += 1
     }
 
+    /// A key of an object, as its raw bytes (escapes decoded only when it has any).
+    struct Key {
+        var bytes: UnsafeBufferPointer<UInt8>
+        /// Owns decoded bytes when the key had escapes (rare).
+        var decoded: [UInt8]?
+
+        func withBytes<R>(_ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+            if let decoded { return decoded.withUnsafeBufferPointer(body) }
+            return body(bytes)
+        }
+
+        /// Whether the key is `name` (keys are compared as bytes: no String is made).
+        func `is`(_ name: StaticString) -> Bool {
+            withBytes { bytes in
+                bytes.count == name.utf8CodeUnitCount && (bytes.count == 0 || memcmp(bytes.baseAddress!, name.utf8Start, bytes.count) == 0)
+            }
+        }
+
+        var string: String { withBytes { String(decoding: $0, as: UTF8.self) } }
+    }
+
+    /// Most fields an object may have (a trace event has about ten).
+    static let maximumKeys = 64
+
     /// Reads `{`, then calls `field` for each key with the scanner positioned at its value;
     /// `field` must consume the value. Duplicate keys are an error.
-    mutating func object(depth: Int = 0, _ field: (_ key: String, _ scanner: inout JSONScanner) throws(Failure) -> Void) throws(Failure) {
+    mutating func object(depth: Int = 0, _ field: (_ key: Key, _ scanner: inout JSONScanner) throws(Failure) -> Void) throws(Failure) {
         guard depth < Self.maximumDepth else { throw .tooDeep }
         try expect(UInt8(ascii: "{"), "an object")
         skipWhitespace()
         if peek == UInt8(ascii: "}") { position += 1; return }
-        var keys: [String] = []
+        // Keys seen so far (hash and bytes), on the stack: finding duplicates allocates nothing.
+        var seen = InlineArray<64, (hash: UInt64, start: Int, end: Int)>(repeating: (0, 0, 0))
+        var count = 0
         while true {
             skipWhitespace()
-            let key = try string()
-            if keys.contains(key) { throw .syntax("duplicate key '\(key)'") }
-            keys.append(key)
+            let (key, start, end) = try keyBytes()
+            let hash = key.withBytes(Self.fnv1a)
+            for index in 0..<count where seen[index].hash == hash {
+                let earlier = UnsafeBufferPointer(rebasing: bytes[seen[index].start..<seen[index].end])
+                let same = key.withBytes { current in
+                    current.count == earlier.count && (current.count == 0 || memcmp(current.baseAddress!, earlier.baseAddress!, current.count) == 0)
+                }
+                if same || key.decoded != nil { throw .syntax("duplicate key '\(key.string.prefix(40))'") }
+            }
+            guard count < Self.maximumKeys else { throw .syntax("more than \(Self.maximumKeys) fields in an object") }
+            seen[count] = (hash, start, end)
+            count += 1
             try expect(UInt8(ascii: ":"), "':'")
             skipWhitespace()
             try field(key, &self)
@@ -60,23 +96,39 @@ struct JSONScanner {
         }
     }
 
-    /// A string value, escapes decoded; invalid UTF-8 or control characters are errors.
-    mutating func string() throws(Failure) -> String {
+    /// A key: its bytes (decoded if escaped) and its raw range in the line.
+    private mutating func keyBytes() throws(Failure) -> (Key, Int, Int) {
+        guard peek == UInt8(ascii: "\"") else { throw .syntax("expected a key at column \(position + 1)") }
+        let start = position + 1
+        let (raw, hasEscape) = try rawString()
+        if !hasEscape { return (Key(bytes: raw, decoded: nil), start, start + raw.count) }
+        let decoded = Array(try Self.unescape(raw).utf8)
+        return (Key(bytes: raw, decoded: decoded), start, start + raw.count)
+    }
+
+    static func fnv1a(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
+        return hash
+    }
+
+    /// The raw bytes of a string (between the quotes) and whether it has escapes; control
+    /// characters are an error.
+    mutating func rawString() throws(Failure) -> (UnsafeBufferPointer<UInt8>, Bool) {
         skipWhitespace()
         guard peek == UInt8(ascii: "\"") else { throw .syntax("expected a string at column \(position + 1)") }
         position += 1
         let start = position
         var hasEscape = false
-        while position < bytes.count {
-            let byte = bytes[position]
+        // The hottest loop of the reader: raw pointer, no bounds checks (position < count is kept).
+        guard let base = bytes.baseAddress else { throw .syntax("unterminated string") }
+        let count = bytes.count
+        while position < count {
+            let byte = base[position]
             if byte == UInt8(ascii: "\"") {
-                let raw = UnsafeBufferPointer(rebasing: bytes[start..<position])
+                let raw = UnsafeBufferPointer(start: base + start, count: position - start)
                 position += 1
-                if !hasEscape {
-                    guard let text = String(validating: raw, as: UTF8.self) else { throw .syntax("invalid UTF-8 in a string") }
-                    return text
-                }
-                return try Self.unescape(raw)
+                return (raw, hasEscape)
             }
             if byte < 0x20 { throw .syntax("control character in a string") }
             if byte == UInt8(ascii: "\\") { hasEscape = true; position += 1 }
@@ -84,6 +136,24 @@ struct JSONScanner {
         }
         throw .syntax("unterminated string")
     }
+
+    /// A string value, escapes decoded; invalid UTF-8 is an error.
+    mutating func string() throws(Failure) -> String {
+        let (raw, hasEscape) = try rawString()
+        if hasEscape { return try Self.unescape(raw) }
+        return try Self.text(raw)
+    }
+
+    /// UTF-8 bytes as a String: ASCII (every id and timestamp of a trace) needs no validation.
+    static func text(_ raw: UnsafeBufferPointer<UInt8>) throws(Failure) -> String {
+        var ascii = true
+        for byte in raw where byte >= 0x80 { ascii = false; break }
+        if ascii { return String(decoding: raw, as: UTF8.self) }
+        guard let text = String(validating: raw, as: UTF8.self) else { throw .syntax("invalid UTF-8 in a string") }
+        return text
+    }
+
+    static func unescapeString(_ raw: UnsafeBufferPointer<UInt8>) throws(Failure) -> String { try unescape(raw) }
 
     private static func unescape(_ raw: UnsafeBufferPointer<UInt8>) throws(Failure) -> String {
         var output: [UInt8] = []
@@ -141,6 +211,11 @@ struct JSONScanner {
 
     /// A number's text (validated against JSON's grammar), for exact parsing by the caller.
     mutating func numberText() throws(Failure) -> Substring {
+        Substring(decoding: try numberBytes(), as: UTF8.self)
+    }
+
+    /// A number's bytes (validated against JSON's grammar), for exact parsing without a String.
+    mutating func numberBytes() throws(Failure) -> UnsafeBufferPointer<UInt8> {
         skipWhitespace()
         let start = position
         if peek == UInt8(ascii: "-") { position += 1 }
@@ -162,7 +237,7 @@ struct JSONScanner {
             if peek == UInt8(ascii: "+") || peek == UInt8(ascii: "-") { position += 1 }
             guard digits(&self) > 0 else { throw .syntax("expected digits in an exponent") }
         }
-        return Substring(decoding: UnsafeBufferPointer(rebasing: bytes[start..<position]), as: UTF8.self)
+        return UnsafeBufferPointer(rebasing: bytes[start..<position])
     }
 
     /// Skips any value, validating it.
@@ -188,7 +263,7 @@ struct JSONScanner {
         case UInt8(ascii: "t"): try literal("true")
         case UInt8(ascii: "f"): try literal("false")
         case UInt8(ascii: "n"): try literal("null")
-        default: _ = try numberText()
+        default: _ = try numberBytes()
         }
     }
 
@@ -212,33 +287,53 @@ enum JSONNumber {
 
     /// The number as an integer count of `10^-fractionalDigits`, or a failure.
     static func scaled(_ text: Substring, fractionalDigits: Int, maximum: Int128) -> Result<Int128, Failure> {
+        var text = String(text)
+        return text.withUTF8 { scaled($0, fractionalDigits: fractionalDigits, maximum: maximum) }
+    }
+
+    /// The same from the number's bytes (already checked against JSON's grammar).
+    static func scaled(_ bytes: UnsafeBufferPointer<UInt8>, fractionalDigits: Int, maximum: Int128) -> Result<Int128, Failure> {
         var mantissa: Int128 = 0
         var scale = 0                  // digits after the point so far
         var negative = false
         var exponent = 0
         var seenPoint = false
-        var index = text.utf8.startIndex
-        let utf8 = text.utf8
         var significant = 0
-        while index < utf8.endIndex {
-            let byte = utf8[index]
+        var index = 0
+        while index < bytes.count {
+            let byte = bytes[index]
             switch byte {
             case UInt8(ascii: "-"): negative = true
+            case UInt8(ascii: "+"): break
             case UInt8(ascii: "."): seenPoint = true
             case UInt8(ascii: "e"), UInt8(ascii: "E"):
-                let rest = text[utf8.index(after: index)...]
-                guard let value = Int(rest), value.magnitude < 1_000 else { return .failure(.outOfRange) }
-                exponent = value
-                index = utf8.endIndex
+                var value = 0
+                var sign = 1
+                var digits = 0
+                var cursor = index + 1
+                while cursor < bytes.count {
+                    let next = bytes[cursor]
+                    if next == UInt8(ascii: "-") { sign = -1 } else if next >= 0x30 && next <= 0x39 {
+                        value = value * 10 + Int(next - 0x30)
+                        digits += 1
+                        if value >= 1_000 { return .failure(.outOfRange) }
+                    } else if next != UInt8(ascii: "+") { return .failure(.outOfRange) }
+                    cursor += 1
+                }
+                guard digits > 0 else { return .failure(.outOfRange) }
+                exponent = sign * value
+                index = bytes.count
                 continue
-            default:
+            case 0x30...0x39:
                 let digit = Int128(byte &- 0x30)
                 if mantissa != 0 || digit != 0 { significant += 1 }
                 guard significant <= 36 else { return .failure(.outOfRange) }
                 mantissa = mantissa * 10 + digit
                 if seenPoint { scale += 1 }
+            default:
+                return .failure(.outOfRange)
             }
-            index = utf8.index(after: index)
+            index += 1
         }
         // value = mantissa * 10^(exponent - scale); we want value * 10^fractionalDigits.
         var shift = exponent - scale + fractionalDigits

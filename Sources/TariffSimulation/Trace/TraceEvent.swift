@@ -25,7 +25,11 @@ public struct TraceEvent: Sendable {
     /// Purchases: the amount (whole cents).
     public var amount: Money
     /// A hash of the parsed fields, to warn when a repeated execution id differs.
-    public var fingerprint: Int
+    public var fingerprint: UInt64
+    /// Two independent 64-bit hashes of the execution id: duplicates are found by them, so the
+    /// set of ids seen costs 16 bytes an execution, whatever the ids' length.
+    public var idHashHigh: UInt64
+    public var idHashLow: UInt64
 
     public init(line: Int, time: Timestamp, kind: TraceEventKind, consumer: Int32, subject: Int32) {
         self.line = line
@@ -40,26 +44,79 @@ public struct TraceEvent: Sendable {
         unknownMeters = []
         amount = .zero
         fingerprint = 0
+        idHashHigh = 0
+        idHashLow = 0
     }
 }
 
 /// Interned ids: consumers, agents and plans become small integers, so events stay compact and
-/// per-consumer state lives in arrays rather than string-keyed dictionaries.
+/// per-consumer state lives in arrays. Lookups hash the id's bytes (FNV-1a) in an open-addressing
+/// table, so a known id costs no String and no SipHash.
 public struct InternTable: Sendable {
     public private(set) var names: [String] = []
-    private var indexes: [String: Int32] = [:]
+    private var bytes: [[UInt8]] = []
+    private var hashes: [UInt64] = []
+    /// Slots hold `index + 1` (0 = empty); the capacity is a power of two, at most half full.
+    private var slots: [Int32] = [Int32](repeating: 0, count: 64)
 
     public init() {}
 
     public mutating func intern(_ name: String) -> Int32 {
-        if let index = indexes[name] { return index }
+        var name = name
+        return name.withUTF8 { intern(bytes: $0) }
+    }
+
+    public mutating func intern(bytes name: UnsafeBufferPointer<UInt8>) -> Int32 {
+        let hash = Self.hash(name)
+        let mask = slots.count - 1
+        var position = Int(truncatingIfNeeded: hash) & mask
+        while slots[position] != 0 {
+            let index = Int(slots[position] - 1)
+            if hashes[index] == hash && bytes[index].elementsEqual(name) { return Int32(index) }
+            position = (position + 1) & mask
+        }
         let index = Int32(names.count)
-        names.append(name)
-        indexes[name] = index
+        names.append(String(decoding: name, as: UTF8.self))
+        bytes.append(Array(name))
+        hashes.append(hash)
+        slots[position] = index + 1
+        if names.count * 2 > slots.count { grow() }
         return index
     }
 
-    public func index(of name: String) -> Int32? { indexes[name] }
+    private mutating func grow() {
+        slots = [Int32](repeating: 0, count: slots.count * 2)
+        let mask = slots.count - 1
+        for (index, hash) in hashes.enumerated() {
+            var position = Int(truncatingIfNeeded: hash) & mask
+            while slots[position] != 0 { position = (position + 1) & mask }
+            slots[position] = Int32(index + 1)
+        }
+    }
+
+    static func hash(_ name: UnsafeBufferPointer<UInt8>) -> UInt64 {
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        for byte in name { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
+        // FNV's low bits are weak for short keys: mix before masking.
+        hash ^= hash >> 29
+        return hash &* 0xBF58_476D_1CE4_E5B9
+    }
+
+    public func index(of name: String) -> Int32? {
+        var name = name
+        return name.withUTF8 { raw in
+            let hash = Self.hash(raw)
+            let mask = slots.count - 1
+            var position = Int(truncatingIfNeeded: hash) & mask
+            while slots[position] != 0 {
+                let index = Int(slots[position] - 1)
+                if hashes[index] == hash && bytes[index].elementsEqual(raw) { return Int32(index) }
+                position = (position + 1) & mask
+            }
+            return nil
+        }
+    }
+
     public subscript(index: Int32) -> String { names[Int(index)] }
     public var count: Int { names.count }
 }

@@ -1,27 +1,26 @@
+import Foundation
 import Tariff
 
 /// Parses one trace line into an event, or says why it is rejected. Never traps.
 struct TraceParser {
-    /// Catalog meter name -> index.
-    let meterIndexes: [String: Int]
+    /// The catalog's meter names as bytes, by index.
+    let meterNameBytes: [[UInt8]]
 
     init(meterNames: [String]) {
-        var indexes: [String: Int] = [:]
-        for (index, name) in meterNames.enumerated() { indexes[name] = index }
-        meterIndexes = indexes
+        meterNameBytes = meterNames.map { Array($0.utf8) }
     }
 
     /// Fields of any event, as read (before checking which are required).
     private struct Fields {
-        var type: String?
-        var id: String?
-        var consumer: String?
-        var agent: String?
-        var plan: String?
-        var at: String?
-        var startedAt: String?
-        var endedAt: String?
-        var status: String?
+        var type: FieldValue?
+        var id: FieldValue?
+        var consumer: FieldValue?
+        var agent: FieldValue?
+        var plan: FieldValue?
+        var at: FieldValue?
+        var startedAt: FieldValue?
+        var endedAt: FieldValue?
+        var status: FieldValue?
         var amountText: Substring?
         var meters = MeterReadings()
         var meterMask: UInt16 = 0
@@ -59,26 +58,39 @@ struct TraceParser {
         return build(fields, line: line, entities: &entities)
     }
 
-    private func read(_ key: String, _ scanner: inout JSONScanner, into fields: inout Fields) throws(JSONScanner.Failure) {
+    private func read(_ key: JSONScanner.Key, _ scanner: inout JSONScanner, into fields: inout Fields) throws(JSONScanner.Failure) {
         func text() throws(JSONScanner.Failure) -> String? {
             guard scanner.peek == UInt8(ascii: "\"") else {
                 try scanner.skipValue()
-                fields.problem = fields.problem ?? "field '\(key)' must be a string"
+                fields.problem = fields.problem ?? "field '\(key.string)' must be a string"
                 return nil
             }
             return try scanner.string()
         }
-        switch key {
-        case "type": fields.type = try text()
-        case "id": fields.id = try text()
-        case "consumer": fields.consumer = try text()
-        case "agent": fields.agent = try text()
-        case "plan": fields.plan = try text()
-        case "at": fields.at = try text()
-        case "started_at": fields.startedAt = try text()
-        case "ended_at": fields.endedAt = try text()
-        case "status": fields.status = try text()
-        case "amount":
+        /// Ids stay bytes in the line: interning them needs no String (only a new id makes one).
+        func value() throws(JSONScanner.Failure) -> FieldValue? {
+            guard scanner.peek == UInt8(ascii: "\"") else {
+                try scanner.skipValue()
+                fields.problem = fields.problem ?? "field '\(key.string)' must be a string"
+                return nil
+            }
+            let (raw, hasEscape) = try scanner.rawString()
+            if hasEscape { return .decoded(try JSONScanner.unescapeString(raw)) }
+            for byte in raw where byte >= 0x80 { return .decoded(try JSONScanner.text(raw)) }
+            return .raw(raw)
+        }
+        // Keys are matched as bytes, most frequent first: no String is made for a key.
+        if key.is("type") { fields.type = try value() }
+        else if key.is("id") { fields.id = try value() }
+        else if key.is("consumer") { fields.consumer = try value() }
+        else if key.is("agent") { fields.agent = try value() }
+        else if key.is("started_at") { fields.startedAt = try value() }
+        else if key.is("ended_at") { fields.endedAt = try value() }
+        else if key.is("status") { fields.status = try value() }
+        else if key.is("meters") { try readMeters(&scanner, into: &fields) }
+        else if key.is("at") { fields.at = try value() }
+        else if key.is("plan") { fields.plan = try value() }
+        else if key.is("amount") {
             // A decimal string, or a JSON number read exactly from its text.
             if scanner.peek == UInt8(ascii: "\"") {
                 fields.amountText = Substring(try scanner.string())
@@ -89,47 +101,60 @@ struct TraceParser {
                 try scanner.skipValue()
                 fields.problem = fields.problem ?? "field 'amount' must be a decimal string or a number"
             }
-        case "meters":
+        } else {
+            // Unknown extra fields are ignored (usage.md), but must still be valid JSON.
+            try scanner.skipValue()
+        }
+    }
+
+    private func readMeters(_ scanner: inout JSONScanner, into fields: inout Fields) throws(JSONScanner.Failure) {
             fields.metersSeen = true
             guard scanner.peek == UInt8(ascii: "{") else {
                 try scanner.skipValue()
                 fields.problem = fields.problem ?? "field 'meters' must be an object of meter names to numbers"
                 return
             }
-            try scanner.object(depth: 1) { name, scanner throws(JSONScanner.Failure) in
+            try scanner.object(depth: 1) { key, scanner throws(JSONScanner.Failure) in
                 guard let byte = scanner.peek, byte == UInt8(ascii: "-") || (byte >= 0x30 && byte <= 0x39) else {
                     try scanner.skipValue()
-                    fields.problem = fields.problem ?? "meter '\(name)' must be a number"
+                    fields.problem = fields.problem ?? "meter '\(key.string)' must be a number"
                     return
                 }
-                let numberText = try scanner.numberText()
-                switch JSONNumber.scaled(numberText, fractionalDigits: MeterValue.fractionalDigits, maximum: Int128(MeterValue.maximumWholeUnits) * 1_000_000) {
-                case .failure(.negative): fields.problem = fields.problem ?? "meter '\(name)' is negative"
-                case .failure(.tooPrecise): fields.problem = fields.problem ?? "meter '\(name)' has more than 6 fractional digits"
-                case .failure(.outOfRange): fields.problem = fields.problem ?? "meter '\(name)' is above 10^12"
+                let meterIndex = key.withBytes(meterIndex(of:))
+                let number = try scanner.numberBytes()
+                switch JSONNumber.scaled(number, fractionalDigits: MeterValue.fractionalDigits, maximum: Int128(MeterValue.maximumWholeUnits) * 1_000_000) {
+                case .failure(.negative): fields.problem = fields.problem ?? "meter '\(key.string)' is negative"
+                case .failure(.tooPrecise): fields.problem = fields.problem ?? "meter '\(key.string)' has more than 6 fractional digits"
+                case .failure(.outOfRange): fields.problem = fields.problem ?? "meter '\(key.string)' is above 10^12"
                 case .success(let micros):
-                    if let index = meterIndexes[name] {
+                    if let index = meterIndex {
                         fields.meters[MeterIndex(rawValue: index)] = MeterValue(micros: Int64(micros))
                         fields.meterMask |= 1 << UInt16(index)
                     } else {
-                        fields.unknownMeters.append(name)
+                        fields.unknownMeters.append(key.string)
                     }
                 }
             }
-        default:
-            // Unknown extra fields are ignored (usage.md), but must still be valid JSON.
-            try scanner.skipValue()
+    }
+
+    /// The catalog index of a meter name, compared as bytes.
+    private func meterIndex(of name: UnsafeBufferPointer<UInt8>) -> Int? {
+        for (index, candidate) in meterNameBytes.enumerated() where candidate.count == name.count {
+            if candidate.withUnsafeBufferPointer({ name.count == 0 || memcmp($0.baseAddress!, name.baseAddress!, name.count) == 0 }) { return index }
         }
+        return nil
     }
 
     private func build(_ fields: Fields, line: Int, entities: inout TraceEntities) -> Outcome {
-        guard let type = fields.type else { return .rejected("missing field 'type'") }
-        func timestamp(_ text: String?, _ name: String) -> (Timestamp?, String?) {
-            guard let text else { return (nil, "missing field '\(name)'") }
-            guard let value = Timestamp(rfc3339: text) else { return (nil, "field '\(name)' is not an RFC 3339 timestamp: '\(text.prefix(40))'") }
+        guard let typeField = fields.type else { return .rejected("missing field 'type'") }
+        func timestamp(_ field: FieldValue?, _ name: String) -> (Timestamp?, String?) {
+            guard let field else { return (nil, "missing field '\(name)'") }
+            guard let value = field.timestamp else { return (nil, "field '\(name)' is not an RFC 3339 timestamp: '\(field.string.prefix(40))'") }
             return (value, nil)
         }
-        func id(_ value: String?, _ name: String) -> (String?, String?) {
+        let type: String
+        if typeField.equals("execution") { type = "execution" } else { type = typeField.string }
+        func id(_ value: FieldValue?, _ name: String) -> (FieldValue?, String?) {
             guard let value else { return (nil, "missing field '\(name)'") }
             guard !value.isEmpty else { return (nil, "field '\(name)' is empty") }
             return (value, nil)
@@ -144,28 +169,31 @@ struct TraceParser {
             if let problem = idProblem ?? consumerProblem ?? agentProblem ?? startProblem ?? endProblem { return .rejected(problem) }
             guard let executionID, let consumer, let agent, let startedAt, let endedAt else { return .rejected("missing field") }
             guard let status = fields.status else { return .rejected("missing field 'status'") }
-            guard status == "succeeded" || status == "failed" else { return .rejected("field 'status' must be succeeded or failed, not '\(status.prefix(40))'") }
+            let failed = status.equals("failed")
+            guard failed || status.equals("succeeded") else { return .rejected("field 'status' must be succeeded or failed, not '\(status.string.prefix(40))'") }
             guard fields.metersSeen else { return .rejected("missing field 'meters'") }
             guard startedAt <= endedAt else { return .rejected("started_at is after ended_at") }
-            var event = TraceEvent(line: line, time: endedAt, kind: .execution, consumer: entities.consumers.intern(consumer),
-                                   subject: entities.agents.intern(agent))
-            event.executionID = executionID
-            event.failed = status == "failed"
+            var event = TraceEvent(line: line, time: endedAt, kind: .execution, consumer: consumer.intern(into: &entities.consumers),
+                                   subject: agent.intern(into: &entities.agents))
+            event.executionID = executionID.string
+            event.failed = failed
             event.meters = fields.meters
             event.meterMask = fields.meterMask
             event.unknownMeters = fields.unknownMeters
-            var hasher = Hasher()
-            hasher.combine(consumer)
-            hasher.combine(agent)
-            hasher.combine(startedAt.nanosecondsSinceEpoch)
-            hasher.combine(endedAt.nanosecondsSinceEpoch)
-            hasher.combine(event.failed)
-            hasher.combine(event.meterMask)
+            // FNV-1a over the parsed fields: equal for equal fields, whatever their order in the line.
+            var fingerprint = FieldHash()
+            fingerprint.addWord(UInt64(bitPattern: Int64(event.consumer)))
+            fingerprint.addWord(UInt64(bitPattern: Int64(event.subject)))
+            fingerprint.addWord(UInt64(bitPattern: startedAt.nanosecondsSinceEpoch))
+            fingerprint.addWord(UInt64(bitPattern: endedAt.nanosecondsSinceEpoch))
+            fingerprint.addByte(event.failed ? 1 : 0)
+            fingerprint.addWord(UInt64(event.meterMask))
             for index in 0..<MeterReadings.capacity where event.meterMask & (1 << UInt16(index)) != 0 {
-                hasher.combine(event.meters[MeterIndex(rawValue: index)].micros)
+                fingerprint.addWord(UInt64(bitPattern: event.meters[MeterIndex(rawValue: index)].micros))
             }
-            hasher.combine(event.unknownMeters.sorted())
-            event.fingerprint = hasher.finalize()
+            for name in event.unknownMeters.sorted() { fingerprint.add(name) }
+            event.fingerprint = fingerprint.value
+            (event.idHashHigh, event.idHashLow) = FieldHash.pair(event.executionID)
             return .event(event)
         case "subscribe", "cancel":
             let (consumer, consumerProblem) = id(fields.consumer, "consumer")
@@ -174,7 +202,7 @@ struct TraceParser {
             if let problem = consumerProblem ?? planProblem ?? atProblem { return .rejected(problem) }
             guard let consumer, let plan, let at else { return .rejected("missing field") }
             return .event(TraceEvent(line: line, time: at, kind: type == "subscribe" ? .subscribe : .cancel,
-                                     consumer: entities.consumers.intern(consumer), subject: entities.plans.intern(plan)))
+                                     consumer: consumer.intern(into: &entities.consumers), subject: plan.intern(into: &entities.plans)))
         case "purchase":
             let (consumer, consumerProblem) = id(fields.consumer, "consumer")
             let (at, atProblem) = timestamp(fields.at, "at")
@@ -201,7 +229,7 @@ struct TraceParser {
                 }
             }
             guard micros > 0 else { return .rejected("amount must be positive") }
-            var event = TraceEvent(line: line, time: at, kind: .purchase, consumer: entities.consumers.intern(consumer), subject: -1)
+            var event = TraceEvent(line: line, time: at, kind: .purchase, consumer: consumer.intern(into: &entities.consumers), subject: -1)
             event.amount = Money(micros: Int64(micros))
             return .event(event)
         default:
@@ -210,3 +238,78 @@ struct TraceParser {
     }
 }
 
+
+/// FNV-1a, 64-bit: cheap, deterministic hashing of parsed fields and ids.
+struct FieldHash {
+    private(set) var value: UInt64 = 0xCBF2_9CE4_8422_2325
+
+    mutating func addByte(_ byte: UInt8) { value = (value ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
+
+    mutating func addWord(_ word: UInt64) {
+        var remaining = word
+        for _ in 0..<8 { addByte(UInt8(truncatingIfNeeded: remaining)); remaining >>= 8 }
+    }
+
+    mutating func add(_ text: String) {
+        for byte in text.utf8 { addByte(byte) }
+        addByte(0xFF)   // a separator that never occurs in UTF-8
+    }
+
+    /// Two independent 64-bit hashes of a text (FNV-1a, and FNV-1a from another basis with a
+    /// final avalanche): 128 bits, so two different ids collide with negligible probability.
+    static func pair(_ text: String) -> (UInt64, UInt64) {
+        var first = FieldHash()
+        var second = FieldHash(value: 0x8422_2325_CBF2_9CE4)
+        for byte in text.utf8 {
+            first.addByte(byte)
+            second.addByte(byte ^ 0x5A)
+        }
+        var z = second.value ^ UInt64(text.utf8.count)
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return (first.value, z ^ (z >> 31))
+    }
+}
+
+/// A string field of the line: its bytes when plain ASCII (the common case), else decoded.
+enum FieldValue {
+    case raw(UnsafeBufferPointer<UInt8>)
+    case decoded(String)
+
+    var isEmpty: Bool {
+        switch self {
+        case .raw(let bytes): bytes.isEmpty
+        case .decoded(let text): text.isEmpty
+        }
+    }
+
+    var string: String {
+        switch self {
+        case .raw(let bytes): String(decoding: bytes, as: UTF8.self)
+        case .decoded(let text): text
+        }
+    }
+
+    func equals(_ word: StaticString) -> Bool {
+        switch self {
+        case .raw(let bytes):
+            return bytes.count == word.utf8CodeUnitCount && (bytes.isEmpty || memcmp(bytes.baseAddress!, word.utf8Start, bytes.count) == 0)
+        case .decoded(let text):
+            return text == word.description
+        }
+    }
+
+    var timestamp: Timestamp? {
+        switch self {
+        case .raw(let bytes): Timestamp(rfc3339Bytes: bytes)
+        case .decoded(let text): Timestamp(rfc3339: text)
+        }
+    }
+
+    func intern(into table: inout InternTable) -> Int32 {
+        switch self {
+        case .raw(let bytes): table.intern(bytes: bytes)
+        case .decoded(let text): table.intern(text)
+        }
+    }
+}
