@@ -38,8 +38,12 @@ public protocol BillingSink {
 public struct BillingProcessor<Sink: BillingSink> {
     public let catalog: CompiledCatalog
     public var sink: Sink
-    /// The trace's interned ids: the reader interns into it directly while parsing.
+    /// The trace's interned ids (the reader's tables; set by the caller when reading is done).
     public var entities: TraceEntities
+    /// The catalog's agents, interned before the trace is read so their indexes are known here
+    /// without reading the tables the reader is filling (name -> index, index -> name).
+    private let catalogAgentIndexes: [String: Int32]
+    private let catalogAgentNames: [Int32: String]
     /// With several currencies, only this one's plans take part (cli.md `--currency`).
     public let currency: Currency?
 
@@ -65,8 +69,12 @@ public struct BillingProcessor<Sink: BillingSink> {
         var generation: Int
     }
 
-    private var subscriptions: [Int: Subscription] = [:]
+    /// By slot (slots are reused after a subscription ends).
+    private var subscriptions: [Subscription?] = []
     private var slotsByKey: [SubscriptionKey: Int] = [:]
+    /// Per consumer index: its subscriptions' (agent, slot), so an execution finds its plan by a
+    /// short scan rather than a hash look-up.
+    private var consumerSlots: [[(agent: Int32, slot: Int)]] = []
     private var freeSlots: [Int] = []
     private var nextSlot = 0
     private var generation = 0
@@ -86,10 +94,21 @@ public struct BillingProcessor<Sink: BillingSink> {
     public private(set) var firstEventTime: Timestamp?
 
 
-    public init(catalog: CompiledCatalog, sink: Sink, entities: TraceEntities = TraceEntities(), currency: Currency? = nil) {
+    /// `entities` must already hold the catalog's agents (see `TraceEntities.prepared(for:)`).
+    public init(catalog: CompiledCatalog, sink: Sink, entities: TraceEntities, currency: Currency? = nil) {
         self.catalog = catalog
         self.sink = sink
+        var entities = entities
+        var indexes: [String: Int32] = [:]
+        var names: [Int32: String] = [:]
+        for agent in Set(catalog.definition.plans.map(\.agent)) {
+            let index = entities.agents.intern(agent)
+            indexes[agent] = index
+            names[index] = agent
+        }
         self.entities = entities
+        catalogAgentIndexes = indexes
+        catalogAgentNames = names
         self.currency = currency
         weighedMasks = catalog.definition.plans.map { plan in
             plan.metering.weights.reduce(UInt16(0)) { $0 | (1 << UInt16($1.meter.rawValue)) }
@@ -117,7 +136,7 @@ public struct BillingProcessor<Sink: BillingSink> {
     private mutating func advance(through instant: Timestamp) {
         while let next = boundaries.peek, next.time <= instant {
             boundaries.pop()
-            guard var subscription = subscriptions[next.slot], subscription.generation == next.generation else { continue }
+            guard next.slot < subscriptions.count, var subscription = subscriptions[next.slot], subscription.generation == next.generation else { continue }
             let ending = subscription.period
             sink.periodEnded(ending, at: ending.end)
             if subscription.cancelAtEnd {
@@ -141,13 +160,20 @@ public struct BillingProcessor<Sink: BillingSink> {
     private mutating func remove(slot: Int, key: SubscriptionKey) {
         subscriptions[slot] = nil
         slotsByKey[key] = nil
+        if Int(key.consumer) < consumerSlots.count { consumerSlots[Int(key.consumer)].removeAll { $0.slot == slot } }
         freeSlots.append(slot)
+    }
+
+    private mutating func add(slot: Int, key: SubscriptionKey) {
+        slotsByKey[key] = slot
+        while consumerSlots.count <= Int(key.consumer) { consumerSlots.append([]) }
+        consumerSlots[Int(key.consumer)].append((key.agent, slot))
     }
 
     // MARK: Events
 
     private mutating func subscribe(_ event: TraceEvent) {
-        let planID = entities.plans[event.subject]
+        let planID = event.subjectName
         let versions = catalog.versions(of: planID)
         guard let first = versions.first else {
             var reason = "unknown plan '\(planID)'"
@@ -169,11 +195,11 @@ public struct BillingProcessor<Sink: BillingSink> {
             sink.rejected(Rejection(line: event.line, reason: "the subscription's first period ends beyond the supported time range"))
             return
         }
-        let agentIndex = entities.agents.intern(definition.agent)
+        let agentIndex = catalogAgentIndexes[definition.agent] ?? -1
         let key = SubscriptionKey(consumer: event.consumer, agent: agentIndex)
         if let slot = slotsByKey[key], let existing = subscriptions[slot] {
             if existing.period.planID == planID {
-                sink.warning(TraceWarning(line: event.line, message: "consumer '\(entities.consumers[event.consumer])' is already subscribed to '\(planID)'; ignored"))
+                sink.warning(TraceWarning(line: event.line, message: "consumer '\(event.consumerName)' is already subscribed to '\(planID)'; ignored"))
                 return
             }
             // Replaced: the old subscription ends now, its current period closed here.
@@ -181,16 +207,17 @@ public struct BillingProcessor<Sink: BillingSink> {
             remove(slot: slot, key: key)
         }
         let slot = freeSlots.popLast() ?? { defer { nextSlot += 1 }; return nextSlot }()
+        while subscriptions.count <= slot { subscriptions.append(nil) }
         generation += 1
         let period = SubscriptionPeriod(slot: slot, consumer: event.consumer, planID: planID, plan: plan, index: 0, start: event.time, end: end)
         subscriptions[slot] = Subscription(period: period, anchor: event.time, unit: unit, agent: agentIndex, cancelAtEnd: false, generation: generation)
-        slotsByKey[key] = slot
+        add(slot: slot, key: key)
         sink.periodStarted(period)
         boundaries.push(Boundary(time: end, slot: slot, generation: generation))
     }
 
     private mutating func cancel(_ event: TraceEvent) {
-        let planID = entities.plans[event.subject]
+        let planID = event.subjectName
         let versions = catalog.versions(of: planID)
         guard let first = versions.first else {
             sink.rejected(Rejection(line: event.line, reason: "unknown plan '\(planID)'"))
@@ -198,10 +225,10 @@ public struct BillingProcessor<Sink: BillingSink> {
         }
         let definition = catalog.plan(first)
         if let currency, definition.currency != currency { return }
-        let agent = entities.agents.intern(definition.agent)
+        let agent = catalogAgentIndexes[definition.agent] ?? -1
         guard let slot = slotsByKey[SubscriptionKey(consumer: event.consumer, agent: agent)], var subscription = subscriptions[slot],
               subscription.period.planID == planID else {
-            sink.rejected(Rejection(line: event.line, reason: "consumer '\(entities.consumers[event.consumer])' has no active subscription to '\(planID)'"))
+            sink.rejected(Rejection(line: event.line, reason: "consumer '\(event.consumerName)' has no active subscription to '\(planID)'"))
             return
         }
         // A second cancel changes nothing: the subscription already ends at this period's end.
@@ -212,7 +239,8 @@ public struct BillingProcessor<Sink: BillingSink> {
     private mutating func facts(ofAgent index: Int32) -> AgentFacts {
         while agentFacts.count <= Int(index) { agentFacts.append(nil) }
         if let known = agentFacts[Int(index)] { return known }
-        let agent = entities.agents[index]
+        // An agent no plan names has no facts to find (every execution of it is no_plan).
+        let agent = catalogAgentNames[index] ?? ""
         var versions: [(effective: Int64, plan: PlanHandle)] = []
         var inCurrency = currency == nil
         for (position, plan) in catalog.definition.plans.enumerated() where plan.agent == agent {
@@ -237,7 +265,9 @@ public struct BillingProcessor<Sink: BillingSink> {
         }
         let plan: PlanHandle
         var period: SubscriptionPeriod?
-        if let slot = slotsByKey[SubscriptionKey(consumer: event.consumer, agent: event.subject)], let subscription = subscriptions[slot] {
+        let consumer = Int(event.consumer)
+        if consumer < consumerSlots.count, let slot = consumerSlots[consumer].first(where: { $0.agent == event.subject })?.slot,
+           let subscription = subscriptions[slot] {
             plan = subscription.period.plan
             period = subscription.period
         } else if let version = facts.defaultVersions.last(where: { $0.effective <= event.time.nanosecondsSinceEpoch }) {
@@ -303,44 +333,38 @@ struct MinHeap<Element> {
 /// an open-addressing table: the hash is already uniform, so it indexes the table directly
 /// (no second hashing), and growth rehashes by moving entries.
 struct ExecutionSet {
-    private var highs: [UInt64] = [UInt64](repeating: 0, count: 1 << 16)
-    private var lows: [UInt64] = [UInt64](repeating: 0, count: 1 << 16)
-    private var fingerprints: [UInt64] = [UInt64](repeating: 0, count: 1 << 16)
-    private var used: [Bool] = [Bool](repeating: false, count: 1 << 16)
+    /// One entry a slot (id hash, fingerprint), interleaved so a probe touches one cache line.
+    private struct Entry {
+        var high: UInt64
+        var low: UInt64
+        var fingerprint: UInt64
+        var used: Bool
+    }
+    private var entries = [Entry](repeating: Entry(high: 0, low: 0, fingerprint: 0, used: false), count: 1 << 16)
     private(set) var count = 0
 
     /// Inserts the id; returns the fingerprint of an earlier occurrence, or nil if it is new.
     mutating func insert(high: UInt64, low: UInt64, fingerprint: UInt64) -> UInt64? {
-        let mask = used.count - 1
+        let mask = entries.count - 1
         var position = Int(truncatingIfNeeded: low) & mask
-        while used[position] {
-            if highs[position] == high && lows[position] == low { return fingerprints[position] }
+        while entries[position].used {
+            if entries[position].high == high && entries[position].low == low { return entries[position].fingerprint }
             position = (position + 1) & mask
         }
-        used[position] = true
-        highs[position] = high
-        lows[position] = low
-        fingerprints[position] = fingerprint
+        entries[position] = Entry(high: high, low: low, fingerprint: fingerprint, used: true)
         count += 1
-        if count * 10 > used.count * 7 { grow() }
+        if count * 10 > entries.count * 7 { grow() }
         return nil
     }
 
     private mutating func grow() {
-        let oldHighs = highs, oldLows = lows, oldFingerprints = fingerprints, oldUsed = used
-        let capacity = used.count * 2
-        highs = [UInt64](repeating: 0, count: capacity)
-        lows = [UInt64](repeating: 0, count: capacity)
-        fingerprints = [UInt64](repeating: 0, count: capacity)
-        used = [Bool](repeating: false, count: capacity)
-        let mask = capacity - 1
-        for index in oldUsed.indices where oldUsed[index] {
-            var position = Int(truncatingIfNeeded: oldLows[index]) & mask
-            while used[position] { position = (position + 1) & mask }
-            used[position] = true
-            highs[position] = oldHighs[index]
-            lows[position] = oldLows[index]
-            fingerprints[position] = oldFingerprints[index]
+        let old = entries
+        entries = [Entry](repeating: Entry(high: 0, low: 0, fingerprint: 0, used: false), count: old.count * 2)
+        let mask = entries.count - 1
+        for entry in old where entry.used {
+            var position = Int(truncatingIfNeeded: entry.low) & mask
+            while entries[position].used { position = (position + 1) & mask }
+            entries[position] = entry
         }
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import Tariff
 
 /// The four event types of a usage trace (usage.md).
@@ -16,6 +17,10 @@ public struct TraceEvent: Sendable {
     /// The agent of an execution, the plan of a subscribe or cancel (indexes into their tables).
     public var subject: Int32
     public var executionID: String
+    /// Subscribe and cancel events: the plan id and the consumer as written (for messages; the
+    /// processor never reads the shared entity tables while the reader fills them).
+    public var subjectName: String
+    public var consumerName: String
     public var failed: Bool
     public var meters: MeterReadings
     /// Which catalog meters the event reported (bit i = meter index i).
@@ -38,6 +43,8 @@ public struct TraceEvent: Sendable {
         self.consumer = consumer
         self.subject = subject
         executionID = ""
+        subjectName = ""
+        consumerName = ""
         failed = false
         meters = MeterReadings()
         meterMask = 0
@@ -72,7 +79,7 @@ public struct InternTable: Sendable {
         var position = Int(truncatingIfNeeded: hash) & mask
         while slots[position] != 0 {
             let index = Int(slots[position] - 1)
-            if hashes[index] == hash && bytes[index].elementsEqual(name) { return Int32(index) }
+            if hashes[index] == hash && Self.same(bytes[index], name) { return Int32(index) }
             position = (position + 1) & mask
         }
         let index = Int32(names.count)
@@ -94,6 +101,10 @@ public struct InternTable: Sendable {
         }
     }
 
+    private static func same(_ stored: [UInt8], _ name: UnsafeBufferPointer<UInt8>) -> Bool {
+        stored.count == name.count && stored.withUnsafeBufferPointer { $0.isEmpty || memcmp($0.baseAddress!, name.baseAddress!, name.count) == 0 }
+    }
+
     static func hash(_ name: UnsafeBufferPointer<UInt8>) -> UInt64 {
         var hash: UInt64 = 0xCBF2_9CE4_8422_2325
         for byte in name { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
@@ -110,7 +121,7 @@ public struct InternTable: Sendable {
             var position = Int(truncatingIfNeeded: hash) & mask
             while slots[position] != 0 {
                 let index = Int(slots[position] - 1)
-                if hashes[index] == hash && bytes[index].elementsEqual(raw) { return Int32(index) }
+                if hashes[index] == hash && Self.same(bytes[index], raw) { return Int32(index) }
                 position = (position + 1) & mask
             }
             return nil

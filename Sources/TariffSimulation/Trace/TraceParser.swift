@@ -201,8 +201,11 @@ struct TraceParser {
             let (at, atProblem) = timestamp(fields.at, "at")
             if let problem = consumerProblem ?? planProblem ?? atProblem { return .rejected(problem) }
             guard let consumer, let plan, let at else { return .rejected("missing field") }
-            return .event(TraceEvent(line: line, time: at, kind: type == "subscribe" ? .subscribe : .cancel,
-                                     consumer: consumer.intern(into: &entities.consumers), subject: plan.intern(into: &entities.plans)))
+            var event = TraceEvent(line: line, time: at, kind: type == "subscribe" ? .subscribe : .cancel,
+                                   consumer: consumer.intern(into: &entities.consumers), subject: plan.intern(into: &entities.plans))
+            event.subjectName = plan.string
+            event.consumerName = consumer.string
+            return .event(event)
         case "purchase":
             let (consumer, consumerProblem) = id(fields.consumer, "consumer")
             let (at, atProblem) = timestamp(fields.at, "at")
