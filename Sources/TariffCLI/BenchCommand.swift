@@ -8,15 +8,15 @@ import Tariff
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Run Tariff's benchmarks (price, price-explain, compile) on a generated workload.",
+        abstract: "Run Tariff's benchmarks (price, price-explain, compile, simulate) on a generated workload.",
         discussion: "Build with -c release for meaningful figures. Compare ratios measured in one run, not absolute numbers across runs."
     )
 
-    static let available = ["price", "price-explain", "compile"]
+    static let available = ["price", "price-explain", "compile", "simulate"]
 
     @OptionGroup var catalog: CatalogOptions
 
-    @Argument(help: "Benchmarks to run: price, price-explain, compile (default: all).")
+    @Argument(help: "Benchmarks to run: price, price-explain, compile, simulate (default: all).")
     var names: [String] = []
 
     @Option(help: "Executions per repetition of the price benchmark.")
@@ -48,6 +48,7 @@ struct BenchCommand: ParsableCommand {
                 switch name {
                 case "price": results.append(try pricing(catalog, explain: false))
                 case "price-explain": results.append(try pricing(catalog, explain: true))
+                case "simulate": results.append(try SimulateBenchmark(seed: seed, repetitions: min(repetitions, 3)).run())
                 default: results.append(try compiling())
                 }
             }
@@ -174,6 +175,8 @@ struct BenchmarkResult {
     var allocationsPerExecution: Double?
     var workload: String
     var extraRequirementMet: Bool
+    /// Extra figures (peak memory of runs of different sizes).
+    var extra: [(String, JSON)] = []
 
     var met: Bool { (higherIsBetter ? value >= target : value <= target) && extraRequirementMet }
     var targetText: String { (higherIsBetter ? ">= " : "<= ") + String(target) }
@@ -193,6 +196,7 @@ struct BenchmarkResult {
             fields.append(("allocations_per_execution", allocationsPerExecution == 0 ? .integer(0) : .number(String(format: "%.4f", allocationsPerExecution))))
         }
         fields.append(("workload", .string(workload)))
+        fields += extra
         return .object(fields)
     }
 }

@@ -256,8 +256,8 @@ public struct BillingProcessor<Sink: BillingSink> {
         let facts = facts(ofAgent: event.subject)
         // Executions of agents with no plan in the run's currency are not this run's business.
         guard facts.inCurrency else { return }
-        if let fingerprint = seenExecutions.insert(high: event.idHashHigh, low: event.idHashLow, fingerprint: event.fingerprint) {
-            if fingerprint != event.fingerprint {
+        if case .repeated(let sameFields) = seenExecutions.insert(high: event.idHashHigh, low: event.idHashLow, fingerprint: event.fingerprint) {
+            if !sameFields {
                 sink.warning(TraceWarning(line: event.line, message: "execution '\(event.executionID)' repeats with different fields; priced once, at its first occurrence"))
             }
             sink.duplicate(event)
@@ -333,38 +333,46 @@ struct MinHeap<Element> {
 /// an open-addressing table: the hash is already uniform, so it indexes the table directly
 /// (no second hashing), and growth rehashes by moving entries.
 struct ExecutionSet {
-    /// One entry a slot (id hash, fingerprint), interleaved so a probe touches one cache line.
-    private struct Entry {
-        var high: UInt64
-        var low: UInt64
-        var fingerprint: UInt64
-        var used: Bool
-    }
-    private var entries = [Entry](repeating: Entry(high: 0, low: 0, fingerprint: 0, used: false), count: 1 << 16)
+    /// Two words a slot (the id's 128-bit hash; all zero = empty) and a 32-bit fingerprint of its
+    /// fields: 20 bytes an execution id, the one part of a streamed run that grows with the trace.
+    private var keys = [UInt64](repeating: 0, count: 2 << 16)
+    private var fingerprints = [UInt32](repeating: 0, count: 1 << 16)
     private(set) var count = 0
 
-    /// Inserts the id; returns the fingerprint of an earlier occurrence, or nil if it is new.
-    mutating func insert(high: UInt64, low: UInt64, fingerprint: UInt64) -> UInt64? {
-        let mask = entries.count - 1
-        var position = Int(truncatingIfNeeded: low) & mask
-        while entries[position].used {
-            if entries[position].high == high && entries[position].low == low { return entries[position].fingerprint }
+    enum Outcome { case new, repeated(sameFields: Bool) }
+
+    /// Inserts the id, or says it was seen (and whether with the same fields).
+    mutating func insert(high: UInt64, low: UInt64, fingerprint: UInt64) -> Outcome {
+        let low = low | 1   // never all zero: zero marks an empty slot
+        let print = UInt32(truncatingIfNeeded: fingerprint ^ (fingerprint >> 32))
+        let mask = fingerprints.count - 1
+        var position = Int(truncatingIfNeeded: low >> 1) & mask
+        while keys[2 * position + 1] != 0 {
+            if keys[2 * position] == high && keys[2 * position + 1] == low { return .repeated(sameFields: fingerprints[position] == print) }
             position = (position + 1) & mask
         }
-        entries[position] = Entry(high: high, low: low, fingerprint: fingerprint, used: true)
+        keys[2 * position] = high
+        keys[2 * position + 1] = low
+        fingerprints[position] = print
         count += 1
-        if count * 10 > entries.count * 7 { grow() }
-        return nil
+        if count * 5 > fingerprints.count * 4 { grow() }
+        return .new
     }
 
     private mutating func grow() {
-        let old = entries
-        entries = [Entry](repeating: Entry(high: 0, low: 0, fingerprint: 0, used: false), count: old.count * 2)
-        let mask = entries.count - 1
-        for entry in old where entry.used {
-            var position = Int(truncatingIfNeeded: entry.low) & mask
-            while entries[position].used { position = (position + 1) & mask }
-            entries[position] = entry
+        let oldKeys = keys, oldFingerprints = fingerprints
+        keys = []   // let the old storage go as soon as it is copied
+        fingerprints = []
+        let capacity = oldFingerprints.count * 2
+        keys = [UInt64](repeating: 0, count: 2 * capacity)
+        fingerprints = [UInt32](repeating: 0, count: capacity)
+        let mask = capacity - 1
+        for slot in oldFingerprints.indices where oldKeys[2 * slot + 1] != 0 {
+            var position = Int(truncatingIfNeeded: oldKeys[2 * slot + 1] >> 1) & mask
+            while keys[2 * position + 1] != 0 { position = (position + 1) & mask }
+            keys[2 * position] = oldKeys[2 * slot]
+            keys[2 * position + 1] = oldKeys[2 * slot + 1]
+            fingerprints[position] = oldFingerprints[slot]
         }
     }
 }
