@@ -122,3 +122,26 @@ struct SimulateCLITests {
         #expect(!run.error.isEmpty)
     }
 }
+
+@Suite("tariff simulate progress")
+struct SimulateProgressTests {
+    @Test("a progress bar on standard error when it is a terminal, nothing when it is not")
+    func progress() throws {
+        let trace = FileManager.default.temporaryDirectory.appendingPathComponent("progress-\(UUID().uuidString).jsonl").path
+        #expect(try CLITests.run(["generate", "--events", "70000", "--consumers", "50", "--output", trace]).status == 0)
+        let plain = try CLITests.run(["simulate", "--usage", trace])
+        #expect(!plain.error.contains("simulating ["))
+        // `script` gives the command a terminal; its transcript holds what the terminal showed.
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/script"), let tariff = CLITests.executable else { return }
+        let transcript = trace + ".typescript"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/script")
+        process.arguments = ["-q", "-e", "-c", "\(tariff.path) simulate --usage \(trace) --plans \(CLITests.repositoryRoot.path)/plans --rules \(CLITests.repositoryRoot.path)/rules > /dev/null", transcript]
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        let shown = (try? String(contentsOfFile: transcript, encoding: .utf8)) ?? ""
+        #expect(shown.contains("simulating ["))
+    }
+}

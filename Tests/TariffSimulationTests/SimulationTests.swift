@@ -168,3 +168,32 @@ struct SimulationTests {
         #expect(report.totals.charged == F.money("10.50"))
     }
 }
+
+@Suite("Simulation currencies")
+struct SimulationCurrencyTests {
+    typealias F = SimulationFixture
+
+    @Test("several currencies need --currency; other currencies' executions are ignored, not counted")
+    func currencies() throws {
+        var sources = F.plans.map { CatalogSource(path: "plans/\($0.key)", text: $0.value, kind: .plan) }
+        sources.append(CatalogSource(path: "plans/euro.yaml", text: """
+        plan: euro
+        agent: agt_eu
+        creator: acct_eu
+        currency: EUR
+        model: per_call
+        per_call: { fee: 0.05 }
+        """, kind: .plan))
+        sources.append(CatalogSource(path: "rules/rules.yaml", text: F.rules, kind: .rules))
+        let catalog = try #require(CatalogLoader.compile(sources: sources).catalog)
+        let path = try F.trace([
+            F.execution("a", "cus_1", "agt_p", ended: "2026-11-03T00:00:00Z", cpuMilliseconds: 1),   // USD 0.02
+            F.execution("b", "cus_1", "agt_eu", ended: "2026-11-03T00:00:01Z", cpuMilliseconds: 1),  // EUR 0.05
+        ])
+        #expect(throws: SimulationError.self) { try Simulator.run(trace: path, catalog: catalog, options: SimulationOptions()) }
+        let euro = try Simulator.run(trace: path, catalog: catalog, options: SimulationOptions(currency: Currency(code: "EUR")))
+        #expect((euro.priced, euro.refused, euro.totals.charged) == (1, 0, F.money("0.05")))
+        let dollar = try Simulator.run(trace: path, catalog: catalog, options: SimulationOptions(currency: Currency(code: "USD")))
+        #expect((dollar.priced, dollar.refused, dollar.totals.charged) == (1, 0, F.money("0.02")))
+    }
+}
