@@ -68,22 +68,28 @@ struct JSONScanner {
         try expect(UInt8(ascii: "{"), "an object")
         skipWhitespace()
         if peek == UInt8(ascii: "}") { position += 1; return }
-        // Keys seen so far (hash and bytes), on the stack: finding duplicates allocates nothing.
-        var seen = InlineArray<64, (hash: UInt64, start: Int, end: Int)>(repeating: (0, 0, 0))
+        // Keys seen so far (their byte ranges), on the stack: finding duplicates allocates nothing.
+        var seen = InlineArray<64, (start: Int, end: Int)>(repeating: (0, 0))
         var count = 0
         while true {
             skipWhitespace()
             let (key, start, end) = try keyBytes()
-            let hash = key.withBytes(Self.fnv1a)
-            for index in 0..<count where seen[index].hash == hash {
-                let earlier = UnsafeBufferPointer(rebasing: bytes[seen[index].start..<seen[index].end])
-                let same = key.withBytes { current in
-                    current.count == earlier.count && (current.count == 0 || memcmp(current.baseAddress!, earlier.baseAddress!, current.count) == 0)
+            if key.decoded != nil {
+                // An escaped key is compared decoded, against every earlier key decoded: rare.
+                for index in 0..<count {
+                    let earlier = try Self.text(UnsafeBufferPointer(rebasing: bytes[seen[index].start..<seen[index].end]))
+                    if earlier == key.string { throw .syntax("duplicate key '\(key.string.prefix(40))'") }
                 }
-                if same || key.decoded != nil { throw .syntax("duplicate key '\(key.string.prefix(40))'") }
+            } else {
+                let length = end - start
+                for index in 0..<count where seen[index].end - seen[index].start == length {
+                    if length == 0 || memcmp(bytes.baseAddress! + start, bytes.baseAddress! + seen[index].start, length) == 0 {
+                        throw .syntax("duplicate key '\(key.string.prefix(40))'")
+                    }
+                }
             }
             guard count < Self.maximumKeys else { throw .syntax("more than \(Self.maximumKeys) fields in an object") }
-            seen[count] = (hash, start, end)
+            seen[count] = (start, end)
             count += 1
             try expect(UInt8(ascii: ":"), "':'")
             skipWhitespace()

@@ -49,22 +49,24 @@ public enum LineReader {
             var lineStart = 0
             var stopped = false
             buffer.withUnsafeBufferPointer { all in
+                guard let base = all.baseAddress else { return }
                 var index = pending
                 while index < available {
-                    if all[index] == 0x0A {
-                        lineNumber += 1
-                        if overlong {
-                            stopped = !body(nil, lineNumber)
-                            overlong = false
-                        } else {
-                            var end = index
-                            if end > lineStart && all[end - 1] == 0x0D { end -= 1 }   // CRLF
-                            stopped = !body(UnsafeBufferPointer(rebasing: all[lineStart..<end]), lineNumber)
-                        }
-                        lineStart = index + 1
-                        if stopped { return }
+                    // memchr finds the next newline with vector instructions.
+                    guard let found = memchr(base + index, 0x0A, available - index) else { break }
+                    index = base.distance(to: found.assumingMemoryBound(to: UInt8.self))
+                    lineNumber += 1
+                    if overlong {
+                        stopped = !body(nil, lineNumber)
+                        overlong = false
+                    } else {
+                        var end = index
+                        if end > lineStart && all[end - 1] == 0x0D { end -= 1 }   // CRLF
+                        stopped = !body(UnsafeBufferPointer(rebasing: all[lineStart..<end]), lineNumber)
                     }
+                    lineStart = index + 1
                     index += 1
+                    if stopped { return }
                 }
             }
             if stopped { return lineNumber }

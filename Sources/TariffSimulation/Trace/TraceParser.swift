@@ -248,9 +248,10 @@ struct FieldHash {
 
     mutating func addByte(_ byte: UInt8) { value = (value ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
 
+    /// A whole word at once (multiply and fold: cheaper than eight FNV steps, as well mixed).
     mutating func addWord(_ word: UInt64) {
-        var remaining = word
-        for _ in 0..<8 { addByte(UInt8(truncatingIfNeeded: remaining)); remaining >>= 8 }
+        value = (value ^ word) &* 0x9E37_79B9_7F4A_7C15
+        value ^= value >> 32
     }
 
     mutating func add(_ text: String) {
