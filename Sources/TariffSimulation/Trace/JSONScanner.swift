@@ -69,27 +69,33 @@ struct JSONScanner {
         skipWhitespace()
         if peek == UInt8(ascii: "}") { position += 1; return }
         // Keys seen so far (their byte ranges), on the stack: finding duplicates allocates nothing.
-        var seen = InlineArray<64, (start: Int, end: Int)>(repeating: (0, 0))
+        // Sixteen inline (a trace event has about ten fields); more spill to an array.
+        var seen = InlineArray<16, (start: Int, end: Int)>(repeating: (0, 0))
+        var spilled: [(start: Int, end: Int)] = []
         var count = 0
+        func earlierKey(_ index: Int) -> (start: Int, end: Int) { index < 16 ? seen[index] : spilled[index - 16] }
         while true {
             skipWhitespace()
             let (key, start, end) = try keyBytes()
             if key.decoded != nil {
                 // An escaped key is compared decoded, against every earlier key decoded: rare.
                 for index in 0..<count {
-                    let earlier = try Self.text(UnsafeBufferPointer(rebasing: bytes[seen[index].start..<seen[index].end]))
+                    let range = earlierKey(index)
+                    let earlier = try Self.text(UnsafeBufferPointer(rebasing: bytes[range.start..<range.end]))
                     if earlier == key.string { throw .syntax("duplicate key '\(key.string.prefix(40))'") }
                 }
             } else {
                 let length = end - start
-                for index in 0..<count where seen[index].end - seen[index].start == length {
-                    if length == 0 || memcmp(bytes.baseAddress! + start, bytes.baseAddress! + seen[index].start, length) == 0 {
+                for index in 0..<count {
+                    let range = earlierKey(index)
+                    guard range.end - range.start == length else { continue }
+                    if length == 0 || memcmp(bytes.baseAddress! + start, bytes.baseAddress! + range.start, length) == 0 {
                         throw .syntax("duplicate key '\(key.string.prefix(40))'")
                     }
                 }
             }
             guard count < Self.maximumKeys else { throw .syntax("more than \(Self.maximumKeys) fields in an object") }
-            seen[count] = (start, end)
+            if count < 16 { seen[count] = (start, end) } else { spilled.append((start, end)) }
             count += 1
             try expect(UInt8(ascii: ":"), "':'")
             skipWhitespace()
