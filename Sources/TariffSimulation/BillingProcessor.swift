@@ -117,6 +117,8 @@ public struct BillingProcessor<Sink: BillingSink> {
 
     /// Processes one accepted event. Period boundaries up to and including its time come first.
     public mutating func process(_ event: TraceEvent) {
+        var event = event
+        event.resolve(in: &entities)
         advance(through: event.time)
         if firstEventTime == nil { firstEventTime = event.time }
         lastEventTime = event.time

@@ -65,7 +65,7 @@ public enum Simulator {
         if buffered {
             // Read everything, then sort by (time, line): the sort is stable, so ties keep trace order.
             var events: [TraceEvent] = []
-            reading = read(path, catalog: catalog, options: options, entities: processor.entities, stopWhenOutOfOrder: false) { batch in
+            reading = read(path, catalog: catalog, options: options, stopWhenOutOfOrder: false) { batch in
                 events.append(contentsOf: batch)
             }
             if let failure = reading.failure { throw failure }
@@ -76,9 +76,8 @@ public enum Simulator {
             // bounded queue of event batches (so memory does not grow with the trace).
             let pipe = EventPipe()
             let box = ReadingBox()
-            let entities = processor.entities
             let thread = Thread {
-                box.outcome = read(path, catalog: catalog, options: options, entities: entities, stopWhenOutOfOrder: true) { batch in
+                box.outcome = read(path, catalog: catalog, options: options, stopWhenOutOfOrder: true) { batch in
                     pipe.put(batch)
                 }
                 pipe.finish()
@@ -99,7 +98,6 @@ public enum Simulator {
             if let failure = reading.failure { throw failure }
             if reading.outOfOrder { return nil }
         }
-        processor.entities = reading.entities
         let from = options.from ?? processor.firstEventTime
         let to = options.to ?? processor.lastEventTime.flatMap { $0.adding(nanoseconds: 1) }
         processor.finish(through: options.to ?? processor.lastEventTime ?? Timestamp(nanosecondsSinceEpoch: .min))
@@ -115,7 +113,6 @@ public enum Simulator {
 
     /// What reading a trace gave: the entity tables, the rejections, the lines, or why it stopped.
     struct ReadingOutcome: @unchecked Sendable {
-        var entities: TraceEntities
         var rejections: [Rejection] = []
         var lines = 0
         var outOfOrder = false
@@ -123,10 +120,10 @@ public enum Simulator {
     }
 
     /// Reads and parses the trace, handing events on in batches of 4,096.
-    private static func read(_ path: String, catalog: CompiledCatalog, options: SimulationOptions, entities: TraceEntities,
+    private static func read(_ path: String, catalog: CompiledCatalog, options: SimulationOptions,
                              stopWhenOutOfOrder: Bool, deliver: ([TraceEvent]) -> Void) -> ReadingOutcome {
         let parser = TraceParser(meterNames: catalog.meterNames)
-        var outcome = ReadingOutcome(entities: entities)
+        var outcome = ReadingOutcome()
         var batch: [TraceEvent] = []
         batch.reserveCapacity(4_096)
         var lastTime: Timestamp?
@@ -138,7 +135,7 @@ public enum Simulator {
                     outcome.rejections.append(rejection)
                     return true
                 }
-                switch parser.parse(bytes, line: line, entities: &outcome.entities) {
+                switch parser.parse(bytes, line: line) {
                 case .blank:
                     return true
                 case .rejected(let reason):

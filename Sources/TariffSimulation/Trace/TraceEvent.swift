@@ -17,10 +17,11 @@ public struct TraceEvent: Sendable {
     /// The agent of an execution, the plan of a subscribe or cancel (indexes into their tables).
     public var subject: Int32
     public var executionID: String
-    /// Subscribe and cancel events: the plan id and the consumer as written (for messages; the
-    /// processor never reads the shared entity tables while the reader fills them).
+    /// The ids as written: the consumer, and the agent (executions) or plan (subscribe, cancel).
+    /// The reader leaves `consumer` and `subject` at -1; the processor interns these names.
     public var subjectName: String
     public var consumerName: String
+    public var startedAt: Timestamp
     public var failed: Bool
     public var meters: MeterReadings
     /// Which catalog meters the event reported (bit i = meter index i).
@@ -45,6 +46,7 @@ public struct TraceEvent: Sendable {
         executionID = ""
         subjectName = ""
         consumerName = ""
+        startedAt = time
         failed = false
         meters = MeterReadings()
         meterMask = 0
@@ -157,5 +159,34 @@ public struct TraceWarning: Sendable, Hashable {
     public init(line: Int, message: String) {
         self.line = line
         self.message = message
+    }
+}
+
+extension TraceEvent {
+    /// Interns the names and computes the hashes duplicate detection needs (pricing thread).
+    mutating func resolve(in entities: inout TraceEntities) {
+        consumer = entities.consumers.intern(consumerName)
+        switch kind {
+        case .execution:
+            subject = entities.agents.intern(subjectName)
+            // A hash of the parsed fields: equal for equal fields, whatever their order in the line.
+            var hash = FieldHash()
+            hash.addWord(UInt64(bitPattern: Int64(consumer)))
+            hash.addWord(UInt64(bitPattern: Int64(subject)))
+            hash.addWord(UInt64(bitPattern: startedAt.nanosecondsSinceEpoch))
+            hash.addWord(UInt64(bitPattern: time.nanosecondsSinceEpoch))
+            hash.addByte(failed ? 1 : 0)
+            hash.addWord(UInt64(meterMask))
+            for index in 0..<MeterReadings.capacity where meterMask & (1 << UInt16(index)) != 0 {
+                hash.addWord(UInt64(bitPattern: meters[MeterIndex(rawValue: index)].micros))
+            }
+            for name in unknownMeters.sorted() { hash.add(name) }
+            fingerprint = hash.value
+            (idHashHigh, idHashLow) = FieldHash.pair(executionID)
+        case .subscribe, .cancel:
+            subject = entities.plans.intern(subjectName)
+        case .purchase:
+            break
+        }
     }
 }

@@ -37,7 +37,7 @@ struct TraceParser {
         case blank
     }
 
-    func parse(_ bytes: UnsafeBufferPointer<UInt8>, line: Int, entities: inout TraceEntities) -> Outcome {
+    func parse(_ bytes: UnsafeBufferPointer<UInt8>, line: Int) -> Outcome {
         var scanner = JSONScanner(bytes)
         scanner.skipWhitespace()
         if scanner.atEnd { return .blank }
@@ -55,7 +55,7 @@ struct TraceParser {
             }
         }
         if let problem = fields.problem { return .rejected(problem) }
-        return build(fields, line: line, entities: &entities)
+        return build(fields, line: line)
     }
 
     private func read(_ key: JSONScanner.Key, _ scanner: inout JSONScanner, into fields: inout Fields) throws(JSONScanner.Failure) {
@@ -145,7 +145,7 @@ struct TraceParser {
         return nil
     }
 
-    private func build(_ fields: Fields, line: Int, entities: inout TraceEntities) -> Outcome {
+    private func build(_ fields: Fields, line: Int) -> Outcome {
         guard let typeField = fields.type else { return .rejected("missing field 'type'") }
         func timestamp(_ field: FieldValue?, _ name: String) -> (Timestamp?, String?) {
             guard let field else { return (nil, "missing field '\(name)'") }
@@ -173,27 +173,18 @@ struct TraceParser {
             guard failed || status.equals("succeeded") else { return .rejected("field 'status' must be succeeded or failed, not '\(status.string.prefix(40))'") }
             guard fields.metersSeen else { return .rejected("missing field 'meters'") }
             guard startedAt <= endedAt else { return .rejected("started_at is after ended_at") }
-            var event = TraceEvent(line: line, time: endedAt, kind: .execution, consumer: consumer.intern(into: &entities.consumers),
-                                   subject: agent.intern(into: &entities.agents))
+            // Ids travel as names; the pricing thread interns them (balancing the two threads' work).
+            var event = TraceEvent(line: line, time: endedAt, kind: .execution, consumer: -1, subject: -1)
+            event.consumerName = consumer.string
+            event.subjectName = agent.string
+            event.startedAt = startedAt
             event.executionID = executionID.string
             event.failed = failed
             event.meters = fields.meters
             event.meterMask = fields.meterMask
             event.unknownMeters = fields.unknownMeters
             // FNV-1a over the parsed fields: equal for equal fields, whatever their order in the line.
-            var fingerprint = FieldHash()
-            fingerprint.addWord(UInt64(bitPattern: Int64(event.consumer)))
-            fingerprint.addWord(UInt64(bitPattern: Int64(event.subject)))
-            fingerprint.addWord(UInt64(bitPattern: startedAt.nanosecondsSinceEpoch))
-            fingerprint.addWord(UInt64(bitPattern: endedAt.nanosecondsSinceEpoch))
-            fingerprint.addByte(event.failed ? 1 : 0)
-            fingerprint.addWord(UInt64(event.meterMask))
-            for index in 0..<MeterReadings.capacity where event.meterMask & (1 << UInt16(index)) != 0 {
-                fingerprint.addWord(UInt64(bitPattern: event.meters[MeterIndex(rawValue: index)].micros))
-            }
-            for name in event.unknownMeters.sorted() { fingerprint.add(name) }
-            event.fingerprint = fingerprint.value
-            (event.idHashHigh, event.idHashLow) = FieldHash.pair(event.executionID)
+
             return .event(event)
         case "subscribe", "cancel":
             let (consumer, consumerProblem) = id(fields.consumer, "consumer")
@@ -201,8 +192,7 @@ struct TraceParser {
             let (at, atProblem) = timestamp(fields.at, "at")
             if let problem = consumerProblem ?? planProblem ?? atProblem { return .rejected(problem) }
             guard let consumer, let plan, let at else { return .rejected("missing field") }
-            var event = TraceEvent(line: line, time: at, kind: type == "subscribe" ? .subscribe : .cancel,
-                                   consumer: consumer.intern(into: &entities.consumers), subject: plan.intern(into: &entities.plans))
+            var event = TraceEvent(line: line, time: at, kind: type == "subscribe" ? .subscribe : .cancel, consumer: -1, subject: -1)
             event.subjectName = plan.string
             event.consumerName = consumer.string
             return .event(event)
@@ -232,7 +222,8 @@ struct TraceParser {
                 }
             }
             guard micros > 0 else { return .rejected("amount must be positive") }
-            var event = TraceEvent(line: line, time: at, kind: .purchase, consumer: consumer.intern(into: &entities.consumers), subject: -1)
+            var event = TraceEvent(line: line, time: at, kind: .purchase, consumer: -1, subject: -1)
+            event.consumerName = consumer.string
             event.amount = Money(micros: Int64(micros))
             return .event(event)
         default:
