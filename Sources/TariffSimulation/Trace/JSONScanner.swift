@@ -312,6 +312,24 @@ enum JSONNumber {
 
     /// The same from the number's bytes (already checked against JSON's grammar).
     static func scaled(_ bytes: UnsafeBufferPointer<UInt8>, fractionalDigits: Int, maximum: Int128) -> Result<Int128, Failure> {
+        // Most meter readings are short plain integers ("1200"): read them in 64 bits.
+        if bytes.count <= 12 && fractionalDigits <= 6 {
+            var value: Int64 = 0
+            var plain = !bytes.isEmpty
+            for byte in bytes {
+                guard byte >= 0x30 && byte <= 0x39 else { plain = false; break }
+                value = value &* 10 &+ Int64(byte &- 0x30)
+            }
+            if plain {
+                var scaled = Int128(value)
+                for _ in 0..<fractionalDigits { scaled &*= 10 }
+                return scaled > maximum ? .failure(.outOfRange) : .success(scaled)
+            }
+        }
+        return scaledSlowly(bytes, fractionalDigits: fractionalDigits, maximum: maximum)
+    }
+
+    private static func scaledSlowly(_ bytes: UnsafeBufferPointer<UInt8>, fractionalDigits: Int, maximum: Int128) -> Result<Int128, Failure> {
         var mantissa: Int128 = 0
         var scale = 0                  // digits after the point so far
         var negative = false
