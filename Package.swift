@@ -34,6 +34,10 @@ let package = Package(
         .target(name: "TariffEngine", dependencies: ["TariffCore", "TariffCompiler"]),
         // The library a settlement service imports: compile, price, quote, batch, explain, hot reload.
         .target(name: "Tariff", dependencies: ["TariffCore", "TariffCompiler", "TariffEngine", "TariffModels"]),
+        // zlib, for gzip-compressed traces.
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
+        // Usage traces, the billing processor (subscriptions, periods, plan selection), simulation, reports.
+        .target(name: "TariffSimulation", dependencies: ["Tariff", "CZlib"]),
         // Settlement: the backend protocol, the credit lifecycle, the ledger and its invariants, the
         // in-memory backend, payouts and the payment rail protocol. Tariff only: no GRDB, no NIO.
         .target(name: "TariffSettlement", dependencies: ["Tariff"]),
@@ -47,7 +51,8 @@ let package = Package(
         // The `tariff` executable: parses flags, calls the library, renders.
         .executableTarget(
             name: "TariffCLI",
-            dependencies: ["Tariff", "TariffSettlement", "TariffSQLite", "CAllocationCounter", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Tariff", "TariffSimulation", "TariffSettlement", "TariffSQLite", "CAllocationCounter",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .testTarget(name: "TariffCoreTests", dependencies: ["TariffCore", .product(name: "PropertyBased", package: "swift-property-based")]),
         .testTarget(name: "TariffCompilerTests", dependencies: ["Tariff"], resources: [.copy("Fixtures")]),
@@ -55,6 +60,7 @@ let package = Package(
         .testTarget(name: "TariffSettlementTests", dependencies: ["TariffSettlementTesting", "TariffSQLite", .product(name: "GRDB", package: "GRDB.swift"),
                                                                  .product(name: "PropertyBased", package: "swift-property-based")]),
         // Depends on the executable so `swift test` always builds the binary it runs.
+        .testTarget(name: "TariffSimulationTests", dependencies: ["TariffSimulation", .product(name: "PropertyBased", package: "swift-property-based")]),
         .testTarget(name: "TariffCLITests", dependencies: ["Tariff", "TariffCLI"]),
     ],
     swiftLanguageModes: [.v6]
