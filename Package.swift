@@ -37,11 +37,16 @@ let package = Package(
         .target(name: "TariffEngine", dependencies: ["TariffCore", "TariffCompiler"]),
         // The library a settlement service imports: compile, price, quote, batch, explain, hot reload.
         .target(name: "Tariff", dependencies: ["TariffCore", "TariffCompiler", "TariffEngine", "TariffModels"]),
+        // zlib, for gzip-compressed traces.
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
+        // Usage traces, the billing processor (subscriptions, periods, plan selection), simulation, reports.
+        .target(name: "TariffSimulation", dependencies: ["Tariff", "CZlib"]),
         // Settlement: the backend protocol, the credit lifecycle, the ledger and its invariants, the
         // in-memory backend, payouts and the payment rail protocol. Tariff only: no GRDB, no NIO.
         .target(name: "TariffSettlement", dependencies: ["Tariff"]),
         // The embedded SQLite backend (GRDB, WAL, versioned migrations, group commit).
-        .target(name: "TariffSQLite", dependencies: ["TariffSettlement", .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "TariffSQLite", dependencies: ["TariffSettlement", .product(name: "GRDB", package: "GRDB.swift"),
+                                                    .product(name: "GRDBSQLite", package: "GRDB.swift")]),
         // The Stripe Connect payment rail: PaymentIntents for credit purchases, transfers for payouts,
         // destination charges for direct invoices, webhook signatures. HTTP through FoundationNetworking's
         // URLSession (no NIO to build; see StripeClient.swift), HMAC through swift-crypto.
@@ -53,7 +58,8 @@ let package = Package(
         // The `tariff` executable: parses flags, calls the library, renders.
         .executableTarget(
             name: "TariffCLI",
-            dependencies: ["Tariff", "TariffSettlement", "TariffSQLite", "TariffStripe", "CAllocationCounter", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Tariff", "TariffSimulation", "TariffSettlement", "TariffSQLite", "TariffStripe", "CAllocationCounter",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .testTarget(name: "TariffCoreTests", dependencies: ["TariffCore", .product(name: "PropertyBased", package: "swift-property-based")]),
         .testTarget(name: "TariffCompilerTests", dependencies: ["Tariff"], resources: [.copy("Fixtures")]),
@@ -63,6 +69,7 @@ let package = Package(
         // Against localstripe (started by the tests; skipped when it cannot be) and an in-process fake for Connect.
         .testTarget(name: "TariffStripeTests", dependencies: ["TariffStripe", "TariffSettlementTesting", "TariffCLI"]),
         // Depends on the executable so `swift test` always builds the binary it runs.
+        .testTarget(name: "TariffSimulationTests", dependencies: ["TariffSimulation", .product(name: "PropertyBased", package: "swift-property-based")]),
         .testTarget(name: "TariffCLITests", dependencies: ["Tariff", "TariffCLI"]),
     ],
     swiftLanguageModes: [.v6]

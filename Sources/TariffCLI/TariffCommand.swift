@@ -10,7 +10,8 @@ struct TariffCommand: ParsableCommand {
         commandName: "tariff",
         abstract: "Compile pricing plans and price agent executions exactly.",
         version: "0.1.0",
-        subcommands: [CheckCommand.self, QuoteCommand.self, GraphCommand.self, TestCommand.self, BenchCommand.self]
+        subcommands: [CheckCommand.self, QuoteCommand.self, GraphCommand.self, TestCommand.self, SimulateCommand.self, GenerateCommand.self, BenchCommand.self,
+                      LedgerCommand.self]
     )
 
     static func main() {
@@ -44,7 +45,9 @@ struct CatalogOptions: ParsableArguments {
     var rules: String = "rules"
 
     /// Compiles the catalog or stops with exit 2, the diagnostics on standard error.
-    func load() throws -> CompiledCatalog {
+    func load() throws -> CompiledCatalog { try Self.load(plans: plans, rules: rules) }
+
+    static func load(plans: String, rules: String) throws -> CompiledCatalog {
         let compilation = CatalogLoader.compile(plansDirectory: plans, rulesDirectory: rules)
         guard let catalog = compilation.catalog else {
             for diagnostic in compilation.diagnostics where diagnostic.severity == .error { printError(diagnostic.description) }

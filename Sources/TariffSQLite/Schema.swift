@@ -25,9 +25,9 @@ enum Schema {
                     creator_share INTEGER, platform_share INTEGER, processing_share INTEGER,
                     compute_units INTEGER, refusal TEXT, released INTEGER
                 ) WITHOUT ROWID;
-                -- Expiry reads only active holds: per consumer, and all of them by time for the sweep.
+                -- Expiry reads only active holds (a partial index: only live holds are in it, so the
+                -- sweep over every consumer reads it whole and stays small).
                 CREATE INDEX holds_active_by_consumer ON holds (consumer, expires_at) WHERE state = 0;
-                CREATE INDEX holds_active_by_expiry ON holds (expires_at) WHERE state = 0;
                 CREATE TABLE entries (
                     sequence INTEGER PRIMARY KEY,
                     operation TEXT NOT NULL,
@@ -46,8 +46,8 @@ enum Schema {
                     failed INTEGER NOT NULL, dated_at INTEGER NOT NULL,
                     CHECK (creator_share + platform_share + processing_share = charged)
                 );
+                -- Usage windows and payout weeks read charge lines by date.
                 CREATE INDEX charges_by_date ON charges (dated_at);
-                CREATE INDEX charges_by_consumer ON charges (consumer, dated_at);
                 CREATE TABLE period_states (
                     key TEXT PRIMARY KEY NOT NULL,
                     used_compute_units INTEGER NOT NULL, usage_charges INTEGER NOT NULL,

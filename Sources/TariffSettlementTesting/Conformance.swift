@@ -30,6 +30,7 @@ public enum SettlementConformance {
         Scenario(name: "expiry with an injected clock", body: expiry),
         Scenario(name: "idempotency: retries return the first result, other parameters conflict", body: idempotency),
         Scenario(name: "16 concurrent settles with one key write one set of entries", body: concurrentSettles),
+        Scenario(name: "a recorded refusal is the execution's first result", body: recordedRefusal),
         Scenario(name: "race: 64 tasks x 200 reservations of 7.00 on 10,000.00", body: race),
         Scenario(name: "bad inputs are refused and change nothing", body: badInputs),
         Scenario(name: "period fees and period-end lines without a hold", body: periodLines),
@@ -232,6 +233,34 @@ public enum SettlementConformance {
         #expect(snapshot.charges.count == 1)
         // 100.00 - 7.00.
         #expect(try await ledger.balance("cus_s").available == money("93.00"))
+    }
+
+    static func recordedRefusal(_ ledger: TestLedger) async throws {
+        try await ledger.purchase("cus_f", "5.00")
+        let flat = ledger.plan("flat")
+        let request = ReservationRequest(execution: "exe_f", consumer: "cus_f", plan: flat, recordsRefusal: true)
+        // 5.00 cannot hold the 7.00 fee: refused, and the refusal is kept (no money moves).
+        let before = try await ledger.backend.snapshot()
+        await #expect(throws: SettlementError.self) { try await ledger.settlement.reserve(request) }
+        let after = try await ledger.backend.snapshot()
+        #expect(after.entries == before.entries && after.consumers == before.consumers)
+        #expect(after.holds.map(\.state) == [.refused])
+        // A purchase later does not change the first result.
+        try await ledger.purchase("cus_f", "10.00")
+        do {
+            try await ledger.settlement.reserve(request)
+            Issue.record("the recorded refusal was not repeated")
+        } catch let error as SettlementError {
+            #expect(error.code == .insufficientCredits)
+        }
+        try await ledger.expectRefused(.insufficientCredits, "a settle of a refused execution") { try await ledger.settle("exe_f") }
+        // An unknown consumer is recorded the same way.
+        await #expect(throws: SettlementError.self) {
+            try await ledger.settlement.reserve(ReservationRequest(execution: "exe_g", consumer: "cus_nobody", plan: flat, recordsRefusal: true))
+        }
+        #expect(try await ledger.backend.hold(execution: "exe_g")?.state == .refused)
+        // 5.00 + 10.00, nothing held.
+        #expect(try await ledger.balance("cus_f") == Balance(consumer: "cus_f", currency: TestLedger.usd, available: money("15.00"), reserved: .zero))
     }
 
     // MARK: The race

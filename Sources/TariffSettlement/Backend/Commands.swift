@@ -60,8 +60,11 @@ public struct ReserveCommand: Sendable, Hashable {
     public var amount: Money
     public var expiresAt: Timestamp
     public var now: Timestamp
+    /// Keep a refusal for credits (or an unknown consumer) as the execution id's first result, so a
+    /// retry is refused the same way whatever happened since (a replay that is rerun after a crash).
+    public var recordsRefusal: Bool
     public init(execution: String, fingerprint: String, consumer: String, plan: String, version: Int, periodStart: Timestamp?, amount: Money,
-                expiresAt: Timestamp, now: Timestamp) {
+                expiresAt: Timestamp, now: Timestamp, recordsRefusal: Bool = false) {
         self.execution = execution
         self.fingerprint = fingerprint
         self.consumer = consumer
@@ -71,6 +74,7 @@ public struct ReserveCommand: Sendable, Hashable {
         self.amount = amount
         self.expiresAt = expiresAt
         self.now = now
+        self.recordsRefusal = recordsRefusal
     }
 }
 
@@ -80,11 +84,14 @@ public struct Hold: Sendable, Hashable {
     public var consumer: String
     public var amount: Money
     public var expiresAt: Timestamp
-    public init(execution: String, consumer: String, amount: Money, expiresAt: Timestamp) {
+    /// The reserve was refused for credits and the refusal recorded (`recordsRefusal`): nothing is held.
+    public var refused: Bool
+    public init(execution: String, consumer: String, amount: Money, expiresAt: Timestamp, refused: Bool = false) {
         self.execution = execution
         self.consumer = consumer
         self.amount = amount
         self.expiresAt = expiresAt
+        self.refused = refused
     }
 }
 
@@ -120,19 +127,23 @@ public struct MeterReceipt: Sendable, Hashable {
 public struct SettleCommand: Sendable, Hashable {
     public var execution: String
     public var fingerprint: String
+    /// The hold's consumer (checked against the stored hold).
+    public var consumer: String
     public var agent: String
     public var creator: String
     public var plan: String
     public var version: Int
     /// The period the execution ended in: its state is read, priced against and written back.
-    public var period: PeriodKey
+    /// nil: the plan keeps no period state (per-call): priced from the empty state, nothing stored.
+    public var period: PeriodKey?
     public var endedAt: Timestamp
     public var failed: Bool
     public var now: Timestamp
-    public init(execution: String, fingerprint: String, agent: String, creator: String, plan: String, version: Int, period: PeriodKey,
+    public init(execution: String, fingerprint: String, consumer: String, agent: String, creator: String, plan: String, version: Int, period: PeriodKey?,
                 endedAt: Timestamp, failed: Bool, now: Timestamp) {
         self.execution = execution
         self.fingerprint = fingerprint
+        self.consumer = consumer
         self.agent = agent
         self.creator = creator
         self.plan = plan

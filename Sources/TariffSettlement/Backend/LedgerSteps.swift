@@ -41,14 +41,20 @@ public enum LedgerSteps {
             guard hold.fingerprint == command.fingerprint else {
                 throw SettlementError(.idempotencyConflict, "execution '\(command.execution)' was already reserved with other parameters")
             }
-            return Hold(execution: hold.execution, consumer: hold.consumer, amount: hold.estimate, expiresAt: hold.expiresAt)
+            return Hold(execution: hold.execution, consumer: hold.consumer, amount: hold.state == .refused ? .zero : hold.estimate, expiresAt: hold.expiresAt,
+                        refused: hold.state == .refused)
         }
         guard command.amount.micros >= 0 else { throw SettlementError(.invalidAmount, "a hold cannot be negative") }
         guard var consumer = try store.consumer(command.consumer) else {
+            if command.recordsRefusal { return try recordRefusal(command, in: &store) }
             throw SettlementError(.unknownConsumer, "no credits were ever purchased for consumer '\(command.consumer)'")
         }
         try expireDueHolds(of: &consumer, at: command.now, in: &store)
         guard consumer.available >= command.amount else {
+            if command.recordsRefusal {
+                try save(consumer, isNew: false, in: &store)
+                return try recordRefusal(command, in: &store)
+            }
             throw SettlementError(.insufficientCredits, "\(command.consumer) has \(consumer.available) available, \(command.amount) needed")
         }
         consumer.available = try SettlementMath.subtract(consumer.available, command.amount, "available")
@@ -62,6 +68,14 @@ public enum LedgerSteps {
                                       periodStart: command.periodStart, estimate: command.amount, amount: command.amount, createdAt: command.now,
                                       expiresAt: command.expiresAt, state: .active, fingerprint: command.fingerprint), isNew: true)
         return Hold(execution: command.execution, consumer: command.consumer, amount: command.amount, expiresAt: command.expiresAt)
+    }
+
+    /// Keeps a refusal as the execution id's first result: a hold row holding nothing, no entry.
+    private static func recordRefusal<Store: LedgerStore>(_ command: ReserveCommand, in store: inout Store) throws -> Hold {
+        try store.saveHold(HoldRecord(execution: command.execution, consumer: command.consumer, plan: command.plan, version: command.version,
+                                      periodStart: command.periodStart, estimate: command.amount, amount: .zero, createdAt: command.now,
+                                      expiresAt: command.expiresAt, state: .refused, fingerprint: command.fingerprint, closedAt: command.now), isNew: true)
+        return Hold(execution: command.execution, consumer: command.consumer, amount: .zero, expiresAt: command.expiresAt, refused: true)
     }
 
     public static func extendHold<Store: LedgerStore>(_ command: ExtendCommand, in store: inout Store) throws -> MeterReceipt {
@@ -94,16 +108,16 @@ public enum LedgerSteps {
             }
             return outcome
         }
-        var hold = try liveHold(command.execution, at: command.now, for: "a settle", in: &store)
-        guard hold.consumer == command.period.consumer, hold.plan == command.plan else {
+        var hold = try live(found, at: command.now, for: "a settle")
+        guard hold.consumer == command.consumer, hold.plan == command.plan else {
             throw SettlementError(.idempotencyConflict, "execution '\(command.execution)' was reserved for \(hold.consumer) on plan \(hold.plan)")
         }
         guard var consumer = try store.consumer(hold.consumer) else {
             throw SettlementError(.unknownConsumer, "the consumer of execution '\(command.execution)' has no accounts")
         }
         try expireDueHolds(of: &consumer, at: command.now, in: &store)
-        let stateKey = command.period.rawValue
-        let priced = try pricing(try store.periodState(stateKey) ?? .empty)
+        let stateKey = command.period?.rawValue
+        let priced = try pricing(try stateKey.flatMap { try store.periodState($0) } ?? .empty)
         let operation = "settle:" + command.execution
         let held = hold.amount
         // Give the whole hold back first, then take the charge from available.
@@ -129,7 +143,7 @@ public enum LedgerSteps {
                                           plan: command.plan, version: command.version, execution: command.execution, computeUnits: priced.computeUnits,
                                           billed: priced.billed, charged: collected.charged, uncollected: collected.uncollected, split: collected.split,
                                           failed: command.failed, datedAt: command.endedAt))
-            try store.savePeriodState(stateKey, priced.state)
+            if let stateKey { try store.savePeriodState(stateKey, priced.state) }
             receipt.billed = priced.billed
             receipt.charged = collected.charged
             receipt.uncollected = collected.uncollected
@@ -156,7 +170,7 @@ public enum LedgerSteps {
         if found.state == .released {
             return ReleaseReceipt(execution: found.execution, consumer: found.consumer, released: found.amount)
         }
-        var hold = try liveHold(command.execution, at: command.now, for: "a release", in: &store)
+        var hold = try live(found, at: command.now, for: "a release")
         guard var consumer = try store.consumer(hold.consumer) else {
             throw SettlementError(.unknownConsumer, "the consumer of execution '\(command.execution)' has no accounts")
         }
@@ -256,10 +270,17 @@ public enum LedgerSteps {
         guard let hold = try store.hold(execution) else {
             throw SettlementError(.unknownReservation, "no hold was placed for execution '\(execution)'")
         }
+        return try live(hold, at: now, for: what)
+    }
+
+    /// `hold` if it can still be settled, extended or released at `now`.
+    private static func live(_ hold: HoldRecord, at now: Timestamp, for what: String) throws -> HoldRecord {
+        let execution = hold.execution
         switch hold.state {
         case .settled: throw SettlementError(.idempotencyConflict, "execution '\(execution)' was settled: \(what) cannot follow")
         case .released: throw SettlementError(.idempotencyConflict, "execution '\(execution)' was released: \(what) cannot follow")
         case .expired: throw SettlementError(.reservationExpired, "the hold of execution '\(execution)' expired at \(hold.expiresAt)")
+        case .refused: throw SettlementError(.insufficientCredits, "execution '\(execution)' was refused for credits: nothing is held")
         case .active:
             guard now < hold.expiresAt else {
                 throw SettlementError(.reservationExpired, "the hold of execution '\(execution)' expired at \(hold.expiresAt)")

@@ -35,7 +35,9 @@ public struct PeriodKey: Sendable, Hashable, CustomStringConvertible {
 public struct HoldRecord: Sendable, Hashable {
     public enum State: Int, Sendable, Hashable, CustomStringConvertible {
         case active = 0, settled, released, expired
-        public var description: String { ["active", "settled", "released", "expired"][rawValue] }
+        /// Refused for credits, and the refusal kept as the key's first result (`recordsRefusal`).
+        case refused
+        public var description: String { ["active", "settled", "released", "expired", "refused"][rawValue] }
     }
 
     /// The execution id: the idempotency key of reserve, settle and release.

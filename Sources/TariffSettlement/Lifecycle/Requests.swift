@@ -2,7 +2,8 @@ import Tariff
 
 /// The billing period an execution's period state is kept in.
 public enum BillingPeriod: Sendable, Hashable {
-    /// One state for good (a per-call plan, which has no periods).
+    /// No period (a per-call plan): every execution is priced from the empty period state and
+    /// nothing is kept, as `tariff simulate` prices per-call plans.
     case unbounded
     /// The period starting at this instant (a subscription's or enterprise agreement's).
     case starting(Timestamp)
@@ -29,15 +30,20 @@ public struct ReservationRequest: Sendable {
     public var estimate: Money?
     /// How long the hold lives unless settled or released (default 15 minutes, at most 7 days).
     public var ttl: Duration
+    /// Keep a refusal for credits as this execution id's first result (a retry is refused the same
+    /// way even after a purchase). Off by default: a runtime may retry once credits are bought.
+    /// `ledger replay` sets it, so a rerun after a crash repeats every decision of the first run.
+    public var recordsRefusal: Bool
 
     public init(execution: String, consumer: String, plan: PlanHandle, period: BillingPeriod = .unbounded, estimate: Money? = nil,
-                ttl: Duration = Settlement.defaultTTL) {
+                ttl: Duration = Settlement.defaultTTL, recordsRefusal: Bool = false) {
         self.execution = execution
         self.consumer = consumer
         self.plan = plan
         self.period = period
         self.estimate = estimate
         self.ttl = ttl
+        self.recordsRefusal = recordsRefusal
     }
 }
 

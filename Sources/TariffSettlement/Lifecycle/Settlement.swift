@@ -91,7 +91,10 @@ public struct Settlement: Sendable {
             + "estimate=\(estimate.micros);ttl_ns=\(request.ttl.nanoseconds)"
         let hold = try await backend.reserve(ReserveCommand(execution: request.execution, fingerprint: fingerprint, consumer: request.consumer, plan: plan.id,
                                                              version: plan.version, periodStart: request.period.start, amount: estimate,
-                                                             expiresAt: expiresAt, now: now))
+                                                             expiresAt: expiresAt, now: now, recordsRefusal: request.recordsRefusal))
+        if hold.refused {
+            throw SettlementError(.insufficientCredits, "execution '\(request.execution)' was refused for credits (the refusal is recorded)")
+        }
         reserved.remember(HoldDirectory.Info(consumer: hold.consumer, plan: plan.id, version: plan.version, periodStart: request.period.start),
                           for: request.execution)
         return hold
@@ -104,7 +107,8 @@ public struct Settlement: Sendable {
         try Self.validate(execution, "execution id")
         let hold = try await holdInfo(execution)
         let (catalog, handle, _) = try planOf(hold)
-        let state = try await backend.periodState(PeriodKey(consumer: hold.consumer, plan: hold.plan, start: hold.periodStart))
+        var state = PeriodState.empty
+        if let start = hold.periodStart { state = try await backend.periodState(PeriodKey(consumer: hold.consumer, plan: hold.plan, start: start)) }
         let priced = catalog.price(handle, ExecutionInput(meters: sample.meters, failed: false, endedAt: sample.at), state: state)
         // A refused run (spend cap) would cost nothing: the hold stays as it is.
         let running = priced.refusal == nil ? priced.charge : .zero
@@ -124,8 +128,8 @@ public struct Settlement: Sendable {
         let input = ExecutionInput(meters: request.meters, failed: request.failed, endedAt: request.endedAt)
         let rule = plan.split.rule
         let command = SettleCommand(execution: request.execution, fingerprint: Self.settleFingerprint(request, periodStart: periodStart, catalog: catalog),
-                                    agent: plan.agent, creator: plan.creator, plan: plan.id, version: plan.version,
-                                    period: PeriodKey(consumer: hold.consumer, plan: plan.id, start: periodStart), endedAt: request.endedAt,
+                                    consumer: hold.consumer, agent: plan.agent, creator: plan.creator, plan: plan.id, version: plan.version,
+                                    period: periodStart.map { PeriodKey(consumer: hold.consumer, plan: plan.id, start: $0) }, endedAt: request.endedAt,
                                     failed: request.failed, now: clock.now())
         let receipt = try await backend.settle(command) { state in
             let result = catalog.price(handle, input, state: state)
@@ -206,6 +210,8 @@ public struct Settlement: Sendable {
     /// Ids and keys: 1 to 255 characters, no control characters (they would make keys ambiguous in logs and storage).
     public static func validate(_ key: String, _ what: String) throws {
         guard !key.isEmpty else { throw SettlementError(.invalidKey, "the \(what) is empty") }
+        // Printable ASCII (nearly every real key): one byte a character, nothing to look up.
+        if key.utf8.count <= maximumKeyLength, key.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) { return }
         let length = key.count
         guard length <= maximumKeyLength else {
             throw SettlementError(.invalidKey, "the \(what) is \(length) characters long; at most \(maximumKeyLength)")
