@@ -67,7 +67,7 @@ let package = Package(
         .testTarget(name: "TariffSettlementTests", dependencies: ["TariffSettlementTesting", "TariffSQLite", .product(name: "GRDB", package: "GRDB.swift"),
                                                                  .product(name: "PropertyBased", package: "swift-property-based")]),
         // Against localstripe (started by the tests; skipped when it cannot be) and an in-process fake for Connect.
-        .testTarget(name: "TariffStripeTests", dependencies: ["TariffStripe", "TariffSettlementTesting", "TariffCLI"]),
+        .testTarget(name: "TariffStripeTests", dependencies: ["TariffStripe", "TariffSettlementTesting", "TariffSQLite", "TariffCLI"]),
         // Depends on the executable so `swift test` always builds the binary it runs.
         .testTarget(name: "TariffSimulationTests", dependencies: ["TariffSimulation", .product(name: "PropertyBased", package: "swift-property-based")]),
         .testTarget(name: "TariffCLITests", dependencies: ["Tariff", "TariffCLI"]),

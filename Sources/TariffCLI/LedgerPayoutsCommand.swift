@@ -2,8 +2,9 @@ import ArgumentParser
 import Foundation
 import Tariff
 import TariffSettlement
+import TariffStripe
 
-/// `tariff ledger payouts --week 2026-11-02 [--execute] [--rail log] [--rail-log FILE]`
+/// `tariff ledger payouts --week 2026-11-02 [--execute] [--rail log|stripe] [--rail-log FILE] [--stripe-key-file FILE]`
 struct LedgerPayoutsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "payouts",
@@ -18,17 +19,17 @@ struct LedgerPayoutsCommand: ParsableCommand {
     @Flag(help: "Record the payouts in the ledger and send them through the rail.")
     var execute = false
 
-    @Option(help: "The payment rail: log (writes the requests it would send).")
+    @Option(help: "The payment rail: log (writes the requests it would send) or stripe (Stripe Connect transfers).")
     var rail: String = "log"
 
     @Option(help: "Where the log rail writes, one JSON object a line (default: standard error).")
     var railLog: String?
 
+    @OptionGroup var stripe: StripeRailOptions
+
     func validate() throws {
         guard Timestamp(date: week) != nil else { throw ValidationError("--week is a date like 2026-11-02, not '\(week)'") }
-        guard rail == "log" else {
-            throw ValidationError(rail == "stripe" ? "--rail stripe: the Stripe Connect rail is not available yet; use --rail log" : "--rail is log, not '\(rail)'")
-        }
+        guard rail == "log" || rail == "stripe" else { throw ValidationError("--rail is log or stripe, not '\(rail)'") }
     }
 
     func run() throws {
@@ -36,9 +37,9 @@ struct LedgerPayoutsCommand: ParsableCommand {
         let weekStart = Timestamp(date: week)!.civilDate
         let lines: [PayoutLine]
         if execute {
-            let paymentRail: LogRail
+            let paymentRail: any PaymentRail
             do {
-                paymentRail = try railLog.map { try LogRail(path: $0) } ?? LogRail()
+                paymentRail = rail == "stripe" ? try stripe.rail() : try railLog.map { try LogRail(path: $0) } ?? LogRail()
             } catch let error as SettlementError {
                 printError("error: \(error)")
                 throw ExitCode(2)

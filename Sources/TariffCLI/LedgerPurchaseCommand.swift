@@ -2,8 +2,9 @@ import ArgumentParser
 import Foundation
 import Tariff
 import TariffSettlement
+import TariffStripe
 
-/// `tariff ledger purchase --consumer ID --amount 100.00 [--idempotency-key KEY]`
+/// `tariff ledger purchase --consumer ID --amount 100.00 [--idempotency-key KEY] [--rail stripe --customer cus_... --payment-method pm_...]`
 struct LedgerPurchaseCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "purchase", abstract: "Add prepaid credits (whole cents) to a consumer.")
 
@@ -18,11 +19,24 @@ struct LedgerPurchaseCommand: ParsableCommand {
     @Option(help: "Makes a retried purchase apply once (default: a new key, so each run is a new purchase).")
     var idempotencyKey: String?
 
-    @Option(help: "A payment rail that charges the consumer first (the Stripe rail is a later milestone).")
+    @Option(help: "stripe: charge the consumer's card first; the credits are added only once Stripe reports the payment succeeded.")
     var rail: String?
 
+    @Option(help: "With --rail stripe: the consumer's Stripe customer (cus_...).")
+    var customer: String?
+
+    @Option(help: "With --rail stripe: the customer's payment method (pm_...).")
+    var paymentMethod: String?
+
+    @OptionGroup var stripe: StripeRailOptions
+
     func validate() throws {
-        if let rail { throw ValidationError("--rail \(rail): payment rails for purchases are not available yet; without --rail the credits are added directly") }
+        guard let rail else {
+            if customer != nil || paymentMethod != nil { throw ValidationError("--customer and --payment-method go with --rail stripe") }
+            return
+        }
+        guard rail == "stripe" else { throw ValidationError("--rail for a purchase is stripe, not '\(rail)'; without --rail the credits are added directly") }
+        guard customer != nil, paymentMethod != nil else { throw ValidationError("--rail stripe needs --customer cus_... and --payment-method pm_...") }
     }
 
     func run() throws {
@@ -36,7 +50,23 @@ struct LedgerPurchaseCommand: ParsableCommand {
         let settlement = try ledgerStep { [options] in try options.settlement() }
         let key = idempotencyKey ?? "cli-\(UUID().uuidString.lowercased())"
         let consumer = consumer
-        let receipt = try ledgerStep { try await settlement.purchase(consumer: consumer, amount: amount, idempotencyKey: key) }
+        let receipt: PurchaseReceipt
+        if rail == "stripe", let customer, let paymentMethod {
+            let stripeRail = try ledgerStep { [stripe] in try stripe.rail() }
+            let purchase = CreditPurchase(consumer: consumer, amount: amount, currency: settlement.currency, idempotencyKey: key,
+                                          payer: customer, paymentMethod: paymentMethod)
+            // A decline is a SettlementError (payment_declined, with Stripe's reason): exit 2, nothing added.
+            let paid = try ledgerStep { try await settlement.purchase(purchase, through: stripeRail) }
+            guard let added = paid.receipt else {
+                if case .pending(let reference) = paid.outcome {
+                    print("payment \(reference) is pending: the credits are added when Stripe confirms it (payment_intent.succeeded, key \(key))")
+                }
+                return
+            }
+            receipt = added
+        } else {
+            receipt = try ledgerStep { try await settlement.purchase(consumer: consumer, amount: amount, idempotencyKey: key) }
+        }
         switch options.format {
         case .json:
             print(JSON.object([("consumer", .string(receipt.consumer)), ("currency", .string(settlement.currency.code)),

@@ -58,9 +58,9 @@ struct StripeConnectTests {
     func timeoutAfterAccepting() async throws {
         let fake = try FakeStripe()
         defer { fake.stop() }
-        // The fake applies the transfer, then hangs 1.5 s; the client gives up after 0.3 s and retries.
-        fake.inject(.timeoutAfterApplying(milliseconds: 1_500))
-        let reference = try await S.rail(fake.baseURL, timeoutMilliseconds: 300).send(S.transfer("acct_t", "40.00"))
+        // The fake applies the transfer, then hangs 4 s; the client gives up after 1 s and retries.
+        fake.inject(.timeoutAfterApplying(milliseconds: 4_000))
+        let reference = try await S.rail(fake.baseURL, timeoutMilliseconds: 1_000).send(S.transfer("acct_t", "40.00"))
         #expect(fake.transfers.count == 1)
         #expect(fake.transfers.first?.id == reference)
         #expect(fake.seen.map(\.idempotencyKey) == ["payout:acct_t:2026-11-02", "payout:acct_t:2026-11-02"])
@@ -88,7 +88,7 @@ struct StripeConnectTests {
             Issue.record("three 503s were taken as success")
         } catch let error as SettlementError {
             #expect(error.code == .railUnavailable)
-            #expect(error.message.contains("3 attempts") && error.message.contains("HTTP 503"))
+            #expect(error.message.contains("3 attempts") && error.message.contains("HTTP 503"), "\(error)")
         }
         #expect(fake.transfers.isEmpty && fake.seen.count == 3)
         _ = try await rail.send(S.transfer("acct_u", "10.00"))

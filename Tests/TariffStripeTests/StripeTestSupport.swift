@@ -9,8 +9,9 @@ enum StripeTestSupport {
 
     static func money(_ text: String) -> Money { (try? Money(parsing: Substring(text))) ?? Money(micros: Int64.min) }
 
-    /// A rail with a short timeout and short backoffs, so failure tests take a fraction of a second.
-    static func rail(_ base: String, key: String = FakeStripe.secretKey, attempts: Int = 4, timeoutMilliseconds: Int64 = 400) throws -> StripeRail {
+    /// A rail with short backoffs, so failure tests take a fraction of a second; the timeout is long
+    /// (10 s) unless a test is about timeouts, so a loaded machine does not turn a slow answer into a retry.
+    static func rail(_ base: String, key: String = FakeStripe.secretKey, attempts: Int = 4, timeoutMilliseconds: Int64 = 10_000) throws -> StripeRail {
         try StripeRail(configuration: StripeConfiguration(apiBase: base, secretKey: StripeSecretKey(key), maximumAttempts: attempts,
                                                           initialBackoffMilliseconds: 10, maximumBackoffMilliseconds: 40,
                                                           requestTimeoutMilliseconds: timeoutMilliseconds))
