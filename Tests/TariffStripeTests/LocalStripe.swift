@@ -31,22 +31,38 @@ final class LocalStripe: Sendable {
         }
     }
 
-    static func executable() -> String? {
+    static func onPath(_ name: String) -> String? {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
-        return path.split(separator: ":").map { "\($0)/localstripe" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+        return path.split(separator: ":").map { "\($0)/\(name)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    /// `localstripe` on the PATH, else `python3 -m localstripe` when the module is installed but its
+    /// script is not on the PATH (a pip --user install): (program, arguments before the flags).
+    static func command() -> (program: String, prefix: String)? {
+        if let script = onPath("localstripe") { return (script, "") }
+        guard let python = onPath("python3") else { return nil }
+        let probe = Process()
+        probe.executableURL = URL(fileURLWithPath: python)
+        probe.arguments = ["-c", "import localstripe"]
+        probe.standardOutput = FileHandle.nullDevice
+        probe.standardError = FileHandle.nullDevice
+        guard (try? probe.run()) != nil else { return nil }
+        probe.waitUntilExit()
+        return probe.terminationStatus == 0 ? (python, "-m localstripe") : nil
     }
 
     private static func start() -> Result<LocalStripe, LocalStripeUnavailable> {
-        guard let executable = executable() else {
+        guard let command = command() else {
             return .failure(LocalStripeUnavailable(description: "localstripe is not installed (pip install localstripe); .ci/run installs it"))
         }
         guard let port = freePort() else { return .failure(LocalStripeUnavailable(description: "no free loopback port for localstripe")) }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
         // localstripe runs while this test process lives, and is killed within a second after it exits.
-        process.arguments = ["-c", "\"$0\" --port \"$1\" --from-scratch >/dev/null 2>&1 & child=$!; "
+        // $3 is "" or "-m localstripe", split into words on purpose.
+        process.arguments = ["-c", "\"$0\" $3 --port \"$1\" --from-scratch >/dev/null 2>&1 & child=$!; "
                              + "while kill -0 \"$2\" 2>/dev/null; do sleep 1; done; kill $child",
-                             executable, String(port), String(getpid())]
+                             command.program, String(port), String(getpid()), command.prefix]
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
