@@ -58,10 +58,11 @@ final class LocalStripe: Sendable {
         guard let port = freePort() else { return .failure(LocalStripeUnavailable(description: "no free loopback port for localstripe")) }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        // localstripe runs while this test process lives, and is killed within a second after it exits.
+        // localstripe runs while this test process lives, and is killed within a second after it exits:
+        // with SIGKILL, since it inherits a signal mask from the test runner under which SIGTERM never arrives.
         // $3 is "" or "-m localstripe", split into words on purpose.
         process.arguments = ["-c", "\"$0\" $3 --port \"$1\" --from-scratch >/dev/null 2>&1 & child=$!; "
-                             + "while kill -0 \"$2\" 2>/dev/null; do sleep 1; done; kill $child",
+                             + "while kill -0 \"$2\" 2>/dev/null; do sleep 1; done; kill -KILL $child",
                              command.program, String(port), String(getpid()), command.prefix]
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = FileHandle.nullDevice
