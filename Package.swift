@@ -53,18 +53,20 @@ let package = Package(
         .target(name: "TariffStripe", dependencies: ["TariffSettlement", .product(name: "Crypto", package: "swift-crypto")]),
         // The conformance suite every backend runs (shipped so third-party backends reuse it).
         .target(name: "TariffSettlementTesting", dependencies: ["TariffSettlement", .product(name: "PropertyBased", package: "swift-property-based")]),
+        // `tariff ledger replay`: the billing processor's decisions applied to a settlement ledger.
+        .target(name: "TariffReplay", dependencies: ["TariffSimulation", "TariffSettlement"]),
         // Counts heap allocations (malloc interposition) for `tariff bench`; linked into the CLI only.
         .target(name: "CAllocationCounter"),
         // The `tariff` executable: parses flags, calls the library, renders.
         .executableTarget(
             name: "TariffCLI",
-            dependencies: ["Tariff", "TariffSimulation", "TariffSettlement", "TariffSQLite", "TariffStripe", "CAllocationCounter",
+            dependencies: ["Tariff", "TariffSimulation", "TariffSettlement", "TariffSQLite", "TariffReplay", "TariffStripe", "CAllocationCounter",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .testTarget(name: "TariffCoreTests", dependencies: ["TariffCore", .product(name: "PropertyBased", package: "swift-property-based")]),
         .testTarget(name: "TariffCompilerTests", dependencies: ["Tariff"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TariffEngineTests", dependencies: ["Tariff", .product(name: "PropertyBased", package: "swift-property-based")]),
-        .testTarget(name: "TariffSettlementTests", dependencies: ["TariffSettlementTesting", "TariffSQLite", .product(name: "GRDB", package: "GRDB.swift"),
+        .testTarget(name: "TariffSettlementTests", dependencies: ["TariffSettlementTesting", "TariffSQLite", "TariffReplay", .product(name: "GRDB", package: "GRDB.swift"),
                                                                  .product(name: "PropertyBased", package: "swift-property-based")]),
         // Against localstripe (started by the tests; skipped when it cannot be) and an in-process fake for Connect.
         .testTarget(name: "TariffStripeTests", dependencies: ["TariffStripe", "TariffSettlementTesting", "TariffSQLite", "TariffCLI"]),

@@ -14,7 +14,7 @@ struct LedgerCommand: ParsableCommand {
         abstract: "Prepaid credits, the double-entry ledger, usage and creator payouts.",
         discussion: "--ledger picks the backend: sqlite:PATH (default sqlite:tariff.sqlite) or memory:.",
         subcommands: [LedgerPurchaseCommand.self, LedgerBalanceCommand.self, LedgerUsageCommand.self, LedgerPayoutsCommand.self,
-                      LedgerVerifyCommand.self]
+                      LedgerVerifyCommand.self, LedgerReplayCommand.self]
     )
 }
 

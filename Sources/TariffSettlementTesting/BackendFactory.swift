@@ -28,6 +28,9 @@ public struct BackendFactory: Sendable, CustomTestStringConvertible {
 
     public var testDescription: String { name }
 
+    /// A fresh backend (for tests outside the conformance scenarios).
+    public func makeBackend(_ currency: Currency) async throws -> any SettlementBackend { try await make(currency) }
+
     /// The in-memory backend.
     public static let memory = BackendFactory(name: "memory") { currency in InMemoryBackend(currency: currency) }
 }

@@ -7,6 +7,11 @@ import TariffSQLite
 import Testing
 
 /// The backends of this package, each run through the whole conformance suite.
+extension BackendFactory {
+    /// Every backend of this package.
+    static var all: [BackendFactory] { Backends.all }
+}
+
 enum Backends {
     static let sqlite = BackendFactory(name: "sqlite", rawDump: { backend in try await (backend as! SQLiteBackend).dump() }) { currency in
         try SQLiteBackend(path: temporaryLedgerPath(), currency: currency)
