@@ -4,7 +4,7 @@ import Tariff
 import TariffSettlement
 import TariffStripe
 
-/// `tariff ledger purchase --consumer ID --amount 100.00 [--idempotency-key KEY] [--rail stripe --customer cus_... --payment-method pm_...]`
+/// `tariff ledger purchase --consumer ID --amount 100.00 [--idempotency-key KEY] [--rail stripe|log --customer cus_... --payment-method pm_...] [--rail-log FILE]`
 struct LedgerPurchaseCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "purchase", abstract: "Add prepaid credits (whole cents) to a consumer.")
 
@@ -19,8 +19,11 @@ struct LedgerPurchaseCommand: ParsableCommand {
     @Option(help: "Makes a retried purchase apply once (default: a new key, so each run is a new purchase).")
     var idempotencyKey: String?
 
-    @Option(help: "stripe: charge the consumer's card first; the credits are added only once Stripe reports the payment succeeded.")
+    @Option(help: "stripe: charge the consumer's card first; the credits are added only once Stripe reports the payment succeeded. log: write the request instead (a dry run that adds the credits).")
     var rail: String?
+
+    @Option(help: "Where the log rail writes, one JSON object a line (default: standard error).")
+    var railLog: String?
 
     @Option(help: "With --rail stripe: the consumer's Stripe customer (cus_...).")
     var customer: String?
@@ -32,11 +35,13 @@ struct LedgerPurchaseCommand: ParsableCommand {
 
     func validate() throws {
         guard let rail else {
-            if customer != nil || paymentMethod != nil { throw ValidationError("--customer and --payment-method go with --rail stripe") }
+            if customer != nil || paymentMethod != nil { throw ValidationError("--customer and --payment-method go with --rail stripe or log") }
             return
         }
-        guard rail == "stripe" else { throw ValidationError("--rail for a purchase is stripe, not '\(rail)'; without --rail the credits are added directly") }
-        guard customer != nil, paymentMethod != nil else { throw ValidationError("--rail stripe needs --customer cus_... and --payment-method pm_...") }
+        guard rail == "stripe" || rail == "log" else {
+            throw ValidationError("--rail for a purchase is stripe or log, not '\(rail)'; without --rail the credits are added directly")
+        }
+        guard customer != nil, paymentMethod != nil else { throw ValidationError("--rail \(rail) needs --customer cus_... and --payment-method pm_...") }
     }
 
     func run() throws {
@@ -51,12 +56,15 @@ struct LedgerPurchaseCommand: ParsableCommand {
         let key = idempotencyKey ?? "cli-\(UUID().uuidString.lowercased())"
         let consumer = consumer
         let receipt: PurchaseReceipt
-        if rail == "stripe", let customer, let paymentMethod {
-            let stripeRail = try ledgerStep { [stripe] in try stripe.rail() }
+        if let rail, let customer, let paymentMethod {
+            let purchaseRail: any PurchaseRail = try ledgerStep { [stripe, railLog] () throws -> any PurchaseRail in
+                if rail == "stripe" { return try stripe.rail() }
+                return try railLog.map { try LogRail(path: $0) } ?? LogRail()
+            }
             let purchase = CreditPurchase(consumer: consumer, amount: amount, currency: settlement.currency, idempotencyKey: key,
                                           payer: customer, paymentMethod: paymentMethod)
             // A decline is a SettlementError (payment_declined, with Stripe's reason): exit 2, nothing added.
-            let paid = try ledgerStep { try await settlement.purchase(purchase, through: stripeRail) }
+            let paid = try ledgerStep { try await settlement.purchase(purchase, through: purchaseRail) }
             guard let added = paid.receipt else {
                 if case .pending(let reference) = paid.outcome {
                     print("payment \(reference) is pending: the credits are added when Stripe confirms it (payment_intent.succeeded, key \(key))")

@@ -31,8 +31,12 @@ final class FakeStripe: Sendable {
         var status: String
     }
     enum Fault: Sendable {
-        /// Answer this status before executing (429, 500, 503): nothing applied, nothing stored.
-        case status(Int)
+        /// Answer this status before executing (429, 500, 503): nothing applied, nothing stored;
+        /// with `shouldRetry`, Stripe's `Stripe-Should-Retry` header.
+        case status(Int, shouldRetry: Bool? = nil)
+        /// Keep the key in flight this long before executing: a concurrent request with the same key
+        /// meets 409 `idempotency_key_in_use`.
+        case slowExecution(milliseconds: Int)
         /// Execute and store the answer, then hang past the client's timeout: it never hears back.
         case timeoutAfterApplying(milliseconds: Int)
     }
@@ -56,6 +60,8 @@ final class FakeStripe: Sendable {
         var inFlight: Set<String> = []
         var faults: [Fault] = []
         var seen: [Seen] = []
+        /// The status of every request that got past the key checks, and every 409 of one in flight.
+        var statuses: [Int] = []
         var nextId = 1
     }
     private let state = Mutex(State())
@@ -76,6 +82,7 @@ final class FakeStripe: Sendable {
     var transfers: [Transfer] { state.withLock { $0.transfers } }
     var charges: [Charge] { state.withLock { $0.charges } }
     var seen: [Seen] { state.withLock { $0.seen } }
+    var statuses: [Int] { state.withLock { $0.statuses } }
 
     // MARK: Requests
 
@@ -89,8 +96,9 @@ final class FakeStripe: Sendable {
         }
         guard request.method == "POST" else { return Self.error(404, type: "invalid_request_error", code: nil, message: "Unrecognized request URL") }
         let fault: Fault? = state.withLock { $0.faults.isEmpty ? nil : $0.faults.removeFirst() }
-        if case .status(let status) = fault {
-            return Self.error(status, type: "api_error", code: status == 429 ? "rate_limit" : nil, message: "injected \(status)")
+        if case .status(let status, let shouldRetry) = fault {
+            let (status, body) = Self.errorBody(status, "api_error", status == 429 ? "rate_limit" : nil, "injected \(status)")
+            return .respond(status: status, body: body, headers: shouldRetry.map { ["Stripe-Should-Retry": $0 ? "true" : "false"] } ?? [:])
         }
         let fingerprint = "\(request.method) \(request.path) \(request.body)"
         if let key {
@@ -108,13 +116,16 @@ final class FakeStripe: Sendable {
                 return Self.error(400, type: "idempotency_error", code: nil,
                                   message: "Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '\(key)' if you meant to execute a different request.")
             case .inUse:
+                state.withLock { $0.statuses.append(409) }
                 return Self.error(409, type: "invalid_request_error", code: "idempotency_key_in_use",
                                   message: "There is currently another in-progress request using this Idempotent Key (that probably means you submitted twice, and the other request is still going through): \(key). Please try again later.")
             case .execute:
                 break
             }
         }
+        if case .slowExecution(let milliseconds) = fault { usleep(useconds_t(milliseconds) * 1_000) }
         let (status, body) = execute(request)
+        state.withLock { $0.statuses.append(status) }
         state.withLock { state in
             if let key {
                 state.inFlight.remove(key)

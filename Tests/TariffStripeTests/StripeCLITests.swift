@@ -91,6 +91,12 @@ struct StripeCLITests {
                                        environment: ["STRIPE_API_BASE": "http://127.0.0.1:1"], in: directory)
         #expect(unreachable.status == 2 && unreachable.error.contains("rail_unavailable"), "\(unreachable.all)")
         #expect(!unreachable.all.contains("sk_test_fromfile_secret_987"))
+        // The log rail: a dry run that writes the PaymentIntent and adds the credits.
+        let log = directory.appendingPathComponent("rail.log")
+        let dryRun = try Self.run(["ledger", "purchase", "--ledger", "memory:", "--consumer", "c", "--amount", "3.50", "--rail", "log", "--customer", "cus_1",
+                                   "--payment-method", "pm_1", "--idempotency-key", "k1", "--rail-log", log.path, "--format", "json"], environment: [:], in: directory)
+        #expect(dryRun.status == 0 && dryRun.output.contains(#""available":"3.500000""#), "\(dryRun.all)")
+        #expect(try String(contentsOf: log, encoding: .utf8).contains(#""path":"/v1/payment_intents","idempotency_key":"purchase:k1","body":{"amount":350,"#))
     }
 
     @Test("payouts --execute --rail stripe: one transfer per creator; run again, nothing more; a wrong key exits 2 and is not printed")

@@ -77,6 +77,44 @@ struct StripeConnectTests {
         #expect(Set(fake.seen.map(\.idempotencyKey)) == ["payout:acct_r:2026-11-02"])
     }
 
+    @Test("Stripe-Should-Retry: false makes a 500 final; true makes a 400 worth retrying")
+    func shouldRetryHeader() async throws {
+        let fake = try FakeStripe()
+        defer { fake.stop() }
+        let rail = try S.rail(fake.baseURL)
+        fake.inject(.status(500, shouldRetry: false))
+        do {
+            _ = try await rail.send(S.transfer("acct_h", "10.00"))
+            Issue.record("a 500 was taken as success")
+        } catch let error as SettlementError {
+            #expect(error.code == .railUnavailable && error.message.contains("HTTP 500"), "\(error)")
+        }
+        #expect(fake.seen.count == 1)
+        fake.inject(.status(400, shouldRetry: true))
+        _ = try await rail.send(S.transfer("acct_h", "10.00"))
+        #expect(fake.seen.count == 3 && fake.transfers.count == 1)
+    }
+
+    @Test("the same key sent twice at once: the second meets 409 idempotency_key_in_use, retries, and gets the first's transfer")
+    func keyInUse() async throws {
+        let fake = try FakeStripe()
+        defer { fake.stop() }
+        let rail = try S.rail(fake.baseURL)
+        // The first request holds its key for 600 ms; the second arrives 150 ms in and retries with waits of
+        // 50, 100, 200, 200, ... ms (1,550 ms over 10 attempts): it outlasts the hold, then gets the stored answer.
+        fake.inject(.slowExecution(milliseconds: 600))
+        let patient = try StripeRail(configuration: StripeConfiguration(apiBase: fake.baseURL, secretKey: try StripeSecretKey(FakeStripe.secretKey),
+                                                                        maximumAttempts: 10, initialBackoffMilliseconds: 50,
+                                                                        maximumBackoffMilliseconds: 200, requestTimeoutMilliseconds: 10_000))
+        async let first = rail.send(S.transfer("acct_c", "30.00"))
+        try await Task.sleep(for: .milliseconds(150))
+        async let second = patient.send(S.transfer("acct_c", "30.00"))
+        let (a, b) = try await (first, second)
+        #expect(a == b)
+        #expect(fake.transfers.count == 1)
+        #expect(fake.statuses.contains(409))
+    }
+
     @Test("a rail that keeps failing gives up with rail_unavailable after the last attempt, and a rerun pays once")
     func exhausted() async throws {
         let fake = try FakeStripe()

@@ -102,3 +102,19 @@ struct StripePurchaseTests {
         #expect(try await settlement.balance(consumer: "cus_tariff_1").available == S.money("15.00"))
     }
 }
+
+@Suite("Credit purchases through the log rail")
+struct LogRailPurchaseTests {
+    @Test("the log rail writes the PaymentIntent it would create, amounts in the smallest unit, and the credits are added")
+    func logRail() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("purchase-\(UUID().uuidString).log").path
+        let settlement = Settlement(backend: InMemoryBackend(currency: StripeTestSupport.usd), catalog: nil)
+        let purchase = CreditPurchase(consumer: "cus_log", amount: StripeTestSupport.money("12.62"), currency: StripeTestSupport.usd,
+                                      idempotencyKey: "order-\"7", payer: "cus_S1", paymentMethod: "pm_1")
+        let result = try await settlement.purchase(purchase, through: try LogRail(path: path))
+        #expect(result.outcome == .succeeded(reference: "log:purchase:order-\"7"))
+        #expect(result.receipt?.available == StripeTestSupport.money("12.62"))
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        #expect(text == #"{"method":"POST","path":"/v1/payment_intents","idempotency_key":"purchase:order-\"7","body":{"amount":1262,"currency":"usd","customer":"cus_S1","payment_method":"pm_1","confirm":true}}"# + "\n")
+    }
+}

@@ -47,7 +47,7 @@ public protocol PaymentRail: Sendable {
 /// Writes the request each payout would send, one JSON object per line, for dry runs:
 /// `{"method":"POST","path":"/v1/transfers","idempotency_key":"payout:acct_1:2026-11-02","body":{"amount":1262,"currency":"usd","destination":"acct_1","transfer_group":"2026-11-02"}}`
 public final class LogRail: PaymentRail {
-    private let output: Mutex<FileHandle>
+    let output: Mutex<FileHandle>
 
     /// Appends to `handle` (standard error by default).
     public init(handle: FileHandle = .standardError) {

@@ -1,3 +1,4 @@
+import Foundation
 import Tariff
 
 // Credit purchases through a payment rail. `PaymentRail` (payouts) is left exactly as it is: a rail
@@ -74,5 +75,31 @@ extension Settlement {
         let receipt = try await self.purchase(consumer: purchase.consumer, amount: purchase.amount, currency: purchase.currency,
                                               idempotencyKey: purchase.idempotencyKey)
         return RailPurchaseReceipt(outcome: outcome, receipt: receipt)
+    }
+}
+
+extension CreditPurchase {
+    /// The amount in the currency's smallest unit (cents for USD, yen for JPY), by integer division.
+    /// - throws: `invalid_amount` when it is negative or finer than that unit.
+    public func minorUnits() throws -> Int64 {
+        let divisor = Int64(PowerOfTen.int128(Money.fractionalDigits - min(max(currency.minorUnitDigits, 0), Money.fractionalDigits)))
+        guard amount.micros >= 0, amount.micros % divisor == 0 else {
+            throw SettlementError(.invalidAmount, "\(amount) \(currency.code) is not a whole number of the currency's smallest unit")
+        }
+        return amount.micros / divisor
+    }
+}
+
+/// The log rail takes purchases too (`tariff ledger purchase --rail log`, a dry run of the Stripe
+/// flow): it writes the PaymentIntent it would create and reports it paid, so the credits are
+/// added as after a real payment, just as its payouts are marked paid.
+/// `{"method":"POST","path":"/v1/payment_intents","idempotency_key":"purchase:order-1","body":{"amount":10000,"currency":"usd","customer":"cus_1","payment_method":"pm_1","confirm":true}}`
+extension LogRail: PurchaseRail {
+    public func charge(_ purchase: CreditPurchase) async throws -> CreditPaymentOutcome {
+        let line = "{\"method\":\"POST\",\"path\":\"/v1/payment_intents\",\"idempotency_key\":\(Self.quoted("purchase:" + purchase.idempotencyKey)),"
+            + "\"body\":{\"amount\":\(try purchase.minorUnits()),\"currency\":\(Self.quoted(purchase.currency.code.lowercased())),"
+            + "\"customer\":\(Self.quoted(purchase.payer)),\"payment_method\":\(Self.quoted(purchase.paymentMethod)),\"confirm\":true}}\n"
+        output.withLock { $0.write(Data(line.utf8)) }
+        return .succeeded(reference: "log:purchase:" + purchase.idempotencyKey)
     }
 }
