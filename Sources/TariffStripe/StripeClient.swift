@@ -19,7 +19,16 @@ import TariffSettlement
 /// present, overrides that guess. Everything else is final and mapped to a `SettlementError`.
 public struct StripeClient: Sendable {
     public let configuration: StripeConfiguration
-    private let session: URLSession
+    private let owner: SessionOwner
+    private var session: URLSession { owner.session }
+
+    /// Invalidates the session when the last copy of the client goes: an URLSession keeps its
+    /// delegate queue and (on Linux) a libcurl handle until invalidated.
+    final class SessionOwner: Sendable {
+        let session: URLSession
+        init(_ session: URLSession) { self.session = session }
+        deinit { session.finishTasksAndInvalidate() }
+    }
 
     /// - throws: `invalid_input` for a configuration out of range.
     public init(configuration: StripeConfiguration) throws {
@@ -31,7 +40,7 @@ public struct StripeClient: Sendable {
         sessionConfiguration.timeoutIntervalForResource = Double(configuration.requestTimeoutMilliseconds) / 1_000
         sessionConfiguration.httpCookieStorage = nil
         sessionConfiguration.urlCache = nil
-        session = URLSession(configuration: sessionConfiguration)
+        owner = SessionOwner(URLSession(configuration: sessionConfiguration))
     }
 
     /// `POST path` with `form`, under `idempotencyKey`; the JSON of the 2xx answer.
