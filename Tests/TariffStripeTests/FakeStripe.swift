@@ -167,6 +167,14 @@ final class FakeStripe: Sendable {
             if method == "pm_card_chargeDeclinedInsufficientFunds" {
                 return Self.errorBody(402, "card_error", "card_declined", "Your card has insufficient funds.", declineCode: "insufficient_funds")
             }
+            // A decline reported in a 200 body (as for asynchronous methods): status back to requires_payment_method.
+            if method == "pm_card_declinedInBody" {
+                return state.withLock { state in
+                    state.nextId += 1
+                    return (200, "{\"id\":\"pi_\(state.nextId - 1)\",\"object\":\"payment_intent\",\"status\":\"requires_payment_method\",\"amount\":\(value),"
+                            + "\"currency\":\"\(currency)\",\"last_payment_error\":{\"code\":\"card_declined\",\"decline_code\":\"lost_card\",\"message\":\"Your card was declined.\"}}")
+                }
+            }
             let status = method == "pm_card_threeDSecure2Required" ? "requires_action" : "succeeded"
             var metadata: [String] = []
             for (name, value) in pairs where name.hasPrefix("metadata[") && name.hasSuffix("]") {

@@ -62,7 +62,7 @@ final class LocalStripe: Sendable {
         // with SIGKILL, since it inherits a signal mask from the test runner under which SIGTERM never arrives.
         // $3 is "" or "-m localstripe", split into words on purpose.
         process.arguments = ["-c", "\"$0\" $3 --port \"$1\" --from-scratch >/dev/null 2>&1 & child=$!; "
-                             + "while kill -0 \"$2\" 2>/dev/null; do sleep 1; done; kill -KILL $child",
+                             + "while kill -0 \"$2\" 2>/dev/null; do sleep 1; done; kill -KILL $child; wait $child",
                              command.program, String(port), String(getpid()), command.prefix]
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = FileHandle.nullDevice

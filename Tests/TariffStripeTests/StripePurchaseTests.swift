@@ -51,6 +51,20 @@ struct StripePurchaseTests {
         #expect(try await settlement.backend.snapshot() == before)
     }
 
+    @Test("a decline reported in the PaymentIntent's body (requires_payment_method) is a decline too, with its reason")
+    func declinedInBody() async throws {
+        let fake = try FakeStripe()
+        defer { fake.stop() }
+        let settlement = Settlement(backend: InMemoryBackend(currency: S.usd), catalog: nil)
+        do {
+            _ = try await settlement.purchase(Self.purchase("order-6", method: "pm_card_declinedInBody"), through: try S.rail(fake.baseURL))
+            Issue.record("a declined payment added credits")
+        } catch let error as SettlementError {
+            #expect(error.code == .paymentDeclined && error.message.contains("lost_card"), "\(error)")
+        }
+        await #expect(throws: SettlementError.self) { try await settlement.balance(consumer: "cus_tariff_1") }
+    }
+
     @Test("a purchase the ledger would refuse never reaches Stripe")
     func validatedFirst() async throws {
         let fake = try FakeStripe()
