@@ -22,6 +22,9 @@ struct LedgerCLITests {
         #expect(run.status == 0 && run.output.contains(#""available":"142.500000""#))
         run = try CLITests.run(["ledger", "balance", "--ledger", ledger, "--consumer", "cus_1", "--format", "json"])
         #expect(run.output == #"{"consumer":"cus_1","currency":"USD","available":"142.500000","reserved":"0.000000"}"# + "\n")
+        // --ledger may also come before the subcommand.
+        run = try CLITests.run(["ledger", "--ledger", ledger, "--format", "json", "balance", "--consumer", "cus_1"])
+        #expect(run.output == #"{"consumer":"cus_1","currency":"USD","available":"142.500000","reserved":"0.000000"}"# + "\n")
         run = try CLITests.run(["ledger", "usage", "--ledger", ledger, "--format", "json"])
         #expect(run.status == 0 && run.output == #"{"data":[]}"# + "\n")
         run = try CLITests.run(["ledger", "verify", "--ledger", ledger])
