@@ -16,6 +16,9 @@ struct LedgerCommand: ParsableCommand {
         subcommands: [LedgerPurchaseCommand.self, LedgerBalanceCommand.self, LedgerUsageCommand.self, LedgerPayoutsCommand.self,
                       LedgerVerifyCommand.self, LedgerReplayCommand.self]
     )
+
+    /// Declared here too so `--ledger` may come before the subcommand name (`tariff ledger --ledger memory: balance ...`).
+    @OptionGroup var options: LedgerOptions
 }
 
 /// The flags every `tariff ledger` subcommand shares.

@@ -19,7 +19,7 @@ import TariffSettlement
 /// - **Migrations** versioned from the first release (`DatabaseMigrator`), applied on open.
 ///
 /// Every step runs `LedgerSteps`, the same reference semantics as the in-memory backend.
-public final class SQLiteBackend: SettlementBackend {
+public final class SQLiteBackend {
     /// How a commit reaches the disk.
     public enum Durability: Sendable {
         /// fsync of the WAL at every commit (the default): survives a crash and a power loss.
@@ -35,11 +35,6 @@ public final class SQLiteBackend: SettlementBackend {
     private let writer: GroupCommitWriter
 
     static func synchronousPragma(_ durability: Durability) -> String { durability == .full ? "FULL" : "NORMAL" }
-
-    /// `PRAGMA synchronous` as the backend's connections run it (2 is FULL, 1 NORMAL).
-    public func synchronousSetting() async throws -> Int {
-        try await read { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
-    }
 
     /// The currency a new ledger keeps when none is asked for.
     public static let defaultCurrency = Currency(code: "USD")!
@@ -91,6 +86,23 @@ public final class SQLiteBackend: SettlementBackend {
         writer.close()
     }
 
+    /// `PRAGMA synchronous` as the backend's connections run it (2 is FULL, 1 NORMAL).
+    public func synchronousSetting() async throws -> Int {
+        try await read { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
+    }
+
+    fileprivate func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        do {
+            return try await pool.read(body)
+        } catch let error as SettlementError {
+            throw error
+        } catch {
+            throw SettlementError(.storage, "reading the ledger failed: \(error)")
+        }
+    }
+}
+
+extension SQLiteBackend: SettlementBackend {
     // MARK: Steps (group-committed writes)
 
     public func purchase(_ command: PurchaseCommand) async throws -> PurchaseReceipt {
@@ -130,16 +142,6 @@ public final class SQLiteBackend: SettlementBackend {
     }
 
     // MARK: Reads (WAL readers: committed steps only)
-
-    private func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        do {
-            return try await pool.read(body)
-        } catch let error as SettlementError {
-            throw error
-        } catch {
-            throw SettlementError(.storage, "reading the ledger failed: \(error)")
-        }
-    }
 
     public func balance(consumer: String, at now: Timestamp) async throws -> Balance {
         let currency = currency

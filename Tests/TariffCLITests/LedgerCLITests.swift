@@ -22,6 +22,9 @@ struct LedgerCLITests {
         #expect(run.status == 0 && run.output.contains(#""available":"142.500000""#))
         run = try CLITests.run(["ledger", "balance", "--ledger", ledger, "--consumer", "cus_1", "--format", "json"])
         #expect(run.output == #"{"consumer":"cus_1","currency":"USD","available":"142.500000","reserved":"0.000000"}"# + "\n")
+        // --ledger may also come before the subcommand.
+        run = try CLITests.run(["ledger", "--ledger", ledger, "--format", "json", "balance", "--consumer", "cus_1"])
+        #expect(run.output == #"{"consumer":"cus_1","currency":"USD","available":"142.500000","reserved":"0.000000"}"# + "\n")
         run = try CLITests.run(["ledger", "usage", "--ledger", ledger, "--format", "json"])
         #expect(run.status == 0 && run.output == #"{"data":[]}"# + "\n")
         run = try CLITests.run(["ledger", "verify", "--ledger", ledger])
@@ -44,6 +47,12 @@ struct LedgerCLITests {
         #expect(run.output.contains(#""available":"142.500000""#))
         run = try CLITests.run(["ledger", "balance", "--ledger", "postgres://nobody@127.0.0.1:1/x", "--consumer", "cus_1"])
         #expect(run.status == 2)
+        // A cent added behind the ledger's back: verify names the broken invariants and exits 1.
+        let path = String(ledger.dropFirst("sqlite:".count))
+        #expect(try CLITests.shell("/usr/bin/sqlite3", [path, "UPDATE consumers SET available = available + 10000"]).status == 0)
+        run = try CLITests.run(["ledger", "verify", "--ledger", ledger, "--format", "json"])
+        #expect(run.status == 1)
+        #expect(run.output.hasPrefix(#"{"ok":false,"#) && run.output.contains(#""number":2,"name":"purchases - charged - reserved = available","ok":false"#))
     }
 
     @Test("a replay killed with SIGKILL and run again ends in the ledger of an uninterrupted run")

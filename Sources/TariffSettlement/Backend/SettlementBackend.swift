@@ -37,7 +37,9 @@ import Tariff
 ///   period state as stored at the moment the step applies, and store the state it returns in the
 ///   same step, so two concurrent executions never both consume the last of an allowance. The
 ///   closures are pure and may be called more than once: a backend may price optimistically
-///   (read the state, price, then write only if the state's version is unchanged, else retry).
+///   (read the state, price, then write only if the state is unchanged, else retry). A period
+///   state is its own version: every priced execution adds to its `succeeded` or `failed`
+///   count, which never go down, so an equal state is an unchanged one.
 /// - **Collection.** A settle charges `min(billed, held + available)` (`SettlementMath.collect`),
 ///   records the rest as uncollected, and gives back what is left of the hold; a period line is
 ///   collected up to `available`; a negative line (an SLA credit) is given back in full.

@@ -5,7 +5,7 @@ import Tariff
 /// For tests, simulations and examples. Each step runs `LedgerSteps` on the actor's state with an
 /// undo log: a step that throws is rolled back entry by entry, so a refused operation leaves the
 /// state exactly as it was. Time comes from the commands (the lifecycle's injected clock).
-public actor InMemoryBackend: SettlementBackend {
+public actor InMemoryBackend {
     public nonisolated let currency: Currency
     private var state = MemoryState()
 
@@ -26,7 +26,9 @@ public actor InMemoryBackend: SettlementBackend {
             throw error
         }
     }
+}
 
+extension InMemoryBackend: SettlementBackend {
     public func purchase(_ command: PurchaseCommand) throws -> PurchaseReceipt {
         try step { try LedgerSteps.purchase(command, in: &$0) }
     }
