@@ -83,6 +83,8 @@ final class FakeStripe: Sendable {
     var charges: [Charge] { state.withLock { $0.charges } }
     var seen: [Seen] { state.withLock { $0.seen } }
     var statuses: [Int] { state.withLock { $0.statuses } }
+    /// Keys whose first request is executing now.
+    var keysInFlight: Int { state.withLock { $0.inFlight.count } }
 
     // MARK: Requests
 
