@@ -82,8 +82,8 @@ struct SQLiteStore: LedgerStore {
     func saveHold(_ record: HoldRecord, isNew: Bool) throws {
         if isNew {
             let statement = try statement("""
-                INSERT INTO holds (execution, consumer, plan, version, period_start, estimate, amount, created_at, expires_at, state, fingerprint)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO holds (execution, consumer, plan, version, period_start, estimate, amount, created_at, expires_at, state, fingerprint,
+                closing_fingerprint, closed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
             statement.bind(1, record.execution)
             statement.bind(2, record.consumer)
@@ -96,6 +96,9 @@ struct SQLiteStore: LedgerStore {
             statement.bind(9, record.expiresAt.nanosecondsSinceEpoch)
             statement.bind(10, record.state.rawValue)
             statement.bind(11, record.fingerprint)
+            // A refusal kept as a first result is inserted closed.
+            statement.bind(12, record.closingFingerprint)
+            statement.bind(13, record.closedAt?.nanosecondsSinceEpoch)
             try statement.run()
         } else {
             let outcome = record.outcome
