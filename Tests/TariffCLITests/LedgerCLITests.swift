@@ -76,11 +76,23 @@ struct LedgerCLITests {
         var random = SplitMix(seed: 2026)
         for attempt in 0..<3 {
             let name = "crash-\(attempt).sqlite"
-            let fraction = 0.15 + Double(random.next() % 70) / 100
-            let killed = try CLITests.start(replay(name))
-            Thread.sleep(forTimeInterval: seconds * fraction)
-            kill(killed.processIdentifier, SIGKILL)
-            killed.waitUntilExit()
+            var fraction = 0.15 + Double(random.next() % 70) / 100
+            // The kill point is a fraction of the reference run's time, and this run may be faster (the
+            // other tests running beside the reference one have finished): one that ends before the kill
+            // is run again from an empty ledger at half the delay, up to five times.
+            var killed: Process
+            var tries = 0
+            repeat {
+                if tries > 0 {
+                    for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(at: directory.appendingPathComponent(name + suffix)) }
+                    fraction /= 2
+                }
+                killed = try CLITests.start(replay(name))
+                Thread.sleep(forTimeInterval: seconds * fraction)
+                kill(killed.processIdentifier, SIGKILL)
+                killed.waitUntilExit()
+                tries += 1
+            } while killed.terminationReason != .uncaughtSignal && tries < 5
             // Killed mid-run, not after it finished.
             #expect(killed.terminationReason == .uncaughtSignal, "attempt \(attempt) finished before the kill")
             let rerun = try CLITests.run(replay(name))

@@ -34,9 +34,10 @@ final class FakeStripe: Sendable {
         /// Answer this status before executing (429, 500, 503): nothing applied, nothing stored;
         /// with `shouldRetry`, Stripe's `Stripe-Should-Retry` header.
         case status(Int, shouldRetry: Bool? = nil)
-        /// Keep the key in flight this long before executing: a concurrent request with the same key
-        /// meets 409 `idempotency_key_in_use`.
-        case slowExecution(milliseconds: Int)
+        /// Keep the key in flight until a concurrent request with the same key has met 409
+        /// `idempotency_key_in_use` (or the time limit passed), then execute: the overlap is certain
+        /// however the test's tasks are scheduled.
+        case holdUntilConflict(limitMilliseconds: Int)
         /// Execute and store the answer, then hang past the client's timeout: it never hears back.
         case timeoutAfterApplying(milliseconds: Int)
     }
@@ -125,7 +126,14 @@ final class FakeStripe: Sendable {
                 break
             }
         }
-        if case .slowExecution(let milliseconds) = fault { usleep(useconds_t(milliseconds) * 1_000) }
+        if case .holdUntilConflict(let limit) = fault {
+            // This is the server's own thread: waiting here blocks no test task.
+            var waited = 0
+            while waited < limit, !state.withLock({ $0.statuses.contains(409) }) {
+                usleep(5_000)
+                waited += 5
+            }
+        }
         let (status, body) = execute(request)
         state.withLock { $0.statuses.append(status) }
         state.withLock { state in

@@ -103,17 +103,20 @@ struct StripeConnectTests {
     func keyInUse() async throws {
         let fake = try FakeStripe()
         defer { fake.stop() }
-        let rail = try S.rail(fake.baseURL)
-        // The first request holds its key for 1,500 ms; the second is sent once the first holds it
-        // (not after a guessed delay: a loaded machine may take longer), and retries with waits of
-        // 50, 100, 200, 400, 400, ... ms (2,750 ms over 10 attempts): it meets 409, outlasts the hold, then
-        // gets the stored answer.
-        fake.inject(.slowExecution(milliseconds: 1_500))
+        // The fake holds the first request's key until a second request with it has met 409; the second
+        // retries (waits of 50, 100, 200, 400, 400, ... ms) and then gets the stored answer.
+        fake.inject(.holdUntilConflict(limitMilliseconds: 60_000))
         let patient = try StripeRail(configuration: StripeConfiguration(apiBase: fake.baseURL, secretKey: try StripeSecretKey(FakeStripe.secretKey),
                                                                         maximumAttempts: 10, initialBackoffMilliseconds: 50,
-                                                                        maximumBackoffMilliseconds: 400, requestTimeoutMilliseconds: 10_000))
-        async let first = rail.send(S.transfer("acct_c", "30.00"))
-        for _ in 0..<2_000 where fake.keysInFlight == 0 { try await Task.sleep(for: .milliseconds(5)) }
+                                                                        maximumBackoffMilliseconds: 400, requestTimeoutMilliseconds: 90_000))
+        let waiting = try StripeRail(configuration: StripeConfiguration(apiBase: fake.baseURL, secretKey: try StripeSecretKey(FakeStripe.secretKey),
+                                                                        requestTimeoutMilliseconds: 90_000))
+        async let first = waiting.send(S.transfer("acct_c", "30.00"))
+        var polls = 0
+        while fake.keysInFlight == 0, polls < 12_000 {
+            try await Task.sleep(for: .milliseconds(5))
+            polls += 1
+        }
         async let second = patient.send(S.transfer("acct_c", "30.00"))
         let (a, b) = try await (first, second)
         #expect(a == b)
