@@ -7,8 +7,10 @@ import TariffCore
 /// - kind: discount
 ///   percent: 20%
 ///   when: { weekday: [sat, sun], hours: { from: 22, to: 6 }, dates: { from: 2026-12-01, to: 2027-01-01 },
-///           meter: { name: inference_calls, at_least: 10 }, utc_offset: "+01:00" }
+///           meter: { name: inference_calls, at_least: 10 }, timezone: Europe/Paris }
 /// ```
+/// The weekday and hours are read on one clock: `timezone` (an IANA zone, daylight saving time
+/// included) or `utc_offset` (fixed); UTC without either.
 /// Every condition written must hold (and); without `when` the discount always applies. The
 /// discounted charge is rounded half-to-even to micro-units.
 public struct DiscountRule: RuleKindPlugin {
@@ -81,10 +83,23 @@ enum ConditionReader {
     static func read(_ when: MappingReader, context: PlanLoweringContext) -> (condition: ExecutionCondition, valid: Bool) {
         let diagnostics = when.diagnostics
         var valid = true
-        var offsetSeconds: Int64 = 0
-        if let offset = when.optional("utc_offset", .text) {
-            if let seconds = parseOffset(offset.value) { offsetSeconds = seconds } else {
+        var clock = LocalClock.utc
+        let offset = when.optional("utc_offset", .text)
+        if let offset {
+            if let seconds = parseOffset(offset.value) { clock = .utcOffset(seconds: seconds) } else {
                 diagnostics.error("invalid-value", at: offset.valueLocation, "'\(offset.value)' is not a UTC offset such as +01:00 or -05:30")
+                valid = false
+            }
+        }
+        // A zone follows daylight saving time; its offsets are tabled here, at compile time.
+        if let pair = when.entry("timezone") {
+            if let offset {
+                diagnostics.error("invalid-value", at: pair.keyLocation, "'when' has both 'utc_offset' (at \(offset.keyLocation)) and 'timezone': give one clock",
+                                  fix: "keep 'timezone' to follow daylight saving time, or 'utc_offset' for a fixed offset")
+                valid = false
+            } else if let zone = when.optional("timezone", .timeZone) {
+                clock = .timeZone(zone.value)
+            } else {
                 valid = false
             }
         }
@@ -103,7 +118,7 @@ enum ConditionReader {
                 }
                 mask |= 1 << UInt8(weekday.rawValue)
             }
-            conditions.append(.weekdays(mask: mask, utcOffsetSeconds: offsetSeconds))
+            conditions.append(.weekdays(mask: mask, clock: clock))
         }
         if let hours = when.mapping("hours") {
             let from = hours.required("from", .integer(in: 0...23))
@@ -114,7 +129,7 @@ enum ConditionReader {
                     diagnostics.error("invalid-value", at: to.valueLocation, "the hours range is empty: 'from' and 'to' are the same hour")
                     valid = false
                 } else {
-                    conditions.append(.hours(fromHour: from.value, toHour: to.value, utcOffsetSeconds: offsetSeconds))
+                    conditions.append(.hours(fromHour: from.value, toHour: to.value, clock: clock))
                 }
             } else { valid = false }
         }

@@ -286,3 +286,44 @@ struct PrepaidBundleModel: BillingModelPlugin {
         #expect(summary(compilation) == ["unknown-model plans/pro.yaml:5:8"])
     }
 }
+
+@Suite struct TimeZoneDiagnosticTests {
+    /// The minimal plan with a discount whose `when:` is `when` (line 14: the plan is 11 lines, then `rules:`, `- kind`, `percent`; `{` at column 11).
+    static func plan(when: String) -> String {
+        MinimalCatalog.plan + "rules:\n  - kind: discount\n    percent: 20%\n    when: \(when)\n"
+    }
+
+    @Test func anUnknownZoneIsReportedAtTheValueWithADidYouMean() throws {
+        let compilation = compile(plan: Self.plan(when: "{ weekday: [sat], timezone: Europe/Pariss }"))
+        // "    when: { weekday: [sat], timezone: " is 38 characters: the value starts at column 39.
+        #expect(summary(compilation) == ["unknown-timezone plans/pro.yaml:14:39"])
+        let diagnostic = try #require(compilation.diagnostics.first)
+        #expect(diagnostic.message == "'Europe/Pariss' is not an IANA time zone; did you mean 'Europe/Paris'?")
+        #expect(diagnostic.severity == .error)
+    }
+
+    @Test func foundationsFixedOffsetNamesAreNotZones() throws {
+        let compilation = compile(plan: Self.plan(when: "{ hours: { from: 22, to: 6 }, timezone: GMT+1 }"))
+        // Column 10 + len("{ hours: { from: 22, to: 6 }, timezone: ") = 10 + 40, so the value is at 51.
+        #expect(summary(compilation) == ["unknown-timezone plans/pro.yaml:14:51"])
+        #expect(compilation.diagnostics.first?.fix?.contains("utc_offset") == true)
+    }
+
+    @Test func twoClocksInOneWhenAreOneMistake() {
+        let compilation = compile(plan: Self.plan(when: #"{ weekday: [sat], utc_offset: "+01:00", timezone: Europe/Paris }"#))
+        // At the second clock's key: 10 + len(#"{ weekday: [sat], utc_offset: "+01:00", "#) = 10 + 40, so column 51.
+        #expect(summary(compilation) == ["invalid-value plans/pro.yaml:14:51"])
+    }
+
+    @Test func aZoneCompilesIntoTheCondition() throws {
+        let compilation = compile(plan: Self.plan(when: "{ weekday: [sat, sun], timezone: Europe/Paris }"))
+        #expect(compilation.diagnostics.isEmpty, "\(compilation.diagnostics)")
+        let node = try #require(compilation.catalog?.definition.plans.first?.executionNodes.last)
+        guard case .conditionalPercentOff(_, let condition) = node.operation, case .weekdays(_, .timeZone(let table)) = condition else {
+            Issue.record("expected a weekday condition on a zone, got \(node.operation)")
+            return
+        }
+        #expect(table.identifier == "Europe/Paris")
+        #expect(condition.description == "weekday in [sat,sun] Europe/Paris")
+    }
+}
