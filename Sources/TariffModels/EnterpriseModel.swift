@@ -34,6 +34,13 @@ public struct EnterpriseModel: BillingModelPlugin {
                                 "the spend cap \(spendCap.value) is below the per-execution cap \(maxCost.value): one execution can exhaust the period",
                                 fix: "raise spend_cap or lower max_cost_per_execution")
         }
+        if let fee { context.checkMinorUnit(fee, "fee", diagnostics: diagnostics) }
+        if let commitment { context.checkMinorUnit(commitment, "commitment", diagnostics: diagnostics) }
+        if let discount, discount.value == .hundred {
+            diagnostics.warning("full-discount", at: discount.valueLocation,
+                                "a 100% discount makes all usage free: only the fee (and any commitment shortfall) is ever billed",
+                                fix: "if usage is meant to be included, write a tier with price 0 instead; otherwise correct the percent")
+        }
         guard let period, let unit = PeriodUnit(rawValue: period.value), let fee, let tiers else { return nil }
 
         var nodes = [RuleNode(rule: "usage", operation: .graduatedTiers(tiers.value), location: tiers.keyLocation, plugin: name)]
@@ -126,6 +133,11 @@ public struct EnterpriseModel: BillingModelPlugin {
                 if let below, let credit {
                     if bands.contains(where: { $0.below == below.value }) {
                         diagnostics.error("duplicate-name", at: below.valueLocation, "two SLA bands are both below \(below.value)")
+                    } else if below.value == .zero {
+                        // Measured availability is succeeded / (succeeded + failed) >= 0%: never strictly under 0%.
+                        diagnostics.warning("unreachable-band", at: below.valueLocation,
+                                            "an SLA credit band below 0% can never apply: measured availability is never under 0%",
+                                            fix: "give the band the availability it starts under (e.g. below: 95%), or remove it")
                     }
                     bands.append(SLABand(below: below.value, credit: credit.value))
                 }

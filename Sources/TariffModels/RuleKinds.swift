@@ -32,10 +32,18 @@ public struct DiscountRule: RuleKindPlugin {
                 valid = false
             }
         }
+        if let percent, percent.value == .hundred {
+            diagnostics.warning("full-discount", at: percent.valueLocation,
+                                "a 100% discount makes every execution it applies to free\(condition == nil ? ", always" : "")",
+                                fix: "if free is meant, 'free_executions' or a price of 0 says so; otherwise correct the percent")
+        }
         guard let percent, valid else { return nil }
         let operation: RuleOperation = condition.map { .conditionalPercentOff(percent.value, $0) }
             ?? .conditionalPercentOff(percent.value, .all([]))
-        return [RuleNode(rule: "discount", operation: operation, location: percent.keyLocation, plugin: kind)]
+        var node = RuleNode(rule: "discount", operation: operation, location: percent.keyLocation, plugin: kind)
+        // The compiler's lint (a condition that can never hold, two discounts that overlap) points here.
+        node.conditionLocation = options.entry("when")?.keyLocation
+        return [node]
     }
 }
 

@@ -14,6 +14,10 @@ public struct SubscriptionModel: BillingModelPlugin {
         let overage = section.required("overage", .money)
         let billFailed = section.optional("bill_failed", .boolean)?.value ?? false
         let reserve = section.optional("reserve", .money)
+        if let fee { context.checkMinorUnit(fee, "fee", diagnostics: section.diagnostics) }
+        if let fee, let allowance, let overage {
+            context.checkOveragePrice(overage, fee: fee.value, included: allowance.value, diagnostics: section.diagnostics)
+        }
         guard let period, let unit = PeriodUnit(rawValue: period.value), let fee, let allowance, let overage else { return nil }
         let nodes = [
             RuleNode(rule: "overage", operation: .allowanceOverage(allowance: allowance.value, overagePerUnit: overage.value),

@@ -58,6 +58,8 @@ let allDiagnosticCodes: [String] = [
     "unknown-metering", "unknown-split", "unknown-meter", "unknown-timezone", "duplicate-name", "duplicate-plan",
     "duplicate-effective", "version-mismatch", "default-mismatch", "default-not-per-call", "duplicate-default",
     "unreachable-plan", "spend-cap-below-execution-cap", "unused-section", "limit-exceeded", "io-error",
+    // The pricing reviewer's lint (warnings).
+    "cheap-overage", "sub-minor-unit", "full-discount", "unreachable-band", "unreachable-rule", "overlapping-discounts",
 ]
 
 /// A mistake that is generated rather than stored (a file over 1 MiB, a limit of a hundred entries).

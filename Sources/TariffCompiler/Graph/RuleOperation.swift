@@ -205,6 +205,9 @@ public struct RuleNode: Sendable, Hashable {
     public var location: SourceLocation
     /// The plugin that lowered it (`subscription`, `discount`).
     public var plugin: String
+    /// Where the node's condition is written (a discount's `when:`), for the compiler's lint about
+    /// conditions (one that can never hold, two discounts that can apply at once); nil: `location`.
+    public var conditionLocation: SourceLocation?
 
     public init(rule: String, operation: RuleOperation, location: SourceLocation, plugin: String) {
         self.rule = rule
