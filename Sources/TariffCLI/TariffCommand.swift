@@ -10,7 +10,7 @@ struct TariffCommand: ParsableCommand {
         commandName: "tariff",
         abstract: "Compile pricing plans and price agent executions exactly.",
         version: "0.1.0",
-        subcommands: [CheckCommand.self, QuoteCommand.self, GraphCommand.self, TestCommand.self, BenchCommand.self]
+        subcommands: [CheckCommand.self, QuoteCommand.self, GraphCommand.self, TestCommand.self, BenchCommand.self, SchemaCommand.self]
     )
 
     static func main() {

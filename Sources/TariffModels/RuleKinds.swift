@@ -17,6 +17,13 @@ public struct DiscountRule: RuleKindPlugin {
     public let kind = "discount"
     public init() {}
 
+    public var optionsSchema: OptionsSchema? {
+        OptionsSchema("discount: a percentage off the execution's charge while a condition holds.", [
+            .init("percent", .percent, required: true, "Off the charge so far, rounded half-to-even.", example: "20%"),
+            .init("when", .mapping(ConditionReader.schema), "When the discount applies (every condition written must hold); always without it."),
+        ])
+    }
+
     public func lower(_ options: MappingReader, context: PlanLoweringContext) -> [RuleNode]? {
         let diagnostics = options.diagnostics
         let percent = options.required("percent", .percent)
@@ -53,6 +60,12 @@ public struct MinimumChargeRule: RuleKindPlugin {
     public let kind = "minimum_charge"
     public init() {}
 
+    public var optionsSchema: OptionsSchema? {
+        OptionsSchema("minimum_charge: a billed execution costs at least this; free executions stay free.", [
+            .init("amount", .money, required: true, "The minimum charge of an execution whose charge is above zero.", example: "0.01"),
+        ])
+    }
+
     public func lower(_ options: MappingReader, context: PlanLoweringContext) -> [RuleNode]? {
         guard let amount = options.required("amount", .money) else { return nil }
         return [RuleNode(rule: "minimum_charge", operation: .minimumCharge(amount.value), location: amount.keyLocation, plugin: kind)]
@@ -64,6 +77,13 @@ public struct MinimumChargeRule: RuleKindPlugin {
 public struct SurchargeRule: RuleKindPlugin {
     public let kind = "surcharge"
     public init() {}
+
+    public var optionsSchema: OptionsSchema? {
+        OptionsSchema("surcharge: an extra price per unit of one meter, added to the charge.", [
+            .init("meter", .id, required: true, "The meter (weighed by a metering in rules/).", example: "inference_calls"),
+            .init("per_unit", .money, required: true, "Price per unit of the meter's reading.", example: "0.002"),
+        ])
+    }
 
     public func lower(_ options: MappingReader, context: PlanLoweringContext) -> [RuleNode]? {
         let meter = options.required("meter", .id)
@@ -80,6 +100,12 @@ public struct FreeExecutionsRule: RuleKindPlugin {
     public let kind = "free_executions"
     public init() {}
 
+    public var optionsSchema: OptionsSchema? {
+        OptionsSchema("free_executions: the first executions of each period are free (still metered).", [
+            .init("count", .integer(1...1_000_000_000), required: true, "How many billable executions of each period are free.", example: "3"),
+        ])
+    }
+
     public func lower(_ options: MappingReader, context: PlanLoweringContext) -> [RuleNode]? {
         guard let count = options.required("count", .integer(in: 1...1_000_000_000)) else { return nil }
         return [RuleNode(rule: "free_executions", operation: .freeExecutions(count: Int64(count.value)), location: count.keyLocation, plugin: kind)]
@@ -88,6 +114,25 @@ public struct FreeExecutionsRule: RuleKindPlugin {
 
 /// Reads a `when:` mapping into an `ExecutionCondition`.
 enum ConditionReader {
+    /// The options of `when:`, for `tariff schema`.
+    static let schema = OptionsSchema("Conditions on the execution; every one written must hold. Weekdays and hours are read on one clock: 'timezone' or 'utc_offset' (UTC without either).", [
+        .init("weekday", .list(.weekday, minItems: 0), "The local day of ended_at is one of these ([sat, sun])."),
+        .init("hours", .mapping(OptionsSchema("Local hours [from, to), wrapping past midnight when from > to.", [
+            .init("from", .integer(0...23), required: true, "The first hour.", example: "22"),
+            .init("to", .integer(0...24), required: true, "The hour after the last.", example: "6"),
+        ])), "The local hour of ended_at is in [from, to)."),
+        .init("dates", .mapping(OptionsSchema("from <= ended_at < to (a date is midnight UTC); at least one bound.", [
+            .init("from", .dateOrTimestamp, "The first instant.", example: "2026-12-01"),
+            .init("to", .dateOrTimestamp, "The instant after the last.", example: "2027-01-01"),
+        ], constraints: [["minProperties": 1]])), "ended_at is in the range."),
+        .init("meter", .mapping(OptionsSchema("A meter threshold.", [
+            .init("name", .id, required: true, "The meter.", example: "inference_calls"),
+            .init("at_least", .meterValue, required: true, "The reading is at least this.", example: "10"),
+        ])), "The meter reading is at least a threshold."),
+        .init("timezone", .timeZone, "The IANA zone weekdays and hours are read in, daylight saving time included.", example: "Europe/Paris"),
+        .init("utc_offset", .utcOffset, "A fixed offset weekdays and hours are read in.", default: "UTC"),
+    ], constraints: [["not": ["required": ["timezone", "utc_offset"]]]])
+
     static func read(_ when: MappingReader, context: PlanLoweringContext) -> (condition: ExecutionCondition, valid: Bool) {
         let diagnostics = when.diagnostics
         var valid = true

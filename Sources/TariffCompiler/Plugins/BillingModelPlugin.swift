@@ -18,6 +18,13 @@ public protocol BillingModelPlugin: Sendable {
     /// Reads the section's options (unknown keys are reported by the caller through `finish()`),
     /// reports mistakes at their positions, and returns the lowering, or nil if it is unusable.
     func lower(_ section: MappingReader, context: PlanLoweringContext) -> ModelLowering?
+    /// The section's options for `tariff schema` (editors validate and complete with it); nil, the
+    /// default, leaves the section open in the schema (any keys; `check` still reads it).
+    var sectionSchema: OptionsSchema? { get }
+}
+
+extension BillingModelPlugin {
+    public var sectionSchema: OptionsSchema? { nil }
 }
 
 /// A rule kind (`rules:` entries of a plan): lowered to nodes applied after the model's own.
@@ -26,6 +33,12 @@ public protocol RuleKindPlugin: Sendable {
     var kind: String { get }
     /// Reads the rule's options (its `kind` key is already read) and returns its nodes.
     func lower(_ options: MappingReader, context: PlanLoweringContext) -> [RuleNode]?
+    /// The rule's options (besides `kind`) for `tariff schema`; nil, the default, leaves them open.
+    var optionsSchema: OptionsSchema? { get }
+}
+
+extension RuleKindPlugin {
+    public var optionsSchema: OptionsSchema? { nil }
 }
 
 /// What a plugin knows about the plan being compiled.
