@@ -30,18 +30,21 @@ let package = Package(
         .target(name: "TariffEngine", dependencies: ["TariffCore", "TariffCompiler"]),
         // The library a settlement service imports: compile, price, quote, batch, explain, hot reload.
         .target(name: "Tariff", dependencies: ["TariffCore", "TariffCompiler", "TariffEngine", "TariffModels"]),
+        // A third party's plugins (prepaid_bundle, cap_per_execution): the public API only, no core change.
+        .target(name: "TariffExamplePlugins", dependencies: ["TariffCore", "TariffCompiler"]),
         // Counts heap allocations (malloc interposition) for `tariff bench`; linked into the CLI only.
         .target(name: "CAllocationCounter"),
         // The `tariff` executable: parses flags, calls the library, renders.
         .executableTarget(
             name: "TariffCLI",
-            dependencies: ["Tariff", "CAllocationCounter", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Tariff", "CAllocationCounter", "TariffExamplePlugins", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .testTarget(name: "TariffCoreTests", dependencies: ["TariffCore", .product(name: "PropertyBased", package: "swift-property-based")]),
         .testTarget(name: "TariffCompilerTests", dependencies: ["Tariff"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TariffEngineTests", dependencies: ["Tariff", .product(name: "PropertyBased", package: "swift-property-based")]),
         // Depends on the executable so `swift test` always builds the binary it runs.
         .testTarget(name: "TariffCLITests", dependencies: ["Tariff", "TariffCLI"]),
+        .testTarget(name: "TariffExamplePluginsTests", dependencies: ["TariffExamplePlugins", "Tariff"]),
     ],
     swiftLanguageModes: [.v6]
 )

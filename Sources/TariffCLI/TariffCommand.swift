@@ -43,9 +43,11 @@ struct CatalogOptions: ParsableArguments {
     @Option(help: "The rules folder.")
     var rules: String = "rules"
 
+    @OptionGroup var plugins: PluginOptions
+
     /// Compiles the catalog or stops with exit 2, the diagnostics on standard error.
     func load() throws -> CompiledCatalog {
-        let compilation = CatalogLoader.compile(plansDirectory: plans, rulesDirectory: rules)
+        let compilation = CatalogLoader.compile(plansDirectory: plans, rulesDirectory: rules, plugins: plugins.registry)
         guard let catalog = compilation.catalog else {
             for diagnostic in compilation.diagnostics where diagnostic.severity == .error { printError(diagnostic.description) }
             printError("the catalog has \(compilation.errorCount) error(s); run 'tariff check' for details")
