@@ -212,6 +212,13 @@ let generatedCases: [GeneratedCase] = [
         #expect(unused.isEmpty, "listed codes the sources no longer emit: \(unused.sorted())")
     }
 
+    /// docs/plan-authoring.md links every code to its section of docs/diagnostics.md.
+    @Test func everyCodeIsLinkedFromThePlanAuthorsGuide() throws {
+        let guide = try String(contentsOf: SourceCodes.packageRoot.appendingPathComponent("docs/plan-authoring.md"), encoding: .utf8)
+        let missing = allDiagnosticCodes.filter { !guide.contains("[`\($0)`](diagnostics.md#\($0))") }
+        #expect(missing.isEmpty, "docs/plan-authoring.md does not link \(missing)")
+    }
+
     /// docs/diagnostics.md has a section for every code.
     @Test func everyCodeIsDocumented() throws {
         let docs = try String(contentsOf: SourceCodes.packageRoot.appendingPathComponent("docs/diagnostics.md"), encoding: .utf8)

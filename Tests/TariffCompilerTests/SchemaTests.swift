@@ -28,6 +28,15 @@ import Testing
         #expect(Self.keysRead { _ = rule.lower($0, context: Self.context) } == schema.names.sorted())
     }
 
+    /// docs/plan-authoring.md has a table row for every option of every shipped model and rule kind.
+    @Test func everyOptionIsInThePlanAuthorsGuide() throws {
+        let guide = try String(contentsOf: SourceCodes.packageRoot.appendingPathComponent("docs/plan-authoring.md"), encoding: .utf8)
+        let names = ShippedPlugins.registry.models.flatMap { $0.sectionSchema?.names ?? [] }
+            + ShippedPlugins.registry.ruleKinds.flatMap { $0.optionsSchema?.names ?? [] }
+        let missing = Set(names).filter { !guide.contains("| `\($0)` |") }
+        #expect(missing.isEmpty, "docs/plan-authoring.md has no row for \(missing.sorted())")
+    }
+
     @Test func theSchemaIsJSONWithEveryPluginAndValueType() throws {
         let text = CatalogSchema.make(registry: ShippedPlugins.registry).rendered()
         let object = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
