@@ -485,3 +485,95 @@ struct PrepaidBundleModel: BillingModelPlugin {
         #expect(elapsed < .milliseconds(500), "compiling the plan took \(elapsed)")
     }
 }
+
+/// The lint's condition solver against an independent oracle: the engine itself, pricing an
+/// execution every 15 minutes (every offset and transition of these zones falls on that grid).
+@Suite struct LintAgreesWithTheEngineTests {
+    struct SplitMix {
+        var state: UInt64
+        mutating func next(_ bound: Int) -> Int {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return Int((z ^ (z >> 31)) % UInt64(bound))
+        }
+    }
+
+    /// A random `when`: some weekdays, some hours, on one of five clocks, within a few days of the
+    /// 2026 DST changes (Paris 2026-03-29, New York 2026-03-08 and 2026-11-01).
+    static func randomWhen(_ random: inout SplitMix) -> (yaml: String, from: String, days: Int) {
+        let names = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+        var parts: [String] = []
+        if random.next(3) > 0 {
+            let days = names.indices.filter { _ in random.next(3) == 0 }.map { names[$0] }
+            parts.append("weekday: [\((days.isEmpty ? ["sun"] : days).joined(separator: ", "))]")
+        }
+        if random.next(3) > 0 {
+            let from = random.next(24)
+            var to = random.next(25)
+            if to % 24 == from { to = (from + 1) % 24 }
+            parts.append("hours: { from: \(from), to: \(to) }")
+        }
+        let clocks = ["", "utc_offset: \"+05:30\"", "timezone: Europe/Paris", "timezone: America/New_York", "timezone: Asia/Tokyo"]
+        let clock = clocks[random.next(clocks.count)]
+        if !clock.isEmpty { parts.append(clock) }
+        let starts = ["2026-03-06", "2026-03-26", "2026-03-28", "2026-10-30"]
+        let from = starts[random.next(starts.count)]
+        let days = 1 + random.next(6)
+        return (parts.joined(separator: ", "), from, days)
+    }
+
+    @Test func overlapsAndUnreachableRulesMatchBruteForce() throws {
+        var random = SplitMix(state: 2026)
+        let quarterHour: Int64 = 900_000_000_000
+        for index in 0..<40 {
+            let a = Self.randomWhen(&random), b = Self.randomWhen(&random)
+            func window(_ w: (yaml: String, from: String, days: Int)) throws -> (Int64, Int64) {
+                let start = try #require(Timestamp(dateOrTimestamp: w.from)).nanosecondsSinceEpoch
+                return (start, start + Int64(w.days) * 86_400_000_000_000)
+            }
+            let (aFrom, aTo) = try window(a), (bFrom, bTo) = try window(b)
+            func when(_ w: (yaml: String, from: String, days: Int), _ to: Int64) -> String {
+                let dates = "dates: { from: \(w.from), to: \(Timestamp(nanosecondsSinceEpoch: to)) }"
+                return "{ " + ([dates] + (w.yaml.isEmpty ? [] : [w.yaml])).joined(separator: ", ") + " }"
+            }
+            // A: 50% off, B: 20% off; the charge of 1.00 tells which held: 0.5 A, 0.8 B, 0.4 both.
+            let plan = """
+                plan: p
+                agent: agt_demo
+                creator: acct_demo
+                currency: USD
+                model: per_call
+                per_call:
+                  fee: 1.00
+                rules:
+                  - kind: discount
+                    percent: 50%
+                    when: \(when(a, aTo))
+                  - kind: discount
+                    percent: 20%
+                    when: \(when(b, bTo))
+
+                """
+            let compilation = compile(plan: plan)
+            let codes = compilation.diagnostics.map { "\($0.code) line \($0.location.line)" }
+            let catalog = try #require(compilation.catalog, "case \(index): \(compilation.diagnostics)")
+            let handle = try #require(catalog.plan(id: "p", version: 1))
+            var seen: Set<Int64> = []
+            var instant = min(aFrom, bFrom)
+            while instant < max(aTo, bTo) {
+                let result = catalog.price(handle, ExecutionInput(meters: MeterReadings(), endedAt: Timestamp(nanosecondsSinceEpoch: instant)), state: .empty)
+                seen.insert(result.charge.micros)
+                instant += quarterHour
+            }
+            let aHolds = seen.contains(500_000) || seen.contains(400_000)
+            let bHolds = seen.contains(800_000) || seen.contains(400_000)
+            var expected: [String] = []
+            if !aHolds { expected.append("unreachable-rule line 11") }
+            if !bHolds { expected.append("unreachable-rule line 14") }
+            if aHolds && bHolds && seen.contains(400_000) { expected.append("overlapping-discounts line 14") }
+            #expect(codes == expected, "case \(index): A \(when(a, aTo)), B \(when(b, bTo)); charges \(seen.sorted())")
+        }
+    }
+}

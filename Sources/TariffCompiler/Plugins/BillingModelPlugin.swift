@@ -90,13 +90,16 @@ public struct PlanLoweringContext: Sendable {
     /// Nothing is reported when nothing is included (the fee then buys access, not units).
     public func checkOveragePrice(_ overage: Located<PlanMoney>, fee: PlanMoney, included: ComputeUnits, diagnostics: DiagnosticSink,
                                   overageKey: String = "overage", feeKey: String = "fee", includedKey: String = "allowance") {
-        guard included.millis > 0, fee.picos > 0 else { return }
-        // overage < fee / (millis / 1000)  <=>  overage.picos * millis < fee.picos * 1000 (exact, no division).
+        guard included.millis > 0, fee.picos > 0, overage.value.picos >= 0 else { return }
+        // overage < fee / (millis / 1000)  <=>  overage.picos * millis < fee.picos * 1000 (exact, no
+        // division). Amounts read from YAML are at most 10^24 picos; a plugin's own larger values are
+        // compared without a trap (an overflowing side is simply the larger one).
         let (product, overflow) = overage.value.picos.multipliedReportingOverflow(by: Int128(included.millis))
-        guard !overflow, product < fee.picos * 1_000 else { return }
+        let (feeThousands, feeOverflow) = fee.picos.multipliedReportingOverflow(by: 1_000)
+        guard !overflow, !feeOverflow, product < feeThousands else { return }
         // The included units' own price, rounded up to the picos money is written in (so "at least" holds).
-        let unitPicos = (fee.picos * 1_000).divided(by: Int128(included.millis), rounding: .up)
-        let exact = unitPicos * Int128(included.millis) == fee.picos * 1_000
+        let unitPicos = feeThousands.divided(by: Int128(included.millis), rounding: .up)
+        let exact = unitPicos.multipliedReportingOverflow(by: Int128(included.millis)) == (feeThousands, false)
         let unitPrice = PlanMoney(picos: unitPicos).exact.description(trimmed: true)
         diagnostics.warning("cheap-overage", at: overage.valueLocation,
                             "the \(overageKey) \(overage.value.exact.description(trimmed: true)) per CU is cheaper than the included units' own price (\(feeKey) \(fee.exact.description(trimmed: true)) / \(includedKey) \(DecimalText.formatTrimmed(Int128(included.millis), fractionalDigits: 3)) CU = \(exact ? "" : "about ")\(unitPrice) per CU): usage beyond the \(includedKey) costs less than usage inside it",

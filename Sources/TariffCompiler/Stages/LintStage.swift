@@ -169,7 +169,10 @@ enum ConditionSolver {
         if clocks.count == 1, weekdays & 0xFE == 0 || hours == 0 { return nil }
         // Unbounded below: before 1970 every offset is constant (zones are tabled from 1970), so the
         // stretch starting at 1970-01-01 shows the same patterns.
-        if from == .min { from = to > periodicStretch ? 0 : to - periodicStretch }
+        if from == .min {
+            let (earlier, overflow) = to.subtractingReportingOverflow(periodicStretch)
+            from = to > periodicStretch ? 0 : (overflow ? .min : earlier)
+        }
         // Stretches of constant offsets, one after the other. Two complete stretches (8 days or
         // more) with the same offsets show the same patterns, so each combination is scanned once:
         // a zone pair's 130 years of daylight saving time come down to a few combinations.
