@@ -12,12 +12,16 @@ let package = Package(
         .library(name: "TariffCompiler", targets: ["TariffCompiler"]),
         .library(name: "TariffEngine", targets: ["TariffEngine"]),
         .library(name: "TariffModels", targets: ["TariffModels"]),
+        .library(name: "TariffSettlement", targets: ["TariffSettlement"]),
+        .library(name: "TariffSQLite", targets: ["TariffSQLite"]),
+        .library(name: "TariffSettlementTesting", targets: ["TariffSettlementTesting"]),
         .executable(name: "tariff", targets: ["TariffCLI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.0.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.0.0"),
     ],
     targets: [
         // Exact values (money, compute units, percents, currencies, timestamps) and diagnostics.
@@ -32,17 +36,35 @@ let package = Package(
         .target(name: "Tariff", dependencies: ["TariffCore", "TariffCompiler", "TariffEngine", "TariffModels"]),
         // A third party's plugins (prepaid_bundle, cap_per_execution): the public API only, no core change.
         .target(name: "TariffExamplePlugins", dependencies: ["TariffCore", "TariffCompiler"]),
+        // zlib, for gzip-compressed traces.
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
+        // Usage traces, the billing processor (subscriptions, periods, plan selection), simulation, reports.
+        .target(name: "TariffSimulation", dependencies: ["Tariff", "CZlib"]),
+        // Settlement: the backend protocol, the credit lifecycle, the ledger and its invariants, the
+        // in-memory backend, payouts and the payment rail protocol. Tariff only: no GRDB, no NIO.
+        .target(name: "TariffSettlement", dependencies: ["Tariff"]),
+        // The embedded SQLite backend (GRDB, WAL, versioned migrations, group commit).
+        .target(name: "TariffSQLite", dependencies: ["TariffSettlement", .product(name: "GRDB", package: "GRDB.swift"),
+                                                    .product(name: "GRDBSQLite", package: "GRDB.swift")]),
+        // The conformance suite every backend runs (shipped so third-party backends reuse it).
+        .target(name: "TariffSettlementTesting", dependencies: ["TariffSettlement", .product(name: "PropertyBased", package: "swift-property-based")]),
+        // `tariff ledger replay`: the billing processor's decisions applied to a settlement ledger.
+        .target(name: "TariffReplay", dependencies: ["TariffSimulation", "TariffSettlement"]),
         // Counts heap allocations (malloc interposition) for `tariff bench`; linked into the CLI only.
         .target(name: "CAllocationCounter"),
         // The `tariff` executable: parses flags, calls the library, renders.
         .executableTarget(
             name: "TariffCLI",
-            dependencies: ["Tariff", "CAllocationCounter", "TariffExamplePlugins", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Tariff", "TariffSimulation", "TariffSettlement", "TariffSQLite", "TariffReplay", "CAllocationCounter", "TariffExamplePlugins",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .testTarget(name: "TariffCoreTests", dependencies: ["TariffCore", .product(name: "PropertyBased", package: "swift-property-based")]),
         .testTarget(name: "TariffCompilerTests", dependencies: ["Tariff"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TariffEngineTests", dependencies: ["Tariff", .product(name: "PropertyBased", package: "swift-property-based")]),
+        .testTarget(name: "TariffSettlementTests", dependencies: ["TariffSettlementTesting", "TariffSQLite", "TariffReplay", .product(name: "GRDB", package: "GRDB.swift"),
+                                                                 .product(name: "PropertyBased", package: "swift-property-based")]),
         // Depends on the executable so `swift test` always builds the binary it runs.
+        .testTarget(name: "TariffSimulationTests", dependencies: ["TariffSimulation", .product(name: "PropertyBased", package: "swift-property-based")]),
         .testTarget(name: "TariffCLITests", dependencies: ["Tariff", "TariffCLI"]),
         .testTarget(name: "TariffExamplePluginsTests", dependencies: ["TariffExamplePlugins", "Tariff"]),
     ],

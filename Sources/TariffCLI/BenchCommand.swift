@@ -8,19 +8,22 @@ import Tariff
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Run Tariff's benchmarks (price, price-explain, compile) on a generated workload.",
+        abstract: "Run Tariff's benchmarks (price, price-explain, compile, simulate, ledger-sqlite) on a generated workload.",
         discussion: "Build with -c release for meaningful figures. Compare ratios measured in one run, not absolute numbers across runs."
     )
 
-    static let available = ["price", "price-explain", "compile"]
+    static let available = ["price", "price-explain", "compile", "simulate", "ledger-sqlite"]
 
     @OptionGroup var catalog: CatalogOptions
 
-    @Argument(help: "Benchmarks to run: price, price-explain, compile (default: all).")
+    @Argument(help: "Benchmarks to run: price, price-explain, compile, simulate, ledger-sqlite (default: all).")
     var names: [String] = []
 
     @Option(help: "Executions per repetition of the price benchmark.")
     var executions: Int = 1_000_000
+
+    @Option(help: "Lifecycles per repetition of the ledger-sqlite benchmark.")
+    var lifecycles: Int = 100_000
 
     @Option(help: "Repetitions (the median is reported).")
     var repetitions: Int = 5
@@ -36,6 +39,7 @@ struct BenchCommand: ParsableCommand {
             throw ValidationError("unknown benchmark '\(name)'; available: \(Self.available.joined(separator: ", "))")
         }
         if executions < 1 || executions > 50_000_000 { throw ValidationError("--executions must be 1...50000000") }
+        if lifecycles < 1 || lifecycles > 10_000_000 { throw ValidationError("--lifecycles must be 1...10000000") }
         if repetitions < 1 || repetitions > 100 { throw ValidationError("--repetitions must be 1...100") }
     }
 
@@ -48,6 +52,8 @@ struct BenchCommand: ParsableCommand {
                 switch name {
                 case "price": results.append(try pricing(catalog, explain: false))
                 case "price-explain": results.append(try pricing(catalog, explain: true))
+                case "simulate": results.append(try SimulateBenchmark(seed: seed, repetitions: min(repetitions, 3)).run())
+                case "ledger-sqlite": results.append(try LedgerBench.sqlite(catalog, lifecycles: lifecycles, repetitions: repetitions, seed: seed))
                 default: results.append(try compiling())
                 }
             }
@@ -174,6 +180,8 @@ struct BenchmarkResult {
     var allocationsPerExecution: Double?
     var workload: String
     var extraRequirementMet: Bool
+    /// Extra figures (peak memory of runs of different sizes).
+    var extra: [(String, JSON)] = []
 
     var met: Bool { (higherIsBetter ? value >= target : value <= target) && extraRequirementMet }
     var targetText: String { (higherIsBetter ? ">= " : "<= ") + String(target) }
@@ -193,6 +201,7 @@ struct BenchmarkResult {
             fields.append(("allocations_per_execution", allocationsPerExecution == 0 ? .integer(0) : .number(String(format: "%.4f", allocationsPerExecution))))
         }
         fields.append(("workload", .string(workload)))
+        fields += extra
         return .object(fields)
     }
 }

@@ -10,7 +10,8 @@ struct TariffCommand: ParsableCommand {
         commandName: "tariff",
         abstract: "Compile pricing plans and price agent executions exactly.",
         version: "0.1.0",
-        subcommands: [CheckCommand.self, QuoteCommand.self, GraphCommand.self, TestCommand.self, BenchCommand.self, SchemaCommand.self]
+        subcommands: [CheckCommand.self, QuoteCommand.self, GraphCommand.self, TestCommand.self, SimulateCommand.self, GenerateCommand.self, BenchCommand.self,
+                      LedgerCommand.self, SchemaCommand.self]
     )
 
     static func main() {
@@ -46,8 +47,10 @@ struct CatalogOptions: ParsableArguments {
     @OptionGroup var plugins: PluginOptions
 
     /// Compiles the catalog or stops with exit 2, the diagnostics on standard error.
-    func load() throws -> CompiledCatalog {
-        let compilation = CatalogLoader.compile(plansDirectory: plans, rulesDirectory: rules, plugins: plugins.registry)
+    func load() throws -> CompiledCatalog { try Self.load(plans: plans, rules: rules, plugins: plugins.registry) }
+
+    static func load(plans: String, rules: String, plugins: PluginRegistry = ShippedPlugins.registry) throws -> CompiledCatalog {
+        let compilation = CatalogLoader.compile(plansDirectory: plans, rulesDirectory: rules, plugins: plugins)
         guard let catalog = compilation.catalog else {
             for diagnostic in compilation.diagnostics where diagnostic.severity == .error { printError(diagnostic.description) }
             printError("the catalog has \(compilation.errorCount) error(s); run 'tariff check' for details")

@@ -43,6 +43,10 @@ public final class CompiledCatalog: Sendable {
         definition.meterNames.firstIndex(of: name).map { MeterIndex(rawValue: $0) }
     }
 
+    /// Every plan version's handle, in the order of `definition.plans` (handle `i` is plan `i`),
+    /// so callers can keep per-plan facts in arrays rather than look plans up by id.
+    public var allPlans: [PlanHandle] { (0..<plans.count).map { PlanHandle(index: Int32($0)) } }
+
     /// Every plan id, sorted.
     public var planIDs: [String] { versionsByID.keys.sorted() }
 

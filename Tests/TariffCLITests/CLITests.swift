@@ -29,6 +29,8 @@ struct CLITests {
         let output = Pipe(), error = Pipe()
         process.standardOutput = output
         process.standardError = error
+        // Nothing on standard input: `--usage -` reads an empty trace rather than waiting.
+        process.standardInput = FileHandle.nullDevice
         try process.run()
         let outputData = output.fileHandleForReading.readDataToEndOfFile()
         let errorData = error.fileHandleForReading.readDataToEndOfFile()

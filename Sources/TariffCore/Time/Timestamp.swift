@@ -18,9 +18,21 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
     /// Validates month 1-12, day within month (leap years), hour 0-23, minute 0-59, second 0-59 (a leap second 60 is rejected), offset hours 0-23 minutes 0-59.
     /// Returns nil on anything else (never traps), including years outside 1..9999 or results outside Int64 range.
     public init?(rfc3339 text: Substring) {
-        var scanner = RFC3339Scanner(text)
-        guard let value = scanner.timestamp(), scanner.isAtEnd else { return nil }
+        var text = text
+        guard let value = text.withUTF8({ Self.parseRFC3339($0) }) else { return nil }
         self.init(nanosecondsSinceEpoch: value)
+    }
+
+    /// The same from UTF-8 bytes (a trace reader parses timestamps in place, making no String).
+    public init?(rfc3339Bytes bytes: UnsafeBufferPointer<UInt8>) {
+        guard let value = Self.parseRFC3339(bytes) else { return nil }
+        self.init(nanosecondsSinceEpoch: value)
+    }
+
+    private static func parseRFC3339(_ bytes: UnsafeBufferPointer<UInt8>) -> Int64? {
+        var scanner = RFC3339Scanner(bytes)
+        guard let value = scanner.timestamp(), scanner.isAtEnd else { return nil }
+        return value
     }
 
     /// See `init?(rfc3339: Substring)`.
@@ -30,8 +42,13 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
 
     /// A plain date `2026-11-01` = midnight UTC of that day. nil if invalid (same year/month/day rules as RFC 3339).
     public init?(date text: Substring) {
-        var scanner = RFC3339Scanner(text)
-        guard let date = scanner.date(), scanner.isAtEnd, let midnight = date.midnightUTC else { return nil }
+        var text = text
+        let date: CivilDate? = text.withUTF8 { bytes in
+            var scanner = RFC3339Scanner(bytes)
+            guard let date = scanner.date(), scanner.isAtEnd else { return nil }
+            return date
+        }
+        guard let date, let midnight = date.midnightUTC else { return nil }
         self = midnight
     }
 
@@ -104,14 +121,15 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
     }
 }
 
-/// A cursor over the UTF-8 bytes of the text being parsed. Every read checks bounds and returns
-/// nil on a mismatch, so malformed or truncated input can never trap.
+/// A cursor over the UTF-8 bytes of the text being parsed (borrowed: it never outlives the
+/// call that made it). Every read checks bounds and returns nil on a mismatch, so malformed or
+/// truncated input can never trap.
 struct RFC3339Scanner {
-    private let bytes: [UInt8]
+    private let bytes: UnsafeBufferPointer<UInt8>
     private var position = 0
 
-    init(_ text: Substring) {
-        bytes = Array(text.utf8)
+    init(_ bytes: UnsafeBufferPointer<UInt8>) {
+        self.bytes = bytes
     }
 
     var isAtEnd: Bool { position == bytes.count }
@@ -124,8 +142,8 @@ struct RFC3339Scanner {
     }
 
     /// Consumes and returns the next byte if it is one of `choices`.
-    mutating func take(oneOf choices: [UInt8]) -> UInt8? {
-        guard position < bytes.count, choices.contains(bytes[position]) else { return nil }
+    mutating func take(oneOf first: UInt8, _ second: UInt8) -> UInt8? {
+        guard position < bytes.count, bytes[position] == first || bytes[position] == second else { return nil }
         defer { position += 1 }
         return bytes[position]
     }
@@ -155,7 +173,7 @@ struct RFC3339Scanner {
     /// A full RFC 3339 date-time, as nanoseconds since the epoch.
     mutating func timestamp() -> Int64? {
         guard let date = date(),
-              take(oneOf: [UInt8(ascii: "T"), UInt8(ascii: "t")]) != nil,
+              take(oneOf: UInt8(ascii: "T"), UInt8(ascii: "t")) != nil,
               let hour = number(digits: 2), hour <= 23, take(UInt8(ascii: ":")),
               let minute = number(digits: 2), minute <= 59, take(UInt8(ascii: ":")),
               let second = number(digits: 2), second <= 59   // 60 rejected: the engine has no leap-second table
@@ -176,8 +194,8 @@ struct RFC3339Scanner {
 
         // The offset is local minus UTC, so UTC = local - offset.
         var offsetSeconds: Int64 = 0
-        if take(oneOf: [UInt8(ascii: "Z"), UInt8(ascii: "z")]) == nil {
-            guard let sign = take(oneOf: [UInt8(ascii: "+"), UInt8(ascii: "-")]),
+        if take(oneOf: UInt8(ascii: "Z"), UInt8(ascii: "z")) == nil {
+            guard let sign = take(oneOf: UInt8(ascii: "+"), UInt8(ascii: "-")),
                   let offsetHour = number(digits: 2), offsetHour <= 23, take(UInt8(ascii: ":")),
                   let offsetMinute = number(digits: 2), offsetMinute <= 59
             else { return nil }

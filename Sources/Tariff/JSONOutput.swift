@@ -1,6 +1,6 @@
 /// A JSON value with ordered object keys, rendered compactly: outputs keep the field order of cli.md.
 /// Amounts are strings ("21.400000"), never floats.
-enum JSON {
+public enum JSON: Sendable {
     case string(String)
     case integer(Int64)
     /// A number already written as JSON text (a measured ratio such as 7.5996).
@@ -10,15 +10,15 @@ enum JSON {
     case array([JSON])
     case object([(String, JSON)])
 
-    static func optional(_ text: String?) -> JSON { text.map { .string($0) } ?? .null }
+    public static func optional(_ text: String?) -> JSON { text.map { .string($0) } ?? .null }
 
-    var rendered: String {
+    public var rendered: String {
         var output = ""
         render(into: &output)
         return output
     }
 
-    func render(into output: inout String) {
+    public func render(into output: inout String) {
         switch self {
         case .string(let text): JSON.escape(text, into: &output)
         case .integer(let value): output += String(value)
@@ -44,7 +44,7 @@ enum JSON {
         }
     }
 
-    static func escape(_ text: String, into output: inout String) {
+    public static func escape(_ text: String, into output: inout String) {
         output += "\""
         for scalar in text.unicodeScalars {
             switch scalar {
@@ -67,7 +67,7 @@ enum JSON {
 }
 
 /// Left-aligned text columns for people.
-func table(_ rows: [[String]], indent: String = "") -> String {
+public func table(_ rows: [[String]], indent: String = "") -> String {
     guard let width = rows.map(\.count).max() else { return "" }
     var widths = [Int](repeating: 0, count: width)
     for row in rows { for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) } }

@@ -1,0 +1,67 @@
+import ArgumentParser
+import Foundation
+import Tariff
+import TariffSettlement
+
+/// `tariff ledger payouts --week 2026-11-02 [--execute] [--rail log] [--rail-log FILE]`
+struct LedgerPayoutsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "payouts",
+        abstract: "List (or, with --execute, record and send) each creator's payout for a week.",
+        discussion: "Keys are payout:CREATOR:WEEK: running a week twice, or again after a stop half way, pays every creator once.")
+
+    @OptionGroup var options: LedgerOptions
+
+    @Option(help: "The first day of the payout week (a Monday by default), 2026-11-02.")
+    var week: String
+
+    @Flag(help: "Record the payouts in the ledger and send them through the rail.")
+    var execute = false
+
+    @Option(help: "The payment rail: log (writes the requests it would send).")
+    var rail: String = "log"
+
+    @Option(help: "Where the log rail writes, one JSON object a line (default: standard error).")
+    var railLog: String?
+
+    func validate() throws {
+        guard Timestamp(date: week) != nil else { throw ValidationError("--week is a date like 2026-11-02, not '\(week)'") }
+        guard rail == "log" else {
+            throw ValidationError(rail == "stripe" ? "--rail stripe: the Stripe Connect rail is not available yet; use --rail log" : "--rail is log, not '\(rail)'")
+        }
+    }
+
+    func run() throws {
+        let settlement = try ledgerStep { [options] in try options.settlement() }
+        let weekStart = Timestamp(date: week)!.civilDate
+        let lines: [PayoutLine]
+        if execute {
+            let paymentRail: LogRail
+            do {
+                paymentRail = try railLog.map { try LogRail(path: $0) } ?? LogRail()
+            } catch let error as SettlementError {
+                printError("error: \(error)")
+                throw ExitCode(2)
+            }
+            lines = try ledgerStep { try await settlement.executePayouts(week: weekStart, rail: paymentRail) }
+        } else {
+            lines = try ledgerStep { try await settlement.payouts(week: weekStart) }
+        }
+        switch options.format {
+        case .json:
+            print(JSON.object([("week_start", .string(weekStart.description)), ("executed", .bool(execute)), ("currency", .string(settlement.currency.code)),
+                               ("payouts", .array(lines.map { line in
+                .object([("creator", .string(line.creator)), ("week_start", .string(line.weekStart.description)), ("pay_date", .string(line.payDate.description)),
+                         ("earnings", .string(line.earnings.description)), ("amount", .string(line.amount.description)),
+                         ("carried", .string(line.carried.description)), ("status", .string(line.status.rawValue)), ("key", .string(line.key))])
+            }))]).rendered)
+        case .text:
+            var rows = [["creator", "week_start", "pay_date", "earnings", "amount", "carried", "status"]]
+            for line in lines {
+                rows.append([line.creator, line.weekStart.description, line.payDate.description, line.earnings.description, line.amount.description,
+                             line.carried.description, line.status.rawValue])
+            }
+            print(lines.isEmpty ? "no creator has lines in the week of \(weekStart)" : table(rows))
+        }
+    }
+}

@@ -1,0 +1,76 @@
+import ArgumentParser
+import Foundation
+import Tariff
+import TariffReplay
+import TariffSettlement
+import TariffSimulation
+
+/// `tariff ledger replay --usage FILE`: every event of a trace through the full lifecycle; prints
+/// simulate's summary plus the final balances.
+struct LedgerReplayCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "replay",
+        abstract: "Run a usage trace through the ledger: purchases, reserve -> meter -> settle, fees, period ends.",
+        discussion: "Executions the balance cannot hold are refused (insufficient_credits). A replay stopped at any point and run again ends in the same ledger.")
+
+    @OptionGroup var options: LedgerOptions
+
+    @Option(help: "The usage trace (JSON Lines, '-' for standard input, .gz accepted).")
+    var usage: String
+
+    @Option(help: "Report from this instant (RFC 3339 or a date; default: the first event).")
+    var from: String?
+
+    @Option(help: "Report until this instant, exclusive (default: just after the last event).")
+    var to: String?
+
+    @Flag(help: "Stop at the first rejected line (exit 2).")
+    var strict = false
+
+    func run() throws {
+        var simulationOptions = SimulationOptions(strict: strict)
+        try stopping {
+            if let from { simulationOptions.from = try SimulateCommand.instant(from, "--from") }
+            if let to { simulationOptions.to = try SimulateCommand.instant(to, "--to") }
+            if let from = simulationOptions.from, let to = simulationOptions.to, to <= from { throw InputError("--to must be after --from") }
+            simulationOptions.currency = options.currency.flatMap(Currency.init(code:))
+        }
+        let catalog = try catalogOrExit()
+        let backend = try ledgerStep { [options] in try options.backend() }
+        let progress = ProgressLine(label: "replaying")
+        let report = try ledgerStep { [usage, simulationOptions] in
+            try await LedgerReplay.run(trace: usage, catalog: catalog, backend: backend, options: simulationOptions) { progress.update($0) }
+        }
+        progress.finish()
+        let simulation = report.simulation
+        for warning in simulation.warnings.prefix(20) { printError("warning: line \(warning.line): \(warning.message)") }
+        if simulation.warnings.count > 20 { printError("warning: ... \(simulation.warnings.count - 20) more warnings (see --format json)") }
+        switch options.format {
+        case .json:
+            var json = simulation.json
+            if case .object(var fields) = json {
+                fields.append(("ledger", .object([
+                    ("currency", .string(backend.currency.code)),
+                    ("refused_insufficient_credits", .integer(Int64(report.refusedForCredits))),
+                    ("uncollected", .string(report.uncollected.description)),
+                    ("balances", .array(report.balances.map { balance in
+                        .object([("consumer", .string(balance.consumer)), ("currency", .string(balance.currency.code)),
+                                 ("available", .string(balance.available.description)), ("reserved", .string(balance.reserved.description))])
+                    })),
+                ])))
+                json = .object(fields)
+            }
+            print(json.rendered)
+        case .text:
+            print(SimulationText.render(simulation, comparison: nil))
+            print("\nledger (\(backend.currency.code)): \(report.refusedForCredits) executions refused for insufficient credits, \(report.uncollected) uncollected")
+            var rows = [["consumer", "available", "reserved"]]
+            for balance in report.balances { rows.append([balance.consumer, balance.available.description, balance.reserved.description]) }
+            print(table(rows, indent: "  "))
+        }
+    }
+
+    private func catalogOrExit() throws -> CompiledCatalog {
+        try options.catalog.load()
+    }
+}

@@ -1,0 +1,197 @@
+import Tariff
+import TariffSettlement
+import TariffSimulation
+
+/// What `tariff ledger replay` reports: simulate's summary of the executions the ledger accepted,
+/// the executions it refused for credits, and every consumer's final balance.
+public struct ReplayReport: Sendable {
+    /// The summary `tariff simulate` prints, over the executions the ledger settled (an execution
+    /// refused for credits is counted in `refused` and its consumer's `refused`, not priced).
+    public var simulation: SimulationReport
+    /// Executions refused with `insufficient_credits` (inside the window).
+    public var refusedForCredits: Int
+    /// Every consumer the ledger knows, by id.
+    public var balances: [Balance]
+    /// What the replay billed beyond the consumers' credits (fees and charges that found too little).
+    public var uncollected: Money
+}
+
+/// Runs every event of a usage trace through the full credit lifecycle (cli.md `ledger replay`):
+/// purchases; reserve -> meter -> settle for each execution, refusing those the balance cannot
+/// hold (`insufficient_credits`); fees at period starts; period-end lines.
+///
+/// The billing processor decides (plan, period, duplicates); a sink queues its decisions and
+/// they are applied in order, each one a ledger step dated by the trace (the clock is the
+/// trace's time). Every step has a key derived from the trace, and refusals are recorded, so a
+/// replay stopped at any point (even by SIGKILL) and run again ends in the same ledger.
+public enum LedgerReplay {
+    public static func run(trace path: String, catalog: CompiledCatalog, backend: any SettlementBackend, options: SimulationOptions,
+                           progress: (@Sendable (Int) -> Void)? = nil) async throws -> ReplayReport {
+        let currency: Currency?
+        let reading: TraceReading
+        do throws(SimulationError) {
+            currency = try Simulator.currency(of: catalog, requested: options.currency ?? backend.currency)
+            reading = try Simulator.readTrace(path, catalog: catalog, strict: options.strict)
+        } catch {
+            throw SettlementError(.invalidInput, error.description)
+        }
+        guard currency == nil || currency == backend.currency else {
+            throw SettlementError(.wrongCurrency, "the trace is replayed in \(currency?.code ?? "?"); the ledger keeps \(backend.currency.code)")
+        }
+        let clock = ManualClock(reading.events.first?.time ?? Timestamp(nanosecondsSinceEpoch: 0))
+        var driver = Driver(settlement: Settlement(backend: backend, catalog: catalog, clock: clock), clock: clock,
+                            simulation: SimulationSink(catalog: catalog, from: options.from, to: options.to))
+        var processor = BillingProcessor(catalog: catalog, sink: QueueSink(), entities: TraceEntities(), currency: currency)
+        for (index, event) in reading.events.enumerated() {
+            processor.process(event)
+            try await driver.apply(&processor)
+            if index % 4_096 == 4_095 { progress?(event.line) }
+        }
+        processor.finish(through: options.to ?? processor.lastEventTime ?? Timestamp(nanosecondsSinceEpoch: .min))
+        try await driver.apply(&processor)
+
+        var simulation = driver.simulation
+        simulation.entities = processor.entities
+        for rejection in reading.rejections { simulation.rejected(rejection) }
+        var report = simulation.finished()
+        report.currency = currency
+        report.linesRead = reading.lines
+        report.from = options.from ?? processor.firstEventTime
+        report.to = options.to ?? processor.lastEventTime.flatMap { $0.adding(nanoseconds: 1) }
+        report.refused += driver.refusedForCredits.values.reduce(0, +)
+        for (consumer, count) in driver.refusedForCredits {
+            if let row = report.consumers.firstIndex(where: { $0.consumer == consumer }) {
+                report.consumers[row].refused += count
+            } else {
+                report.consumers.append(SimulationReport.ConsumerRow(consumer: consumer, refused: count))
+            }
+        }
+        report.consumers.sort { $0.consumer < $1.consumer }
+        report.warnings.append(contentsOf: driver.warnings)
+        report.warnings.sort { $0.line < $1.line }
+
+        let snapshot = try await backend.snapshot()
+        var balances: [Balance] = []
+        for consumer in snapshot.consumers {
+            balances.append(try await backend.balance(consumer: consumer.id, at: clock.now()))
+        }
+        let uncollected = snapshot.charges.reduce(Int64(0)) { $0 &+ $1.uncollected.micros }
+        return ReplayReport(simulation: report, refusedForCredits: driver.refusedForCredits.values.reduce(0, +), balances: balances,
+                            uncollected: Money(micros: uncollected))
+    }
+}
+
+/// The processor's decisions, queued in order until the driver applies them.
+struct QueueSink: BillingSink {
+    enum Decision {
+        case purchase(TraceEvent)
+        case periodStarted(SubscriptionPeriod)
+        case periodEnded(SubscriptionPeriod, Timestamp)
+        case execution(TraceEvent, PlanHandle, SubscriptionPeriod?)
+        case refused(TraceEvent, Refusal)
+        case duplicate(TraceEvent)
+        case warning(TraceWarning)
+        case rejected(Rejection)
+    }
+
+    var queue: [Decision] = []
+
+    mutating func purchase(_ event: TraceEvent) { queue.append(.purchase(event)) }
+    mutating func periodStarted(_ period: SubscriptionPeriod) { queue.append(.periodStarted(period)) }
+    mutating func periodEnded(_ period: SubscriptionPeriod, at: Timestamp) { queue.append(.periodEnded(period, at)) }
+    mutating func execution(_ event: TraceEvent, plan: PlanHandle, period: SubscriptionPeriod?) { queue.append(.execution(event, plan, period)) }
+    mutating func refused(_ event: TraceEvent, reason: Refusal) { queue.append(.refused(event, reason)) }
+    mutating func duplicate(_ event: TraceEvent) { queue.append(.duplicate(event)) }
+    mutating func warning(_ warning: TraceWarning) { queue.append(.warning(warning)) }
+    mutating func rejected(_ rejection: Rejection) { queue.append(.rejected(rejection)) }
+}
+
+/// Applies queued decisions to the ledger, then to the simulation sink that builds the summary.
+struct Driver {
+    let settlement: Settlement
+    let clock: ManualClock
+    var simulation: SimulationSink
+    var refusedForCredits: [String: Int] = [:]
+    var warnings: [TraceWarning] = []
+
+    private func inWindow(_ instant: Timestamp) -> Bool {
+        (simulation.from.map { instant >= $0 } ?? true) && (simulation.to.map { instant < $0 } ?? true)
+    }
+
+    mutating func apply(_ processor: inout BillingProcessor<QueueSink>) async throws {
+        let decisions = processor.sink.queue
+        processor.sink.queue.removeAll(keepingCapacity: true)
+        for decision in decisions {
+            switch decision {
+            case .purchase(let event):
+                clock.set(event.time)
+                do {
+                    // The key is the purchase's place in the trace: the same on every run of the same trace.
+                    try await settlement.purchase(consumer: event.consumerName, amount: event.amount,
+                                                  idempotencyKey: "trace:\(event.line):\(event.time.nanosecondsSinceEpoch)")
+                } catch let error as SettlementError where error.code != .storage {
+                    warnings.append(TraceWarning(line: event.line, message: "purchase not applied: \(error)"))
+                    continue
+                }
+                simulation.purchase(event)
+            case .periodStarted(let period):
+                clock.set(period.start)
+                let consumer = processor.entities.consumers[period.consumer]
+                do {
+                    try await settlement.chargePeriodStart(consumer: consumer, plan: period.plan, periodStart: period.start)
+                } catch let error as SettlementError where error.code != .storage {
+                    warnings.append(TraceWarning(line: 0, message: "the fee of \(consumer)'s period starting \(period.start) was not charged: \(error)"))
+                }
+                simulation.periodStarted(period)
+            case .periodEnded(let period, let end):
+                clock.set(end)
+                let consumer = processor.entities.consumers[period.consumer]
+                do {
+                    try await settlement.chargePeriodEnd(consumer: consumer, plan: period.plan, periodStart: period.start, periodEnd: end)
+                } catch let error as SettlementError where error.code != .storage {
+                    warnings.append(TraceWarning(line: 0, message: "the end of \(consumer)'s period starting \(period.start) was not charged: \(error)"))
+                }
+                simulation.periodEnded(period, at: end)
+            case .execution(let event, let plan, let period):
+                clock.set(event.time)
+                let settled: Bool
+                do {
+                    settled = try await settle(event, plan: plan, period: period)
+                } catch let error as SettlementError where error.code == .invalidKey {
+                    warnings.append(TraceWarning(line: event.line, message: "execution not settled: \(error)"))
+                    continue
+                }
+                if settled {
+                    simulation.execution(event, plan: plan, period: period)
+                } else if inWindow(event.time) {
+                    refusedForCredits[event.consumerName, default: 0] += 1
+                }
+            case .refused(let event, let reason): simulation.refused(event, reason: reason)
+            case .duplicate(let event): simulation.duplicate(event)
+            case .warning(let warning): simulation.warning(warning)
+            case .rejected(let rejection): simulation.rejected(rejection)
+            }
+        }
+    }
+
+    /// reserve -> meter -> settle; false when refused for credits. On a rerun each step returns
+    /// its first result: a settled execution is settled again (no change), a recorded refusal is
+    /// refused again.
+    private func settle(_ event: TraceEvent, plan: PlanHandle, period: SubscriptionPeriod?) async throws -> Bool {
+        let execution = event.executionID
+        let existing = try await settlement.backend.hold(execution: execution)
+        if existing?.state == .refused { return false }
+        if existing?.state != .settled {
+            do {
+                try await settlement.reserve(ReservationRequest(execution: execution, consumer: event.consumerName, plan: plan,
+                                                                period: period.map { .starting($0.start) } ?? .unbounded, recordsRefusal: true))
+            } catch let error as SettlementError where error.code == .insufficientCredits {
+                return false
+            }
+            // One sample with the final meters: the hold grows to the price if the credits allow.
+            _ = try await settlement.meter(execution: execution, sample: MeterSample(at: event.time, meters: event.meters))
+        }
+        try await settlement.settle(SettlementRequest(execution: execution, meters: event.meters, failed: event.failed, endedAt: event.time))
+        return true
+    }
+}

@@ -1,0 +1,76 @@
+import GRDB
+
+/// The ledger's schema, versioned from the first release: each release appends migrations and
+/// never edits a shipped one (GRDB's `DatabaseMigrator` records which ran in `grdb_migrations`).
+enum Schema {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: ledger") { db in
+            try db.execute(sql: """
+                CREATE TABLE ledger_meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID;
+                -- Running balances of each consumer, checked against the entries by verify. The CHECKs
+                -- make an overdraft impossible even for a buggy writer.
+                CREATE TABLE consumers (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    available INTEGER NOT NULL CHECK (available >= 0),
+                    reserved INTEGER NOT NULL CHECK (reserved >= 0)
+                ) WITHOUT ROWID;
+                CREATE TABLE holds (
+                    execution TEXT PRIMARY KEY NOT NULL,
+                    consumer TEXT NOT NULL, plan TEXT NOT NULL, version INTEGER NOT NULL, period_start INTEGER,
+                    estimate INTEGER NOT NULL, amount INTEGER NOT NULL CHECK (amount >= 0),
+                    created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, state INTEGER NOT NULL,
+                    fingerprint TEXT NOT NULL, closing_fingerprint TEXT, closed_at INTEGER,
+                    billed INTEGER, charged INTEGER, uncollected INTEGER,
+                    creator_share INTEGER, platform_share INTEGER, processing_share INTEGER,
+                    compute_units INTEGER, refusal TEXT, released INTEGER
+                ) WITHOUT ROWID;
+                -- Expiry reads only active holds (a partial index: only live holds are in it, so the
+                -- sweep over every consumer reads it whole and stays small).
+                CREATE INDEX holds_active_by_consumer ON holds (consumer, expires_at) WHERE state = 0;
+                CREATE TABLE entries (
+                    sequence INTEGER PRIMARY KEY,
+                    operation TEXT NOT NULL,
+                    debit_kind INTEGER NOT NULL, debit_owner TEXT NOT NULL,
+                    credit_kind INTEGER NOT NULL, credit_owner TEXT NOT NULL,
+                    amount INTEGER NOT NULL CHECK (amount > 0),
+                    at INTEGER NOT NULL
+                );
+                CREATE TABLE charges (
+                    sequence INTEGER PRIMARY KEY,
+                    operation TEXT NOT NULL, kind TEXT NOT NULL,
+                    consumer TEXT NOT NULL, agent TEXT NOT NULL, creator TEXT NOT NULL, plan TEXT NOT NULL, version INTEGER NOT NULL,
+                    execution TEXT, compute_units INTEGER NOT NULL,
+                    billed INTEGER NOT NULL, charged INTEGER NOT NULL, uncollected INTEGER NOT NULL,
+                    creator_share INTEGER NOT NULL, platform_share INTEGER NOT NULL, processing_share INTEGER NOT NULL,
+                    failed INTEGER NOT NULL, dated_at INTEGER NOT NULL,
+                    CHECK (creator_share + platform_share + processing_share = charged)
+                );
+                -- Usage windows and payout weeks read charge lines by date.
+                CREATE INDEX charges_by_date ON charges (dated_at);
+                CREATE TABLE period_states (
+                    key TEXT PRIMARY KEY NOT NULL,
+                    used_compute_units INTEGER NOT NULL, usage_charges INTEGER NOT NULL,
+                    executions INTEGER NOT NULL, succeeded INTEGER NOT NULL, failed INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                CREATE TABLE operations (
+                    key TEXT PRIMARY KEY NOT NULL, fingerprint TEXT NOT NULL, result TEXT NOT NULL, at INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                CREATE TABLE payouts (
+                    key TEXT PRIMARY KEY NOT NULL, creator TEXT NOT NULL, week_start TEXT NOT NULL, pay_date TEXT NOT NULL,
+                    amount INTEGER NOT NULL CHECK (amount > 0), recorded_at INTEGER NOT NULL, reference TEXT
+                ) WITHOUT ROWID;
+                CREATE INDEX payouts_by_week ON payouts (week_start);
+                -- Entries and charge lines are append-only: the database refuses to change them.
+                CREATE TRIGGER entries_are_append_only_update BEFORE UPDATE ON entries BEGIN SELECT RAISE(ABORT, 'ledger entries are append-only'); END;
+                CREATE TRIGGER entries_are_append_only_delete BEFORE DELETE ON entries BEGIN SELECT RAISE(ABORT, 'ledger entries are append-only'); END;
+                CREATE TRIGGER charges_are_append_only_update BEFORE UPDATE ON charges BEGIN SELECT RAISE(ABORT, 'charge lines are append-only'); END;
+                CREATE TRIGGER charges_are_append_only_delete BEFORE DELETE ON charges BEGIN SELECT RAISE(ABORT, 'charge lines are append-only'); END;
+                """)
+        }
+        return migrator
+    }
+
+    /// Every table, for dumps (tests compare a dump before and after a refused operation).
+    static let tables = ["ledger_meta", "consumers", "holds", "entries", "charges", "period_states", "operations", "payouts"]
+}

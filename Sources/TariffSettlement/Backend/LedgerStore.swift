@@ -1,0 +1,27 @@
+import Tariff
+
+/// The rows of a ledger, read and written inside one transaction: what a backend over a
+/// transactional store provides so that `LedgerSteps` can run every lifecycle step on it.
+///
+/// The backend opens a transaction (or a savepoint), hands the store to one `LedgerSteps`
+/// function, and commits when it returns or rolls everything back when it throws: the function may
+/// have written some rows before a later check failed.
+public protocol LedgerStore {
+    var currency: Currency { get }
+    mutating func consumer(_ id: String) throws -> ConsumerRecord?
+    mutating func saveConsumer(_ record: ConsumerRecord, isNew: Bool) throws
+    mutating func hold(_ execution: String) throws -> HoldRecord?
+    mutating func saveHold(_ record: HoldRecord, isNew: Bool) throws
+    /// Active holds with `expiresAt <= now`, of one consumer (or of all when nil), by execution id.
+    mutating func expiredHolds(consumer: String?, at now: Timestamp) throws -> [HoldRecord]
+    mutating func periodState(_ key: String) throws -> PeriodState?
+    mutating func savePeriodState(_ key: String, _ state: PeriodState) throws
+    mutating func operation(_ key: String) throws -> OperationRecord?
+    mutating func saveOperation(_ record: OperationRecord) throws
+    mutating func payout(_ key: String) throws -> PayoutRecord?
+    mutating func savePayout(_ record: PayoutRecord, isNew: Bool) throws
+    /// Appends an entry; the store assigns its sequence.
+    mutating func append(_ entry: Entry) throws
+    /// Appends a charge record; the store assigns its sequence.
+    mutating func append(_ charge: ChargeRecord) throws
+}

@@ -1,0 +1,109 @@
+import Tariff
+
+/// Where settlement keeps its ledger: a plugin behind one protocol (in-memory, SQLite, PostgreSQL,
+/// or a third party's).
+///
+/// ## The contract
+///
+/// A backend stores, for one currency, each consumer's `available` and `reserved` credits, the
+/// holds, the append-only double-entry entries (`Entry`), the charge records, the period states,
+/// the applied operations and the payouts. The lifecycle (`Settlement`) validates every input and
+/// calls one method per lifecycle step; each method is **one atomic step**: it either applies
+/// completely and durably before it returns, or throws a `SettlementError` and changes nothing,
+/// not a row, not a byte of state a reader could see.
+///
+/// `LedgerSteps` is the reference semantics of every step, written once over a transactional
+/// `LedgerStore`: a backend over any store with transactions (the in-memory and SQLite ones)
+/// calls it inside a transaction and gets the exact semantics for free. A backend that runs each
+/// step as one statement or server-side function (PostgreSQL, one round trip per step) must
+/// implement the same rules:
+///
+/// - **Idempotency.** Every step carries a key: the execution id for `reserve`, `settle`,
+///   `release` (and meter samples), the caller's key for `purchase`, `period-start:...` /
+///   `period-end:...` for period charges, `payout:CREATOR:WEEK` for payouts; and a fingerprint
+///   of its parameters. A key already applied with the same fingerprint returns the first result
+///   and writes nothing; with another fingerprint (or for another operation on the same
+///   execution, such as a release after a settle) it throws `idempotency_conflict`. A refused step
+///   records nothing, so retrying it evaluates again.
+/// - **Money.** Amounts are `Int64` micro-units; every sum is checked (`out_of_range`, never a
+///   wrapped value); `available` and `reserved` are never negative; every step appends entries
+///   that move money between accounts exactly as `LedgerSteps` does, and updates the consumer's
+///   running balances in the same step.
+/// - **Expiry.** A hold is live while `now < expiresAt` (the `now` of the command). A hold past
+///   its expiry counts as available in `balance`, is given back (`reserved -> available` entries,
+///   state `expired`) by any step that writes to its consumer, and by `expireHolds`; settling or
+///   extending it throws `reservation_expired` and changes nothing.
+/// - **Pricing inside the step.** `settle` and `chargePeriod` call their pricing closure with the
+///   period state as stored at the moment the step applies, and store the state it returns in the
+///   same step, so two concurrent executions never both consume the last of an allowance. The
+///   closures are pure and may be called more than once: a backend may price optimistically
+///   (read the state, price, then write only if the state is unchanged, else retry). A period
+///   state is its own version: every priced execution adds to its `succeeded` or `failed`
+///   count, which never go down, so an equal state is an unchanged one.
+/// - **Collection.** A settle charges `min(billed, held + available)` (`SettlementMath.collect`),
+///   records the rest as uncollected, and gives back what is left of the hold; a period line is
+///   collected up to `available`; a negative line (an SLA credit) is given back in full.
+/// - **Reads** (`balance`, `periodState`, `chargeRecords`, `snapshot`) see only completed steps.
+///
+/// Conformance: `TariffSettlementTesting`'s suite runs the same tests against every backend.
+public protocol SettlementBackend: Sendable {
+    /// The ledger's one currency: every amount it holds is in it.
+    var currency: Currency { get }
+
+    /// Adds credits (`purchases -> available`), opening the consumer's accounts on first use.
+    /// - throws: `idempotency_conflict`, `out_of_range`.
+    func purchase(_ command: PurchaseCommand) async throws -> PurchaseReceipt
+
+    /// The consumer's credits at `now` (holds past their expiry count as available).
+    /// - throws: `unknown_consumer`.
+    func balance(consumer: String, at now: Timestamp) async throws -> Balance
+
+    /// Holds `command.amount` for the execution.
+    /// - throws: `unknown_consumer`, `insufficient_credits`, `idempotency_conflict`.
+    func reserve(_ command: ReserveCommand) async throws -> Hold
+
+    /// The stored state of a period (empty when nothing was priced in it yet).
+    func periodState(_ key: PeriodKey) async throws -> PeriodState
+
+    /// The hold of an execution, if any (meter samples read its plan and period).
+    func hold(execution: String) async throws -> HoldRecord?
+
+    /// Extends a live hold to `command.required` from available credits; `exhausted` when they
+    /// cannot cover it (the hold is then left as it was).
+    /// - throws: `unknown_reservation`, `reservation_expired`, `idempotency_conflict` (closed hold).
+    func extendHold(_ command: ExtendCommand) async throws -> MeterReceipt
+
+    /// Settles a live hold, pricing with `pricing(state)` inside the step.
+    /// - throws: `unknown_reservation`, `reservation_expired`, `idempotency_conflict`, `out_of_range`,
+    ///   or what `pricing` throws.
+    func settle(_ command: SettleCommand, pricing: @escaping @Sendable (PeriodState) throws -> PricedCharge) async throws -> SettleReceipt
+
+    /// Gives a live hold back in full.
+    /// - throws: `unknown_reservation`, `reservation_expired`, `idempotency_conflict` (settled).
+    func release(_ command: ReleaseCommand) async throws -> ReleaseReceipt
+
+    /// Charges period lines without a hold, with `lines(state)` computed inside the step.
+    /// Opens the consumer's accounts if needed (a fee can come before any purchase: all uncollected).
+    /// - throws: `idempotency_conflict`, `out_of_range`, or what `lines` throws.
+    func chargePeriod(_ command: PeriodChargeCommand, lines: @escaping @Sendable (PeriodState) throws -> [PricedLine]) async throws -> PeriodChargeReceipt
+
+    /// Gives back every hold past its expiry at `now`; returns how many.
+    func expireHolds(at now: Timestamp) async throws -> Int
+
+    /// Records a payout (`earnings -> paid_out`).
+    /// - throws: `idempotency_conflict`, `out_of_range`.
+    func recordPayout(_ command: PayoutCommand) async throws -> PayoutRecord
+
+    /// Marks a recorded payout as confirmed by the payment rail (idempotent).
+    /// - throws: `invalid_input` when no payout has that key.
+    func markPayoutSent(key: String, reference: String) async throws
+
+    /// The recorded payouts of one week (`weekStart`), by creator.
+    func payouts(weekStart: CivilDate) async throws -> [PayoutRecord]
+
+    /// Charge records matching a query, in ledger order.
+    func chargeRecords(_ query: ChargeQuery) async throws -> [ChargeRecord]
+
+    /// Every row, for `verify` and for tests.
+    func snapshot() async throws -> LedgerSnapshot
+}

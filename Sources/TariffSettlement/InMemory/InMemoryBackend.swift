@@ -1,0 +1,223 @@
+import Tariff
+
+/// The reference backend: the whole ledger in memory, in an actor.
+///
+/// For tests, simulations and examples. Each step runs `LedgerSteps` on the actor's state with an
+/// undo log: a step that throws is rolled back entry by entry, so a refused operation leaves the
+/// state exactly as it was. Time comes from the commands (the lifecycle's injected clock).
+public actor InMemoryBackend {
+    public nonisolated let currency: Currency
+    private var state = MemoryState()
+
+    public init(currency: Currency) {
+        self.currency = currency
+    }
+
+    /// Runs one step: commits on return, undoes every write on throw.
+    private func step<Result>(_ body: (inout MemoryStore) throws -> Result) throws -> Result {
+        // Move the state into the store (no copy-on-write copy of the dictionaries), then back.
+        var store = MemoryStore(state: state, currency: currency)
+        state = MemoryState()
+        defer { state = store.state }
+        do {
+            return try body(&store)
+        } catch {
+            store.rollBack()
+            throw error
+        }
+    }
+}
+
+extension InMemoryBackend: SettlementBackend {
+    public func purchase(_ command: PurchaseCommand) throws -> PurchaseReceipt {
+        try step { try LedgerSteps.purchase(command, in: &$0) }
+    }
+
+    public func balance(consumer: String, at now: Timestamp) throws -> Balance {
+        guard let record = state.consumers[consumer] else {
+            throw SettlementError(.unknownConsumer, "no credits were ever purchased for consumer '\(consumer)'")
+        }
+        // Holds past their expiry already count as available (without writing anything).
+        var expired: Int64 = 0
+        for execution in state.activeHolds[consumer] ?? [] {
+            if let hold = state.holds[execution], !(now < hold.expiresAt) { expired += hold.amount.micros }
+        }
+        return Balance(consumer: consumer, currency: currency, available: Money(micros: record.available.micros + expired),
+                       reserved: Money(micros: record.reserved.micros - expired))
+    }
+
+    public func reserve(_ command: ReserveCommand) throws -> Hold {
+        try step { try LedgerSteps.reserve(command, in: &$0) }
+    }
+
+    public func periodState(_ key: PeriodKey) -> PeriodState {
+        state.periods[key.rawValue] ?? .empty
+    }
+
+    public func hold(execution: String) -> HoldRecord? {
+        state.holds[execution]
+    }
+
+    public func extendHold(_ command: ExtendCommand) throws -> MeterReceipt {
+        try step { try LedgerSteps.extendHold(command, in: &$0) }
+    }
+
+    public func settle(_ command: SettleCommand, pricing: @escaping @Sendable (PeriodState) throws -> PricedCharge) throws -> SettleReceipt {
+        try step { try LedgerSteps.settle(command, pricing: pricing, in: &$0) }
+    }
+
+    public func release(_ command: ReleaseCommand) throws -> ReleaseReceipt {
+        try step { try LedgerSteps.release(command, in: &$0) }
+    }
+
+    public func chargePeriod(_ command: PeriodChargeCommand, lines: @escaping @Sendable (PeriodState) throws -> [PricedLine]) throws -> PeriodChargeReceipt {
+        try step { try LedgerSteps.chargePeriod(command, lines: lines, in: &$0) }
+    }
+
+    public func expireHolds(at now: Timestamp) throws -> Int {
+        try step { try LedgerSteps.expireHolds(at: now, in: &$0) }
+    }
+
+    public func recordPayout(_ command: PayoutCommand) throws -> PayoutRecord {
+        try step { try LedgerSteps.recordPayout(command, in: &$0) }
+    }
+
+    public func markPayoutSent(key: String, reference: String) throws {
+        try step { try LedgerSteps.markPayoutSent(key: key, reference: reference, in: &$0) }
+    }
+
+    public func payouts(weekStart: CivilDate) -> [PayoutRecord] {
+        state.payouts.values.filter { $0.weekStart == weekStart }.sorted { $0.creator < $1.creator }
+    }
+
+    public func chargeRecords(_ query: ChargeQuery) -> [ChargeRecord] {
+        state.charges.filter(query.matches)
+    }
+
+    public func snapshot() -> LedgerSnapshot {
+        LedgerSnapshot(
+            currency: currency,
+            consumers: state.consumers.values.sorted { $0.id < $1.id },
+            holds: state.holds.values.sorted { $0.execution < $1.execution },
+            entries: state.entries,
+            charges: state.charges,
+            operations: state.operations.values.sorted { $0.key < $1.key },
+            payouts: state.payouts.values.sorted { $0.key < $1.key },
+            periods: state.periods.map { PeriodRecord(key: $0.key, state: $0.value) }.sorted { $0.key < $1.key })
+    }
+}
+
+/// The in-memory ledger's rows.
+struct MemoryState {
+    var consumers: [String: ConsumerRecord] = [:]
+    var holds: [String: HoldRecord] = [:]
+    /// Consumer -> executions of its active holds (expiry looks only at these).
+    var activeHolds: [String: Set<String>] = [:]
+    var periods: [String: PeriodState] = [:]
+    var operations: [String: OperationRecord] = [:]
+    var payouts: [String: PayoutRecord] = [:]
+    var entries: [Entry] = []
+    var charges: [ChargeRecord] = []
+
+    mutating func setHold(_ execution: String, _ hold: HoldRecord?) {
+        let consumer = hold?.consumer ?? holds[execution]?.consumer
+        holds[execution] = hold
+        guard let consumer else { return }
+        if hold?.state == .active {
+            activeHolds[consumer, default: []].insert(execution)
+        } else {
+            activeHolds[consumer]?.remove(execution)
+            if activeHolds[consumer]?.isEmpty == true { activeHolds[consumer] = nil }
+        }
+    }
+}
+
+/// `LedgerStore` over `MemoryState`, recording how to undo each write.
+struct MemoryStore: LedgerStore {
+    var state: MemoryState
+    let currency: Currency
+    private var undo: [Undo] = []
+
+    private enum Undo {
+        case consumer(String, ConsumerRecord?)
+        case hold(String, HoldRecord?)
+        case period(String, PeriodState?)
+        case operation(String, OperationRecord?)
+        case payout(String, PayoutRecord?)
+        case entries(Int)
+        case charges(Int)
+    }
+
+    init(state: MemoryState, currency: Currency) {
+        self.state = state
+        self.currency = currency
+    }
+
+    mutating func rollBack() {
+        while let last = undo.popLast() {
+            switch last {
+            case .consumer(let key, let old): state.consumers[key] = old
+            case .hold(let key, let old): state.setHold(key, old)
+            case .period(let key, let old): state.periods[key] = old
+            case .operation(let key, let old): state.operations[key] = old
+            case .payout(let key, let old): state.payouts[key] = old
+            case .entries(let count): state.entries.removeSubrange(count...)
+            case .charges(let count): state.charges.removeSubrange(count...)
+            }
+        }
+    }
+
+    func consumer(_ id: String) -> ConsumerRecord? { state.consumers[id] }
+
+    mutating func saveConsumer(_ record: ConsumerRecord, isNew: Bool) {
+        undo.append(.consumer(record.id, state.consumers[record.id]))
+        state.consumers[record.id] = record
+    }
+
+    func hold(_ execution: String) -> HoldRecord? { state.holds[execution] }
+
+    mutating func saveHold(_ record: HoldRecord, isNew: Bool) {
+        undo.append(.hold(record.execution, state.holds[record.execution]))
+        state.setHold(record.execution, record)
+    }
+
+    func expiredHolds(consumer: String?, at now: Timestamp) -> [HoldRecord] {
+        let executions: [String] = consumer.map { Array(state.activeHolds[$0] ?? []) } ?? state.activeHolds.values.flatMap { $0 }
+        return executions.compactMap { state.holds[$0] }.filter { $0.state == .active && !(now < $0.expiresAt) }.sorted { $0.execution < $1.execution }
+    }
+
+    func periodState(_ key: String) -> PeriodState? { state.periods[key] }
+
+    mutating func savePeriodState(_ key: String, _ value: PeriodState) {
+        undo.append(.period(key, state.periods[key]))
+        state.periods[key] = value
+    }
+
+    func operation(_ key: String) -> OperationRecord? { state.operations[key] }
+
+    mutating func saveOperation(_ record: OperationRecord) {
+        undo.append(.operation(record.key, state.operations[record.key]))
+        state.operations[record.key] = record
+    }
+
+    func payout(_ key: String) -> PayoutRecord? { state.payouts[key] }
+
+    mutating func savePayout(_ record: PayoutRecord, isNew: Bool) {
+        undo.append(.payout(record.key, state.payouts[record.key]))
+        state.payouts[record.key] = record
+    }
+
+    mutating func append(_ entry: Entry) {
+        undo.append(.entries(state.entries.count))
+        var entry = entry
+        entry.sequence = Int64(state.entries.count + 1)
+        state.entries.append(entry)
+    }
+
+    mutating func append(_ charge: ChargeRecord) {
+        undo.append(.charges(state.charges.count))
+        var charge = charge
+        charge.sequence = Int64(state.charges.count + 1)
+        state.charges.append(charge)
+    }
+}

@@ -1,0 +1,209 @@
+import Tariff
+
+/// The result of `verify`: each invariant of settlement.md and what broke it.
+public struct VerificationReport: Sendable, Hashable {
+    public struct Invariant: Sendable, Hashable {
+        /// 1 to 6, as numbered in settlement.md.
+        public var number: Int
+        public var name: String
+        /// Empty when the invariant holds (at most 20 listed per invariant, then a count).
+        public var failures: [String]
+        public var holds: Bool { failures.isEmpty }
+    }
+
+    public var invariants: [Invariant]
+    public var entries: Int
+    public var charges: Int
+    public var passed: Bool { invariants.allSatisfy(\.holds) }
+}
+
+/// Checks a ledger's rows against settlement.md's invariants, each from sources kept apart: the
+/// consumer rows' running balances, the entries, the charge records, the holds, the operations and
+/// the payouts. Every sum is formed in Int128, so a corrupt ledger cannot trap the check.
+enum LedgerVerifier {
+    static func verify(_ ledger: LedgerSnapshot, schedule: PayoutSchedule) -> VerificationReport {
+        var report = VerificationReport(invariants: [], entries: ledger.entries.count, charges: ledger.charges.count)
+        let balances = ledger.balances
+        func balance(_ account: Account) -> Int128 { balances[account] ?? 0 }
+
+        // 1. No consumer's available or reserved is ever negative: replay the entries in order.
+        var failures = Failures()
+        var running: [Account: Int128] = [:]
+        for entry in ledger.entries {
+            if entry.amount.micros <= 0 { failures.add("entry \(entry.sequence) moves \(entry.amount): entries are positive") }
+            if entry.debit == entry.credit { failures.add("entry \(entry.sequence) debits and credits \(entry.debit)") }
+            let debited = running[entry.debit, default: 0] - Int128(entry.amount.micros)
+            running[entry.debit] = debited
+            running[entry.credit, default: 0] += Int128(entry.amount.micros)
+            if entry.debit.kind == .available || entry.debit.kind == .reserved, debited < 0 {
+                failures.add("\(entry.debit) went to \(Self.text(debited)) at entry \(entry.sequence) (\(entry.operation))")
+            }
+        }
+        for consumer in ledger.consumers {
+            if consumer.available.micros < 0 || consumer.reserved.micros < 0 {
+                failures.add("\(consumer.id) holds \(consumer.available) available, \(consumer.reserved) reserved")
+            }
+            if Int128(consumer.available.micros) != balance(Account(.available, consumer.id)) {
+                failures.add("\(consumer.id)'s available \(consumer.available) differs from its entries' \(Self.text(balance(Account(.available, consumer.id))))")
+            }
+            if Int128(consumer.reserved.micros) != balance(Account(.reserved, consumer.id)) {
+                failures.add("\(consumer.id)'s reserved \(consumer.reserved) differs from its entries' \(Self.text(balance(Account(.reserved, consumer.id))))")
+            }
+        }
+        report.invariants.append(.init(number: 1, name: "no available or reserved balance is ever negative", failures: failures.list))
+
+        // 2. purchases - charged - reserved = available, from four separate sources.
+        failures = Failures()
+        var purchased: [String: Int128] = [:], charged: [String: Int128] = [:], held: [String: Int128] = [:]
+        // The purchase entry names the consumer; the operation keeps the amount.
+        var purchaseConsumer: [String: String] = [:]
+        for entry in ledger.entries where entry.credit.kind == .available && entry.debit.kind == .purchases {
+            purchaseConsumer[entry.operation] = entry.credit.owner
+        }
+        for operation in ledger.operations where operation.key.hasPrefix("purchase:") {
+            purchased[purchaseConsumer[operation.key] ?? "", default: 0] += Int128(operation.result.first ?? 0)
+        }
+        for record in ledger.charges { charged[record.consumer, default: 0] += Int128(record.charged.micros) }
+        for hold in ledger.holds where hold.state == .active { held[hold.consumer, default: 0] += Int128(hold.amount.micros) }
+        for consumer in ledger.consumers {
+            let id = consumer.id
+            let expected = (purchased[id] ?? 0) - (charged[id] ?? 0) - (held[id] ?? 0)
+            if expected != Int128(consumer.available.micros) {
+                failures.add("\(id): purchases \(Self.text(purchased[id] ?? 0)) - charged \(Self.text(charged[id] ?? 0)) - reserved \(Self.text(held[id] ?? 0)) = \(Self.text(expected)), but available is \(consumer.available)")
+            }
+            if -balance(Account(.purchases, id)) != (purchased[id] ?? 0) {
+                failures.add("\(id): purchase entries total \(Self.text(-balance(Account(.purchases, id)))), purchases \(Self.text(purchased[id] ?? 0))")
+            }
+        }
+        report.invariants.append(.init(number: 2, name: "purchases - charged - reserved = available", failures: failures.list))
+
+        // 3. Every charge line's shares add up to it; what was not collected is billed - charged.
+        failures = Failures()
+        for record in ledger.charges {
+            let shares = Int128(record.split.creator.micros) + Int128(record.split.platform.micros) + Int128(record.split.processing.micros)
+            if shares != Int128(record.charged.micros) {
+                failures.add("line \(record.sequence) (\(record.operation)) charged \(record.charged) but its shares add up to \(Self.text(shares))")
+            }
+            if Int128(record.billed.micros) - Int128(record.charged.micros) != Int128(record.uncollected.micros) {
+                failures.add("line \(record.sequence) billed \(record.billed), charged \(record.charged), uncollected \(record.uncollected)")
+            }
+            if record.billed.micros > 0, record.charged.micros < 0 || record.charged > record.billed {
+                failures.add("line \(record.sequence) charged \(record.charged) of \(record.billed)")
+            }
+        }
+        report.invariants.append(.init(number: 3, name: "every charge line's three shares add up to it", failures: failures.list))
+
+        // 4. Conservation: total charged = creator earnings + platform + processing (entries), and
+        // the books balance (every account together sums to zero).
+        failures = Failures()
+        let totalCharged = ledger.charges.reduce(Int128(0)) { $0 + Int128($1.charged.micros) }
+        var creators = Int128(0), platform = Int128(0), processing = Int128(0), everything = Int128(0)
+        for (account, value) in balances {
+            everything += value
+            switch account.kind {
+            case .earnings, .paidOut: creators += value
+            case .platform: platform += value
+            case .processing: processing += value
+            default: break
+            }
+        }
+        if totalCharged != creators + platform + processing {
+            failures.add("charged \(Self.text(totalCharged)) but creators \(Self.text(creators)) + platform \(Self.text(platform)) + processing \(Self.text(processing)) = \(Self.text(creators + platform + processing))")
+        }
+        let totalUncollected = ledger.charges.reduce(Int128(0)) { $0 + Int128($1.uncollected.micros) }
+        if totalUncollected != balance(Account(.writtenOff)) {
+            failures.add("lines leave \(Self.text(totalUncollected)) uncollected, entries \(Self.text(balance(Account(.writtenOff))))")
+        }
+        if everything != 0 { failures.add("the accounts sum to \(Self.text(everything)), not 0") }
+        report.invariants.append(.init(number: 4, name: "total charged = creator earnings + platform + processing", failures: failures.list))
+
+        // 5. Each execution settled at most once; each key applied at most once.
+        failures = Failures()
+        var executionLines: [String: Int] = [:]
+        for record in ledger.charges where record.kind == .execution { executionLines[record.execution ?? "", default: 0] += 1 }
+        for (execution, count) in executionLines where count > 1 { failures.add("execution \(execution) was charged \(count) times") }
+        var holdsByExecution: [String: HoldRecord] = [:]
+        for hold in ledger.holds {
+            if holdsByExecution[hold.execution] != nil { failures.add("execution \(hold.execution) has two holds") }
+            holdsByExecution[hold.execution] = hold
+        }
+        for (execution, count) in executionLines where count == 1 {
+            if holdsByExecution[execution]?.state != .settled { failures.add("execution \(execution) was charged but its hold is not settled") }
+        }
+        for hold in ledger.holds where hold.state == .settled && hold.outcome?.refusal == nil && executionLines[hold.execution] == nil {
+            failures.add("execution \(hold.execution) was settled without its charge line")
+        }
+        var entriesByOperation: [String: Int] = [:]
+        for entry in ledger.entries { entriesByOperation[entry.operation, default: 0] += 1 }
+        for operation in ledger.operations where operation.key.hasPrefix("purchase:") && entriesByOperation[operation.key] != 1 {
+            failures.add("\(operation.key) wrote \(entriesByOperation[operation.key] ?? 0) entries")
+        }
+        for payout in ledger.payouts where entriesByOperation[payout.key] != 1 {
+            failures.add("\(payout.key) wrote \(entriesByOperation[payout.key] ?? 0) entries")
+        }
+        for (keys, what) in [(ledger.operations.map(\.key), "operation"), (ledger.payouts.map(\.key), "payout")] where Set(keys).count != keys.count {
+            failures.add("an \(what) key was applied twice")
+        }
+        report.invariants.append(.init(number: 5, name: "each execution settled at most once, each key applied at most once", failures: failures.list))
+
+        // 6. For every creator, earnings = paid out + carried, and no payout exceeds what was earned
+        // by the end of its week.
+        failures = Failures()
+        var earned: [String: Int128] = [:]
+        var sharesByCreator: [String: [(at: Timestamp, share: Int64)]] = [:]
+        for record in ledger.charges {
+            earned[record.creator, default: 0] += Int128(record.split.creator.micros)
+            sharesByCreator[record.creator, default: []].append((record.datedAt, record.split.creator.micros))
+        }
+        var paidByCreator: [String: [PayoutRecord]] = [:]
+        for payout in ledger.payouts {
+            paidByCreator[payout.creator, default: []].append(payout)
+            if payout.amount.micros <= 0 || payout.amount.micros % 10_000 != 0 {
+                failures.add("\(payout.key) pays \(payout.amount): payouts are positive whole cents")
+            }
+        }
+        for creator in Set(earned.keys).union(paidByCreator.keys).sorted() {
+            let paid = (paidByCreator[creator] ?? []).reduce(Int128(0)) { $0 + Int128($1.amount.micros) }
+            let carried = balance(Account(.earnings, creator))
+            if (earned[creator] ?? 0) != paid + carried {
+                failures.add("\(creator) earned \(Self.text(earned[creator] ?? 0)) but was paid \(Self.text(paid)) and carries \(Self.text(carried))")
+            }
+            if balance(Account(.paidOut, creator)) != paid {
+                failures.add("\(creator)'s paid-out entries total \(Self.text(balance(Account(.paidOut, creator)))), its payouts \(Self.text(paid))")
+            }
+            var paidBefore = Int128(0)
+            // Walk the creator's shares in date order alongside its payouts in week order.
+            let shares = (sharesByCreator[creator] ?? []).sorted { $0.at < $1.at }
+            var nextShare = 0
+            var earnedByWeekEnd = Int128(0)
+            for payout in (paidByCreator[creator] ?? []).sorted(by: { $0.weekStart < $1.weekStart }) {
+                guard let week = schedule.week(startingOn: payout.weekStart) else {
+                    failures.add("\(payout.key) names a week that does not start on \(schedule.calendar.weekStarts.fullName)")
+                    continue
+                }
+                while nextShare < shares.count, shares[nextShare].at < week.end {
+                    earnedByWeekEnd += Int128(shares[nextShare].share)
+                    nextShare += 1
+                }
+                if paidBefore + Int128(payout.amount.micros) > earnedByWeekEnd {
+                    failures.add("\(payout.key) pays \(payout.amount) with only \(Self.text(earnedByWeekEnd - paidBefore)) earned and unpaid by the week's end")
+                }
+                paidBefore += Int128(payout.amount.micros)
+            }
+        }
+        report.invariants.append(.init(number: 6, name: "for every creator, earnings = paid out + carried", failures: failures.list))
+        return report
+    }
+
+    static func text(_ micros: Int128) -> String { DecimalText.format(micros, fractionalDigits: Money.fractionalDigits) }
+
+    /// At most 20 failures listed per invariant, then how many more.
+    struct Failures {
+        private(set) var all: [String] = []
+        private var more = 0
+        mutating func add(_ failure: String) {
+            if all.count < 20 { all.append(failure) } else { more += 1 }
+        }
+        var list: [String] { more == 0 ? all : all + ["... and \(more) more"] }
+    }
+}

@@ -1,0 +1,266 @@
+import Tariff
+
+/// The credit lifecycle of settlement.md on any backend: purchase, balance, reserve, meter,
+/// settle, release, expiry, period fees and period-end lines; with usage, payouts and `verify`
+/// (`Settlement+Reports.swift`).
+///
+/// It validates every input (ids and keys of 1 to 255 characters, amounts in range, the ledger's
+/// currency), reads the time from the injected clock, prices with the compiled catalog, and hands
+/// each step to the backend as one atomic, idempotent command.
+///
+/// ```swift
+/// let settlement = Settlement(backend: InMemoryBackend(currency: usd), catalog: catalog)
+/// _ = try await settlement.purchase(consumer: "cus_1", amount: Money(micros: 100_000_000), idempotencyKey: "order-1")
+/// let hold = try await settlement.reserve(ReservationRequest(execution: "exe_1", consumer: "cus_1", plan: plan))
+/// let receipt = try await settlement.settle(SettlementRequest(execution: "exe_1", meters: meters, endedAt: at))
+/// ```
+/// - throws: every method throws `SettlementError` (its `code` is what `tariff ledger` prints).
+public struct Settlement: Sendable {
+    public let backend: any SettlementBackend
+    /// Prices executions and period lines; nil for a ledger used only for credits and reports.
+    public let catalog: CompiledCatalog?
+    public let clock: any SettlementClock
+    /// What this process reserved, so settling it needs no read first (one backend call per step).
+    private let reserved = HoldDirectory()
+
+    /// A hold's default lifetime (settlement.md).
+    public static let defaultTTL: Duration = .seconds(15 * 60)
+    /// The longest hold: a limit on everything, so a forgotten hold cannot lock credits for ever.
+    public static let maximumTTL: Duration = .seconds(7 * 86_400)
+    /// The largest single purchase, 10^9 currency units: far beyond any real top-up, and far enough
+    /// from Int64's 9.2 * 10^12 units that sums of many purchases stay exact.
+    public static let maximumPurchase = Money(micros: 1_000_000_000 * 1_000_000)
+    /// The longest id or idempotency key, in characters.
+    public static let maximumKeyLength = 255
+
+    public init(backend: any SettlementBackend, catalog: CompiledCatalog?, clock: any SettlementClock = SystemClock()) {
+        self.backend = backend
+        self.catalog = catalog
+        self.clock = clock
+    }
+
+    public var currency: Currency { backend.currency }
+
+    // MARK: Credits
+
+    /// Adds prepaid credits: a positive amount of whole cents in the ledger's currency.
+    /// - throws: `invalid_amount`, `wrong_currency`, `invalid_key`, `idempotency_conflict`.
+    @discardableResult
+    public func purchase(consumer: String, amount: Money, currency: Currency? = nil, idempotencyKey: String) async throws -> PurchaseReceipt {
+        try Self.validate(consumer, "consumer id")
+        try Self.validate(idempotencyKey, "idempotency key")
+        try checkCurrency(currency ?? self.currency, "the purchase")
+        guard amount.micros > 0 else { throw SettlementError(.invalidAmount, "a purchase must be positive, not \(amount)") }
+        guard amount.micros % 10_000 == 0 else { throw SettlementError(.invalidAmount, "a purchase is whole cents: \(amount) is not") }
+        guard amount <= Self.maximumPurchase else {
+            throw SettlementError(.invalidAmount, "a purchase is at most \(Self.maximumPurchase), not \(amount)")
+        }
+        let fingerprint = "consumer=\(consumer);amount=\(amount.micros);currency=\(self.currency.code)"
+        return try await backend.purchase(PurchaseCommand(key: idempotencyKey, fingerprint: fingerprint, consumer: consumer, amount: amount, now: clock.now()))
+    }
+
+    /// The consumer's `available` and `reserved` credits now.
+    /// - throws: `unknown_consumer`, `invalid_key`.
+    public func balance(consumer: String) async throws -> Balance {
+        try Self.validate(consumer, "consumer id")
+        return try await backend.balance(consumer: consumer, at: clock.now())
+    }
+
+    // MARK: Executions
+
+    /// Holds the estimated cost of a run; never an overdraft.
+    /// - throws: `insufficient_credits`, `unknown_consumer`, `wrong_currency`, `invalid_amount`,
+    ///   `invalid_input` (TTL), `invalid_key`, `idempotency_conflict`.
+    @discardableResult
+    public func reserve(_ request: ReservationRequest) async throws -> Hold {
+        try Self.validate(request.execution, "execution id")
+        try Self.validate(request.consumer, "consumer id")
+        let (catalog, plan) = try resolve(request.plan)
+        try checkCurrency(plan.currency, "plan \(plan.id)")
+        let estimate = request.estimate ?? catalog.reservationEstimate(request.plan)
+        guard estimate.micros >= 0 else { throw SettlementError(.invalidAmount, "an estimate cannot be negative: \(estimate)") }
+        guard estimate <= Self.maximumPurchase else { throw SettlementError(.invalidAmount, "an estimate is at most \(Self.maximumPurchase)") }
+        guard request.ttl > .zero, request.ttl <= Self.maximumTTL else {
+            throw SettlementError(.invalidInput, "a hold's TTL must be more than 0 and at most 7 days")
+        }
+        let now = clock.now()
+        guard let expiresAt = now.adding(nanoseconds: request.ttl.nanoseconds) else {
+            throw SettlementError(.invalidInput, "the hold would expire past the last representable instant")
+        }
+        let fingerprint = "consumer=\(request.consumer);plan=\(plan.id)@\(plan.version);period=\(Self.text(request.period.start));"
+            + "estimate=\(estimate.micros);ttl_ns=\(request.ttl.nanoseconds)"
+        let hold = try await backend.reserve(ReserveCommand(execution: request.execution, fingerprint: fingerprint, consumer: request.consumer, plan: plan.id,
+                                                             version: plan.version, periodStart: request.period.start, amount: estimate,
+                                                             expiresAt: expiresAt, now: now, recordsRefusal: request.recordsRefusal))
+        if hold.refused {
+            throw SettlementError(.insufficientCredits, "execution '\(request.execution)' was refused for credits (the refusal is recorded)")
+        }
+        reserved.remember(HoldDirectory.Info(consumer: hold.consumer, plan: plan.id, version: plan.version, periodStart: request.period.start),
+                          for: request.execution)
+        return hold
+    }
+
+    /// Prices the run so far and extends the hold when the running cost passed it; `exhausted`
+    /// when the credits cannot cover it (the runtime stops the run, then settles it).
+    /// - throws: `unknown_reservation`, `reservation_expired`, `idempotency_conflict` (a closed hold).
+    public func meter(execution: String, sample: MeterSample) async throws -> MeterReceipt {
+        try Self.validate(execution, "execution id")
+        let hold = try await holdInfo(execution)
+        let (catalog, handle, _) = try planOf(hold)
+        var state = PeriodState.empty
+        if let start = hold.periodStart { state = try await backend.periodState(PeriodKey(consumer: hold.consumer, plan: hold.plan, start: start)) }
+        let priced = catalog.price(handle, ExecutionInput(meters: sample.meters, failed: false, endedAt: sample.at), state: state)
+        // A refused run (spend cap) would cost nothing: the hold stays as it is.
+        let running = priced.refusal == nil ? priced.charge : .zero
+        return try await backend.extendHold(ExtendCommand(execution: execution, required: running, now: clock.now()))
+    }
+
+    /// Prices the finished execution with the period state read in the same step, charges
+    /// `min(actual, held + available)`, records the rest as uncollected and gives back what is left
+    /// of the hold.
+    /// - throws: `unknown_reservation`, `reservation_expired`, `idempotency_conflict`, `invalid_key`.
+    @discardableResult
+    public func settle(_ request: SettlementRequest) async throws -> SettleReceipt {
+        try Self.validate(request.execution, "execution id")
+        let hold = try await holdInfo(request.execution)
+        let (catalog, handle, plan) = try planOf(hold)
+        let periodStart = request.period.map { $0.start } ?? hold.periodStart
+        let input = ExecutionInput(meters: request.meters, failed: request.failed, endedAt: request.endedAt)
+        let rule = plan.split.rule
+        let command = SettleCommand(execution: request.execution, fingerprint: Self.settleFingerprint(request, periodStart: periodStart, catalog: catalog),
+                                    consumer: hold.consumer, agent: plan.agent, creator: plan.creator, plan: plan.id, version: plan.version,
+                                    period: periodStart.map { PeriodKey(consumer: hold.consumer, plan: plan.id, start: $0) }, endedAt: request.endedAt,
+                                    failed: request.failed, now: clock.now())
+        let receipt = try await backend.settle(command) { state in
+            let result = catalog.price(handle, input, state: state)
+            return PricedCharge(billed: result.charge, split: result.split, rule: rule, computeUnits: result.computeUnits, state: result.state,
+                                refusal: result.refusal)
+        }
+        reserved.forget(request.execution)
+        return receipt
+    }
+
+    /// Gives the hold back in full: the run never happened.
+    /// - throws: `unknown_reservation`, `reservation_expired`, `idempotency_conflict` (settled).
+    @discardableResult
+    public func release(execution: String) async throws -> ReleaseReceipt {
+        try Self.validate(execution, "execution id")
+        let receipt = try await backend.release(ReleaseCommand(execution: execution, now: clock.now()))
+        reserved.forget(execution)
+        return receipt
+    }
+
+    /// Gives back every hold past its TTL (holds past their TTL already count as available before
+    /// this sweep; the sweep writes their entries).
+    @discardableResult
+    public func expireHolds() async throws -> Int {
+        try await backend.expireHolds(at: clock.now())
+    }
+
+    // MARK: Period lines
+
+    /// Charges a period's start lines (the fee) without a hold: up to `available`, the rest
+    /// uncollected. Dated at the period start. Key: `period-start:CONSUMER:PLAN:START` by default.
+    @discardableResult
+    public func chargePeriodStart(consumer: String, plan handle: PlanHandle, periodStart: Timestamp, idempotencyKey: String? = nil) async throws -> PeriodChargeReceipt {
+        try Self.validate(consumer, "consumer id")
+        let (catalog, plan) = try resolve(handle)
+        try checkCurrency(plan.currency, "plan \(plan.id)")
+        let key = idempotencyKey ?? "period-start:\(consumer):\(plan.id):\(periodStart.rfc3339)"
+        try Self.validate(key, "idempotency key")
+        let rule = plan.split.rule
+        let lines = catalog.periodStartLines(handle).map { PricedLine(kind: .fee, amount: $0.amount, split: $0.split, rule: rule) }
+        let command = PeriodChargeCommand(key: key, fingerprint: "start;consumer=\(consumer);plan=\(plan.id)@\(plan.version);period=\(periodStart.nanosecondsSinceEpoch)",
+                                          consumer: consumer, agent: plan.agent, creator: plan.creator, plan: plan.id, version: plan.version,
+                                          period: PeriodKey(consumer: consumer, plan: plan.id, start: periodStart), datedAt: periodStart, now: clock.now())
+        return try await backend.chargePeriod(command) { _ in lines }
+    }
+
+    /// Charges a period's end lines (commitment shortfall, SLA credit) computed from the period
+    /// state read in the same step. `fees`: what the period's start lines billed (default: the
+    /// plan's fee). Dated at the period end. Key: `period-end:CONSUMER:PLAN:START` by default.
+    @discardableResult
+    public func chargePeriodEnd(consumer: String, plan handle: PlanHandle, periodStart: Timestamp, periodEnd: Timestamp, fees: Money? = nil,
+                                idempotencyKey: String? = nil) async throws -> PeriodChargeReceipt {
+        try Self.validate(consumer, "consumer id")
+        let (catalog, plan) = try resolve(handle)
+        try checkCurrency(plan.currency, "plan \(plan.id)")
+        guard periodStart <= periodEnd else { throw SettlementError(.invalidInput, "a period cannot end before it starts") }
+        let key = idempotencyKey ?? "period-end:\(consumer):\(plan.id):\(periodStart.rfc3339)"
+        try Self.validate(key, "idempotency key")
+        var planFees = Money.zero
+        for line in catalog.periodStartLines(handle) {
+            planFees = try SettlementMath.add(planFees, line.amount, "the period's fees")
+        }
+        let billedFees = fees ?? planFees
+        let rule = plan.split.rule
+        let fingerprint = "end;consumer=\(consumer);plan=\(plan.id)@\(plan.version);period=\(periodStart.nanosecondsSinceEpoch)-\(periodEnd.nanosecondsSinceEpoch);fees=\(billedFees.micros)"
+        let command = PeriodChargeCommand(key: key, fingerprint: fingerprint, consumer: consumer, agent: plan.agent, creator: plan.creator, plan: plan.id,
+                                          version: plan.version, period: PeriodKey(consumer: consumer, plan: plan.id, start: periodStart),
+                                          datedAt: periodEnd, now: clock.now())
+        return try await backend.chargePeriod(command) { state in
+            catalog.periodEndLines(handle, state: state, fees: billedFees).map {
+                PricedLine(kind: $0.kind == .shortfall ? .shortfall : .slaCredit, amount: $0.amount, split: $0.split, rule: rule)
+            }
+        }
+    }
+
+    // MARK: Validation
+
+    /// Ids and keys: 1 to 255 characters, no control characters (they would make keys ambiguous in logs and storage).
+    public static func validate(_ key: String, _ what: String) throws {
+        guard !key.isEmpty else { throw SettlementError(.invalidKey, "the \(what) is empty") }
+        // Printable ASCII (nearly every real key): one byte a character, nothing to look up.
+        if key.utf8.count <= maximumKeyLength, key.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) { return }
+        let length = key.count
+        guard length <= maximumKeyLength else {
+            throw SettlementError(.invalidKey, "the \(what) is \(length) characters long; at most \(maximumKeyLength)")
+        }
+        guard !key.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            throw SettlementError(.invalidKey, "the \(what) holds a control character")
+        }
+    }
+
+    func checkCurrency(_ currency: Currency, _ what: String) throws {
+        guard currency == self.currency else {
+            throw SettlementError(.wrongCurrency, "\(what) is in \(currency.code); this ledger keeps \(self.currency.code)")
+        }
+    }
+
+    func resolve(_ handle: PlanHandle) throws -> (CompiledCatalog, PlanDefinition) {
+        guard let catalog else { throw SettlementError(.invalidInput, "pricing needs a catalog; this ledger was opened without one") }
+        guard Int(handle.index) >= 0, Int(handle.index) < catalog.definition.plans.count else {
+            throw SettlementError(.invalidInput, "the plan handle does not belong to this catalog")
+        }
+        return (catalog, catalog.plan(handle))
+    }
+
+    /// The consumer, plan and period of a hold: remembered from this process's reserve, else read.
+    private func holdInfo(_ execution: String) async throws -> HoldDirectory.Info {
+        if let known = reserved.info(for: execution) { return known }
+        guard let hold = try await backend.hold(execution: execution) else {
+            throw SettlementError(.unknownReservation, "no hold was placed for execution '\(execution)'")
+        }
+        return HoldDirectory.Info(consumer: hold.consumer, plan: hold.plan, version: hold.version, periodStart: hold.periodStart)
+    }
+
+    func planOf(_ hold: HoldDirectory.Info) throws -> (CompiledCatalog, PlanHandle, PlanDefinition) {
+        guard let catalog else { throw SettlementError(.invalidInput, "pricing needs a catalog; this ledger was opened without one") }
+        guard let handle = catalog.plan(id: hold.plan, version: hold.version) else {
+            throw SettlementError(.invalidInput, "plan \(hold.plan) version \(hold.version) of the hold is not in the catalog")
+        }
+        return (catalog, handle, catalog.plan(handle))
+    }
+
+    static func text(_ instant: Timestamp?) -> String { instant.map { String($0.nanosecondsSinceEpoch) } ?? "-" }
+
+    /// The settle's parameters: final readings by meter name (so a reordered catalog reads the same), status, end, period.
+    static func settleFingerprint(_ request: SettlementRequest, periodStart: Timestamp?, catalog: CompiledCatalog) -> String {
+        var text = "ended=\(request.endedAt.nanosecondsSinceEpoch);failed=\(request.failed ? 1 : 0);period=\(Self.text(periodStart));meters="
+        for (index, name) in catalog.meterNames.enumerated() {
+            let value = request.meters[MeterIndex(rawValue: index)]
+            if value.micros != 0 { text += "\(name)=\(value.micros),"}
+        }
+        return text
+    }
+}

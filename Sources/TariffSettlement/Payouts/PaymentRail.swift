@@ -1,0 +1,94 @@
+import Foundation
+import Synchronization
+import Tariff
+
+/// One payout as the payment rail sends it: a transfer to the creator's connected account.
+public struct PayoutTransfer: Sendable, Hashable {
+    /// `payout:CREATOR:WEEK`: the rail sends it as its idempotency key, so a resend pays once.
+    public var idempotencyKey: String
+    /// The creator's connected account.
+    public var destination: String
+    public var amount: Money
+    public var currency: Currency
+    /// The week (`2026-11-02`), Stripe's `transfer_group`.
+    public var transferGroup: String
+
+    public init(idempotencyKey: String, destination: String, amount: Money, currency: Currency, transferGroup: String) {
+        self.idempotencyKey = idempotencyKey
+        self.destination = destination
+        self.amount = amount
+        self.currency = currency
+        self.transferGroup = transferGroup
+    }
+
+    /// The amount in the currency's smallest unit (cents for USD), as rails take it.
+    /// - throws: `invalid_amount` when the amount is finer than that unit (a payout is whole cents;
+    ///   a zero-decimal currency needs whole units).
+    public func minorUnits() throws -> Int64 {
+        let divisor = Int64(PowerOfTen.int128(Money.fractionalDigits - min(currency.minorUnitDigits, Money.fractionalDigits)))
+        guard amount.micros % divisor == 0 else {
+            throw SettlementError(.invalidAmount, "\(amount) \(currency.code) is finer than the currency's smallest unit")
+        }
+        return amount.micros / divisor
+    }
+}
+
+/// The rail that moves real money (Stripe Connect transfers) or pretends to (`LogRail`):
+/// separate from the ledger, called after the payout is recorded.
+///
+/// A rail must be idempotent by `transfer.idempotencyKey`: the same key sent twice moves money
+/// once (Stripe does this with the `Idempotency-Key` header), because a run stopped after sending
+/// and before recording the confirmation sends again.
+public protocol PaymentRail: Sendable {
+    /// Sends a transfer and returns the rail's reference for it.
+    func send(_ transfer: PayoutTransfer) async throws -> String
+}
+
+/// Writes the request each payout would send, one JSON object per line, for dry runs:
+/// `{"method":"POST","path":"/v1/transfers","idempotency_key":"payout:acct_1:2026-11-02","body":{"amount":1262,"currency":"usd","destination":"acct_1","transfer_group":"2026-11-02"}}`
+public final class LogRail: PaymentRail {
+    private let output: Mutex<FileHandle>
+
+    /// Appends to `handle` (standard error by default).
+    public init(handle: FileHandle = .standardError) {
+        output = Mutex(handle)
+    }
+
+    /// Appends to the file at `path`, creating it.
+    public convenience init(path: String) throws {
+        if !FileManager.default.fileExists(atPath: path) {
+            guard FileManager.default.createFile(atPath: path, contents: nil) else {
+                throw SettlementError(.invalidInput, "cannot create the rail log '\(path)'")
+            }
+        }
+        guard let handle = FileHandle(forWritingAtPath: path) else { throw SettlementError(.invalidInput, "cannot open the rail log '\(path)'") }
+        handle.seekToEndOfFile()
+        self.init(handle: handle)
+    }
+
+    public func send(_ transfer: PayoutTransfer) async throws -> String {
+        let line = "{\"method\":\"POST\",\"path\":\"/v1/transfers\",\"idempotency_key\":\(Self.quoted(transfer.idempotencyKey)),"
+            + "\"body\":{\"amount\":\(try transfer.minorUnits()),\"currency\":\(Self.quoted(transfer.currency.code.lowercased())),"
+            + "\"destination\":\(Self.quoted(transfer.destination)),\"transfer_group\":\(Self.quoted(transfer.transferGroup))}}\n"
+        output.withLock { $0.write(Data(line.utf8)) }
+        return "log:" + transfer.idempotencyKey
+    }
+
+    static func quoted(_ text: String) -> String {
+        var output = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": output += "\\\""
+            case "\\": output += "\\\\"
+            default:
+                if scalar.value < 0x20 {
+                    let hex = String(scalar.value, radix: 16)
+                    output += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    output.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return output + "\""
+    }
+}

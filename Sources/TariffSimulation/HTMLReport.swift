@@ -1,0 +1,111 @@
+import Tariff
+
+/// A self-contained HTML report of a simulation (cli.md `--report`): inline CSS and SVG only, so
+/// nothing is fetched when it is viewed. Charts: revenue by day, by plan, by party; the biggest
+/// movers of a comparison; the payout calendar. Every figure carries a `data-` attribute with the
+/// exact decimal the JSON output has, so tests (and tools) can check the page against the JSON.
+public struct HTMLReport {
+    public var report: SimulationReport
+    public var comparison: Comparison?
+
+    public init(report: SimulationReport, comparison: Comparison?) {
+        self.report = report
+        self.comparison = comparison
+    }
+
+    public func render() -> String {
+        var body = ""
+        body += "<h1>Tariff simulation</h1>\n"
+        body += "<p class=\"window\">\(escape(report.currency?.code ?? "")) &middot; [\(escape(report.from?.description ?? "-")), \(escape(report.to?.description ?? "-")))"
+        body += " &middot; \(report.linesRead) lines, \(report.priced) executions priced, \(report.refused) refused, \(report.duplicates) duplicates, \(report.rejected.count) rejected lines</p>\n"
+        body += "<section><h2>Totals</h2><table class=\"totals\">"
+        for (name, amount) in [("charged", report.totals.charged), ("purchased", report.totals.purchased), ("creator", report.totals.creator),
+                               ("platform", report.totals.platform), ("processing", report.totals.processing)] {
+            body += "<tr><th>\(name)</th><td class=\"amount\" data-total=\"\(name)\">\(amount)</td></tr>"
+        }
+        body += "</table></section>\n"
+        body += section("Revenue by day", barChart(report.days.map { ($0.day.description, $0.charged, "day") }, vertical: true))
+        body += section("Revenue by plan", barChart(report.plans.map { ("\($0.plan) v\($0.version)", $0.charged, "plan") }, vertical: false))
+        body += section("Revenue by party", barChart([("creator", report.totals.creator, "party"), ("platform", report.totals.platform, "party"),
+                                                      ("processing", report.totals.processing, "party")], vertical: false))
+        if let comparison {
+            var movers = "<p>charged \(comparison.old.totals.charged) &rarr; <span data-compare-total=\"charged\">\(comparison.new.totals.charged)</span></p>"
+            movers += "<table><tr><th>consumer</th><th>old</th><th>new</th><th>difference</th></tr>"
+            for row in comparison.consumers.prefix(15) {
+                movers += "<tr><td>\(escape(row.key))</td><td class=\"amount\">\(row.old)</td><td class=\"amount\">\(row.new)</td><td class=\"amount\" data-mover=\"\(escape(row.key))\">\(row.difference)</td></tr>"
+            }
+            movers += "</table>"
+            movers += barChart(comparison.plans.prefix(15).map { ("\($0.key) v\($0.version ?? 0)", $0.difference, "mover") }, vertical: false)
+            body += section("Biggest movers", movers)
+        }
+        var calendar = "<table class=\"payouts\"><tr><th>pay date</th><th>creator</th><th>week</th><th>earnings</th><th>paid</th><th>carried</th></tr>"
+        for row in report.payouts.sorted(by: { ($0.week.payDate, $0.creator) < ($1.week.payDate, $1.creator) }) {
+            calendar += "<tr><td>\(row.week.payDate)</td><td>\(escape(row.creator))</td><td>\(row.week.weekStart)</td><td class=\"amount\">\(row.earnings)</td>"
+            calendar += "<td class=\"amount\" data-payout=\"\(escape(row.creator))|\(row.week.weekStart)\">\(row.amount)</td><td class=\"amount\">\(row.carried)</td></tr>"
+        }
+        calendar += "</table>"
+        body += section("Payout calendar", calendar)
+        return """
+        <!DOCTYPE html>
+        <html lang="en"><head><meta charset="utf-8"><title>Tariff simulation</title>
+        <meta name="viewport" content="width=device-width, initial-scale=1">
+        <style>
+        body { font-family: system-ui, sans-serif; margin: 2rem; color: #1d2330; }
+        h1 { font-size: 1.6rem; } h2 { font-size: 1.15rem; margin-top: 2rem; }
+        table { border-collapse: collapse; } th, td { padding: 0.2rem 0.7rem; text-align: left; border-bottom: 1px solid #e3e6ec; }
+        td.amount { text-align: right; font-variant-numeric: tabular-nums; }
+        .window { color: #5a6170; } svg text { font-size: 11px; fill: #1d2330; } rect.bar { fill: #3b6fd8; } rect.negative { fill: #d8553b; }
+        </style></head>
+        <body>
+        \(body)
+        </body></html>
+        """
+    }
+
+    private func section(_ title: String, _ content: String) -> String {
+        "<section><h2>\(escape(title))</h2>\n\(content)\n</section>\n"
+    }
+
+    /// A bar chart in inline SVG; bar lengths are proportional to the amounts (display only).
+    private func barChart(_ values: [(label: String, amount: Money, kind: String)], vertical: Bool) -> String {
+        guard !values.isEmpty else { return "<p>(nothing in the window)</p>" }
+        let largest = max(1, values.map { $0.amount.micros.magnitude }.max() ?? 1)
+        var svg = ""
+        if vertical {
+            let barWidth = 22, height = 160, width = values.count * (barWidth + 6) + 20
+            svg += "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width)\" height=\"\(height + 70)\" role=\"img\">"
+            for (index, value) in values.enumerated() {
+                let length = Int(UInt128(height) * UInt128(value.amount.micros.magnitude) / UInt128(largest))
+                let x = 10 + index * (barWidth + 6)
+                svg += "<rect class=\"bar\(value.amount.micros < 0 ? " negative" : "")\" x=\"\(x)\" y=\"\(height - length)\" width=\"\(barWidth)\" height=\"\(length)\" data-\(value.kind)=\"\(escape(value.label))\" data-amount=\"\(value.amount)\"><title>\(escape(value.label)): \(value.amount)</title></rect>"
+                svg += "<text x=\"\(x + barWidth / 2)\" y=\"\(height + 12)\" transform=\"rotate(60 \(x + barWidth / 2) \(height + 12))\">\(escape(String(value.label.suffix(5))))</text>"
+            }
+        } else {
+            let rowHeight = 22, width = 720
+            svg += "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width)\" height=\"\(values.count * rowHeight + 10)\" role=\"img\">"
+            for (index, value) in values.enumerated() {
+                let length = Int(UInt128(420) * UInt128(value.amount.micros.magnitude) / UInt128(largest))
+                let y = 5 + index * rowHeight
+                svg += "<text x=\"0\" y=\"\(y + 15)\">\(escape(String(value.label.prefix(28))))</text>"
+                svg += "<rect class=\"bar\(value.amount.micros < 0 ? " negative" : "")\" x=\"190\" y=\"\(y + 3)\" width=\"\(max(length, 1))\" height=\"\(rowHeight - 6)\" data-\(value.kind)=\"\(escape(value.label))\" data-amount=\"\(value.amount)\"><title>\(escape(value.label)): \(value.amount)</title></rect>"
+                svg += "<text x=\"\(196 + length)\" y=\"\(y + 15)\">\(value.amount)</text>"
+            }
+        }
+        return svg + "</svg>"
+    }
+
+    private func escape(_ text: String) -> String {
+        var output = ""
+        for character in text {
+            switch character {
+            case "&": output += "&amp;"
+            case "<": output += "&lt;"
+            case ">": output += "&gt;"
+            case "\"": output += "&quot;"
+            case "'": output += "&#39;"
+            default: output.append(character)
+            }
+        }
+        return output
+    }
+}

@@ -1,0 +1,252 @@
+import Tariff
+
+/// The sink of `tariff simulate`: prices executions with in-memory period state and keeps the
+/// report's totals. The window decides what is reported; everything is priced.
+public struct SimulationSink: BillingSink {
+    public let catalog: CompiledCatalog
+    /// Explicit window bounds (nil: open; cli.md's defaults then report every processed event).
+    public let from: Timestamp?
+    public let to: Timestamp?
+    public var entities = TraceEntities()
+
+    private var periodStates: [PeriodSlot?] = []
+    private struct PeriodSlot {
+        var state: PeriodState
+        var fees: Money
+    }
+
+    // Accumulators (amounts as Int64 micros with saturation: totals of real traces are far below).
+    var report = SimulationReport()
+    // Rows live in arrays indexed by consumer, agent, plan: one execution costs no string hashing.
+    private var consumerRows: [SimulationReport.ConsumerRow?] = []
+    private var agentRows: [SimulationReport.AgentRow?]
+    private var planRows: [SimulationReport.PlanRow?]
+    private var dayList: [SimulationReport.DayRow] = []
+    /// Per plan index: its agent's and creator's slots in `agentRows` / `creators`.
+    private let planAgentSlots: [Int]
+    private let planCreatorSlots: [Int32]
+    private let creators: [String]
+    private let schedule: PayoutSchedule?
+    /// Creator shares summed per creator and week: lines come in time order, so weeks are
+    /// numbered as they appear and each creator keeps an array by week number.
+    private var weeks: [PayoutWeek] = []
+    private var creatorWeeks: [[Int64]]
+    private var reportedCreatorWeeks: [[Bool]]
+    /// The row of the last line's day and that day's bounds (lines come in time order).
+    private var currentDay: (index: Int, start: Timestamp, end: Timestamp)?
+
+    public init(catalog: CompiledCatalog, from: Timestamp?, to: Timestamp?) {
+        self.catalog = catalog
+        self.from = from
+        self.to = to
+        schedule = PayoutSchedule(catalog.definition.payouts)
+        let plans = catalog.definition.plans
+        let agents = Array(Set(plans.map(\.agent))).sorted()
+        let creators = Array(Set(plans.map(\.creator))).sorted()
+        planAgentSlots = plans.map { plan in agents.firstIndex(of: plan.agent) ?? 0 }
+        planCreatorSlots = plans.map { plan in Int32(creators.firstIndex(of: plan.creator) ?? 0) }
+        self.creators = creators
+        creatorWeeks = [[Int64]](repeating: [], count: creators.count)
+        reportedCreatorWeeks = [[Bool]](repeating: [], count: creators.count)
+        agentRows = agents.map { agent in
+            SimulationReport.AgentRow(agent: agent, creator: plans.first { $0.agent == agent }?.creator ?? "")
+        }.map { Optional($0) }
+        planRows = plans.map { SimulationReport.PlanRow(plan: $0.id, version: $0.version) }
+        // Rows are listed only for entities with a reported line or execution.
+        agentTouched = [Bool](repeating: false, count: agents.count)
+        planTouched = [Bool](repeating: false, count: plans.count)
+    }
+
+    private var agentTouched: [Bool]
+    private var planTouched: [Bool]
+
+    private func inWindow(_ instant: Timestamp) -> Bool {
+        (from.map { instant >= $0 } ?? true) && (to.map { instant < $0 } ?? true)
+    }
+
+    private func endInWindow(_ instant: Timestamp) -> Bool {
+        (from.map { instant > $0 } ?? true) && (to.map { instant <= $0 } ?? true)
+    }
+
+    // MARK: BillingSink
+
+    public mutating func purchase(_ event: TraceEvent) {
+        if inWindow(event.time) { report.totals.purchased = report.totals.purchased.saturatingAdding(event.amount) }
+    }
+
+    public mutating func periodStarted(_ period: SubscriptionPeriod) {
+        while periodStates.count <= period.slot { periodStates.append(nil) }
+        var fees = Money.zero
+        for line in catalog.periodStartLines(period.plan) {
+            fees = fees.saturatingAdding(line.amount)
+            record(line.amount, line.split, at: period.start, reported: inWindow(period.start), consumer: period.consumer,
+                   plan: period.plan, kind: .fee)
+        }
+        periodStates[period.slot] = PeriodSlot(state: .empty, fees: fees)
+    }
+
+    public mutating func periodEnded(_ period: SubscriptionPeriod, at instant: Timestamp) {
+        guard period.slot < periodStates.count, let slot = periodStates[period.slot] else { return }
+        for line in catalog.periodEndLines(period.plan, state: slot.state, fees: slot.fees) {
+            record(line.amount, line.split, at: instant, reported: endInWindow(instant), consumer: period.consumer,
+                   plan: period.plan, kind: line.kind == .shortfall ? .shortfall : .slaCredit)
+        }
+        periodStates[period.slot] = nil
+    }
+
+    public mutating func execution(_ event: TraceEvent, plan: PlanHandle, period: SubscriptionPeriod?) {
+        let state = period.flatMap { $0.slot < periodStates.count ? periodStates[$0.slot]?.state : nil } ?? .empty
+        let result = catalog.price(plan, ExecutionInput(meters: event.meters, failed: event.failed, endedAt: event.time), state: state)
+        let reported = inWindow(event.time)
+        if let refusal = result.refusal {
+            if reported { countRefusal(event) }
+            _ = refusal
+            return
+        }
+        if let period, period.slot < periodStates.count, periodStates[period.slot] != nil {
+            periodStates[period.slot]?.state = result.state
+        }
+        if reported {
+            report.priced += 1
+            updateConsumer(event.consumer) { row in
+                row.computeUnits = row.computeUnits.saturatingAdding(result.computeUnits)
+                row.executions += 1
+            }
+            let slot = planAgentSlots[Int(plan.index)]
+            agentTouched[slot] = true
+            if var row = agentRows[slot] {
+                row.computeUnits = row.computeUnits.saturatingAdding(result.computeUnits)
+                row.executions += 1
+                agentRows[slot] = row
+            }
+        }
+        record(result.charge, result.split, at: event.time, reported: reported, consumer: event.consumer, plan: plan, kind: .usage)
+    }
+
+    public mutating func refused(_ event: TraceEvent, reason: Refusal) {
+        if inWindow(event.time) { countRefusal(event) }
+    }
+
+    public mutating func duplicate(_ event: TraceEvent) {
+        if inWindow(event.time) { report.duplicates += 1 }
+    }
+
+    public mutating func warning(_ warning: TraceWarning) { report.warnings.append(warning) }
+
+    public mutating func rejected(_ rejection: Rejection) { report.rejected.append(rejection) }
+
+    // MARK: Accumulation
+
+    private enum LineKind { case usage, fee, shortfall, slaCredit }
+
+    private mutating func countRefusal(_ event: TraceEvent) {
+        report.refused += 1
+        updateConsumer(event.consumer) { $0.refused += 1 }
+    }
+
+    private mutating func updateConsumer(_ index: Int32, _ change: (inout SimulationReport.ConsumerRow) -> Void) {
+        // Names are filled in by `finished()`: the entity table grows while the trace is read.
+        while consumerRows.count <= Int(index) { consumerRows.append(nil) }
+        var row = consumerRows[Int(index)] ?? SimulationReport.ConsumerRow(consumer: "")
+        change(&row)
+        consumerRows[Int(index)] = row
+    }
+
+    private mutating func record(_ amount: Money, _ split: SplitShares, at instant: Timestamp, reported: Bool, consumer: Int32,
+                                 plan: PlanHandle, kind: LineKind) {
+        let planIndex = Int(plan.index)
+        // Payouts see every line up to the window's end: what carried in from before `from` counts.
+        let beforeEnd = to.map { kind == .shortfall || kind == .slaCredit ? instant <= $0 : instant < $0 } ?? true
+        if beforeEnd, let schedule {
+            var week = weeks.count - 1
+            if week < 0 || !weeks[week].contains(instant) {
+                let found = schedule.week(containing: instant)
+                if let existing = weeks.lastIndex(where: { $0.start == found.start }) { week = existing } else {
+                    weeks.append(found)
+                    week = weeks.count - 1
+                }
+            }
+            let creator = Int(planCreatorSlots[planIndex])
+            if creatorWeeks[creator].count <= week {
+                creatorWeeks[creator] += [Int64](repeating: 0, count: week + 1 - creatorWeeks[creator].count)
+                reportedCreatorWeeks[creator] += [Bool](repeating: false, count: week + 1 - reportedCreatorWeeks[creator].count)
+            }
+            creatorWeeks[creator][week] &+= split.creator.micros
+            if reported { reportedCreatorWeeks[creator][week] = true }
+        }
+        guard reported else { return }
+        report.totals.charged = report.totals.charged.saturatingAdding(amount)
+        report.totals.creator = report.totals.creator.saturatingAdding(split.creator)
+        report.totals.platform = report.totals.platform.saturatingAdding(split.platform)
+        report.totals.processing = report.totals.processing.saturatingAdding(split.processing)
+        updateConsumer(consumer) { $0.charged = $0.charged.saturatingAdding(amount) }
+        let agentSlot = planAgentSlots[planIndex]
+        agentTouched[agentSlot] = true
+        if var row = agentRows[agentSlot] {
+            row.charged = row.charged.saturatingAdding(amount)
+            agentRows[agentSlot] = row
+        }
+        planTouched[planIndex] = true
+        if var planRow = planRows[planIndex] {
+            planRow.charged = planRow.charged.saturatingAdding(amount)
+            switch kind {
+            case .usage: planRow.usage = planRow.usage.saturatingAdding(amount)
+            case .fee: planRow.fees = planRow.fees.saturatingAdding(amount)
+            case .shortfall: planRow.shortfall = planRow.shortfall.saturatingAdding(amount)
+            case .slaCredit: planRow.slaCredits = planRow.slaCredits.saturatingAdding(amount)
+            }
+            planRows[planIndex] = planRow
+        }
+        // Lines come in time order: the day is almost always the last row's.
+        let index: Int
+        if let current = currentDay, current.index < dayList.count, instant >= current.start, instant < current.end {
+            index = current.index
+        } else {
+            let date = instant.civilDate
+            if let existing = dayList.lastIndex(where: { $0.day == date }) { index = existing } else {
+                dayList.append(SimulationReport.DayRow(day: date))
+                index = dayList.count - 1
+            }
+            let start = date.midnightUTC ?? instant
+            currentDay = (index, start, date.addingDays(1).midnightUTC ?? instant)
+        }
+        dayList[index].charged = dayList[index].charged.saturatingAdding(amount)
+        dayList[index].creator = dayList[index].creator.saturatingAdding(split.creator)
+        dayList[index].platform = dayList[index].platform.saturatingAdding(split.platform)
+        dayList[index].processing = dayList[index].processing.saturatingAdding(split.processing)
+    }
+
+    /// The report, rows sorted by id (cli.md), payouts for creator-weeks with reported lines.
+    public func finished() -> SimulationReport {
+        var result = report
+        result.consumers = consumerRows.enumerated().compactMap { index, row in
+            guard var named = row else { return nil }
+            named.consumer = index < entities.consumers.count ? entities.consumers[Int32(index)] : "?"
+            return named
+        }.sorted { $0.consumer < $1.consumer }
+        result.agents = agentRows.enumerated().compactMap { agentTouched[$0.offset] ? $0.element : nil }.sorted { $0.agent < $1.agent }
+        result.plans = planRows.enumerated().compactMap { planTouched[$0.offset] ? $0.element : nil }.sorted { ($0.plan, $0.version) < ($1.plan, $1.version) }
+        result.days = dayList.sorted { $0.day < $1.day }
+        if let schedule {
+            var accumulator = PayoutAccumulator(schedule: schedule)
+            var reported: Set<String> = []
+            for (creator, amounts) in creatorWeeks.enumerated() {
+                for (week, micros) in amounts.enumerated() where micros != 0 || reportedCreatorWeeks[creator][week] {
+                    accumulator.add(creator: creators[creator], at: weeks[week].start, share: Money(micros: micros))
+                    if reportedCreatorWeeks[creator][week] { reported.insert("\(creators[creator])|\(weeks[week].start.nanosecondsSinceEpoch)") }
+                }
+            }
+            result.payouts = accumulator.rows().filter { reported.contains("\($0.creator)|\($0.week.start.nanosecondsSinceEpoch)") }
+        }
+        result.rejected.sort { $0.line < $1.line }
+        result.warnings.sort { $0.line < $1.line }
+        return result
+    }
+}
+
+extension Money {
+    /// Totals saturate instead of trapping (no real trace comes near 9.2 trillion).
+    func saturatingAdding(_ other: Money) -> Money {
+        adding(other) ?? Money(micros: other.micros < 0 ? Int64.min : Int64.max)
+    }
+}

@@ -1,0 +1,209 @@
+import Foundation
+import Tariff
+
+/// Options of a simulation run (cli.md, `tariff simulate`).
+public struct SimulationOptions: Sendable {
+    public var from: Timestamp?
+    public var to: Timestamp?
+    /// Required when the catalog has several currencies.
+    public var currency: Currency?
+    /// The first rejected line stops the run.
+    public var strict: Bool
+    public init(from: Timestamp? = nil, to: Timestamp? = nil, currency: Currency? = nil, strict: Bool = false) {
+        self.from = from
+        self.to = to
+        self.currency = currency
+        self.strict = strict
+    }
+}
+
+/// Why a simulation stopped (exit 2 in the CLI).
+public struct SimulationError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Replays a usage trace against a catalog with no ledger.
+///
+/// A trace in time order (what producers write, and what `tariff generate` writes) is streamed:
+/// memory holds the consumers' state and the ids seen, not the events. A trace found out of
+/// order is read again into memory and sorted by `(time, line)` (stdin is always buffered).
+public enum Simulator {
+    /// Runs the simulation. `progress` is called with the lines read so far, every 65,536 lines.
+    public static func run(trace path: String, catalog: CompiledCatalog, options: SimulationOptions,
+                           progress: ((Int) -> Void)? = nil) throws(SimulationError) -> SimulationReport {
+        let currency = try runCurrency(catalog, options)
+        var outcome = try pass(path, catalog: catalog, options: options, currency: currency, buffered: path == "-", progress: progress)
+        if outcome == nil {
+            outcome = try pass(path, catalog: catalog, options: options, currency: currency, buffered: true, progress: progress)
+        }
+        guard var report = outcome else { throw SimulationError("the trace could not be ordered") }
+        report.currency = currency
+        return report
+    }
+
+    static func runCurrency(_ catalog: CompiledCatalog, _ options: SimulationOptions) throws(SimulationError) -> Currency? {
+        let currencies = catalog.definition.currencies
+        if let currency = options.currency {
+            guard currencies.contains(currency) else {
+                throw SimulationError("no plan of the catalog is in \(currency.code) (currencies: \(currencies.map(\.code).joined(separator: ", ")))")
+            }
+            return currency
+        }
+        if currencies.count > 1 {
+            throw SimulationError("the catalog has several currencies (\(currencies.map(\.code).joined(separator: ", "))): pass --currency CODE")
+        }
+        return currencies.first
+    }
+
+    /// One pass over the trace; nil when streaming met an event out of order (read again, buffered).
+    private static func pass(_ path: String, catalog: CompiledCatalog, options: SimulationOptions, currency: Currency?, buffered: Bool,
+                             progress: ((Int) -> Void)?) throws(SimulationError) -> SimulationReport? {
+        var processor = BillingProcessor(catalog: catalog, sink: SimulationSink(catalog: catalog, from: options.from, to: options.to),
+                                         entities: TraceEntities(), currency: currency)
+        let reading: ReadingOutcome
+        if buffered {
+            // Read everything, then sort by (time, line): the sort is stable, so ties keep trace order.
+            var events: [TraceEvent] = []
+            reading = read(path, catalog: catalog, options: options, stopWhenOutOfOrder: false) { batch in
+                events.append(contentsOf: batch)
+            }
+            if let failure = reading.failure { throw failure }
+            events.sort { ($0.time, $0.line) < ($1.time, $1.line) }
+            for event in events { processor.process(event) }
+        } else {
+            // Two stages on two cores: this thread prices what a reader thread parses, through a
+            // bounded queue of event batches (so memory does not grow with the trace).
+            let pipe = EventPipe()
+            let box = ReadingBox()
+            let thread = Thread {
+                box.outcome = read(path, catalog: catalog, options: options, stopWhenOutOfOrder: true) { batch in
+                    pipe.put(batch)
+                }
+                pipe.finish()
+            }
+            thread.stackSize = 8 << 20
+            thread.start()
+            var processedLines = 0
+            while let batch = pipe.take() {
+                for event in batch { processor.process(event) }
+                if let last = batch.last, last.line - processedLines >= 65_536 {
+                    processedLines = last.line
+                    progress?(processedLines)
+                }
+            }
+            box.done.wait()
+            guard let outcome = box.outcome else { throw SimulationError("the trace reader stopped") }
+            reading = outcome
+            if let failure = reading.failure { throw failure }
+            if reading.outOfOrder { return nil }
+        }
+        let from = options.from ?? processor.firstEventTime
+        let to = options.to ?? processor.lastEventTime.flatMap { $0.adding(nanoseconds: 1) }
+        processor.finish(through: options.to ?? processor.lastEventTime ?? Timestamp(nanosecondsSinceEpoch: .min))
+        var sink = processor.sink
+        sink.entities = processor.entities
+        for rejection in reading.rejections { sink.rejected(rejection) }
+        var report = sink.finished()
+        report.linesRead = reading.lines
+        report.from = from
+        report.to = to
+        return report
+    }
+
+    /// What reading a trace gave: the entity tables, the rejections, the lines, or why it stopped.
+    struct ReadingOutcome: @unchecked Sendable {
+        var rejections: [Rejection] = []
+        var lines = 0
+        var outOfOrder = false
+        var failure: SimulationError?
+    }
+
+    /// Reads and parses the trace, handing events on in batches of 4,096.
+    private static func read(_ path: String, catalog: CompiledCatalog, options: SimulationOptions,
+                             stopWhenOutOfOrder: Bool, deliver: ([TraceEvent]) -> Void) -> ReadingOutcome {
+        let parser = TraceParser(meterNames: catalog.meterNames)
+        var outcome = ReadingOutcome()
+        var batch: [TraceEvent] = []
+        batch.reserveCapacity(4_096)
+        var lastTime: Timestamp?
+        do throws(TraceReadError) {
+            outcome.lines = try LineReader.forEachLine(path: path) { bytes, line in
+                guard let bytes else {
+                    let rejection = Rejection(line: line, reason: "the line is longer than \(LineReader.maximumLineBytes) bytes")
+                    if options.strict { outcome.failure = SimulationError("line \(line): \(rejection.reason) (--strict)"); return false }
+                    outcome.rejections.append(rejection)
+                    return true
+                }
+                switch parser.parse(bytes, line: line) {
+                case .blank:
+                    return true
+                case .rejected(let reason):
+                    if options.strict { outcome.failure = SimulationError("line \(line): \(reason) (--strict)"); return false }
+                    outcome.rejections.append(Rejection(line: line, reason: reason))
+                    return true
+                case .event(let event):
+                    if stopWhenOutOfOrder {
+                        if let lastTime, event.time < lastTime {
+                            outcome.outOfOrder = true
+                            return false
+                        }
+                        lastTime = event.time
+                    }
+                    batch.append(event)
+                    if batch.count == 4_096 {
+                        deliver(batch)
+                        batch.removeAll(keepingCapacity: true)
+                    }
+                    return true
+                }
+            }
+        } catch {
+            outcome.failure = SimulationError(error.description)
+        }
+        if !batch.isEmpty && !outcome.outOfOrder { deliver(batch) }
+        return outcome
+    }
+}
+
+/// A bounded queue of event batches between the reader thread and the pricing thread.
+final class EventPipe: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var batches: [[TraceEvent]] = []
+    private var finished = false
+    /// At most this many batches wait: the reader pauses rather than buffer the trace.
+    private let capacity = 8
+
+    func put(_ batch: [TraceEvent]) {
+        condition.lock()
+        while batches.count >= capacity { condition.wait() }
+        batches.append(batch)
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    func take() -> [TraceEvent]? {
+        condition.lock()
+        defer { condition.unlock() }
+        while batches.isEmpty && !finished { condition.wait() }
+        guard !batches.isEmpty else { return nil }
+        let batch = batches.removeFirst()
+        condition.broadcast()
+        return batch
+    }
+
+    func finish() {
+        condition.lock()
+        finished = true
+        condition.broadcast()
+        condition.unlock()
+    }
+}
+
+/// The reader thread's outcome, handed back once it is done.
+final class ReadingBox: @unchecked Sendable {
+    var outcome: Simulator.ReadingOutcome? {
+        didSet { done.signal() }
+    }
+    let done = DispatchSemaphore(value: 0)
+}

@@ -1,0 +1,192 @@
+import Foundation
+import Tariff
+
+/// The four event types of a usage trace (usage.md).
+public enum TraceEventKind: UInt8, Sendable {
+    case execution, subscribe, cancel, purchase
+}
+
+/// One accepted event of a trace, compact: ids are interned into `TraceEntities`.
+public struct TraceEvent: Sendable {
+    /// 1-based line number in the trace (ties in time are broken by it).
+    public var line: Int
+    /// `at`, or `ended_at` for an execution.
+    public var time: Timestamp
+    public var kind: TraceEventKind
+    public var consumer: Int32
+    /// The agent of an execution, the plan of a subscribe or cancel (indexes into their tables).
+    public var subject: Int32
+    public var executionID: String
+    /// The ids as written: the consumer, and the agent (executions) or plan (subscribe, cancel).
+    /// The reader leaves `consumer` and `subject` at -1; the processor interns these names.
+    public var subjectName: String
+    public var consumerName: String
+    public var startedAt: Timestamp
+    public var failed: Bool
+    public var meters: MeterReadings
+    /// Which catalog meters the event reported (bit i = meter index i).
+    public var meterMask: UInt16
+    /// Names of reported meters no metering of the catalog weighs (warnings).
+    public var unknownMeters: [String]
+    /// Purchases: the amount (whole cents).
+    public var amount: Money
+    /// A hash of the parsed fields, to warn when a repeated execution id differs.
+    public var fingerprint: UInt64
+    /// Two independent 64-bit hashes of the execution id: duplicates are found by them, so the
+    /// set of ids seen costs 16 bytes an execution, whatever the ids' length.
+    public var idHashHigh: UInt64
+    public var idHashLow: UInt64
+
+    public init(line: Int, time: Timestamp, kind: TraceEventKind, consumer: Int32, subject: Int32) {
+        self.line = line
+        self.time = time
+        self.kind = kind
+        self.consumer = consumer
+        self.subject = subject
+        executionID = ""
+        subjectName = ""
+        consumerName = ""
+        startedAt = time
+        failed = false
+        meters = MeterReadings()
+        meterMask = 0
+        unknownMeters = []
+        amount = .zero
+        fingerprint = 0
+        idHashHigh = 0
+        idHashLow = 0
+    }
+}
+
+/// Interned ids: consumers, agents and plans become small integers, so events stay compact and
+/// per-consumer state lives in arrays. Lookups hash the id's bytes (FNV-1a) in an open-addressing
+/// table, so a known id costs no String and no SipHash.
+public struct InternTable: Sendable {
+    public private(set) var names: [String] = []
+    private var bytes: [[UInt8]] = []
+    private var hashes: [UInt64] = []
+    /// Slots hold `index + 1` (0 = empty); the capacity is a power of two, at most half full.
+    private var slots: [Int32] = [Int32](repeating: 0, count: 64)
+
+    public init() {}
+
+    public mutating func intern(_ name: String) -> Int32 {
+        var name = name
+        return name.withUTF8 { intern(bytes: $0) }
+    }
+
+    public mutating func intern(bytes name: UnsafeBufferPointer<UInt8>) -> Int32 {
+        let hash = Self.hash(name)
+        let mask = slots.count - 1
+        var position = Int(truncatingIfNeeded: hash) & mask
+        while slots[position] != 0 {
+            let index = Int(slots[position] - 1)
+            if hashes[index] == hash && Self.same(bytes[index], name) { return Int32(index) }
+            position = (position + 1) & mask
+        }
+        let index = Int32(names.count)
+        names.append(String(decoding: name, as: UTF8.self))
+        bytes.append(Array(name))
+        hashes.append(hash)
+        slots[position] = index + 1
+        if names.count * 2 > slots.count { grow() }
+        return index
+    }
+
+    private mutating func grow() {
+        slots = [Int32](repeating: 0, count: slots.count * 2)
+        let mask = slots.count - 1
+        for (index, hash) in hashes.enumerated() {
+            var position = Int(truncatingIfNeeded: hash) & mask
+            while slots[position] != 0 { position = (position + 1) & mask }
+            slots[position] = Int32(index + 1)
+        }
+    }
+
+    private static func same(_ stored: [UInt8], _ name: UnsafeBufferPointer<UInt8>) -> Bool {
+        stored.count == name.count && stored.withUnsafeBufferPointer { $0.isEmpty || memcmp($0.baseAddress!, name.baseAddress!, name.count) == 0 }
+    }
+
+    static func hash(_ name: UnsafeBufferPointer<UInt8>) -> UInt64 {
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        for byte in name { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
+        // FNV's low bits are weak for short keys: mix before masking.
+        hash ^= hash >> 29
+        return hash &* 0xBF58_476D_1CE4_E5B9
+    }
+
+    public func index(of name: String) -> Int32? {
+        var name = name
+        return name.withUTF8 { raw in
+            let hash = Self.hash(raw)
+            let mask = slots.count - 1
+            var position = Int(truncatingIfNeeded: hash) & mask
+            while slots[position] != 0 {
+                let index = Int(slots[position] - 1)
+                if hashes[index] == hash && Self.same(bytes[index], raw) { return Int32(index) }
+                position = (position + 1) & mask
+            }
+            return nil
+        }
+    }
+
+    public subscript(index: Int32) -> String { names[Int(index)] }
+    public var count: Int { names.count }
+}
+
+/// The entities of a trace.
+public struct TraceEntities: Sendable {
+    public var consumers = InternTable()
+    public var agents = InternTable()
+    public var plans = InternTable()
+    public init() {}
+}
+
+/// A rejected trace line: its number and why (usage.md, "Bad input").
+public struct Rejection: Sendable, Hashable {
+    public var line: Int
+    public var reason: String
+    public init(line: Int, reason: String) {
+        self.line = line
+        self.reason = reason
+    }
+}
+
+/// A warning about a trace line (it was still used).
+public struct TraceWarning: Sendable, Hashable {
+    public var line: Int
+    public var message: String
+    public init(line: Int, message: String) {
+        self.line = line
+        self.message = message
+    }
+}
+
+extension TraceEvent {
+    /// Interns the names and computes the hashes duplicate detection needs (pricing thread).
+    mutating func resolve(in entities: inout TraceEntities) {
+        consumer = entities.consumers.intern(consumerName)
+        switch kind {
+        case .execution:
+            subject = entities.agents.intern(subjectName)
+            // A hash of the parsed fields: equal for equal fields, whatever their order in the line.
+            var hash = FieldHash()
+            hash.addWord(UInt64(bitPattern: Int64(consumer)))
+            hash.addWord(UInt64(bitPattern: Int64(subject)))
+            hash.addWord(UInt64(bitPattern: startedAt.nanosecondsSinceEpoch))
+            hash.addWord(UInt64(bitPattern: time.nanosecondsSinceEpoch))
+            hash.addByte(failed ? 1 : 0)
+            hash.addWord(UInt64(meterMask))
+            for index in 0..<MeterReadings.capacity where meterMask & (1 << UInt16(index)) != 0 {
+                hash.addWord(UInt64(bitPattern: meters[MeterIndex(rawValue: index)].micros))
+            }
+            for name in unknownMeters.sorted() { hash.add(name) }
+            fingerprint = hash.value
+            (idHashHigh, idHashLow) = FieldHash.pair(executionID)
+        case .subscribe, .cancel:
+            subject = entities.plans.intern(subjectName)
+        case .purchase:
+            break
+        }
+    }
+}

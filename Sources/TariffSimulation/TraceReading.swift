@@ -1,0 +1,52 @@
+import Tariff
+
+/// A whole trace read into memory in processing order, for `tariff ledger replay` (which applies
+/// each decision of the billing processor to a ledger, one step at a time).
+public struct TraceReading: Sendable {
+    /// Accepted events, sorted by `(time, line)` (the sort is stable: ties keep trace order).
+    public var events: [TraceEvent]
+    public var rejections: [Rejection]
+    /// Every line of the trace, blank ones included (usage.md).
+    public var lines: Int
+}
+
+extension Simulator {
+    /// Reads and orders a trace (`-` for standard input, `.gz` accepted).
+    /// - throws: `SimulationError` when the file cannot be read, or at the first rejection with `strict`.
+    public static func readTrace(_ path: String, catalog: CompiledCatalog, strict: Bool = false) throws(SimulationError) -> TraceReading {
+        let parser = TraceParser(meterNames: catalog.meterNames)
+        var reading = TraceReading(events: [], rejections: [], lines: 0)
+        var failure: SimulationError?
+        do throws(TraceReadError) {
+            reading.lines = try LineReader.forEachLine(path: path) { bytes, line in
+                guard let bytes else {
+                    let reason = "the line is longer than \(LineReader.maximumLineBytes) bytes"
+                    if strict { failure = SimulationError("line \(line): \(reason) (--strict)"); return false }
+                    reading.rejections.append(Rejection(line: line, reason: reason))
+                    return true
+                }
+                switch parser.parse(bytes, line: line) {
+                case .blank: return true
+                case .rejected(let reason):
+                    if strict { failure = SimulationError("line \(line): \(reason) (--strict)"); return false }
+                    reading.rejections.append(Rejection(line: line, reason: reason))
+                    return true
+                case .event(let event):
+                    reading.events.append(event)
+                    return true
+                }
+            }
+        } catch {
+            throw SimulationError(error.description)
+        }
+        if let failure { throw failure }
+        reading.events.sort { ($0.time, $0.line) < ($1.time, $1.line) }
+        return reading
+    }
+
+    /// The currency a run reports in (cli.md `--currency`): the one asked for, else the catalog's only one.
+    /// - throws: when the catalog has several currencies and none is asked for, or none of its plans is in the one asked for.
+    public static func currency(of catalog: CompiledCatalog, requested: Currency?) throws(SimulationError) -> Currency? {
+        try runCurrency(catalog, SimulationOptions(currency: requested))
+    }
+}

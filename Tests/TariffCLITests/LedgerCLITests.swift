@@ -1,0 +1,136 @@
+import Foundation
+import Testing
+
+/// `tariff ledger` as a user runs it: outputs of cli.md, exit codes, and the crash test of the
+/// settlement issue (a replay killed with SIGKILL, then run again).
+@Suite("tariff ledger")
+struct LedgerCLITests {
+    static func scratch() throws -> URL {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tariff-ledger-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        return directory
+    }
+
+    @Test("purchase, balance, usage and verify print cli.md's JSON; bad input exits 2 with a message")
+    func commands() throws {
+        let ledger = "sqlite:" + (try Self.scratch()).appendingPathComponent("ledger.sqlite").path
+        var run = try CLITests.run(["ledger", "purchase", "--ledger", ledger, "--consumer", "cus_1", "--amount", "142.50", "--idempotency-key", "k1", "--format", "json"])
+        #expect(run.status == 0)
+        #expect(run.output == #"{"consumer":"cus_1","currency":"USD","amount":"142.500000","available":"142.500000","idempotency_key":"k1"}"# + "\n")
+        // The same key again: the first result, no second purchase.
+        run = try CLITests.run(["ledger", "purchase", "--ledger", ledger, "--consumer", "cus_1", "--amount", "142.50", "--idempotency-key", "k1", "--format", "json"])
+        #expect(run.status == 0 && run.output.contains(#""available":"142.500000""#))
+        run = try CLITests.run(["ledger", "balance", "--ledger", ledger, "--consumer", "cus_1", "--format", "json"])
+        #expect(run.output == #"{"consumer":"cus_1","currency":"USD","available":"142.500000","reserved":"0.000000"}"# + "\n")
+        // --ledger may also come before the subcommand.
+        run = try CLITests.run(["ledger", "--ledger", ledger, "--format", "json", "balance", "--consumer", "cus_1"])
+        #expect(run.output == #"{"consumer":"cus_1","currency":"USD","available":"142.500000","reserved":"0.000000"}"# + "\n")
+        run = try CLITests.run(["ledger", "usage", "--ledger", ledger, "--format", "json"])
+        #expect(run.status == 0 && run.output == #"{"data":[]}"# + "\n")
+        run = try CLITests.run(["ledger", "verify", "--ledger", ledger])
+        #expect(run.status == 0 && run.output.contains("6 passed, 0 failed"))
+        for (arguments, message) in [
+            (["purchase", "--consumer", "cus_1", "--amount", "0"], "invalid_amount"),
+            (["purchase", "--consumer", "cus_1", "--amount=-5.00"], "invalid_amount"),
+            (["purchase", "--consumer", "cus_1", "--amount", "9223372036854.775807"], "invalid_amount"),
+            (["purchase", "--consumer", "cus_1", "--amount", "1.00", "--idempotency-key", String(repeating: "k", count: 300)], "invalid_key"),
+            (["purchase", "--consumer", "cus_1", "--amount", "1.00", "--currency", "EUR"], "wrong_currency"),
+            (["balance", "--consumer", "cus_nobody"], "unknown_consumer"),
+            (["usage", "--period", "1y"], "--period"),
+            (["payouts", "--week", "2026-11-03"], "invalid_input"),
+        ] {
+            let refused = try CLITests.run(["ledger"] + arguments + ["--ledger", ledger])
+            #expect(refused.status == 2, "\(arguments)")
+            #expect(refused.error.contains(message), "\(arguments): \(refused.error)")
+        }
+        run = try CLITests.run(["ledger", "balance", "--ledger", ledger, "--consumer", "cus_1", "--format", "json"])
+        #expect(run.output.contains(#""available":"142.500000""#))
+        run = try CLITests.run(["ledger", "balance", "--ledger", "postgres://nobody@127.0.0.1:1/x", "--consumer", "cus_1"])
+        #expect(run.status == 2)
+        // A cent added behind the ledger's back: verify names the broken invariants and exits 1.
+        let path = String(ledger.dropFirst("sqlite:".count))
+        #expect(try CLITests.shell("/usr/bin/sqlite3", [path, "UPDATE consumers SET available = available + 10000"]).status == 0)
+        run = try CLITests.run(["ledger", "verify", "--ledger", ledger, "--format", "json"])
+        #expect(run.status == 1)
+        #expect(run.output.hasPrefix(#"{"ok":false,"#) && run.output.contains(#""number":2,"name":"purchases - charged - reserved = available","ok":false"#))
+    }
+
+    @Test("a replay killed with SIGKILL and run again ends in the ledger of an uninterrupted run")
+    func crash() throws {
+        let directory = try Self.scratch()
+        let trace = directory.appendingPathComponent("trace.jsonl").path
+        #expect(try CLITests.run(["generate", "--events", "1500", "--consumers", "40", "--days", "14", "--seed", "5", "--output", trace]).status == 0)
+        func replay(_ name: String) -> [String] {
+            ["ledger", "replay", "--ledger", "sqlite:" + directory.appendingPathComponent(name).path, "--usage", trace, "--currency", "USD", "--format", "json"]
+        }
+        func dump(_ name: String) throws -> String {
+            try CLITests.shell("/usr/bin/sqlite3", [directory.appendingPathComponent(name).path, ".dump"]).output
+        }
+        let start = ContinuousClock.now
+        let reference = try CLITests.run(replay("reference.sqlite"))
+        let seconds = Double((ContinuousClock.now - start).components.seconds) + Double((ContinuousClock.now - start).components.attoseconds) / 1e18
+        #expect(reference.status == 0)
+        let referenceDump = try dump("reference.sqlite")
+        #expect(referenceDump.contains("INSERT INTO entries"))
+        // Kill points spread over the run (seeded: the same points every time).
+        var random = SplitMix(seed: 2026)
+        for attempt in 0..<3 {
+            let name = "crash-\(attempt).sqlite"
+            let fraction = 0.15 + Double(random.next() % 70) / 100
+            let killed = try CLITests.start(replay(name))
+            Thread.sleep(forTimeInterval: seconds * fraction)
+            kill(killed.processIdentifier, SIGKILL)
+            killed.waitUntilExit()
+            // Killed mid-run, not after it finished.
+            #expect(killed.terminationReason == .uncaughtSignal, "attempt \(attempt) finished before the kill")
+            let rerun = try CLITests.run(replay(name))
+            #expect(rerun.status == 0, "attempt \(attempt): \(rerun.error)")
+            #expect(rerun.output == reference.output, "attempt \(attempt): the summary differs")
+            #expect(try dump(name) == referenceDump, "attempt \(attempt) (killed at \(Int(fraction * 100))% of the run): the ledger differs")
+            let verify = try CLITests.run(["ledger", "verify", "--ledger", "sqlite:" + directory.appendingPathComponent(name).path])
+            #expect(verify.status == 0, "attempt \(attempt): \(verify.output)")
+        }
+    }
+}
+
+/// A seeded generator for the kill points.
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+extension CLITests {
+    /// Starts `tariff` without waiting (its output is discarded).
+    static func start(_ arguments: [String]) throws -> Process {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        process.currentDirectoryURL = repositoryRoot
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
+    /// Runs another program to completion.
+    static func shell(_ path: String, _ arguments: [String]) throws -> Run {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        let output = Pipe(), error = Pipe()
+        process.standardOutput = output
+        process.standardError = error
+        try process.run()
+        let outputData = output.fileHandleForReading.readDataToEndOfFile()
+        let errorData = error.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Run(status: process.terminationStatus, output: String(decoding: outputData, as: UTF8.self), error: String(decoding: errorData, as: UTF8.self))
+    }
+}

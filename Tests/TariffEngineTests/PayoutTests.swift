@@ -1,0 +1,55 @@
+import Tariff
+import Testing
+
+@Suite("Payout calendar")
+struct PayoutTests {
+    static func at(_ text: String) -> Timestamp { Timestamp(dateOrTimestamp: text) ?? Timestamp(nanosecondsSinceEpoch: 0) }
+    static func date(_ text: String) -> CivilDate { at(text).civilDate }
+
+    @Test("weeks run Monday to Sunday and are paid the following Wednesday")
+    func weeks() throws {
+        let schedule = try #require(PayoutSchedule(PayoutCalendar()))
+        // 2026-11-29 is a Sunday: its last millisecond belongs to the week of Monday 2026-11-23...
+        let sunday = schedule.week(containing: Self.at("2026-11-29T23:59:59.999Z"))
+        #expect(sunday.weekStart == Self.date("2026-11-23"))
+        #expect(sunday.payDate == Self.date("2026-12-02"))
+        // ...and Monday 00:00 starts the next week, paid Wednesday 2026-12-09.
+        let monday = schedule.week(containing: Self.at("2026-11-30T00:00:00Z"))
+        #expect(monday.weekStart == Self.date("2026-11-30"))
+        #expect(monday.payDate == Self.date("2026-12-09"))
+        #expect(monday.start == Self.at("2026-11-30T00:00:00Z") && monday.end == Self.at("2026-12-07T00:00:00Z"))
+        #expect(schedule.week(startingOn: Self.date("2026-11-02"))?.payDate == Self.date("2026-11-11"))
+        #expect(schedule.week(startingOn: Self.date("2026-11-03")) == nil)
+    }
+
+    @Test("weeks are local to the payout time zone")
+    func zone() throws {
+        let schedule = try #require(PayoutSchedule(PayoutCalendar(timezone: "Europe/Paris")))
+        // Sunday 2026-11-29 23:30 UTC is Monday 00:30 in Paris (UTC+1 in winter).
+        let week = schedule.week(containing: Self.at("2026-11-29T23:30:00Z"))
+        #expect(week.weekStart == Self.date("2026-11-30"))
+        #expect(week.start == Self.at("2026-11-29T23:00:00Z"))
+        // The week of the end of DST (Sunday 2026-10-25) is 169 hours long.
+        let dst = schedule.week(containing: Self.at("2026-10-21T12:00:00Z"))
+        #expect(dst.start == Self.at("2026-10-18T22:00:00Z") && dst.end == Self.at("2026-10-25T23:00:00Z"))
+    }
+
+    @Test("a payout below the minimum carries to the next week; paid + last carried = earnings")
+    func minimumAndCarry() throws {
+        let schedule = try #require(PayoutSchedule(PayoutCalendar(minimum: Money(micros: 10_000_000))))
+        var accumulator = PayoutAccumulator(schedule: schedule)
+        // Week of 11-02: 6.123456 + 2.000001 = 8.123457 < 10.00: nothing paid, all carried.
+        accumulator.add(creator: "acct_a", at: Self.at("2026-11-02T10:00:00Z"), share: Money(micros: 6_123_456))
+        accumulator.add(creator: "acct_a", at: Self.at("2026-11-08T23:59:59.999Z"), share: Money(micros: 2_000_001))
+        // Week of 11-09: carried 8.123457 + 4.5 = 12.623457: pays 12.62, carries 0.003457.
+        accumulator.add(creator: "acct_a", at: Self.at("2026-11-09T00:00:00Z"), share: Money(micros: 4_500_000))
+        // Another creator with 25 in one week: pays 25.00.
+        accumulator.add(creator: "acct_b", at: Self.at("2026-11-04T00:00:00Z"), share: Money(micros: 25_000_000))
+        let rows = accumulator.rows()
+        #expect(rows.map(\.creator) == ["acct_a", "acct_a", "acct_b"])
+        #expect(rows.map(\.earnings.micros) == [8_123_457, 4_500_000, 25_000_000])
+        #expect(rows.map(\.amount.micros) == [0, 12_620_000, 25_000_000])
+        #expect(rows.map(\.carried.micros) == [8_123_457, 3_457, 0])
+        #expect(rows[1].week.payDate == Self.date("2026-11-18"))
+    }
+}

@@ -1,0 +1,43 @@
+import Foundation
+import PropertyBased
+import Tariff
+import TariffSettlement
+import TariffSettlementTesting
+import TariffSQLite
+import Testing
+
+/// The backends of this package, each run through the whole conformance suite.
+extension BackendFactory {
+    /// Every backend of this package.
+    static var all: [BackendFactory] { Backends.all }
+}
+
+enum Backends {
+    static let sqlite = BackendFactory(name: "sqlite", rawDump: { backend in try await (backend as! SQLiteBackend).dump() }) { currency in
+        try SQLiteBackend(path: temporaryLedgerPath(), currency: currency)
+    }
+
+    static let all = [BackendFactory.memory, sqlite]
+
+    /// A fresh file under the temporary folder (removed by the OS; a test never reuses one).
+    static func temporaryLedgerPath() -> String {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tariff-ledger-tests", isDirectory: true)
+        try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        return directory.appendingPathComponent("\(UUID().uuidString).sqlite").path
+    }
+}
+
+@Suite("Settlement conformance")
+struct ConformanceTests {
+    @Test(arguments: SettlementConformance.scenarios, Backends.all)
+    func scenario(_ scenario: SettlementConformance.Scenario, _ backend: BackendFactory) async throws {
+        try await scenario.run(backend)
+    }
+
+    @Test("conservation of money over random operation sequences", arguments: Backends.all)
+    func conservation(_ backend: BackendFactory) async {
+        await propertyCheck(count: backend.name == "memory" ? 100 : 40, input: Gen.int(in: 0...100_000)) { seed in
+            try await SettlementConformance.conservation(backend, seed: UInt64(seed))
+        }
+    }
+}

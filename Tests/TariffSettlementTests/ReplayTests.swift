@@ -1,0 +1,117 @@
+import Foundation
+import Tariff
+import TariffReplay
+import TariffSettlement
+import TariffSettlementTesting
+import TariffSimulation
+import TariffSQLite
+import Testing
+
+@Suite("Ledger replay")
+struct ReplayTests {
+    static func money(_ text: String) -> Money { TestLedger.money(text) }
+
+    static func write(_ lines: [String]) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("trace-\(UUID().uuidString).jsonl").path
+        try lines.joined(separator: "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test("a small trace through the lifecycle, worked by hand", arguments: BackendFactory.all)
+    func handWorked(_ factory: BackendFactory) async throws {
+        let trace = try Self.write([
+            #"{"type":"purchase","at":"2026-11-01T08:00:00Z","consumer":"cus_1","amount":"50.00"}"#,
+            #"{"type":"subscribe","at":"2026-11-01T09:00:00Z","consumer":"cus_1","plan":"metered"}"#,
+            #"{"type":"execution","id":"e1","consumer":"cus_1","agent":"agt_metered","started_at":"2026-11-02T09:59:00Z","ended_at":"2026-11-02T10:00:00Z","status":"succeeded","meters":{"cpu_ms":12000}}"#,
+            #"{"type":"execution","id":"e2","consumer":"cus_2","agent":"agt_flat","started_at":"2026-11-02T11:00:00Z","ended_at":"2026-11-02T11:00:01Z","status":"succeeded","meters":{"cpu_ms":5}}"#,
+            #"{"type":"purchase","at":"2026-11-03T00:00:00Z","consumer":"cus_2","amount":"10.00"}"#,
+            #"{"type":"execution","id":"e3","consumer":"cus_2","agent":"agt_flat","started_at":"2026-11-03T01:00:00Z","ended_at":"2026-11-03T01:00:01Z","status":"succeeded","meters":{"cpu_ms":5}}"#,
+            #"{"type":"execution","id":"e4","consumer":"cus_2","agent":"agt_flat","started_at":"2026-11-03T02:00:00Z","ended_at":"2026-11-03T02:00:01Z","status":"succeeded","meters":{"cpu_ms":5}}"#,
+            #"{"type":"execution","id":"e3","consumer":"cus_2","agent":"agt_flat","started_at":"2026-11-03T01:00:00Z","ended_at":"2026-11-03T01:00:01Z","status":"succeeded","meters":{"cpu_ms":5}}"#,
+            "not json",
+        ])
+        let backend = try await factory.makeBackend(TestLedger.usd)
+        let report = try await LedgerReplay.run(trace: trace, catalog: TestLedger.catalog, backend: backend, options: SimulationOptions())
+        // e2: cus_2 has bought nothing yet; e4: 3.00 left cannot hold the 7.00 fee.
+        #expect(report.refusedForCredits == 2)
+        #expect(report.simulation.priced == 2 && report.simulation.refused == 2 && report.simulation.duplicates == 1)
+        #expect(report.simulation.rejected.map(\.line) == [9])
+        // The 10.00 fee, e1's 2 CU over the allowance at 0.50 (1.00), e3's 7.00.
+        #expect(report.simulation.totals.charged == Self.money("18.00"))
+        #expect(report.simulation.consumers.map(\.refused) == [0, 2])
+        // cus_1: 50.00 - 10.00 - 1.00; cus_2: 10.00 - 7.00.
+        #expect(report.balances == [Balance(consumer: "cus_1", currency: TestLedger.usd, available: Self.money("39.00"), reserved: .zero),
+                                    Balance(consumer: "cus_2", currency: TestLedger.usd, available: Self.money("3.00"), reserved: .zero)])
+        #expect(report.uncollected == .zero)
+        let verification = try await Settlement(backend: backend, catalog: TestLedger.catalog).verify()
+        #expect(verification.passed)
+        // Run again: every step returns its first result and nothing changes.
+        let before = try await backend.snapshot()
+        let again = try await LedgerReplay.run(trace: trace, catalog: TestLedger.catalog, backend: backend, options: SimulationOptions())
+        #expect(try await backend.snapshot() == before)
+        #expect(again.simulation.totals == report.simulation.totals && again.balances == report.balances && again.refusedForCredits == 2)
+    }
+
+    @Test("with credits to spare, replay charges exactly what simulate prices")
+    func sameAsSimulate() async throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let catalog = try #require(CatalogLoader.compile(plansDirectory: root.appendingPathComponent("plans").path,
+                                                         rulesDirectory: root.appendingPathComponent("rules").path).catalog)
+        var lines: [String] = []
+        let generator = TraceGenerator(events: 1_500, consumers: 20, days: 21, start: Timestamp(date: "2026-11-02")!, seed: 11)
+        _ = generator.generate(for: catalog) { line in lines.append(contentsOf: line.split(separator: "\n").map(String.init)) }
+        // A million of credits for everyone first (before any event), so nothing is refused for credits.
+        let topUps = (0..<20).map { #"{"type":"purchase","at":"2026-11-01T00:00:00Z","consumer":"cus_\#($0)","amount":"1000000.00"}"# }
+        let trace = try Self.write(topUps + lines)
+        let options = SimulationOptions(currency: Currency(code: "USD"))
+        let simulated = try Simulator.run(trace: trace, catalog: catalog, options: options)
+        let backend = InMemoryBackend(currency: TestLedger.usd)
+        let replayed = try await LedgerReplay.run(trace: trace, catalog: catalog, backend: backend, options: options)
+        #expect(replayed.refusedForCredits == 0)
+        #expect(simulated.priced > 900)
+        #expect(replayed.simulation.totals == simulated.totals)
+        #expect(replayed.simulation.plans == simulated.plans)
+        #expect(replayed.simulation.consumers == simulated.consumers)
+        #expect(replayed.simulation.payouts == simulated.payouts)
+        // What the ledger's charge lines collected is what simulate billed, none of it uncollected.
+        let charges = await backend.snapshot().charges
+        #expect(charges.reduce(Int64(0)) { $0 + $1.charged.micros } == simulated.totals.charged.micros)
+        #expect(replayed.uncollected == .zero)
+    }
+
+    @Test("the same trace replayed through the in-memory and SQLite backends ends in identical ledgers")
+    func sameLedgerOnEveryBackend() async throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let catalog = try #require(CatalogLoader.compile(plansDirectory: root.appendingPathComponent("plans").path,
+                                                         rulesDirectory: root.appendingPathComponent("rules").path).catalog)
+        var lines: [String] = []
+        _ = TraceGenerator(events: 800, consumers: 15, days: 10, start: Timestamp(date: "2026-11-02")!, seed: 3).generate(for: catalog) { line in
+            lines.append(contentsOf: line.split(separator: "\n").map(String.init))
+        }
+        let trace = try Self.write(lines)
+        let options = SimulationOptions(currency: Currency(code: "USD"))
+        var snapshots: [LedgerSnapshot] = []
+        for factory in BackendFactory.all {
+            let backend = try await factory.makeBackend(TestLedger.usd)
+            _ = try await LedgerReplay.run(trace: trace, catalog: catalog, backend: backend, options: options)
+            snapshots.append(try await backend.snapshot())
+        }
+        #expect(snapshots[0].entries.count > 1_000)
+        // Balances, holds, entries (in order), charge lines, operations and period states: all equal
+        // (compared part by part, naming the first row that differs).
+        let (memory, sqlite) = (snapshots[0], snapshots[1])
+        Self.expectSame(memory.consumers, sqlite.consumers, "consumers")
+        Self.expectSame(memory.holds, sqlite.holds, "holds")
+        Self.expectSame(memory.entries, sqlite.entries, "entries")
+        Self.expectSame(memory.charges, sqlite.charges, "charge lines")
+        Self.expectSame(memory.operations, sqlite.operations, "operations")
+        Self.expectSame(memory.periods, sqlite.periods, "period states")
+    }
+
+    static func expectSame<Row: Equatable>(_ a: [Row], _ b: [Row], _ what: String, sourceLocation: Testing.SourceLocation = #_sourceLocation) {
+        #expect(a.count == b.count, "\(what): \(a.count) rows against \(b.count)", sourceLocation: sourceLocation)
+        if let index = a.indices.first(where: { $0 < b.count && a[$0] != b[$0] }) {
+            Issue.record("\(what) differ first at row \(index): \(a[index]) against \(b[index])", sourceLocation: sourceLocation)
+        }
+    }
+}
