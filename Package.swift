@@ -37,6 +37,8 @@ let package = Package(
         .target(name: "TariffEngine", dependencies: ["TariffCore", "TariffCompiler"]),
         // The library a settlement service imports: compile, price, quote, batch, explain, hot reload.
         .target(name: "Tariff", dependencies: ["TariffCore", "TariffCompiler", "TariffEngine", "TariffModels"]),
+        // A third party's plugins (prepaid_bundle, cap_per_execution): the public API only, no core change.
+        .target(name: "TariffExamplePlugins", dependencies: ["TariffCore", "TariffCompiler"]),
         // zlib, for gzip-compressed traces.
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         // Usage traces, the billing processor (subscriptions, periods, plan selection), simulation, reports.
@@ -60,7 +62,7 @@ let package = Package(
         // The `tariff` executable: parses flags, calls the library, renders.
         .executableTarget(
             name: "TariffCLI",
-            dependencies: ["Tariff", "TariffSimulation", "TariffSettlement", "TariffSQLite", "TariffReplay", "TariffStripe", "CAllocationCounter",
+            dependencies: ["Tariff", "TariffSimulation", "TariffSettlement", "TariffSQLite", "TariffReplay", "TariffStripe", "CAllocationCounter", "TariffExamplePlugins",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .testTarget(name: "TariffCoreTests", dependencies: ["TariffCore", .product(name: "PropertyBased", package: "swift-property-based")]),
@@ -73,6 +75,7 @@ let package = Package(
         // Depends on the executable so `swift test` always builds the binary it runs.
         .testTarget(name: "TariffSimulationTests", dependencies: ["TariffSimulation", .product(name: "PropertyBased", package: "swift-property-based")]),
         .testTarget(name: "TariffCLITests", dependencies: ["Tariff", "TariffCLI"]),
+        .testTarget(name: "TariffExamplePluginsTests", dependencies: ["TariffExamplePlugins", "Tariff"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -49,7 +49,7 @@ struct CheckCommand: ParsableCommand {
 /// Compiles what `check` and `test` are pointed at: plan files, a plans folder, or a catalog folder.
 func compileCatalog(paths: [String], options: CatalogOptions) -> CatalogCompilation {
     guard !paths.isEmpty else {
-        return CatalogLoader.compile(plansDirectory: options.plans, rulesDirectory: options.rules)
+        return CatalogLoader.compile(plansDirectory: options.plans, rulesDirectory: options.rules, plugins: options.plugins.registry)
     }
     var planFiles: [String] = []
     var rules = options.rules
@@ -68,5 +68,5 @@ func compileCatalog(paths: [String], options: CatalogOptions) -> CatalogCompilat
             planFiles.append(path)
         }
     }
-    return CatalogLoader.compile(plansDirectory: options.plans, rulesDirectory: rules, planFiles: planFiles)
+    return CatalogLoader.compile(plansDirectory: options.plans, rulesDirectory: rules, planFiles: planFiles, plugins: options.plugins.registry)
 }

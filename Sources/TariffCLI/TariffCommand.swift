@@ -11,7 +11,7 @@ struct TariffCommand: ParsableCommand {
         abstract: "Compile pricing plans and price agent executions exactly.",
         version: "0.1.0",
         subcommands: [CheckCommand.self, QuoteCommand.self, GraphCommand.self, TestCommand.self, SimulateCommand.self, GenerateCommand.self, BenchCommand.self,
-                      LedgerCommand.self]
+                      LedgerCommand.self, SchemaCommand.self]
     )
 
     static func main() {
@@ -44,11 +44,13 @@ struct CatalogOptions: ParsableArguments {
     @Option(help: "The rules folder.")
     var rules: String = "rules"
 
-    /// Compiles the catalog or stops with exit 2, the diagnostics on standard error.
-    func load() throws -> CompiledCatalog { try Self.load(plans: plans, rules: rules) }
+    @OptionGroup var plugins: PluginOptions
 
-    static func load(plans: String, rules: String) throws -> CompiledCatalog {
-        let compilation = CatalogLoader.compile(plansDirectory: plans, rulesDirectory: rules)
+    /// Compiles the catalog or stops with exit 2, the diagnostics on standard error.
+    func load() throws -> CompiledCatalog { try Self.load(plans: plans, rules: rules, plugins: plugins.registry) }
+
+    static func load(plans: String, rules: String, plugins: PluginRegistry = ShippedPlugins.registry) throws -> CompiledCatalog {
+        let compilation = CatalogLoader.compile(plansDirectory: plans, rulesDirectory: rules, plugins: plugins)
         guard let catalog = compilation.catalog else {
             for diagnostic in compilation.diagnostics where diagnostic.severity == .error { printError(diagnostic.description) }
             printError("the catalog has \(compilation.errorCount) error(s); run 'tariff check' for details")

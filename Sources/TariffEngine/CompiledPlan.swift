@@ -32,22 +32,30 @@ struct FlatCondition: Sendable {
     @usableFromInline var weekdayMask: UInt8 = 0xFF
     @usableFromInline var fromHour: Int64 = 0
     @usableFromInline var toHour: Int64 = 24
+    /// The clock of the weekday and hours parts: a fixed offset when `zoneCount` is 0, else the
+    /// entries `zoneStart ..< zoneStart + zoneCount` of the plan's time zone table.
     @usableFromInline var utcOffsetSeconds: Int64 = 0
+    @usableFromInline var zoneStart: Int32 = 0
+    @usableFromInline var zoneCount: Int32 = 0
     @usableFromInline var fromNanoseconds: Int64 = .min
     @usableFromInline var toNanoseconds: Int64 = .max
     @usableFromInline var meter: Int32 = -1
     @usableFromInline var meterThresholdMicros: Int64 = 0
-    /// An `all` of conditions with several clock parts in different offsets cannot be flattened:
+    /// An `all` of conditions with several clock parts in different clocks cannot be flattened:
     /// those are compiled as separate conditions chained through `next`.
     @usableFromInline var next: Int32 = -1
 
+    @usableFromInline var usesClock: Bool { weekdayMask != 0xFF || fromHour != 0 || toHour != 24 }
+
+    /// Whether the condition holds; `offsetSeconds` is the clock's offset at `endedAt` (the caller
+    /// looks it up, in the plan's zone table when the clock is a time zone).
     @inlinable
-    func holds(endedAt: Timestamp, meters: MeterReadings) -> Bool {
+    func holds(endedAt: Timestamp, meters: MeterReadings, offsetSeconds: Int64) -> Bool {
         if endedAt.nanosecondsSinceEpoch < fromNanoseconds || endedAt.nanosecondsSinceEpoch >= toNanoseconds { return false }
         if meter >= 0 && meters.values[Int(meter)] < meterThresholdMicros { return false }
-        if weekdayMask != 0xFF || fromHour != 0 || toHour != 24 {
-            // Local time at the rule's fixed offset, through TariffCore's calendar (no second copy of it).
-            let local = endedAt.adding(nanoseconds: utcOffsetSeconds &* 1_000_000_000) ?? endedAt
+        if usesClock {
+            // Local time on the rule's clock, through TariffCore's calendar (no second copy of it).
+            let local = endedAt.adding(nanoseconds: offsetSeconds &* 1_000_000_000) ?? endedAt
             if weekdayMask & (1 << UInt8(local.civilDate.weekday.rawValue)) == 0 { return false }
             let hour = local.secondOfDay / 3_600
             if fromHour < toHour {
@@ -70,6 +78,10 @@ final class CompiledPlan: Sendable {
     @usableFromInline let instructions: [Instruction]
     @usableFromInline let tiers: [FlatTier]
     @usableFromInline let conditions: [FlatCondition]
+    /// The UTC offset tables of the time zones the plan's conditions read, one after the other
+    /// (each condition points at its slice): transition instants and the offsets from them.
+    @usableFromInline let zoneStartNanoseconds: [Int64]
+    @usableFromInline let zoneOffsetSeconds: [Int32]
     /// (meter index, weight in 10^-9 CU per meter unit).
     @usableFromInline let weights: [(meter: Int32, nanos: Int64)]
     /// The metering precision in 10^-15 CU (the scale of weight x reading).
@@ -83,6 +95,7 @@ final class CompiledPlan: Sendable {
         var instructions: [Instruction] = []
         var tiers: [FlatTier] = []
         var conditions: [FlatCondition] = []
+        var zones = ZoneTables()
         for node in definition.executionNodes {
             switch node.operation {
             case .perExecutionFee(let fee): instructions.append(.fee(picos: fee.picos))
@@ -103,7 +116,7 @@ final class CompiledPlan: Sendable {
             case .capPerExecution(let cap): instructions.append(.cap(picos: cap.picos))
             case .spendCap(let cap): instructions.append(.spendCap(picos: cap.picos))
             case .conditionalPercentOff(let percent, let condition):
-                let index = Self.flatten(condition, into: &conditions)
+                let index = Self.flatten(condition, into: &conditions, zones: &zones)
                 instructions.append(.conditionalPercentOff(remainingPartsPerMillion: Percent.partsPerWhole - percent.partsPerMillion, condition: index))
             case .minimumCharge(let amount): instructions.append(.minimumCharge(picos: amount.picos))
             case .meterSurcharge(let meter, let price): instructions.append(.surcharge(meter: Int32(meter.rawValue), pricePicos: price.picos))
@@ -117,6 +130,8 @@ final class CompiledPlan: Sendable {
         self.instructions = instructions
         self.tiers = tiers
         self.conditions = conditions
+        zoneStartNanoseconds = zones.starts
+        zoneOffsetSeconds = zones.offsets
         weights = definition.metering.weights.map { (Int32($0.meter.rawValue), $0.weight.nanos) }
         precisionMillis = definition.metering.precision.millis
         precisionFemtos = Int128(definition.metering.precision.millis) * 1_000_000_000_000
@@ -124,20 +139,36 @@ final class CompiledPlan: Sendable {
         billFailed = definition.billFailed
     }
 
-    /// Flattens a condition; returns its index. Parts in `all` merge into one struct when they do not clash.
-    private static func flatten(_ condition: ExecutionCondition, into table: inout [FlatCondition]) -> Int32 {
-        var parts: [ExecutionCondition] = []
-        func collect(_ c: ExecutionCondition) {
-            if case .all(let list) = c { list.forEach(collect) } else { parts.append(c) }
+    /// The time zone tables of one plan, appended once per zone.
+    private struct ZoneTables {
+        var starts: [Int64] = []
+        var offsets: [Int32] = []
+        var slices: [String: (start: Int32, count: Int32)] = [:]
+
+        /// The fixed offset, zone start and zone count a flat condition stores for `clock`.
+        mutating func encode(_ clock: LocalClock) -> (offset: Int64, zoneStart: Int32, zoneCount: Int32) {
+            switch clock {
+            case .utcOffset(let seconds): return (seconds, 0, 0)
+            case .timeZone(let table):
+                if let slice = slices[table.identifier] { return (0, slice.start, slice.count) }
+                let slice = (start: Int32(starts.count), count: Int32(table.startNanoseconds.count))
+                starts += table.startNanoseconds
+                offsets += table.offsetSeconds
+                slices[table.identifier] = slice
+                return (0, slice.start, slice.count)
+            }
         }
-        collect(condition)
+    }
+
+    /// Flattens a condition; returns its index. Parts in `all` merge into one struct when they do not clash.
+    private static func flatten(_ condition: ExecutionCondition, into table: inout [FlatCondition], zones: inout ZoneTables) -> Int32 {
         var chain: [FlatCondition] = [FlatCondition()]
-        for part in parts {
+        for part in condition.parts {
             var placed = false
-            for i in chain.indices where merge(part, into: &chain[i]) { placed = true; break }
+            for i in chain.indices where merge(part, into: &chain[i], zones: &zones) { placed = true; break }
             if !placed {
                 var fresh = FlatCondition()
-                _ = merge(part, into: &fresh)
+                _ = merge(part, into: &fresh, zones: &zones)
                 chain.append(fresh)
             }
         }
@@ -149,18 +180,25 @@ final class CompiledPlan: Sendable {
         return first
     }
 
-    private static func merge(_ part: ExecutionCondition, into flat: inout FlatCondition) -> Bool {
-        let usesClock = flat.weekdayMask != 0xFF || flat.fromHour != 0 || flat.toHour != 24
+    private static func merge(_ part: ExecutionCondition, into flat: inout FlatCondition, zones: inout ZoneTables) -> Bool {
+        func sameClock(_ encoded: (offset: Int64, zoneStart: Int32, zoneCount: Int32)) -> Bool {
+            !flat.usesClock || (flat.utcOffsetSeconds, flat.zoneStart, flat.zoneCount) == encoded
+        }
+        func setClock(_ encoded: (offset: Int64, zoneStart: Int32, zoneCount: Int32)) {
+            (flat.utcOffsetSeconds, flat.zoneStart, flat.zoneCount) = encoded
+        }
         switch part {
-        case .weekdays(let mask, let offset):
-            guard flat.weekdayMask == 0xFF, !usesClock || flat.utcOffsetSeconds == offset else { return false }
+        case .weekdays(let mask, let clock):
+            let encoded = zones.encode(clock)
+            guard flat.weekdayMask == 0xFF, sameClock(encoded) else { return false }
             flat.weekdayMask = mask
-            flat.utcOffsetSeconds = offset
-        case .hours(let from, let to, let offset):
-            guard flat.fromHour == 0, flat.toHour == 24, !usesClock || flat.utcOffsetSeconds == offset else { return false }
+            setClock(encoded)
+        case .hours(let from, let to, let clock):
+            let encoded = zones.encode(clock)
+            guard flat.fromHour == 0, flat.toHour == 24, sameClock(encoded) else { return false }
             flat.fromHour = Int64(from)
             flat.toHour = Int64(to)
-            flat.utcOffsetSeconds = offset
+            setClock(encoded)
         case .dateRange(let from, let to):
             guard flat.fromNanoseconds == .min, flat.toNanoseconds == .max else { return false }
             flat.fromNanoseconds = from?.nanosecondsSinceEpoch ?? .min

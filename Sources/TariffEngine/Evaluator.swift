@@ -178,7 +178,14 @@ extension CompiledPlan {
         var index = Int(condition)
         while index >= 0 && index < conditions.count {
             let part = conditions[index]
-            if !part.holds(endedAt: execution.endedAt, meters: execution.meters) { return false }
+            var offset = part.utcOffsetSeconds
+            if part.zoneCount > 0 {
+                // A time zone: the offset in force at ended_at, by binary search in the plan's flat table.
+                let entry = UTCOffsetTable.entryIndex(at: execution.endedAt.nanosecondsSinceEpoch, starts: zoneStartNanoseconds,
+                                                      from: Int(part.zoneStart), count: Int(part.zoneCount))
+                offset = Int64(zoneOffsetSeconds[entry])
+            }
+            if !part.holds(endedAt: execution.endedAt, meters: execution.meters, offsetSeconds: offset) { return false }
             index = Int(part.next)
         }
         return true

@@ -10,6 +10,38 @@ public struct EnterpriseModel: BillingModelPlugin {
     public let name = "enterprise"
     public init() {}
 
+    public var sectionSchema: OptionsSchema? {
+        let tier = OptionsSchema("A graduated tier: its price applies to the part of the period's usage up to 'up_to'.", [
+            .init("up_to", .computeUnits, "The tier's upper bound in the period's cumulative compute units; strictly increasing; the last tier has none."),
+            .init("price", .money, required: true, "Price per compute unit inside the tier (0: included).", example: "0.004"),
+        ])
+        let band = OptionsSchema("An SLA credit band.", [
+            .init("below", .percent, required: true, "Applies when measured availability is strictly under this (the lowest such band wins).", example: "99.9%"),
+            .init("credit", .percent, required: true, "Credited off the period's fee, usage and shortfall.", example: "10%"),
+        ])
+        let sla = OptionsSchema("The service level: the promise shown in quotes and the credit bands.", [
+            .init("availability", .percent, "The promised availability (shown in quotes and invoices; the bands alone decide credits).", example: "99.9%"),
+            .init("credits", .list(.mapping(band), minItems: 0), required: true, "The credit bands, at most \(CatalogLimits.maximumSLABands)."),
+        ])
+        let guardrails = OptionsSchema("Limits on what an execution and a period may cost.", [
+            .init("max_cost_per_execution", .money, "One execution is never charged more than this.", example: "5.00"),
+            .init("spend_cap", .money, "Usage charges in one period never exceed this; once reached, executions are refused (spend_cap).", example: "20000.00"),
+        ])
+        return OptionsSchema("enterprise: a negotiated agreement: a period fee, graduated usage tiers, discount, commitment, SLA credits, guardrails.", [
+            .init("period", .oneOf(PeriodUnit.allCases.map(\.rawValue)), required: true, "The billing period.", example: "month"),
+            .init("fee", .money, required: true, "Charged per period (platform access, dedicated support).", example: "2000.00"),
+            .init("usage", .list(.mapping(tier), minItems: 1), required: true, "Graduated tiers over the period's cumulative compute units: strictly increasing 'up_to', one open last tier; at most \(CatalogLimits.maximumTiers)."),
+            .init("discount", .percent, "Off usage charges (not the fee), before rounding.", example: "10%"),
+            .init("commitment", .money, "The minimum billed per period (fee + usage) before SLA credits; a shortfall line makes up the difference.", example: "5000.00"),
+            .init("sla", .mapping(sla), "SLA credits."),
+            .init("support", .oneOf(["standard", "priority", "dedicated"]), "The support class (reported in quotes and invoices)."),
+            .init("priority", .oneOf(["standard", "high", "critical"]), "The compute allocation class (reported in quotes)."),
+            .init("guardrails", .mapping(guardrails), "Per-execution and per-period caps."),
+            .init("bill_failed", .boolean, "Whether failed executions are billed.", default: "false"),
+            .init("reserve", .money, "The amount held before a run; default: max_cost_per_execution, else rules/ 'reservation'."),
+        ])
+    }
+
     public func lower(_ section: MappingReader, context: PlanLoweringContext) -> ModelLowering? {
         let diagnostics = section.diagnostics
         let period = section.required("period", .oneOf(PeriodUnit.allCases.map(\.rawValue)))
@@ -33,6 +65,13 @@ public struct EnterpriseModel: BillingModelPlugin {
             diagnostics.warning("spend-cap-below-execution-cap", at: spendCap.valueLocation,
                                 "the spend cap \(spendCap.value) is below the per-execution cap \(maxCost.value): one execution can exhaust the period",
                                 fix: "raise spend_cap or lower max_cost_per_execution")
+        }
+        if let fee { context.checkMinorUnit(fee, "fee", diagnostics: diagnostics) }
+        if let commitment { context.checkMinorUnit(commitment, "commitment", diagnostics: diagnostics) }
+        if let discount, discount.value == .hundred {
+            diagnostics.warning("full-discount", at: discount.valueLocation,
+                                "a 100% discount makes all usage free: only the fee (and any commitment shortfall) is ever billed",
+                                fix: "if usage is meant to be included, write a tier with price 0 instead; otherwise correct the percent")
         }
         guard let period, let unit = PeriodUnit(rawValue: period.value), let fee, let tiers else { return nil }
 
@@ -126,6 +165,11 @@ public struct EnterpriseModel: BillingModelPlugin {
                 if let below, let credit {
                     if bands.contains(where: { $0.below == below.value }) {
                         diagnostics.error("duplicate-name", at: below.valueLocation, "two SLA bands are both below \(below.value)")
+                    } else if below.value == .zero {
+                        // Measured availability is succeeded / (succeeded + failed) >= 0%: never strictly under 0%.
+                        diagnostics.warning("unreachable-band", at: below.valueLocation,
+                                            "an SLA credit band below 0% can never apply: measured availability is never under 0%",
+                                            fix: "give the band the availability it starts under (e.g. below: 95%), or remove it")
                     }
                     bands.append(SLABand(below: below.value, credit: credit.value))
                 }

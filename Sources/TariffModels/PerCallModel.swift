@@ -7,6 +7,13 @@ public struct PerCallModel: BillingModelPlugin {
     public let name = "per_call"
     public init() {}
 
+    public var sectionSchema: OptionsSchema? {
+        OptionsSchema("per_call: a flat fee for each invocation; a quote is exact.", [
+            .init("fee", .money, required: true, "Charged for each execution, rounded half-to-even to micro-units.", example: "0.02"),
+            .init("bill_failed", .boolean, "Whether failed executions are billed too (otherwise they are free and consume nothing).", default: "false"),
+        ])
+    }
+
     public func lower(_ section: MappingReader, context: PlanLoweringContext) -> ModelLowering? {
         let fee = section.required("fee", .money)
         let billFailed = section.optional("bill_failed", .boolean)?.value ?? false

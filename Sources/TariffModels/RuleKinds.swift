@@ -7,13 +7,22 @@ import TariffCore
 /// - kind: discount
 ///   percent: 20%
 ///   when: { weekday: [sat, sun], hours: { from: 22, to: 6 }, dates: { from: 2026-12-01, to: 2027-01-01 },
-///           meter: { name: inference_calls, at_least: 10 }, utc_offset: "+01:00" }
+///           meter: { name: inference_calls, at_least: 10 }, timezone: Europe/Paris }
 /// ```
+/// The weekday and hours are read on one clock: `timezone` (an IANA zone, daylight saving time
+/// included) or `utc_offset` (fixed); UTC without either.
 /// Every condition written must hold (and); without `when` the discount always applies. The
 /// discounted charge is rounded half-to-even to micro-units.
 public struct DiscountRule: RuleKindPlugin {
     public let kind = "discount"
     public init() {}
+
+    public var optionsSchema: OptionsSchema? {
+        OptionsSchema("discount: a percentage off the execution's charge while a condition holds.", [
+            .init("percent", .percent, required: true, "Off the charge so far, rounded half-to-even.", example: "20%"),
+            .init("when", .mapping(ConditionReader.schema), "When the discount applies (every condition written must hold); always without it."),
+        ])
+    }
 
     public func lower(_ options: MappingReader, context: PlanLoweringContext) -> [RuleNode]? {
         let diagnostics = options.diagnostics
@@ -30,10 +39,18 @@ public struct DiscountRule: RuleKindPlugin {
                 valid = false
             }
         }
+        if let percent, percent.value == .hundred {
+            diagnostics.warning("full-discount", at: percent.valueLocation,
+                                "a 100% discount makes every execution it applies to free\(condition == nil ? ", always" : "")",
+                                fix: "if free is meant, 'free_executions' or a price of 0 says so; otherwise correct the percent")
+        }
         guard let percent, valid else { return nil }
         let operation: RuleOperation = condition.map { .conditionalPercentOff(percent.value, $0) }
             ?? .conditionalPercentOff(percent.value, .all([]))
-        return [RuleNode(rule: "discount", operation: operation, location: percent.keyLocation, plugin: kind)]
+        var node = RuleNode(rule: "discount", operation: operation, location: percent.keyLocation, plugin: kind)
+        // The compiler's lint (a condition that can never hold, two discounts that overlap) points here.
+        node.conditionLocation = options.entry("when")?.keyLocation
+        return [node]
     }
 }
 
@@ -42,6 +59,12 @@ public struct DiscountRule: RuleKindPlugin {
 public struct MinimumChargeRule: RuleKindPlugin {
     public let kind = "minimum_charge"
     public init() {}
+
+    public var optionsSchema: OptionsSchema? {
+        OptionsSchema("minimum_charge: a billed execution costs at least this; free executions stay free.", [
+            .init("amount", .money, required: true, "The minimum charge of an execution whose charge is above zero.", example: "0.01"),
+        ])
+    }
 
     public func lower(_ options: MappingReader, context: PlanLoweringContext) -> [RuleNode]? {
         guard let amount = options.required("amount", .money) else { return nil }
@@ -54,6 +77,13 @@ public struct MinimumChargeRule: RuleKindPlugin {
 public struct SurchargeRule: RuleKindPlugin {
     public let kind = "surcharge"
     public init() {}
+
+    public var optionsSchema: OptionsSchema? {
+        OptionsSchema("surcharge: an extra price per unit of one meter, added to the charge.", [
+            .init("meter", .id, required: true, "The meter (weighed by a metering in rules/).", example: "inference_calls"),
+            .init("per_unit", .money, required: true, "Price per unit of the meter's reading.", example: "0.002"),
+        ])
+    }
 
     public func lower(_ options: MappingReader, context: PlanLoweringContext) -> [RuleNode]? {
         let meter = options.required("meter", .id)
@@ -70,6 +100,12 @@ public struct FreeExecutionsRule: RuleKindPlugin {
     public let kind = "free_executions"
     public init() {}
 
+    public var optionsSchema: OptionsSchema? {
+        OptionsSchema("free_executions: the first executions of each period are free (still metered).", [
+            .init("count", .integer(1...1_000_000_000), required: true, "How many billable executions of each period are free.", example: "3"),
+        ])
+    }
+
     public func lower(_ options: MappingReader, context: PlanLoweringContext) -> [RuleNode]? {
         guard let count = options.required("count", .integer(in: 1...1_000_000_000)) else { return nil }
         return [RuleNode(rule: "free_executions", operation: .freeExecutions(count: Int64(count.value)), location: count.keyLocation, plugin: kind)]
@@ -78,13 +114,45 @@ public struct FreeExecutionsRule: RuleKindPlugin {
 
 /// Reads a `when:` mapping into an `ExecutionCondition`.
 enum ConditionReader {
+    /// The options of `when:`, for `tariff schema`.
+    static let schema = OptionsSchema("Conditions on the execution; every one written must hold. Weekdays and hours are read on one clock: 'timezone' or 'utc_offset' (UTC without either).", [
+        .init("weekday", .list(.weekday, minItems: 0), "The local day of ended_at is one of these ([sat, sun])."),
+        .init("hours", .mapping(OptionsSchema("Local hours [from, to), wrapping past midnight when from > to.", [
+            .init("from", .integer(0...23), required: true, "The first hour.", example: "22"),
+            .init("to", .integer(0...24), required: true, "The hour after the last.", example: "6"),
+        ])), "The local hour of ended_at is in [from, to)."),
+        .init("dates", .mapping(OptionsSchema("from <= ended_at < to (a date is midnight UTC); at least one bound.", [
+            .init("from", .dateOrTimestamp, "The first instant.", example: "2026-12-01"),
+            .init("to", .dateOrTimestamp, "The instant after the last.", example: "2027-01-01"),
+        ], constraints: [["minProperties": 1]])), "ended_at is in the range."),
+        .init("meter", .mapping(OptionsSchema("A meter threshold.", [
+            .init("name", .id, required: true, "The meter.", example: "inference_calls"),
+            .init("at_least", .meterValue, required: true, "The reading is at least this.", example: "10"),
+        ])), "The meter reading is at least a threshold."),
+        .init("timezone", .timeZone, "The IANA zone weekdays and hours are read in, daylight saving time included.", example: "Europe/Paris"),
+        .init("utc_offset", .utcOffset, "A fixed offset weekdays and hours are read in.", default: "UTC"),
+    ], constraints: [["not": ["required": ["timezone", "utc_offset"]]]])
+
     static func read(_ when: MappingReader, context: PlanLoweringContext) -> (condition: ExecutionCondition, valid: Bool) {
         let diagnostics = when.diagnostics
         var valid = true
-        var offsetSeconds: Int64 = 0
-        if let offset = when.optional("utc_offset", .text) {
-            if let seconds = parseOffset(offset.value) { offsetSeconds = seconds } else {
+        var clock = LocalClock.utc
+        let offset = when.optional("utc_offset", .text)
+        if let offset {
+            if let seconds = parseOffset(offset.value) { clock = .utcOffset(seconds: seconds) } else {
                 diagnostics.error("invalid-value", at: offset.valueLocation, "'\(offset.value)' is not a UTC offset such as +01:00 or -05:30")
+                valid = false
+            }
+        }
+        // A zone follows daylight saving time; its offsets are tabled here, at compile time.
+        if let pair = when.entry("timezone") {
+            if let offset {
+                diagnostics.error("invalid-value", at: pair.keyLocation, "'when' has both 'utc_offset' (at \(offset.keyLocation)) and 'timezone': give one clock",
+                                  fix: "keep 'timezone' to follow daylight saving time, or 'utc_offset' for a fixed offset")
+                valid = false
+            } else if let zone = when.optional("timezone", .timeZone) {
+                clock = .timeZone(zone.value)
+            } else {
                 valid = false
             }
         }
@@ -103,7 +171,7 @@ enum ConditionReader {
                 }
                 mask |= 1 << UInt8(weekday.rawValue)
             }
-            conditions.append(.weekdays(mask: mask, utcOffsetSeconds: offsetSeconds))
+            conditions.append(.weekdays(mask: mask, clock: clock))
         }
         if let hours = when.mapping("hours") {
             let from = hours.required("from", .integer(in: 0...23))
@@ -114,7 +182,7 @@ enum ConditionReader {
                     diagnostics.error("invalid-value", at: to.valueLocation, "the hours range is empty: 'from' and 'to' are the same hour")
                     valid = false
                 } else {
-                    conditions.append(.hours(fromHour: from.value, toHour: to.value, utcOffsetSeconds: offsetSeconds))
+                    conditions.append(.hours(fromHour: from.value, toHour: to.value, clock: clock))
                 }
             } else { valid = false }
         }

@@ -63,7 +63,7 @@ struct CLITests {
 
     @Test("quote: version 1 by date, a refused execution, enterprise priority and support")
     func quoteVariants() throws {
-        let v1 = try Self.run(["quote", "--plan", "research-pro", "--at", "2026-10-15", "--meter", "cpu_ms=1000", "--period-usage", "5000", "--format", "json"])
+        let v1 = try Self.run(["quote", "--plan", "research-pro", "--at", "2026-10-15", "--meter", "cpu_ms=1000", "--period-usage", "7000", "--format", "json"])
         #expect(v1.output.contains(#""version":1"#))
         #expect(v1.output.contains(#""charge":"0.006000""#))
         let refused = try Self.run(["quote", "--plan", "research-enterprise", "--meter", "cpu_ms=1000", "--period-spend", "20000", "--format", "json"])

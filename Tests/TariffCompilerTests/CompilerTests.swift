@@ -151,7 +151,8 @@ private let enterprisePlan = """
         // Twelve are fine, and trailing zeros do not count.
         for written in ["0.000000000001", "0.0000000000010", "\"0.0000125\"", "49.000000000000000000"] {
             let compilation = compile(plan: plan(replacing: "  overage: 0.005", with: "  overage: \(written)"))
-            #expect(compilation.diagnostics.isEmpty, "overage: \(written)")
+            // Read without error; an overage below 49.00 / 10000 is only the reviewer's cheap-overage warning.
+            #expect(compilation.diagnostics.filter { $0.code != "cheap-overage" }.isEmpty, "overage: \(written)")
         }
         let twelve = try #require(compile(plan: plan(replacing: "  overage: 0.005", with: "  overage: 0.000000000001")).catalog)
         #expect(twelve.definition.plans.first?.executionNodes.first?.operation
@@ -194,7 +195,8 @@ private let enterprisePlan = """
     @Test func negativeAndHugeAmounts() {
         #expect(summary(compile(plan: plan(replacing: "  fee: 49.00", with: "  fee: -1"))) == ["negative-amount plans/pro.yaml:8:8"])
         #expect(summary(compile(plan: plan(replacing: "  fee: 49.00", with: "  fee: 1000000000001"))) == ["out-of-range plans/pro.yaml:8:8"])
-        #expect(compile(plan: plan(replacing: "  fee: 49.00", with: "  fee: 1000000000000")).diagnostics.isEmpty)
+        // The largest fee is read (a fee of 10^12 for 10000 CU makes the 0.005 overage a cheap one: a warning only).
+        #expect(summary(compile(plan: plan(replacing: "  fee: 49.00", with: "  fee: 1000000000000"))) == ["cheap-overage plans/pro.yaml:10:12"])
     }
 
     /// The sample catalog of the repository, read into memory: no diagnostic at all.
@@ -284,5 +286,294 @@ struct PrepaidBundleModel: BillingModelPlugin {
     @Test func withoutRegistrationTheModelIsUnknown() {
         let compilation = compile(plan: Self.bundlePlan)
         #expect(summary(compilation) == ["unknown-model plans/pro.yaml:5:8"])
+    }
+}
+
+@Suite struct TimeZoneDiagnosticTests {
+    /// The minimal plan with a discount whose `when:` is `when` (line 14: the plan is 11 lines, then `rules:`, `- kind`, `percent`; `{` at column 11).
+    static func plan(when: String) -> String {
+        MinimalCatalog.plan + "rules:\n  - kind: discount\n    percent: 20%\n    when: \(when)\n"
+    }
+
+    @Test func anUnknownZoneIsReportedAtTheValueWithADidYouMean() throws {
+        let compilation = compile(plan: Self.plan(when: "{ weekday: [sat], timezone: Europe/Pariss }"))
+        // "    when: { weekday: [sat], timezone: " is 38 characters: the value starts at column 39.
+        #expect(summary(compilation) == ["unknown-timezone plans/pro.yaml:14:39"])
+        let diagnostic = try #require(compilation.diagnostics.first)
+        #expect(diagnostic.message == "'Europe/Pariss' is not an IANA time zone; did you mean 'Europe/Paris'?")
+        #expect(diagnostic.severity == .error)
+    }
+
+    @Test func foundationsFixedOffsetNamesAreNotZones() throws {
+        let compilation = compile(plan: Self.plan(when: "{ hours: { from: 22, to: 6 }, timezone: GMT+1 }"))
+        // Column 10 + len("{ hours: { from: 22, to: 6 }, timezone: ") = 10 + 40, so the value is at 51.
+        #expect(summary(compilation) == ["unknown-timezone plans/pro.yaml:14:51"])
+        #expect(compilation.diagnostics.first?.fix?.contains("utc_offset") == true)
+    }
+
+    @Test func twoClocksInOneWhenAreOneMistake() {
+        let compilation = compile(plan: Self.plan(when: #"{ weekday: [sat], utc_offset: "+01:00", timezone: Europe/Paris }"#))
+        // At the second clock's key: 10 + len(#"{ weekday: [sat], utc_offset: "+01:00", "#) = 10 + 40, so column 51.
+        #expect(summary(compilation) == ["invalid-value plans/pro.yaml:14:51"])
+    }
+
+    @Test func aZoneCompilesIntoTheCondition() throws {
+        let compilation = compile(plan: Self.plan(when: "{ weekday: [sat, sun], timezone: Europe/Paris }"))
+        #expect(compilation.diagnostics.isEmpty, "\(compilation.diagnostics)")
+        let node = try #require(compilation.catalog?.definition.plans.first?.executionNodes.last)
+        guard case .conditionalPercentOff(_, let condition) = node.operation, case .weekdays(_, .timeZone(let table)) = condition else {
+            Issue.record("expected a weekday condition on a zone, got \(node.operation)")
+            return
+        }
+        #expect(table.identifier == "Europe/Paris")
+        #expect(condition.description == "weekday in [sat,sun] Europe/Paris")
+    }
+}
+
+/// The pricing reviewer's lint, with the instants and amounts worked out by hand.
+@Suite struct LintTests {
+    /// The minimal plan (fee 49.00, allowance 10000, overage 0.005) with `rules` appended.
+    static func withRules(_ rules: String) -> String { MinimalCatalog.plan + "rules:\n" + rules }
+
+    static func discount(_ percent: String, _ when: String) -> String {
+        "  - kind: discount\n    percent: \(percent)\n    when: \(when)\n"
+    }
+
+    @Test func anOverageCheaperThanTheAllowanceSaysByHowMuch() throws {
+        // 49.00 / 10000 CU = 0.0049 per CU: 0.0048 is cheaper, 0.0049 is not.
+        let cheap = compile(plan: plan(replacing: "  overage: 0.005", with: "  overage: 0.0048"))
+        #expect(summary(cheap) == ["cheap-overage plans/pro.yaml:10:12"])
+        let diagnostic = try #require(cheap.diagnostics.first)
+        #expect(diagnostic.severity == .warning)
+        #expect(diagnostic.message.contains("fee 49 / allowance 10000 CU = 0.0049 per CU"))
+        #expect(diagnostic.fix == "raise 'overage' to at least 0.0049, or lower 'fee' or raise 'allowance'")
+        #expect(compile(plan: plan(replacing: "  overage: 0.005", with: "  overage: 0.0049")).diagnostics.isEmpty)
+        // 49.00 / 30000 CU = 0.00163333...: not exact, so "about" and rounded up to 0.001633333334.
+        let thirds = compile(plan: plan(replacing: "  allowance: 10000", with: "  allowance: 30000").replacingOccurrences(of: "overage: 0.005", with: "overage: 0.0016"))
+        #expect(thirds.diagnostics.first?.message.contains("= about 0.001633333334 per CU") == true)
+        // Nothing included: the fee buys access, not units.
+        #expect(compile(plan: plan(replacing: "  allowance: 10000", with: "  allowance: 0")).diagnostics.isEmpty)
+    }
+
+    @Test func aFeeFinerThanTheMinorUnit() throws {
+        // JPY has no minor unit: 4900.5 cannot be charged; 4900 can. USD has cents: 49.001 cannot.
+        let jpy = MinimalCatalog.plan.replacingOccurrences(of: "currency: USD", with: "currency: JPY")
+            .replacingOccurrences(of: "fee: 49.00", with: "fee: 4900.5").replacingOccurrences(of: "overage: 0.005", with: "overage: 0.5")
+        let compilation = compile(plan: jpy)
+        #expect(summary(compilation) == ["sub-minor-unit plans/pro.yaml:8:8"])
+        #expect(compilation.diagnostics.first?.message == "the fee 4900.5 is finer than JPY's minor unit (0 decimal places): it is billed as one amount, which JPY cannot represent")
+        #expect(compile(plan: jpy.replacingOccurrences(of: "4900.5", with: "4900")).diagnostics.isEmpty)
+        #expect(summary(compile(plan: plan(replacing: "  fee: 49.00", with: "  fee: 49.001"))) == ["sub-minor-unit plans/pro.yaml:8:8"])
+        // A per-unit price finer than a cent is the point of metering: not reported.
+        #expect(compile(plan: plan(replacing: "  overage: 0.005", with: "  overage: 0.0051")).diagnostics.isEmpty)
+    }
+
+    @Test func aHundredPercentDiscount() {
+        let always = compile(plan: Self.withRules("  - kind: discount\n    percent: 100%\n"))
+        #expect(summary(always) == ["full-discount plans/pro.yaml:13:14"])
+        let enterprise = compile(plan: enterprisePlan.replacingOccurrences(of: "discount: 10%", with: "discount: 100%"))
+        #expect(summary(enterprise) == ["full-discount plans/pro.yaml:13:13"])   // the 13th line, "  discount: 100%"
+    }
+
+    @Test func discountsThatExcludeEachOtherAreNotOverlapping() {
+        let weekdaysAndWeekend = Self.withRules(Self.discount("10%", "{ weekday: [mon, tue, wed, thu, fri] }") + Self.discount("20%", "{ weekday: [sat, sun] }"))
+        #expect(compile(plan: weekdaysAndWeekend).diagnostics.isEmpty)
+        let dayAndNight = Self.withRules(Self.discount("10%", "{ hours: { from: 8, to: 20 } }") + Self.discount("20%", "{ hours: { from: 20, to: 8 } }"))
+        #expect(compile(plan: dayAndNight).diagnostics.isEmpty)
+        let decemberAndJanuary = Self.withRules(Self.discount("10%", "{ dates: { to: 2027-01-01 } }") + Self.discount("20%", "{ dates: { from: 2027-01-01 } }"))
+        #expect(compile(plan: decemberAndJanuary).diagnostics.isEmpty)
+    }
+
+    @Test func overlappingDiscountsNameAnInstantAndTheCompoundPercent() throws {
+        // Weekend 20% and nights 10%: from 1970-01-01 (a Thursday) the first such instant is Saturday 1970-01-03 00:00 UTC.
+        let compilation = compile(plan: Self.withRules(Self.discount("20%", "{ weekday: [sat, sun] }") + Self.discount("10%", "{ hours: { from: 22, to: 6 } }")))
+        #expect(summary(compilation) == ["overlapping-discounts plans/pro.yaml:17:5"])
+        let message = try #require(compilation.diagnostics.first?.message)
+        // 1 - 0.8 x 0.9 = 0.28.
+        #expect(message == "this discount and the one at plans/pro.yaml:14:5 can apply to the same execution (e.g. one ending at 1970-01-03T00:00:00Z): 20% then 10% compound to 28% off")
+        // A discount without 'when' overlaps every other one: reported at its 'percent:'. 1 - 0.9 x 0.875 = 0.2125.
+        let unconditional = compile(plan: Self.withRules(Self.discount("10%", "{ weekday: [sat] }") + "  - kind: discount\n    percent: 12.5%\n"))
+        #expect(summary(unconditional) == ["overlapping-discounts plans/pro.yaml:16:5"])
+        #expect(unconditional.diagnostics.first?.message.hasSuffix("10% then 12.5% compound to 21.25% off") == true)
+        // Three weekend discounts: the second and the third each get one diagnostic, not one per pair.
+        let three = Self.withRules((1...3).map { _ in Self.discount("5%", "{ weekday: [sun] }") }.joined())
+        #expect(summary(compile(plan: three)) == ["overlapping-discounts plans/pro.yaml:17:5", "overlapping-discounts plans/pro.yaml:20:5"])
+    }
+
+    @Test func overlapAcrossClocks() throws {
+        // Saturday in UTC and Friday in Tokyo (+09:00) never coincide: Tokyo's Friday ends at Friday 15:00 UTC.
+        let never = Self.withRules(Self.discount("10%", "{ weekday: [sat] }") + Self.discount("10%", "{ weekday: [fri], timezone: Asia/Tokyo }"))
+        #expect(compile(plan: never).diagnostics.isEmpty)
+        // Saturday in UTC and Sunday in Tokyo do, from Saturday 15:00 UTC: the first is 1970-01-03T15:00:00Z.
+        let sometimes = compile(plan: Self.withRules(Self.discount("10%", "{ weekday: [sat] }") + Self.discount("10%", "{ weekday: [sun], timezone: Asia/Tokyo }")))
+        #expect(summary(sometimes) == ["overlapping-discounts plans/pro.yaml:17:5"])
+        #expect(sometimes.diagnostics.first?.message.contains("1970-01-03T15:00:00Z") == true)
+        // Paris office hours and New York office hours overlap 14:00-17:00 Paris time (08:00-11:00 in New York):
+        // from 1970-01-01, Paris is +01:00 and New York -05:00, so 09:00 New York = 14:00 UTC = 15:00 Paris.
+        let offices = compile(plan: Self.withRules(Self.discount("10%", "{ hours: { from: 9, to: 17 }, timezone: Europe/Paris }")
+            + Self.discount("10%", "{ hours: { from: 9, to: 17 }, timezone: America/New_York }")))
+        #expect(offices.diagnostics.first?.message.contains("1970-01-01T14:00:00Z") == true)
+    }
+
+    @Test func conditionsThatCanNeverHold() throws {
+        // No day listed.
+        let noDay = compile(plan: Self.withRules(Self.discount("10%", "{ weekday: [] }")))
+        #expect(summary(noDay) == ["unreachable-rule plans/pro.yaml:14:5"])
+        #expect(noDay.diagnostics.first?.message.hasSuffix("'weekday' lists no day") == true)
+        // Spring forward in Paris: 2026-03-29 00:00-12:00 UTC is 01:00 CET then 03:00 CEST onwards; hour 2 never comes.
+        let skipped = compile(plan: Self.withRules(Self.discount("10%", "{ hours: { from: 2, to: 3 }, dates: { from: 2026-03-29T00:00:00Z, to: 2026-03-29T12:00:00Z }, timezone: Europe/Paris }")))
+        #expect(summary(skipped) == ["unreachable-rule plans/pro.yaml:14:5"])
+        // The same hours on the fall-back day happen (twice): reachable.
+        let doubled = compile(plan: Self.withRules(Self.discount("10%", "{ hours: { from: 2, to: 3 }, dates: { from: 2026-10-25T00:00:00Z, to: 2026-10-25T12:00:00Z }, timezone: Europe/Paris }")))
+        #expect(doubled.diagnostics.isEmpty)
+        // An unreachable discount is not also reported as overlapping another.
+        let both = compile(plan: Self.withRules(Self.discount("10%", "{ weekday: [sat] }") + Self.discount("10%", "{ weekday: [] }")))
+        #expect(summary(both) == ["unreachable-rule plans/pro.yaml:17:5"])
+    }
+
+    @Test func theVersionsLifetimeBoundsTheConditions() {
+        // Version 1 of a per_call plan prices until version 2's effective (2027-01-01): a discount from 2027 on never applies.
+        let v1 = """
+            plan: payg
+            effective: 2026-01-01
+            agent: agt_demo
+            creator: acct_demo
+            currency: USD
+            model: per_call
+            per_call:
+              fee: 0.02
+            rules:
+              - kind: discount
+                percent: 10%
+                when: { dates: { from: 2027-01-01 } }
+
+            """
+        let v2 = v1.replacingOccurrences(of: "effective: 2026-01-01", with: "version: 2\neffective: 2027-01-01")
+            .replacingOccurrences(of: "from: 2027-01-01", with: "from: 2026-06-01")
+        let sources = [CatalogSource(path: "plans/payg.yaml", text: v1, kind: .plan), CatalogSource(path: "plans/payg-v2.yaml", text: v2, kind: .plan)]
+            + MinimalCatalog.sources().filter { $0.kind == .rules }
+        let compilation = CatalogLoader.compile(sources: sources)
+        #expect(summary(compilation) == ["unreachable-rule plans/payg.yaml:12:5"])
+        #expect(compilation.diagnostics.first?.message.contains("(from 2026-01-01T00:00:00Z until 2027-01-01T00:00:00Z)") == true)
+        // A monthly plan's version 1 still prices periods that started before 2027-01-01, for up to 31 days.
+        let monthly = sources.map { source in
+            var copy = source
+            copy.text = copy.text.replacingOccurrences(of: "model: per_call\nper_call:\n  fee: 0.02", with: "model: subscription\nsubscription:\n  period: month\n  fee: 49\n  allowance: 10000\n  overage: 0.005")
+                .replacingOccurrences(of: "from: 2027-01-01 }", with: "from: 2027-01-15 }")
+            return copy
+        }
+        #expect(summary(CatalogLoader.compile(sources: monthly)).isEmpty)
+    }
+
+    @Test func aBandUnderZeroPercent() {
+        let text = enterprisePlan + "  sla:\n    credits:\n      - below: 0%\n        credit: 50%\n"
+        // enterprisePlan has 13 lines (discount last); sla: 14, credits: 15, the band 16, its value at column 16.
+        #expect(summary(compile(plan: text)) == ["unreachable-band plans/pro.yaml:16:16"])
+    }
+
+    @Test func theReviewersLintIsFastEnoughForLargeCatalogs() {
+        // Two discounts on different zones, never overlapping (Saturday in Paris vs Monday in New York):
+        // the solver walks the tables 1970-2100 in 8-day stretches. It must stay well under a millisecond budget per plan.
+        let rules = Self.discount("10%", "{ weekday: [sat], hours: { from: 12, to: 13 }, timezone: Europe/Paris }")
+            + Self.discount("10%", "{ weekday: [mon], hours: { from: 12, to: 13 }, timezone: America/New_York }")
+        _ = compile(plan: Self.withRules(rules))   // tables the two zones (cached for the process)
+        let start = ContinuousClock.now
+        let compilation = compile(plan: Self.withRules(rules))
+        let elapsed = ContinuousClock.now - start
+        #expect(compilation.diagnostics.isEmpty)
+        // Debug build on a shared machine: generous; the release figure is in `tariff bench compile`.
+        #expect(elapsed < .milliseconds(500), "compiling the plan took \(elapsed)")
+    }
+}
+
+/// The lint's condition solver against an independent oracle: the engine itself, pricing an
+/// execution every 15 minutes (every offset and transition of these zones falls on that grid).
+@Suite struct LintAgreesWithTheEngineTests {
+    struct SplitMix {
+        var state: UInt64
+        mutating func next(_ bound: Int) -> Int {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return Int((z ^ (z >> 31)) % UInt64(bound))
+        }
+    }
+
+    /// A random `when`: some weekdays, some hours, on one of five clocks, within a few days of the
+    /// 2026 DST changes (Paris 2026-03-29, New York 2026-03-08 and 2026-11-01).
+    static func randomWhen(_ random: inout SplitMix) -> (yaml: String, from: String, days: Int) {
+        let names = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+        var parts: [String] = []
+        if random.next(3) > 0 {
+            let days = names.indices.filter { _ in random.next(3) == 0 }.map { names[$0] }
+            parts.append("weekday: [\((days.isEmpty ? ["sun"] : days).joined(separator: ", "))]")
+        }
+        if random.next(3) > 0 {
+            let from = random.next(24)
+            var to = random.next(25)
+            if to % 24 == from { to = (from + 1) % 24 }
+            parts.append("hours: { from: \(from), to: \(to) }")
+        }
+        let clocks = ["", "utc_offset: \"+05:30\"", "timezone: Europe/Paris", "timezone: America/New_York", "timezone: Asia/Tokyo"]
+        let clock = clocks[random.next(clocks.count)]
+        if !clock.isEmpty { parts.append(clock) }
+        let starts = ["2026-03-06", "2026-03-26", "2026-03-28", "2026-10-30"]
+        let from = starts[random.next(starts.count)]
+        let days = 1 + random.next(6)
+        return (parts.joined(separator: ", "), from, days)
+    }
+
+    @Test func overlapsAndUnreachableRulesMatchBruteForce() throws {
+        var random = SplitMix(state: 2026)
+        let quarterHour: Int64 = 900_000_000_000
+        for index in 0..<40 {
+            let a = Self.randomWhen(&random), b = Self.randomWhen(&random)
+            func window(_ w: (yaml: String, from: String, days: Int)) throws -> (Int64, Int64) {
+                let start = try #require(Timestamp(dateOrTimestamp: w.from)).nanosecondsSinceEpoch
+                return (start, start + Int64(w.days) * 86_400_000_000_000)
+            }
+            let (aFrom, aTo) = try window(a), (bFrom, bTo) = try window(b)
+            func when(_ w: (yaml: String, from: String, days: Int), _ to: Int64) -> String {
+                let dates = "dates: { from: \(w.from), to: \(Timestamp(nanosecondsSinceEpoch: to)) }"
+                return "{ " + ([dates] + (w.yaml.isEmpty ? [] : [w.yaml])).joined(separator: ", ") + " }"
+            }
+            // A: 50% off, B: 20% off; the charge of 1.00 tells which held: 0.5 A, 0.8 B, 0.4 both.
+            let plan = """
+                plan: p
+                agent: agt_demo
+                creator: acct_demo
+                currency: USD
+                model: per_call
+                per_call:
+                  fee: 1.00
+                rules:
+                  - kind: discount
+                    percent: 50%
+                    when: \(when(a, aTo))
+                  - kind: discount
+                    percent: 20%
+                    when: \(when(b, bTo))
+
+                """
+            let compilation = compile(plan: plan)
+            let codes = compilation.diagnostics.map { "\($0.code) line \($0.location.line)" }
+            let catalog = try #require(compilation.catalog, "case \(index): \(compilation.diagnostics)")
+            let handle = try #require(catalog.plan(id: "p", version: 1))
+            var seen: Set<Int64> = []
+            var instant = min(aFrom, bFrom)
+            while instant < max(aTo, bTo) {
+                let result = catalog.price(handle, ExecutionInput(meters: MeterReadings(), endedAt: Timestamp(nanosecondsSinceEpoch: instant)), state: .empty)
+                seen.insert(result.charge.micros)
+                instant += quarterHour
+            }
+            let aHolds = seen.contains(500_000) || seen.contains(400_000)
+            let bHolds = seen.contains(800_000) || seen.contains(400_000)
+            var expected: [String] = []
+            if !aHolds { expected.append("unreachable-rule line 11") }
+            if !bHolds { expected.append("unreachable-rule line 14") }
+            if aHolds && bHolds && seen.contains(400_000) { expected.append("overlapping-discounts line 14") }
+            #expect(codes == expected, "case \(index): A \(when(a, aTo)), B \(when(b, bTo)); charges \(seen.sorted())")
+        }
     }
 }

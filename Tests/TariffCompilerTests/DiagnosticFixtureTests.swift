@@ -58,6 +58,8 @@ let allDiagnosticCodes: [String] = [
     "unknown-metering", "unknown-split", "unknown-meter", "unknown-timezone", "duplicate-name", "duplicate-plan",
     "duplicate-effective", "version-mismatch", "default-mismatch", "default-not-per-call", "duplicate-default",
     "unreachable-plan", "spend-cap-below-execution-cap", "unused-section", "limit-exceeded", "io-error",
+    // The pricing reviewer's lint (warnings).
+    "cheap-overage", "sub-minor-unit", "full-discount", "unreachable-band", "unreachable-rule", "overlapping-discounts",
 ]
 
 /// A mistake that is generated rather than stored (a file over 1 MiB, a limit of a hundred entries).
@@ -208,6 +210,13 @@ let generatedCases: [GeneratedCase] = [
         #expect(unlisted.isEmpty, "codes without a fixture: \(unlisted.sorted()); add Fixtures/<code>/ and list them in allDiagnosticCodes")
         let unused = Set(allDiagnosticCodes).subtracting(codes)
         #expect(unused.isEmpty, "listed codes the sources no longer emit: \(unused.sorted())")
+    }
+
+    /// docs/plan-authoring.md links every code to its section of docs/diagnostics.md.
+    @Test func everyCodeIsLinkedFromThePlanAuthorsGuide() throws {
+        let guide = try String(contentsOf: SourceCodes.packageRoot.appendingPathComponent("docs/plan-authoring.md"), encoding: .utf8)
+        let missing = allDiagnosticCodes.filter { !guide.contains("[`\($0)`](diagnostics.md#\($0))") }
+        #expect(missing.isEmpty, "docs/plan-authoring.md does not link \(missing)")
     }
 
     /// docs/diagnostics.md has a section for every code.

@@ -52,3 +52,24 @@ struct RuleConditionTests {
         #expect(try Self.charge(both, at: "2026-11-29", meters: ["cpu_ms": 5000]) == Self.half)
     }
 }
+
+/// A per-call quote is exact only while no rule reads what the run measures.
+@Suite("Quote exactness with rules")
+struct QuoteExactnessTests {
+    static func isExact(_ rules: String) throws -> Bool {
+        let plan = TestCatalog.plan("p", model: "per_call", "  fee: 0.01", extra: rules)
+        let catalog = try #require(TestCatalog.compile(["p.yaml": plan]))
+        let at = try #require(Timestamp(dateOrTimestamp: "2026-11-30"))
+        return try catalog.quote(QuoteRequest(planID: "p", at: at, meters: [("inference_calls", MeterValue(micros: 3_000_000))])).isExact
+    }
+
+    @Test func rulesThatReadTheRunMakeAPerCallQuoteAnEstimate() throws {
+        #expect(try Self.isExact(""))
+        // Constant or period-state rules keep the price known before the run.
+        #expect(try Self.isExact("rules:\n  - kind: minimum_charge\n    amount: 0.02\n  - kind: free_executions\n    count: 2\n"))
+        // A surcharge per inference call, a meter threshold or a time condition depend on the run.
+        #expect(try !Self.isExact("rules:\n  - kind: surcharge\n    meter: inference_calls\n    per_unit: 0.01\n"))
+        #expect(try !Self.isExact("rules:\n  - kind: discount\n    percent: 10%\n    when: { meter: { name: inference_calls, at_least: 10 } }\n"))
+        #expect(try !Self.isExact("rules:\n  - kind: discount\n    percent: 10%\n    when: { weekday: [sat] }\n"))
+    }
+}

@@ -140,10 +140,10 @@ public struct MeterIndex: RawRepresentable, Sendable, Hashable {
 
 /// When a conditional rule applies, evaluated on the execution's `ended_at` and readings.
 public indirect enum ExecutionCondition: Sendable, Hashable, CustomStringConvertible {
-    /// The day of week, in local time at `utcOffsetSeconds`, is one of `days` (bit n = weekday raw value n).
-    case weekdays(mask: UInt8, utcOffsetSeconds: Int64)
-    /// The local hour is in `[fromHour, toHour)` (wrapping past midnight when `fromHour > toHour`).
-    case hours(fromHour: Int, toHour: Int, utcOffsetSeconds: Int64)
+    /// The day of week of `ended_at` on `clock` is one of `days` (bit n = weekday raw value n).
+    case weekdays(mask: UInt8, clock: LocalClock)
+    /// The hour of `ended_at` on `clock` is in `[fromHour, toHour)` (wrapping past midnight when `fromHour > toHour`).
+    case hours(fromHour: Int, toHour: Int, clock: LocalClock)
     /// `from <= ended_at < to` (either bound may be open).
     case dateRange(from: Timestamp?, to: Timestamp?)
     /// The reading of `meter` is at least `threshold`.
@@ -159,28 +159,26 @@ public indirect enum ExecutionCondition: Sendable, Hashable, CustomStringConvert
         }
     }
 
+    /// The conditions that must all hold, flattened out of nested `all`s.
+    public var parts: [ExecutionCondition] {
+        if case .all(let list) = self { return list.flatMap(\.parts) }
+        return [self]
+    }
+
     public var description: String {
         switch self {
-        case .weekdays(let mask, let offset):
+        case .weekdays(let mask, let clock):
             let names = Weekday.allCases.filter { mask & (1 << UInt8($0.rawValue)) != 0 }.map(\.shortName)
-            return "weekday in [\(names.joined(separator: ","))]" + Self.offsetText(offset)
-        case .hours(let from, let to, let offset):
-            return "hour in [\(from), \(to))" + Self.offsetText(offset)
+            return "weekday in [\(names.joined(separator: ","))] \(clock)"
+        case .hours(let from, let to, let clock):
+            return "hour in [\(from), \(to)) \(clock)"
         case .dateRange(let from, let to):
             return "ended_at in [\(from?.description ?? "-inf"), \(to?.description ?? "+inf"))"
         case .meterAtLeast(let meter, let threshold):
             return "meter #\(meter.rawValue) >= \(threshold)"
         case .all(let conditions):
-            return conditions.map(\.description).joined(separator: " and ")
+            return conditions.isEmpty ? "always" : conditions.map(\.description).joined(separator: " and ")
         }
-    }
-
-    private static func offsetText(_ seconds: Int64) -> String {
-        guard seconds != 0 else { return " UTC" }
-        let sign = seconds < 0 ? "-" : "+"
-        let magnitude = seconds.magnitude
-        let hours = magnitude / 3600, minutes = magnitude % 3600 / 60
-        return " UTC\(sign)\(hours < 10 ? "0" : "")\(hours):\(minutes < 10 ? "0" : "")\(minutes)"
     }
 }
 
@@ -207,6 +205,9 @@ public struct RuleNode: Sendable, Hashable {
     public var location: SourceLocation
     /// The plugin that lowered it (`subscription`, `discount`).
     public var plugin: String
+    /// Where the node's condition is written (a discount's `when:`), for the compiler's lint about
+    /// conditions (one that can never hold, two discounts that can apply at once); nil: `location`.
+    public var conditionLocation: SourceLocation?
 
     public init(rule: String, operation: RuleOperation, location: SourceLocation, plugin: String) {
         self.rule = rule

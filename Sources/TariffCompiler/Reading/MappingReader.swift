@@ -11,7 +11,8 @@ public final class MappingReader {
     /// What the mapping is, for messages ("the subscription section").
     public let context: String
     private let pairs: [YAMLPair]
-    private var knownKeys: [String] = []
+    /// The keys asked for so far: the options a plugin reads (what `tariff schema` must list).
+    public private(set) var knownKeys: [String] = []
     /// Required keys reported missing: `finish()` withdraws the report when an unknown key of this
     /// mapping is a misspelling of one, so one typo makes one diagnostic.
     private var missingKeys: [(key: String, diagnostic: Diagnostic)] = []

@@ -89,10 +89,10 @@ public struct Compiler: Sendable {
 
     /// The stages, in order. Each reads what the earlier ones produced and reports into one sink,
     /// so every mistake of a catalog is reported at once.
-    public static let stageNames = ["parse-yaml", "read-rules", "read-plans", "check-versions", "resolve-defaults"]
+    public static let stageNames = ["parse-yaml", "read-rules", "read-plans", "check-versions", "resolve-defaults", "lint"]
 
     static func stages() -> [any CompilerStage] {
-        [ParseYAMLStage(), ReadRulesStage(), ReadPlansStage(), CheckVersionsStage(), ResolveDefaultsStage()]
+        [ParseYAMLStage(), ReadRulesStage(), ReadPlansStage(), CheckVersionsStage(), ResolveDefaultsStage(), LintStage()]
     }
 
     /// Compiles the sources. Returns the catalog when there is no error, and every diagnostic

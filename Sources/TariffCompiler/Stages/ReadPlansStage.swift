@@ -58,7 +58,8 @@ struct ReadPlansStage: CompilerStage {
                 reader.allow(model.value)
                 var message = "unknown model '\(model.value)'"
                 if let suggestion = Suggestion.closest(to: model.value, among: modelNames) { message += "; did you mean '\(suggestion)'?" }
-                diagnostics.error("unknown-model", at: model.valueLocation, message, fix: "models: \(modelNames.joined(separator: ", "))")
+                diagnostics.error("unknown-model", at: model.valueLocation, message,
+                                  fix: "models: \(modelNames.joined(separator: ", ")); a plugin's model needs its plugin registered")
             }
         }
         // Only with a known model is another model's section surely unused: with a misspelt or missing
@@ -71,12 +72,16 @@ struct ReadPlansStage: CompilerStage {
         }
 
         var executionNodes = lowering?.executionNodes ?? []
+        // A per-call price is known before the run only while no rule reads what the run measures
+        // (meters, compute units, when it ends): a surcharge per inference call makes a quote an estimate.
+        var quoteIsExact = lowering?.quoteIsExact ?? false
         if let ruleEntries {
             if ruleEntries.value.count > CatalogLimits.maximumRulesPerPlan {
                 diagnostics.error("limit-exceeded", at: ruleEntries.keyLocation, "a plan has at most \(CatalogLimits.maximumRulesPerPlan) rules")
             }
             var ruleNodes: [RuleNode] = []
             for entry in ruleEntries.value { ruleNodes += lowerRule(entry, context: context, state: state) }
+            if ruleNodes.contains(where: { !Set($0.operation.inputs).isDisjoint(with: [.meters, .computeUnits, .endedAt]) }) { quoteIsExact = false }
             // Rules apply to the model's charge before its spend cap, so the cap stays the last word.
             let capIndex = executionNodes.firstIndex { if case .spendCap = $0.operation { true } else { false } } ?? executionNodes.endIndex
             executionNodes.insert(contentsOf: ruleNodes, at: capIndex)
@@ -109,7 +114,7 @@ struct ReadPlansStage: CompilerStage {
             id: id.value, version: version?.value ?? 1, effective: effective?.value, agent: agent.value, creator: creator.value,
             currency: currency.value, metering: metering, split: split, isDefault: defaultMark?.value ?? false, model: model.value,
             period: lowering.period, billFailed: lowering.billFailed, executionNodes: executionNodes, periodNodes: lowering.periodNodes,
-            reserve: lowering.reserve, quoteIsExact: lowering.quoteIsExact, attributes: lowering.attributes, tests: tests, file: file,
+            reserve: lowering.reserve, quoteIsExact: quoteIsExact, attributes: lowering.attributes, tests: tests, file: file,
             location: id.keyLocation, modelLocation: model.keyLocation)
         return ReadPlan(definition: definition, versionLocation: version?.keyLocation ?? id.keyLocation, effectiveLocation: effective?.keyLocation,
                         defaultMark: defaultMark, agentLocation: agent.keyLocation, currencyLocation: currency.keyLocation,
@@ -163,7 +168,8 @@ struct ReadPlansStage: CompilerStage {
             let kinds = state.registry.ruleKinds.map(\.kind)
             var message = "unknown rule kind '\(kind.value)'"
             if let suggestion = Suggestion.closest(to: kind.value, among: kinds) { message += "; did you mean '\(suggestion)'?" }
-            state.diagnostics.error("unknown-rule-kind", at: kind.valueLocation, message, fix: "rule kinds: \(kinds.joined(separator: ", "))")
+            state.diagnostics.error("unknown-rule-kind", at: kind.valueLocation, message,
+                                    fix: "rule kinds: \(kinds.joined(separator: ", ")); a plugin's rule kind needs its plugin registered")
             return []
         }
         let nodes = plugin.lower(options, context: context) ?? []

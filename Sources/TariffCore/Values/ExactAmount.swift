@@ -65,6 +65,11 @@ public struct ExactAmount: Sendable, Hashable, CustomStringConvertible {
         return a.units < b.units ? -1 : (a.units > b.units ? 1 : 0)
     }
 
+    /// The exact decimal as a plan author wrote it: every trailing zero trimmed ("0.0000125", "49", "0.5").
+    public func description(trimmed: Bool) -> String {
+        trimmed ? DecimalText.formatTrimmed(units, fractionalDigits: scale) : description
+    }
+
     /// The exact decimal, trailing zeros trimmed but at least 6 fractional digits ("0.0000125", "49.000000").
     public var description: String {
         DecimalText.formatTrimmed(units, fractionalDigits: scale, minimumFractionalDigits: min(scale, Money.fractionalDigits))

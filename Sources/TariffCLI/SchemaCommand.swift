@@ -1,0 +1,22 @@
+import ArgumentParser
+import Tariff
+
+/// `tariff schema`: the JSON Schema (draft 2020-12) of plan and rules files, for editors.
+struct SchemaCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "schema",
+        abstract: "Print the JSON Schema of plan and rules files (for editors: yaml-language-server).",
+        discussion: """
+            Save it and point a file at it: '# yaml-language-server: $schema=../tariff.schema.json' as the first line of a \
+            plan, or map plans/*.yaml and rules/*.yaml to it in the editor's yaml.schemas setting. --plugins adds the \
+            options of those plugins' models and rule kinds. 'tariff check' still reports what a schema cannot \
+            express (tiers increasing, splits adding up, names that must exist).
+            """
+    )
+
+    @OptionGroup var plugins: PluginOptions
+
+    func run() throws {
+        print(CatalogSchema.make(registry: plugins.registry).rendered())
+    }
+}
