@@ -1,3 +1,4 @@
+import Foundation
 import Tariff
 
 /// One billing period of one subscription, as the processor hands it to a sink.
@@ -331,50 +332,154 @@ struct MinHeap<Element> {
     }
 }
 
-/// The execution ids seen so far, as 128-bit hashes with the first occurrence's fingerprint, in
-/// an open-addressing table: the hash is already uniform, so it indexes the table directly
-/// (no second hashing), and growth rehashes by moving entries.
+/// The execution ids seen so far, as 128-bit hashes with a 32-bit fingerprint of their fields.
+///
+/// Exact duplicate detection must remember every id, but a streamed run must not hold them all in
+/// memory: the most recent ids live in an open-addressing table (`memoryCapacity` of them, ~20 MiB);
+/// when it fills, its entries are sorted and written to a temporary run file, summarised in memory by
+/// a Bloom filter (16 bits an id, 11 probes: about 1 false positive in 2,000 look-ups a run). A
+/// look-up asks the table, then each run whose filter says "maybe", by binary search with `pread`.
+/// Memory then grows by 2 bytes an execution instead of 20+.
 struct ExecutionSet {
-    /// Two words a slot (the id's 128-bit hash; all zero = empty) and a 32-bit fingerprint of its
-    /// fields: 20 bytes an execution id, the one part of a streamed run that grows with the trace.
-    private var keys = [UInt64](repeating: 0, count: 2 << 16)
-    private var fingerprints = [UInt32](repeating: 0, count: 1 << 16)
-    private(set) var count = 0
-
     enum Outcome { case new, repeated(sameFields: Bool) }
 
-    /// Inserts the id, or says it was seen (and whether with the same fields).
+    /// Ids kept in memory before a spill (tests use small values to exercise the runs).
+    let memoryCapacity: Int
+    private var table: IdTable
+    private var runs: [IdRun] = []
+    var spilledRuns: Int { runs.count }
+
+    init(memoryCapacity: Int = 1 << 19) {
+        self.memoryCapacity = memoryCapacity
+        table = IdTable(capacity: Self.tableCapacity(for: memoryCapacity))
+    }
+
+    /// A power of two with room for `memoryCapacity` ids at 80% load at most.
+    private static func tableCapacity(for ids: Int) -> Int {
+        var capacity = 64
+        while capacity * 4 < ids * 5 + 5 { capacity *= 2 }
+        return capacity
+    }
+
     mutating func insert(high: UInt64, low: UInt64, fingerprint: UInt64) -> Outcome {
         let low = low | 1   // never all zero: zero marks an empty slot
         let print = UInt32(truncatingIfNeeded: fingerprint ^ (fingerprint >> 32))
-        let mask = fingerprints.count - 1
-        var position = Int(truncatingIfNeeded: low >> 1) & mask
-        while keys[2 * position + 1] != 0 {
-            if keys[2 * position] == high && keys[2 * position + 1] == low { return .repeated(sameFields: fingerprints[position] == print) }
-            position = (position + 1) & mask
+        if let earlier = table.find(high: high, low: low) { return .repeated(sameFields: earlier == print) }
+        for run in runs where run.mayContain(high: high, low: low) {
+            if let earlier = run.find(high: high, low: low) { return .repeated(sameFields: earlier == print) }
         }
-        keys[2 * position] = high
-        keys[2 * position + 1] = low
-        fingerprints[position] = print
-        count += 1
-        if count * 5 > fingerprints.count * 4 { grow() }
+        table.insert(high: high, low: low, print: print)
+        if table.count >= memoryCapacity, let run = IdRun(spilling: table.entries()) {
+            runs.append(run)
+            table = IdTable(capacity: Self.tableCapacity(for: memoryCapacity))
+        }
+        // If the spill could not be written (no temporary space), the table simply keeps growing.
+        if table.count * 5 > table.capacity * 4 { table.grow() }
         return .new
     }
+}
 
-    private mutating func grow() {
-        let oldKeys = keys, oldFingerprints = fingerprints
-        keys = []   // let the old storage go as soon as it is copied
-        fingerprints = []
-        let capacity = oldFingerprints.count * 2
+/// Open addressing over the hash's own bits: keys in pairs of words, fingerprints apart.
+struct IdTable {
+    private var keys: [UInt64]
+    private var prints: [UInt32]
+    private(set) var count = 0
+    var capacity: Int { prints.count }
+
+    init(capacity: Int) {
         keys = [UInt64](repeating: 0, count: 2 * capacity)
-        fingerprints = [UInt32](repeating: 0, count: capacity)
-        let mask = capacity - 1
-        for slot in oldFingerprints.indices where oldKeys[2 * slot + 1] != 0 {
-            var position = Int(truncatingIfNeeded: oldKeys[2 * slot + 1] >> 1) & mask
-            while keys[2 * position + 1] != 0 { position = (position + 1) & mask }
-            keys[2 * position] = oldKeys[2 * slot]
-            keys[2 * position + 1] = oldKeys[2 * slot + 1]
-            fingerprints[position] = oldFingerprints[slot]
+        prints = [UInt32](repeating: 0, count: capacity)
+    }
+
+    func find(high: UInt64, low: UInt64) -> UInt32? {
+        let mask = prints.count - 1
+        var position = Int(truncatingIfNeeded: low >> 1) & mask
+        while keys[2 * position + 1] != 0 {
+            if keys[2 * position] == high && keys[2 * position + 1] == low { return prints[position] }
+            position = (position + 1) & mask
         }
+        return nil
+    }
+
+    mutating func insert(high: UInt64, low: UInt64, print: UInt32) {
+        let mask = prints.count - 1
+        var position = Int(truncatingIfNeeded: low >> 1) & mask
+        while keys[2 * position + 1] != 0 { position = (position + 1) & mask }
+        keys[2 * position] = high
+        keys[2 * position + 1] = low
+        prints[position] = print
+        count += 1
+    }
+
+    mutating func grow() {
+        let old = entries()
+        self = IdTable(capacity: capacity * 2)
+        for entry in old { insert(high: entry.high, low: entry.low, print: entry.print) }
+    }
+
+    func entries() -> [(high: UInt64, low: UInt64, print: UInt32)] {
+        var result: [(high: UInt64, low: UInt64, print: UInt32)] = []
+        result.reserveCapacity(count)
+        for slot in 0..<prints.count where keys[2 * slot + 1] != 0 { result.append((keys[2 * slot], keys[2 * slot + 1], prints[slot])) }
+        return result
+    }
+}
+
+/// A sorted run of ids in a temporary file (deleted as soon as it is open), with its Bloom filter.
+final class IdRun {
+    private let descriptor: Int32
+    private let count: Int
+    private var bloom: [UInt64]
+    private static let recordBytes = 24
+    private static let probes = 11
+
+    /// Writes the entries sorted; nil if no temporary file could be made.
+    init?(spilling entries: [(high: UInt64, low: UInt64, print: UInt32)]) {
+        let sorted = entries.sorted { ($0.high, $0.low) < ($1.high, $1.low) }
+        var template = Array((FileManager.default.temporaryDirectory.path + "/tariff-ids-XXXXXX").utf8CString)
+        let descriptor = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard descriptor >= 0 else { return nil }
+        template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
+        var bytes = [UInt64]()
+        bytes.reserveCapacity(sorted.count * 3)
+        for entry in sorted { bytes += [entry.high, entry.low, UInt64(entry.print)] }
+        let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+        guard written == sorted.count * Self.recordBytes else {
+            close(descriptor)
+            return nil
+        }
+        self.descriptor = descriptor
+        count = sorted.count
+        bloom = [UInt64](repeating: 0, count: max(1, sorted.count * 16 / 64))
+        for entry in sorted { for bit in Self.bits(high: entry.high, low: entry.low, size: bloom.count * 64) { bloom[bit >> 6] |= 1 << UInt64(bit & 63) } }
+    }
+
+    deinit { close(descriptor) }
+
+    /// Double hashing over the two halves of the id hash (both already uniform).
+    private static func bits(high: UInt64, low: UInt64, size: Int) -> [Int] {
+        (0..<probes).map { Int(truncatingIfNeeded: (high &+ UInt64($0) &* (low | 1)) % UInt64(size)) }
+    }
+
+    func mayContain(high: UInt64, low: UInt64) -> Bool {
+        let size = bloom.count * 64
+        for probe in 0..<Self.probes {
+            let bit = Int(truncatingIfNeeded: (high &+ UInt64(probe) &* (low | 1)) % UInt64(size))
+            if bloom[bit >> 6] & (1 << UInt64(bit & 63)) == 0 { return false }
+        }
+        return true
+    }
+
+    func find(high: UInt64, low: UInt64) -> UInt32? {
+        var lower = 0, upper = count
+        var record = [UInt64](repeating: 0, count: 3)
+        while lower < upper {
+            let middle = (lower + upper) / 2
+            let read = record.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, Self.recordBytes, off_t(middle * Self.recordBytes)) }
+            guard read == Self.recordBytes else { return nil }
+            if (record[0], record[1]) == (high, low) { return UInt32(truncatingIfNeeded: record[2]) }
+            if (record[0], record[1]) < (high, low) { lower = middle + 1 } else { upper = middle }
+        }
+        return nil
     }
 }
