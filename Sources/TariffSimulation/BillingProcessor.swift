@@ -337,7 +337,8 @@ struct MinHeap<Element> {
 /// Exact duplicate detection must remember every id, but a streamed run must not hold them all in
 /// memory: the most recent ids live in an open-addressing table (`memoryCapacity` of them, ~20 MiB);
 /// when it fills, its entries are sorted and written to a temporary run file, summarised in memory by
-/// a Bloom filter (16 bits an id, 11 probes: about 1 false positive in 2,000 look-ups a run). A
+/// a blocked Bloom filter (16 bits an id, 11 probes in one cache line: about 1 false positive in
+/// 1,000 look-ups a run). A
 /// look-up asks the table, then each run whose filter says "maybe", by binary search with `pread`.
 /// Memory then grows by 2 bytes an execution instead of 20+.
 struct ExecutionSet {
@@ -450,22 +451,32 @@ final class IdRun {
         }
         self.descriptor = descriptor
         count = sorted.count
-        bloom = [UInt64](repeating: 0, count: max(1, sorted.count * 16 / 64))
-        for entry in sorted { for bit in Self.bits(high: entry.high, low: entry.low, size: bloom.count * 64) { bloom[bit >> 6] |= 1 << UInt64(bit & 63) } }
+        // A blocked Bloom filter: each id's probes fall in one 512-bit block (one cache line).
+        blocks = max(1, sorted.count * 16 / 512)
+        bloom = [UInt64](repeating: 0, count: blocks * 8)
+        for entry in sorted {
+            let base = Int(truncatingIfNeeded: entry.high % UInt64(blocks)) * 8
+            var bits = entry.low
+            for _ in 0..<Self.probes {
+                let bit = Int(bits & 511)
+                bloom[base + bit >> 6] |= 1 << UInt64(bit & 63)
+                bits = (bits >> 9) | (bits << 55)
+            }
+        }
     }
+
+    private let blocks: Int
 
     deinit { close(descriptor) }
 
-    /// Double hashing over the two halves of the id hash (both already uniform).
-    private static func bits(high: UInt64, low: UInt64, size: Int) -> [Int] {
-        (0..<probes).map { Int(truncatingIfNeeded: (high &+ UInt64($0) &* (low | 1)) % UInt64(size)) }
-    }
-
+    /// The block is chosen by the high half of the id hash, the probes by 9-bit slices of the low half.
     func mayContain(high: UInt64, low: UInt64) -> Bool {
-        let size = bloom.count * 64
-        for probe in 0..<Self.probes {
-            let bit = Int(truncatingIfNeeded: (high &+ UInt64(probe) &* (low | 1)) % UInt64(size))
-            if bloom[bit >> 6] & (1 << UInt64(bit & 63)) == 0 { return false }
+        let base = Int(truncatingIfNeeded: high % UInt64(blocks)) * 8
+        var bits = low
+        for _ in 0..<Self.probes {
+            let bit = Int(bits & 511)
+            if bloom[base + bit >> 6] & (1 << UInt64(bit & 63)) == 0 { return false }
+            bits = (bits >> 9) | (bits << 55)
         }
         return true
     }
