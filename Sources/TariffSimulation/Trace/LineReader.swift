@@ -25,24 +25,33 @@ public enum LineReader {
             descriptor = open(path, O_RDONLY)
         }
         guard descriptor >= 0 else { throw TraceReadError("cannot open '\(path)': \(String(cString: strerror(errno)))") }
-        guard let file = gzdopen(descriptor, "rb") else {
-            close(descriptor)
-            throw TraceReadError("cannot read '\(path)'")
+        // A plain file is read with read(2) straight into the line buffer; a gzip one (magic
+        // 1f 8b) or standard input goes through zlib, which passes plain data through too.
+        var magic: [UInt8] = [0, 0]
+        let plain = path != "-" && magic.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, 2, 0) } == 2 && magic != [0x1F, 0x8B]
+        var file: gzFile?
+        if !plain {
+            file = gzdopen(descriptor, "rb")
+            guard file != nil else {
+                close(descriptor)
+                throw TraceReadError("cannot read '\(path)'")
+            }
+            gzbuffer(file, 1 << 17)
         }
-        defer { gzclose(file) }
-        gzbuffer(file, 1 << 17)
+        defer { if let file { gzclose(file) } else { close(descriptor) } }
         let chunkBytes = 1 << 20
         var buffer = [UInt8](repeating: 0, count: chunkBytes + maximumLineBytes + 1)
         var pending = 0           // bytes of an unfinished line at the start of the buffer
         var overlong = false      // skipping the rest of a line that was too long
         var lineNumber = 0
         while true {
-            let read = buffer.withUnsafeMutableBytes { raw in
-                gzread(file, raw.baseAddress! + pending, UInt32(chunkBytes))
+            let read: Int = buffer.withUnsafeMutableBytes { raw in
+                if let file { return Int(gzread(file, raw.baseAddress! + pending, UInt32(chunkBytes))) }
+                return Foundation.read(descriptor, raw.baseAddress! + pending, chunkBytes)
             }
             if read < 0 {
                 var code: Int32 = 0
-                let message = gzerror(file, &code).map { String(cString: $0) } ?? "read error"
+                let message = file.flatMap { gzerror($0, &code) }.map { String(cString: $0) } ?? String(cString: strerror(errno))
                 throw TraceReadError("cannot read '\(path)': \(message)")
             }
             let available = pending + Int(read)
