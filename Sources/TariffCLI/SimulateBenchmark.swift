@@ -95,11 +95,23 @@ struct SimulateBenchmark {
         let start = ContinuousClock.now
         let spawned = posix_spawn(&pid, executable, &actions, nil, argv, environ)
         guard spawned == 0 else { throw InputError("cannot run \(executable): error \(spawned)") }
+        // Peak memory is read from the child's own /proc status (VmHWM, its high-water mark),
+        // polled until it exits: wait4's ru_maxrss would count the benchmark process itself,
+        // since a spawned child's accounting starts from its parent's memory.
         var status: Int32 = 0
-        var usage = rusage()
-        _ = wait4(pid, &status, 0, &usage)
+        var peakKilobytes = 0
+        while true {
+            if let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+               let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+               let kilobytes = Int(line.dropFirst(6).trimmingCharacters(in: .whitespaces).split(separator: " ").first ?? "") {
+                peakKilobytes = max(peakKilobytes, kilobytes)
+            }
+            let done = waitpid(pid, &status, WNOHANG)
+            if done == pid || done < 0 { break }
+            usleep(2_000)
+        }
         let seconds = BenchCommand.seconds(ContinuousClock.now - start)
         guard status == 0 else { throw InputError("tariff simulate failed in the benchmark (status \(status))") }
-        return (seconds, Int(usage.ru_maxrss))
+        return (seconds, peakKilobytes)
     }
 }
