@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "TariffSettlement", targets: ["TariffSettlement"]),
         .library(name: "TariffSQLite", targets: ["TariffSQLite"]),
         .library(name: "TariffSettlementTesting", targets: ["TariffSettlementTesting"]),
+        .library(name: "TariffPostgres", targets: ["TariffPostgres"]),
         .executable(name: "tariff", targets: ["TariffCLI"]),
     ],
     dependencies: [
@@ -22,6 +23,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.0.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.21.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.5.0"),
     ],
     targets: [
         // Exact values (money, compute units, percents, currencies, timestamps) and diagnostics.
@@ -39,6 +42,9 @@ let package = Package(
         .target(name: "TariffSettlement", dependencies: ["Tariff"]),
         // The embedded SQLite backend (GRDB, WAL, versioned migrations, group commit).
         .target(name: "TariffSQLite", dependencies: ["TariffSettlement", .product(name: "GRDB", package: "GRDB.swift")]),
+        // The shared PostgreSQL backend (postgres-nio): one round trip per lifecycle step, many workers on one ledger.
+        .target(name: "TariffPostgres", dependencies: ["TariffSettlement", .product(name: "PostgresNIO", package: "postgres-nio"),
+                                                      .product(name: "Logging", package: "swift-log")]),
         // The conformance suite every backend runs (shipped so third-party backends reuse it).
         .target(name: "TariffSettlementTesting", dependencies: ["TariffSettlement", .product(name: "PropertyBased", package: "swift-property-based")]),
         // Counts heap allocations (malloc interposition) for `tariff bench`; linked into the CLI only.
@@ -53,6 +59,8 @@ let package = Package(
         .testTarget(name: "TariffEngineTests", dependencies: ["Tariff", .product(name: "PropertyBased", package: "swift-property-based")]),
         .testTarget(name: "TariffSettlementTests", dependencies: ["TariffSettlementTesting", "TariffSQLite", .product(name: "GRDB", package: "GRDB.swift"),
                                                                  .product(name: "PropertyBased", package: "swift-property-based")]),
+        .testTarget(name: "TariffPostgresTests", dependencies: ["TariffSettlementTesting", "TariffPostgres",
+                                                               .product(name: "PropertyBased", package: "swift-property-based")]),
         // Depends on the executable so `swift test` always builds the binary it runs.
         .testTarget(name: "TariffCLITests", dependencies: ["Tariff", "TariffCLI"]),
     ],
