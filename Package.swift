@@ -59,7 +59,7 @@ let package = Package(
         .testTarget(name: "TariffEngineTests", dependencies: ["Tariff", .product(name: "PropertyBased", package: "swift-property-based")]),
         .testTarget(name: "TariffSettlementTests", dependencies: ["TariffSettlementTesting", "TariffSQLite", .product(name: "GRDB", package: "GRDB.swift"),
                                                                  .product(name: "PropertyBased", package: "swift-property-based")]),
-        .testTarget(name: "TariffPostgresTests", dependencies: ["TariffSettlementTesting", "TariffPostgres",
+        .testTarget(name: "TariffPostgresTests", dependencies: ["TariffSettlementTesting", "TariffPostgres", .product(name: "PostgresNIO", package: "postgres-nio"),
                                                                .product(name: "PropertyBased", package: "swift-property-based")]),
         // Depends on the executable so `swift test` always builds the binary it runs.
         .testTarget(name: "TariffCLITests", dependencies: ["Tariff", "TariffCLI"]),

@@ -1,4 +1,5 @@
 import Logging
+import Synchronization
 import PostgresNIO
 import Tariff
 import TariffSettlement
@@ -49,7 +50,8 @@ public final class PostgresBackend: SettlementBackend {
         let client = client
         runner = Task { await client.run() }
         do {
-            if migrate { try await Self.migrate(client, schema: configuration.schema) }
+            try await Self.probe(configuration)
+            if migrate { try await Self.retrying(configuration) { try await Self.migrate(client, schema: configuration.schema) } }
             let stored = try await Self.storedCurrency(client, creating: currency ?? Self.defaultCurrency)
             guard let storedCurrency = Currency(code: stored) else {
                 throw SettlementError(.storage, "the ledger at \(configuration) keeps an unknown currency '\(stored)'")
@@ -71,6 +73,23 @@ public final class PostgresBackend: SettlementBackend {
 
     /// The currency a new ledger keeps when none is asked for.
     public static let defaultCurrency = Currency(code: "USD")!
+
+    /// Opens one plain connection first: postgres-nio's pool waits (up to a minute) for a server it
+    /// cannot reach, where a worker starting against a wrong host should fail in `connect_timeout`.
+    /// Any answer from the server (even a refusal of this plain connection) proves it is there.
+    static func probe(_ settings: PostgresConfiguration) async throws {
+        var configuration = PostgresConnection.Configuration(host: settings.host, port: settings.port, username: settings.user, password: settings.password,
+                                                             database: settings.database, tls: .disable)
+        configuration.options.connectTimeout = .seconds(Int64(settings.connectTimeoutSeconds))
+        do {
+            let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
+            try await connection.close()
+        } catch let error as PSQLError where error.serverInfo != nil {
+            return
+        } catch {
+            throw SettlementError(.storage, "cannot reach the ledger at \(settings): \((error as? PSQLError)?.code.description ?? "\(type(of: error))")")
+        }
+    }
 
     static func clientConfiguration(_ settings: PostgresConfiguration) -> PostgresClient.Configuration {
         let tls: PostgresClient.Configuration.TLS
@@ -154,7 +173,11 @@ public final class PostgresBackend: SettlementBackend {
     }
 
     /// Runs one step, retrying transient failures with the same command (safe: every step is idempotent by its key).
-    func step<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+    func step<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await Self.retrying(configuration, body)
+    }
+
+    static func retrying<T: Sendable>(_ configuration: PostgresConfiguration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
         var attempt = 0
         while true {
             do {
@@ -173,12 +196,17 @@ public final class PostgresBackend: SettlementBackend {
         try await Task.sleep(for: .microseconds(Int.random(in: (base * 500)...(base * 1_000))))
     }
 
-    static func sqlState(_ error: any Error) -> String? { (error as? PSQLError)?.serverInfo?[.sqlState] }
+    /// The server's error inside a transaction's wrapper (a refusal raised in a locked step arrives wrapped).
+    static func underlying(_ error: any Error) -> any Error {
+        guard let wrapped = error as? PostgresTransactionError else { return error }
+        return wrapped.closureError.map(underlying) ?? wrapped.beginError ?? wrapped.commitError ?? error
+    }
 
     static func isTransient(_ error: any Error) -> Bool {
-        guard let error = error as? PSQLError else { return false }
+        guard let error = underlying(error) as? PSQLError else { return false }
         switch error.code {
-        case .serverClosedConnection, .connectionError, .uncleanShutdown: return true
+        // clientClosedConnection: a query sent on a connection the server had just cut (the pool has not noticed yet).
+        case .serverClosedConnection, .clientClosedConnection, .connectionError, .uncleanShutdown: return true
         default: break
         }
         // serialization_failure, deadlock_detected, unique_violation (a concurrent duplicate took the key:
@@ -186,10 +214,11 @@ public final class PostgresBackend: SettlementBackend {
         return ["40001", "40P01", "23505", "55P03", "57P01", "57P02", "57P03", "08000", "08003", "08006"].contains(error.serverInfo?[.sqlState] ?? "")
     }
 
-    static func isStale(_ error: any Error) -> Bool { (error as? PSQLError)?.serverInfo?[.hint] == "tariff-stale" }
+    static func isStale(_ error: any Error) -> Bool { (underlying(error) as? PSQLError)?.serverInfo?[.hint] == "tariff-stale" }
 
     /// A refusal raised by a function (`tariff_refuse`) as the `SettlementError` it names; any other failure as `storage`.
-    static func settlementError(_ error: any Error, configuration: PostgresConfiguration) -> any Error {
+    static func settlementError(_ wrapped: any Error, configuration: PostgresConfiguration) -> any Error {
+        let error = underlying(wrapped)
         if error is SettlementError { return error }
         if let error = error as? PSQLError {
             let message = error.serverInfo?[.message] ?? "\(error.code)"
@@ -206,6 +235,10 @@ public final class PostgresBackend: SettlementBackend {
             }
             return SettlementError(.storage, "the ledger's database failed: \(message)")
         }
+        if String(describing: type(of: error)).contains("ConnectionPoolError") {
+            // The pool gave up opening connections (postgres-nio's circuit breaker): the server is unreachable.
+            return SettlementError(.storage, "cannot reach the ledger at \(configuration): \(error)")
+        }
         return SettlementError(.storage, "the ledger's database failed: \(error)")
     }
 
@@ -213,14 +246,14 @@ public final class PostgresBackend: SettlementBackend {
 
     public func purchase(_ command: PurchaseCommand) async throws -> PurchaseReceipt {
         let key = "purchase:" + command.key
-        let row = try await step {
+        let row = try await step { [self] in
             try await self.row("SELECT * FROM tariff_purchase(\(key), \(command.fingerprint), \(command.consumer), \(command.amount.micros), \(command.now.nanosecondsSinceEpoch))")
         }
         return PurchaseReceipt(consumer: command.consumer, amount: Money(micros: try row[0].decode(Int64.self)), available: Money(micros: try row[1].decode(Int64.self)))
     }
 
     public func reserve(_ command: ReserveCommand) async throws -> Hold {
-        let row = try await step {
+        let row = try await step { [self] in
             try await self.row("""
                 SELECT * FROM tariff_reserve(\(command.execution), \(command.fingerprint), \(command.consumer), \(command.plan), \(Int64(command.version)),
                 \(command.periodStart?.nanosecondsSinceEpoch), \(command.amount.micros), \(command.expiresAt.nanosecondsSinceEpoch), \(command.now.nanosecondsSinceEpoch))
@@ -231,19 +264,19 @@ public final class PostgresBackend: SettlementBackend {
     }
 
     public func extendHold(_ command: ExtendCommand) async throws -> MeterReceipt {
-        let row = try await step {
+        let row = try await step { [self] in
             try await self.row("SELECT * FROM tariff_extend(\(command.execution), \(command.required.micros), \(command.now.nanosecondsSinceEpoch))")
         }
         return MeterReceipt(held: Money(micros: try row[0].decode(Int64.self)), running: command.required, exhausted: try row[1].decode(Bool.self))
     }
 
     public func release(_ command: ReleaseCommand) async throws -> ReleaseReceipt {
-        let row = try await step { try await self.row("SELECT * FROM tariff_release(\(command.execution), \(command.now.nanosecondsSinceEpoch))") }
+        let row = try await step { [self] in try await self.row("SELECT * FROM tariff_release(\(command.execution), \(command.now.nanosecondsSinceEpoch))") }
         return ReleaseReceipt(execution: command.execution, consumer: try row[0].decode(String.self), released: Money(micros: try row[1].decode(Int64.self)))
     }
 
     public func settle(_ command: SettleCommand, pricing: @escaping @Sendable (PeriodState) throws -> PricedCharge) async throws -> SettleReceipt {
-        try await step {
+        try await step { [self] in
             for _ in 0..<Self.optimisticAttempts {
                 do {
                     return try await settleOnce(command, pricing: pricing, on: nil)
@@ -266,7 +299,7 @@ public final class PostgresBackend: SettlementBackend {
 
     /// Reads the hold, the period state and the consumer's available credits; prices; applies if
     /// nothing it read changed (else the function raises `stale`).
-    private func settleOnce(_ command: SettleCommand, pricing: (PeriodState) throws -> PricedCharge, on connection: PostgresConnection?) async throws -> SettleReceipt {
+    private func settleOnce(_ command: SettleCommand, pricing: @Sendable (PeriodState) throws -> PricedCharge, on connection: PostgresConnection?) async throws -> SettleReceipt {
         let stateKey = command.period.rawValue
         let now = command.now.nanosecondsSinceEpoch
         let read = try await rows("""
@@ -336,7 +369,7 @@ public final class PostgresBackend: SettlementBackend {
     }
 
     public func chargePeriod(_ command: PeriodChargeCommand, lines: @escaping @Sendable (PeriodState) throws -> [PricedLine]) async throws -> PeriodChargeReceipt {
-        try await step {
+        try await step { [self] in
             for _ in 0..<Self.optimisticAttempts {
                 do {
                     return try await chargePeriodOnce(command, lines: lines, on: nil)
@@ -406,14 +439,14 @@ public final class PostgresBackend: SettlementBackend {
     public func expireHolds(at now: Timestamp) async throws -> Int {
         var total: Int64 = 0
         while true {
-            let row = try await step { try await self.row("SELECT * FROM tariff_expire_sweep(\(now.nanosecondsSinceEpoch), \(Self.sweepBatch)::int)") }
+            let row = try await step { [self] in try await self.row("SELECT * FROM tariff_expire_sweep(\(now.nanosecondsSinceEpoch), \(Self.sweepBatch)::int)") }
             total += try row[0].decode(Int64.self)
             if Int64(try row[1].decode(Int32.self)) < Self.sweepBatch { return Int(total) }
         }
     }
 
     public func recordPayout(_ command: PayoutCommand) async throws -> PayoutRecord {
-        let row = try await step {
+        let row = try await step { [self] in
             try await self.row("""
                 SELECT key, creator, week_start, pay_date, amount, recorded_at, reference FROM tariff_record_payout(\(command.key), \(command.creator),
                 \(command.weekStart.description), \(command.payDate.description), \(command.amount.micros), \(command.now.nanosecondsSinceEpoch))
@@ -424,13 +457,13 @@ public final class PostgresBackend: SettlementBackend {
     }
 
     public func markPayoutSent(key: String, reference: String) async throws {
-        _ = try await step { try await rows("SELECT tariff_mark_payout_sent(\(key), \(reference))") }
+        _ = try await step { [self] in try await rows("SELECT tariff_mark_payout_sent(\(key), \(reference))") }
     }
 
     // MARK: Reads
 
     public func balance(consumer: String, at now: Timestamp) async throws -> Balance {
-        let read = try await step {
+        let read = try await step { [self] in
             try await rows("""
                 SELECT available, reserved,
                        (SELECT COALESCE(SUM(amount), 0)::bigint FROM holds WHERE consumer = consumers.id AND state = 0 AND expires_at <= \(now.nanosecondsSinceEpoch))
@@ -444,7 +477,7 @@ public final class PostgresBackend: SettlementBackend {
     }
 
     public func periodState(_ key: PeriodKey) async throws -> PeriodState {
-        let read = try await step {
+        let read = try await step { [self] in
             try await rows("SELECT used_compute_units, usage_charges, executions, succeeded, failed FROM period_states WHERE key = \(key.rawValue)")
         }
         guard let row = read.first else { return .empty }
@@ -452,12 +485,12 @@ public final class PostgresBackend: SettlementBackend {
     }
 
     public func hold(execution: String) async throws -> HoldRecord? {
-        let read = try await step { try await rows("SELECT \(unescaped: Rows.holdColumns("holds")) FROM holds WHERE execution = \(execution)") }
+        let read = try await step { [self] in try await rows("SELECT \(unescaped: Rows.holdColumns("holds")) FROM holds WHERE execution = \(execution)") }
         return try read.first.map(Rows.hold)
     }
 
     public func payouts(weekStart: CivilDate) async throws -> [PayoutRecord] {
-        let read = try await step {
+        let read = try await step { [self] in
             try await rows("""
                 SELECT key, creator, week_start, pay_date, amount, recorded_at, reference FROM payouts WHERE week_start = \(weekStart.description) ORDER BY creator COLLATE "C"
                 """)
@@ -467,7 +500,7 @@ public final class PostgresBackend: SettlementBackend {
 
     public func chargeRecords(_ query: ChargeQuery) async throws -> [ChargeRecord] {
         // NULL bounds match everything: one statement text for every combination.
-        let read = try await step {
+        let read = try await step { [self] in
             try await rows("""
                 SELECT \(unescaped: Rows.chargeColumns) FROM charges
                 WHERE (\(query.consumer)::text IS NULL OR consumer = \(query.consumer)) AND (\(query.creator)::text IS NULL OR creator = \(query.creator))
@@ -482,7 +515,7 @@ public final class PostgresBackend: SettlementBackend {
     public func snapshot() async throws -> LedgerSnapshot {
         let currency = currency
         // One repeatable-read transaction: every table as of the same instant.
-        return try await step {
+        return try await step { [self] in
             try await client.withConnection { connection in
                 _ = try await rows("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", on: connection)
                 do {
@@ -529,3 +562,4 @@ public final class PostgresBackend: SettlementBackend {
         return text
     }
 }
+

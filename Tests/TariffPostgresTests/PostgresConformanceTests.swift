@@ -8,7 +8,8 @@ import Testing
 /// The whole conformance suite, unchanged, against PostgreSQL: the race (64 tasks x 200 holds),
 /// expiry with an injected clock, idempotency (16 concurrent settles of one key), bad inputs (each
 /// compared against a raw SQL dump before and after), period lines, usage and payouts.
-@Suite("PostgreSQL conformance", .enabled(if: PostgresTestServer.available, PostgresTestServer.skipMessage))
+extension PostgresServerTests {
+@Suite("PostgreSQL conformance")
 struct PostgresConformanceTests {
     @Test(arguments: SettlementConformance.scenarios)
     func scenario(_ scenario: SettlementConformance.Scenario) async throws {
@@ -21,4 +22,5 @@ struct PostgresConformanceTests {
             try await SettlementConformance.conservation(PostgresTestServer.factory, seed: UInt64(seed))
         }
     }
+}
 }

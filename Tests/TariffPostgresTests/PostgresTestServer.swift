@@ -23,3 +23,9 @@ enum PostgresTestServer {
         try await PostgresBackend(url: freshURL(), currency: currency)
     }
 }
+
+/// Every suite that needs the server, one after the other: one at a time keeps the number of
+/// pools connecting at once small (run all together, postgres-nio pools were seen waiting for
+/// good for connections that never came; see the README's PostgreSQL notes).
+@Suite("PostgreSQL", .serialized, .enabled(if: PostgresTestServer.available, PostgresTestServer.skipMessage))
+enum PostgresServerTests {}
