@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "TariffSQLite", targets: ["TariffSQLite"]),
         .library(name: "TariffSettlementTesting", targets: ["TariffSettlementTesting"]),
         .library(name: "TariffStripe", targets: ["TariffStripe"]),
+        .library(name: "TariffPostgres", targets: ["TariffPostgres"]),
         .executable(name: "tariff", targets: ["TariffCLI"]),
     ],
     dependencies: [
@@ -25,6 +26,8 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.0.0"),
         // HMAC-SHA256 for Stripe webhook signatures (the Stripe rail only).
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.0.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.21.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.5.0"),
     ],
     targets: [
         // Exact values (money, compute units, percents, currencies, timestamps) and diagnostics.
@@ -53,6 +56,9 @@ let package = Package(
         // destination charges for direct invoices, webhook signatures. HTTP through FoundationNetworking's
         // URLSession (no NIO to build; see StripeClient.swift), HMAC through swift-crypto.
         .target(name: "TariffStripe", dependencies: ["TariffSettlement", .product(name: "Crypto", package: "swift-crypto")]),
+        // The shared PostgreSQL backend (postgres-nio): one round trip per lifecycle step, many workers on one ledger.
+        .target(name: "TariffPostgres", dependencies: ["TariffSettlement", .product(name: "PostgresNIO", package: "postgres-nio"),
+                                                      .product(name: "Logging", package: "swift-log")]),
         // The conformance suite every backend runs (shipped so third-party backends reuse it).
         .target(name: "TariffSettlementTesting", dependencies: ["TariffSettlement", .product(name: "PropertyBased", package: "swift-property-based")]),
         // `tariff ledger replay`: the billing processor's decisions applied to a settlement ledger.
@@ -62,7 +68,7 @@ let package = Package(
         // The `tariff` executable: parses flags, calls the library, renders.
         .executableTarget(
             name: "TariffCLI",
-            dependencies: ["Tariff", "TariffSimulation", "TariffSettlement", "TariffSQLite", "TariffReplay", "TariffStripe", "CAllocationCounter", "TariffExamplePlugins",
+            dependencies: ["Tariff", "TariffSimulation", "TariffSettlement", "TariffSQLite", "TariffReplay", "TariffStripe", "TariffPostgres", "CAllocationCounter", "TariffExamplePlugins",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .testTarget(name: "TariffCoreTests", dependencies: ["TariffCore", .product(name: "PropertyBased", package: "swift-property-based")]),
@@ -72,6 +78,8 @@ let package = Package(
                                                                  .product(name: "PropertyBased", package: "swift-property-based")]),
         // Against localstripe (started by the tests; skipped when it cannot be) and an in-process fake for Connect.
         .testTarget(name: "TariffStripeTests", dependencies: ["TariffStripe", "TariffSettlementTesting", "TariffSQLite", "TariffCLI"]),
+        .testTarget(name: "TariffPostgresTests", dependencies: ["TariffSettlementTesting", "TariffPostgres", .product(name: "PostgresNIO", package: "postgres-nio"),
+                                                               .product(name: "PropertyBased", package: "swift-property-based")]),
         // Depends on the executable so `swift test` always builds the binary it runs.
         .testTarget(name: "TariffSimulationTests", dependencies: ["TariffSimulation", .product(name: "PropertyBased", package: "swift-property-based")]),
         .testTarget(name: "TariffCLITests", dependencies: ["Tariff", "TariffCLI"]),

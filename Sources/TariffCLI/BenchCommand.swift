@@ -12,7 +12,7 @@ struct BenchCommand: ParsableCommand {
         discussion: "Build with -c release for meaningful figures. Compare ratios measured in one run, not absolute numbers across runs."
     )
 
-    static let available = ["price", "price-explain", "compile", "simulate", "ledger-sqlite"]
+    static let available = ["price", "price-explain", "compile", "simulate", "ledger-sqlite", "ledger-postgres"]
 
     @OptionGroup var catalog: CatalogOptions
 
@@ -31,6 +31,12 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Seed of the generated workload.")
     var seed: UInt64 = 42
 
+    @Option(help: "ledger-postgres: the server (default: $TARIFF_TEST_POSTGRES_URL); a new schema is made for each run.")
+    var postgres: String?
+
+    @Option(help: "ledger-postgres: seconds each measurement runs.")
+    var seconds: Int = 5
+
     @Option(help: "text or json.")
     var format: OutputFormat = .text
 
@@ -44,7 +50,9 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
-        let selected = names.isEmpty ? Self.available : names
+        // ledger-postgres needs a server: part of "all" only when one is named.
+        let postgresURL = postgres ?? ProcessInfo.processInfo.environment["TARIFF_TEST_POSTGRES_URL"]
+        let selected = names.isEmpty ? Self.available.filter { $0 != "ledger-postgres" || postgresURL != nil } : names
         var results: [BenchmarkResult] = []
         try stopping {
             let catalog = try self.catalog.load()
@@ -54,6 +62,9 @@ struct BenchCommand: ParsableCommand {
                 case "price-explain": results.append(try pricing(catalog, explain: true))
                 case "simulate": results.append(try SimulateBenchmark(seed: seed, repetitions: min(repetitions, 3)).run())
                 case "ledger-sqlite": results.append(try LedgerBench.sqlite(catalog, lifecycles: lifecycles, repetitions: repetitions, seed: seed))
+                case "ledger-postgres":
+                    guard let postgresURL else { throw ValidationError("ledger-postgres needs --postgres URL (or TARIFF_TEST_POSTGRES_URL)") }
+                    results += try PostgresLedgerBench(url: postgresURL, seconds: seconds).run(catalog: catalog)
                 default: results.append(try compiling())
                 }
             }

@@ -1,0 +1,565 @@
+import Logging
+import Synchronization
+import PostgresNIO
+import Tariff
+import TariffSettlement
+
+/// The shared settlement backend: one PostgreSQL database, many settlement workers on many
+/// machines (`postgres://user@host:port/db`).
+///
+/// Each lifecycle step is one call of a server-side function (`Schema`): one round trip and one
+/// implicit transaction, so a step is atomic and durable when it returns, and a refused step
+/// writes nothing. Settle and period charges price in Swift first (one read), then apply
+/// conditionally on what they read (`stale` means: read and price again); after a few stale
+/// answers in a row (a hot consumer) the step takes the consumer's row lock for its read, price and
+/// apply, so it always makes progress.
+///
+/// Transient failures (serialization failure 40001, deadlock 40P01, a unique key taken by a
+/// concurrent duplicate, a lost connection) are retried with the same command: every step carries
+/// its idempotency key, so a retry of a step that did commit before its answer was lost returns
+/// the first result and writes nothing.
+///
+/// ```swift
+/// let backend = try await PostgresBackend(url: "postgres://tariff@db:5432/ledger?pool=16")
+/// let settlement = Settlement(backend: backend, catalog: catalog)
+/// ```
+public final class PostgresBackend: SettlementBackend {
+    public let currency: Currency
+    public let configuration: PostgresConfiguration
+    let client: PostgresClient
+    private let runner: Task<Void, Never>
+    /// Optimistic tries of a settle or period charge before it takes the consumer's lock.
+    static let optimisticAttempts = 3
+    /// Tries of a step that failed transiently (each after a short, growing, jittered pause).
+    static let transientAttempts = 12
+
+    static let logger = Logger(label: "tariff.postgres", factory: { _ in SwiftLogNoOpLogHandler() })
+
+    /// Connects, applies pending migrations (serialised between workers by an advisory lock) and
+    /// reads the ledger's currency.
+    /// - parameter currency: required to match an existing ledger's; nil opens an existing ledger
+    ///   in its own currency, or creates one in USD.
+    /// - throws: `wrong_currency`, `invalid_input` (the URL), `storage` (cannot connect or migrate).
+    public convenience init(url: String, currency: Currency? = nil) async throws {
+        try await self.init(configuration: PostgresConfiguration(url: url), currency: currency)
+    }
+
+    public init(configuration: PostgresConfiguration, currency: Currency? = nil, migrate: Bool = true) async throws {
+        self.configuration = configuration
+        client = PostgresClient(configuration: Self.clientConfiguration(configuration), backgroundLogger: Self.logger)
+        let client = client
+        runner = Task { await client.run() }
+        do {
+            try await Self.probe(configuration)
+            if migrate { try await Self.retrying(configuration) { try await Self.migrate(client, schema: configuration.schema) } }
+            let stored = try await Self.storedCurrency(client, creating: currency ?? Self.defaultCurrency)
+            guard let storedCurrency = Currency(code: stored) else {
+                throw SettlementError(.storage, "the ledger at \(configuration) keeps an unknown currency '\(stored)'")
+            }
+            if let currency, currency != storedCurrency {
+                throw SettlementError(.wrongCurrency, "the ledger at \(configuration) keeps \(storedCurrency.code), not \(currency.code)")
+            }
+            self.currency = storedCurrency
+        } catch {
+            runner.cancel()
+            throw Self.settlementError(error, configuration: configuration)
+        }
+    }
+
+    deinit { runner.cancel() }
+
+    /// Closes the pool's connections.
+    public func shutdown() { runner.cancel() }
+
+    /// The currency a new ledger keeps when none is asked for.
+    public static let defaultCurrency = Currency(code: "USD")!
+
+    /// Opens one plain connection first: postgres-nio's pool waits (up to a minute) for a server it
+    /// cannot reach, where a worker starting against a wrong host should fail in `connect_timeout`.
+    /// Any answer from the server (even a refusal of this plain connection) proves it is there.
+    static func probe(_ settings: PostgresConfiguration) async throws {
+        var configuration = PostgresConnection.Configuration(host: settings.host, port: settings.port, username: settings.user, password: settings.password,
+                                                             database: settings.database, tls: .disable)
+        configuration.options.connectTimeout = .seconds(Int64(settings.connectTimeoutSeconds))
+        do {
+            let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
+            try await connection.close()
+        } catch let error as PSQLError where error.serverInfo != nil {
+            return
+        } catch {
+            throw SettlementError(.storage, "cannot reach the ledger at \(settings): \((error as? PSQLError)?.code.description ?? "\(type(of: error))")")
+        }
+    }
+
+    static func clientConfiguration(_ settings: PostgresConfiguration) -> PostgresClient.Configuration {
+        let tls: PostgresClient.Configuration.TLS
+        switch settings.tls {
+        case .disable: tls = .disable
+        case .prefer, .require:
+            // libpq's prefer/require encrypt without checking the certificate; verify-full checks it.
+            var context = TLSConfiguration.makeClientConfiguration()
+            context.certificateVerification = .none
+            tls = settings.tls == .prefer ? .prefer(context) : .require(context)
+        case .verifyFull: tls = .require(.makeClientConfiguration())
+        }
+        var configuration = PostgresClient.Configuration(host: settings.host, port: settings.port, username: settings.user, password: settings.password,
+                                                         database: settings.database, tls: tls)
+        configuration.options.maximumConnections = settings.poolSize
+        configuration.options.connectTimeout = .seconds(settings.connectTimeoutSeconds)
+        configuration.options.additionalStartupParameters = [
+            ("search_path", "\"\(settings.schema)\""),
+            ("statement_timeout", "\(settings.statementTimeoutSeconds * 1000)"),
+            ("application_name", settings.applicationName),
+        ]
+        return configuration
+    }
+
+    // MARK: Migrations
+
+    /// Applies every migration not yet recorded, in one transaction under an advisory lock on the
+    /// schema: several workers starting at once apply each migration exactly once (the others
+    /// wait for the lock, then find it recorded).
+    static func migrate(_ client: PostgresClient, schema: String) async throws {
+        try await client.withTransaction(logger: logger) { connection in
+            // Two-key advisory lock: a fixed class (the ASCII of "TF") and the schema's hash.
+            try await connection.query("SELECT pg_advisory_xact_lock(21574, hashtext(\(schema)))", logger: logger)
+            try await connection.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \"\(schema)\""), logger: logger)
+            try await connection.query(PostgresQuery(unsafeSQL: """
+                CREATE TABLE IF NOT EXISTS "\(schema)".tariff_migrations (version bigint PRIMARY KEY, name text NOT NULL,
+                applied_at timestamptz NOT NULL DEFAULT now())
+                """), logger: logger)
+            var applied = Set<Int64>()
+            for try await version in try await connection.query(PostgresQuery(unsafeSQL: "SELECT version FROM \"\(schema)\".tariff_migrations"),
+                                                                logger: logger).decode(Int64.self) {
+                applied.insert(version)
+            }
+            for migration in Schema.migrations where !applied.contains(migration.version) {
+                for statement in migration.statements {
+                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                }
+                try await connection.query(PostgresQuery(unsafeSQL: "INSERT INTO \"\(schema)\".tariff_migrations (version, name) VALUES (\(migration.version), '\(migration.name)')"),
+                                           logger: logger)
+            }
+        }
+    }
+
+    /// The versions recorded as applied (for `tariff ledger migrate` and tests).
+    public func appliedMigrations() async throws -> [Int64] {
+        try await rows("SELECT version FROM tariff_migrations ORDER BY version").map { try $0[0].decode(Int64.self) }
+    }
+
+    static func storedCurrency(_ client: PostgresClient, creating currency: Currency) async throws -> String {
+        let code = currency.code
+        try await client.query("INSERT INTO ledger_meta (key, value) VALUES ('currency', \(code)) ON CONFLICT (key) DO NOTHING", logger: logger)
+        for try await value in try await client.query("SELECT value FROM ledger_meta WHERE key = 'currency'", logger: logger).decode(String.self) {
+            return value
+        }
+        throw SettlementError(.storage, "the ledger keeps no currency")
+    }
+
+    // MARK: Running statements
+
+    func rows(_ query: PostgresQuery, on connection: PostgresConnection? = nil) async throws -> [PostgresRandomAccessRow] {
+        let sequence: PostgresRowSequence
+        if let connection { sequence = try await connection.query(query, logger: Self.logger) } else { sequence = try await client.query(query, logger: Self.logger) }
+        var rows: [PostgresRandomAccessRow] = []
+        for try await row in sequence { rows.append(row.makeRandomAccess()) }
+        return rows
+    }
+
+    func row(_ query: PostgresQuery, on connection: PostgresConnection? = nil) async throws -> PostgresRandomAccessRow {
+        guard let row = try await rows(query, on: connection).first else { throw SettlementError(.storage, "the ledger's function returned no row") }
+        return row
+    }
+
+    /// Runs one step, retrying transient failures with the same command (safe: every step is idempotent by its key).
+    func step<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await Self.retrying(configuration, body)
+    }
+
+    static func retrying<T: Sendable>(_ configuration: PostgresConfiguration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        var attempt = 0
+        while true {
+            do {
+                return try await body()
+            } catch {
+                attempt += 1
+                guard attempt < Self.transientAttempts, Self.isTransient(error) else { throw Self.settlementError(error, configuration: configuration) }
+                try await Self.pause(attempt)
+            }
+        }
+    }
+
+    static func pause(_ attempt: Int) async throws {
+        // 1, 2, 4 ... ms, capped at 64 ms, with jitter so that colliding workers spread out.
+        let base = min(64, 1 << min(attempt - 1, 6))
+        try await Task.sleep(for: .microseconds(Int.random(in: (base * 500)...(base * 1_000))))
+    }
+
+    /// The server's error inside a transaction's wrapper (a refusal raised in a locked step arrives wrapped).
+    static func underlying(_ error: any Error) -> any Error {
+        guard let wrapped = error as? PostgresTransactionError else { return error }
+        return wrapped.closureError.map(underlying) ?? wrapped.beginError ?? wrapped.commitError ?? error
+    }
+
+    static func isTransient(_ error: any Error) -> Bool {
+        guard let error = underlying(error) as? PSQLError else { return false }
+        switch error.code {
+        // clientClosedConnection: a query sent on a connection the server had just cut (the pool has not noticed yet).
+        case .serverClosedConnection, .clientClosedConnection, .connectionError, .uncleanShutdown: return true
+        default: break
+        }
+        // serialization_failure, deadlock_detected, unique_violation (a concurrent duplicate took the key:
+        // the retry finds it and answers as a retry), lock_not_available, admin/crash shutdown, connection exceptions.
+        return ["40001", "40P01", "23505", "55P03", "57P01", "57P02", "57P03", "08000", "08003", "08006"].contains(error.serverInfo?[.sqlState] ?? "")
+    }
+
+    static func isStale(_ error: any Error) -> Bool { (underlying(error) as? PSQLError)?.serverInfo?[.hint] == "tariff-stale" }
+
+    /// A refusal raised by a function (`tariff_refuse`) as the `SettlementError` it names; any other failure as `storage`.
+    static func settlementError(_ wrapped: any Error, configuration: PostgresConfiguration) -> any Error {
+        let error = underlying(wrapped)
+        if error is SettlementError { return error }
+        if let error = error as? PSQLError {
+            let message = error.serverInfo?[.message] ?? "\(error.code)"
+            if let hint = error.serverInfo?[.hint], hint.hasPrefix("tariff:") {
+                return SettlementError(SettlementError.Code(rawValue: String(hint.dropFirst("tariff:".count))), message)
+            }
+            switch error.serverInfo?[.sqlState] {
+            case "22003": return SettlementError(.outOfRange, "an amount would leave the ledger's 64-bit range (\(message))")
+            case "23514": return SettlementError(.outOfRange, "a balance would become negative (\(message))")
+            default: break
+            }
+            if error.serverInfo == nil {
+                return SettlementError(.storage, "cannot reach the ledger at \(configuration): \(error.code)")
+            }
+            return SettlementError(.storage, "the ledger's database failed: \(message)")
+        }
+        if String(describing: type(of: error)).contains("ConnectionPoolError") {
+            // The pool gave up opening connections (postgres-nio's circuit breaker): the server is unreachable.
+            return SettlementError(.storage, "cannot reach the ledger at \(configuration): \(error)")
+        }
+        return SettlementError(.storage, "the ledger's database failed: \(error)")
+    }
+
+    // MARK: Steps
+
+    public func purchase(_ command: PurchaseCommand) async throws -> PurchaseReceipt {
+        let key = "purchase:" + command.key
+        let row = try await step { [self] in
+            try await self.row("SELECT * FROM tariff_purchase(\(key), \(command.fingerprint), \(command.consumer), \(command.amount.micros), \(command.now.nanosecondsSinceEpoch))")
+        }
+        return PurchaseReceipt(consumer: command.consumer, amount: Money(micros: try row[0].decode(Int64.self)), available: Money(micros: try row[1].decode(Int64.self)))
+    }
+
+    public func reserve(_ command: ReserveCommand) async throws -> Hold {
+        let row = try await step { [self] in
+            try await self.row("""
+                SELECT * FROM tariff_reserve(\(command.execution), \(command.fingerprint), \(command.consumer), \(command.plan), \(Int64(command.version)),
+                \(command.periodStart?.nanosecondsSinceEpoch), \(command.amount.micros), \(command.expiresAt.nanosecondsSinceEpoch), \(command.now.nanosecondsSinceEpoch))
+                """)
+        }
+        return Hold(execution: command.execution, consumer: try row[0].decode(String.self), amount: Money(micros: try row[1].decode(Int64.self)),
+                    expiresAt: Timestamp(nanosecondsSinceEpoch: try row[2].decode(Int64.self)))
+    }
+
+    public func extendHold(_ command: ExtendCommand) async throws -> MeterReceipt {
+        let row = try await step { [self] in
+            try await self.row("SELECT * FROM tariff_extend(\(command.execution), \(command.required.micros), \(command.now.nanosecondsSinceEpoch))")
+        }
+        return MeterReceipt(held: Money(micros: try row[0].decode(Int64.self)), running: command.required, exhausted: try row[1].decode(Bool.self))
+    }
+
+    public func release(_ command: ReleaseCommand) async throws -> ReleaseReceipt {
+        let row = try await step { [self] in try await self.row("SELECT * FROM tariff_release(\(command.execution), \(command.now.nanosecondsSinceEpoch))") }
+        return ReleaseReceipt(execution: command.execution, consumer: try row[0].decode(String.self), released: Money(micros: try row[1].decode(Int64.self)))
+    }
+
+    public func settle(_ command: SettleCommand, pricing: @escaping @Sendable (PeriodState) throws -> PricedCharge) async throws -> SettleReceipt {
+        try await step { [self] in
+            for _ in 0..<Self.optimisticAttempts {
+                do {
+                    return try await settleOnce(command, pricing: pricing, on: nil)
+                } catch let error where Self.isStale(error) {
+                    _ = error
+                    continue
+                }
+            }
+            // A hot consumer: hold its row lock while reading, pricing and applying, so nothing can go stale.
+            return try await client.withTransaction(logger: Self.logger) { connection in
+                try await lockConsumer(ofExecution: command.execution, on: connection)
+                return try await settleOnce(command, pricing: pricing, on: connection)
+            }
+        }
+    }
+
+    private func lockConsumer(ofExecution execution: String, on connection: PostgresConnection) async throws {
+        _ = try await rows("SELECT 1 FROM consumers WHERE id = (SELECT consumer FROM holds WHERE execution = \(execution)) FOR UPDATE", on: connection)
+    }
+
+    /// Reads the hold, the period state and the consumer's available credits; prices; applies if
+    /// nothing it read changed (else the function raises `stale`).
+    private func settleOnce(_ command: SettleCommand, pricing: @Sendable (PeriodState) throws -> PricedCharge, on connection: PostgresConnection?) async throws -> SettleReceipt {
+        let stateKey = command.period.rawValue
+        let now = command.now.nanosecondsSinceEpoch
+        let read = try await rows("""
+            SELECT \(unescaped: Rows.holdColumns("h")), c.available,
+                   (SELECT COALESCE(SUM(d.amount), 0)::bigint FROM holds d WHERE d.consumer = h.consumer AND d.state = 0 AND d.expires_at <= \(now)
+                                                                          AND d.execution <> h.execution),
+                   p.used_compute_units, p.usage_charges, p.executions, p.succeeded, p.failed, p.version
+            FROM holds h LEFT JOIN consumers c ON c.id = h.consumer LEFT JOIN period_states p ON p.key = \(stateKey)
+            WHERE h.execution = \(command.execution)
+            """, on: connection)
+        guard let row = read.first else {
+            throw SettlementError(.unknownReservation, "no hold was placed for execution '\(command.execution)'")
+        }
+        let hold = try Rows.hold(row)
+        // The reference's checks, in its order, before pricing (the function checks them again under the locks).
+        switch hold.state {
+        case .settled:
+            guard hold.closingFingerprint == command.fingerprint, let outcome = hold.outcome else {
+                throw SettlementError(.idempotencyConflict, "execution '\(command.execution)' was already settled with other parameters")
+            }
+            return outcome
+        case .released: throw SettlementError(.idempotencyConflict, "execution '\(command.execution)' was released: a settle cannot follow")
+        case .expired: throw SettlementError(.reservationExpired, "the hold of execution '\(command.execution)' expired at \(hold.expiresAt)")
+        case .active:
+            guard command.now < hold.expiresAt else {
+                throw SettlementError(.reservationExpired, "the hold of execution '\(command.execution)' expired at \(hold.expiresAt)")
+            }
+        }
+        guard hold.consumer == command.period.consumer, hold.plan == command.plan else {
+            throw SettlementError(.idempotencyConflict, "execution '\(command.execution)' was reserved for \(hold.consumer) on plan \(hold.plan)")
+        }
+        let base = Rows.holdColumnCount
+        let available = (try row[base].decode(Int64?.self) ?? 0) + (try row[base + 1].decode(Int64.self))
+        let periodVersion = try row[base + 7].decode(Int64?.self) ?? 0
+        let state = periodVersion == 0 ? PeriodState.empty : try Rows.periodState(row, from: base + 2)
+        let priced = try pricing(state)
+        let held = hold.amount
+        var charged = Money.zero, uncollected = Money.zero, split = SplitShares.zero
+        var minimumAvailable: Int64?, exactAvailable: Int64?
+        if priced.refusal == nil {
+            guard let coverable = held.adding(Money(micros: available)) else {
+                throw SettlementError(.outOfRange, "held + available would exceed the ledger's 64-bit range")
+            }
+            let collected = SettlementMath.collect(billed: priced.billed, split: priced.split, rule: priced.rule, coverable: coverable)
+            (charged, uncollected, split) = (collected.charged, collected.uncollected, collected.split)
+            // The collection depends on available only when the price is beyond the hold.
+            if priced.billed > held {
+                if collected.uncollected.micros == 0 { minimumAvailable = priced.billed.micros - held.micros } else { exactAvailable = available }
+            }
+        }
+        let result = try await self.row("""
+            SELECT * FROM tariff_settle(\(command.execution), \(command.fingerprint), \(command.period.consumer), \(command.plan), \(command.agent),
+                \(command.creator), \(Int64(command.version)), \(stateKey), \(periodVersion), \(held.micros), \(minimumAvailable), \(exactAvailable),
+                \(priced.state.usedComputeUnits.millis), \(priced.state.usageCharges.micros), \(priced.state.executions), \(priced.state.succeeded),
+                \(priced.state.failed), \(priced.refusal?.rawValue), \(priced.billed.micros), \(charged.micros), \(uncollected.micros),
+                \(split.creator.micros), \(split.platform.micros), \(split.processing.micros), \(priced.computeUnits.millis), \(command.failed),
+                \(command.endedAt.nanosecondsSinceEpoch), \(now))
+            """, on: connection)
+        return SettleReceipt(execution: command.execution, consumer: try result[1].decode(String.self),
+                             billed: Money(micros: try result[2].decode(Int64.self)), charged: Money(micros: try result[3].decode(Int64.self)),
+                             uncollected: Money(micros: try result[4].decode(Int64.self)),
+                             split: SplitShares(creator: Money(micros: try result[5].decode(Int64.self)), platform: Money(micros: try result[6].decode(Int64.self)),
+                                                processing: Money(micros: try result[7].decode(Int64.self))),
+                             computeUnits: ComputeUnits(millis: try result[8].decode(Int64.self)),
+                             refusal: try result[9].decode(String?.self).flatMap(Refusal.init(rawValue:)),
+                             released: Money(micros: try result[10].decode(Int64.self)))
+    }
+
+    public func chargePeriod(_ command: PeriodChargeCommand, lines: @escaping @Sendable (PeriodState) throws -> [PricedLine]) async throws -> PeriodChargeReceipt {
+        try await step { [self] in
+            for _ in 0..<Self.optimisticAttempts {
+                do {
+                    return try await chargePeriodOnce(command, lines: lines, on: nil)
+                } catch let error where Self.isStale(error) {
+                    _ = error
+                    continue
+                }
+            }
+            return try await client.withTransaction(logger: Self.logger) { connection in
+                _ = try await rows("INSERT INTO consumers (id, available, reserved) VALUES (\(command.consumer), 0, 0) ON CONFLICT (id) DO NOTHING", on: connection)
+                _ = try await rows("SELECT 1 FROM consumers WHERE id = \(command.consumer) FOR UPDATE", on: connection)
+                return try await chargePeriodOnce(command, lines: lines, on: connection)
+            }
+        }
+    }
+
+    private func chargePeriodOnce(_ command: PeriodChargeCommand, lines: (PeriodState) throws -> [PricedLine], on connection: PostgresConnection?) async throws -> PeriodChargeReceipt {
+        let stateKey = command.period.rawValue
+        let now = command.now.nanosecondsSinceEpoch
+        let row = try await self.row("""
+            SELECT o.fingerprint, o.result, c.available,
+                   (SELECT COALESCE(SUM(d.amount), 0)::bigint FROM holds d WHERE d.consumer = \(command.consumer) AND d.state = 0 AND d.expires_at <= \(now)),
+                   p.used_compute_units, p.usage_charges, p.executions, p.succeeded, p.failed, p.version
+            FROM (SELECT 1) AS one LEFT JOIN operations o ON o.key = \(command.key) LEFT JOIN consumers c ON c.id = \(command.consumer)
+                 LEFT JOIN period_states p ON p.key = \(stateKey)
+            """, on: connection)
+        if let fingerprint = try row[0].decode(String?.self) {
+            let result = try row[1].decode([Int64].self)
+            guard fingerprint == command.fingerprint, result.count == 3 else {
+                throw SettlementError(.idempotencyConflict, "key '\(command.key)' was already used with other parameters")
+            }
+            return PeriodChargeReceipt(key: command.key, consumer: command.consumer, billed: Money(micros: result[0]), charged: Money(micros: result[1]),
+                                       uncollected: Money(micros: result[2]))
+        }
+        let available = (try row[2].decode(Int64?.self) ?? 0) + (try row[3].decode(Int64.self))
+        let periodVersion = try row[9].decode(Int64?.self) ?? 0
+        let state = periodVersion == 0 ? PeriodState.empty : try Rows.periodState(row, from: 4)
+        var coverable = Money(micros: available)
+        var kinds: [String] = [], billed: [Int64] = [], charged: [Int64] = [], uncollected: [Int64] = []
+        var creatorShares: [Int64] = [], platformShares: [Int64] = [], processingShares: [Int64] = []
+        for line in try lines(state) {
+            let collected = SettlementMath.collect(billed: line.amount, split: line.split, rule: line.rule, coverable: coverable)
+            guard let left = coverable.subtracting(collected.charged) else {
+                throw SettlementError(.outOfRange, "available would exceed the ledger's 64-bit range")
+            }
+            coverable = left
+            kinds.append(line.kind.rawValue)
+            billed.append(line.amount.micros)
+            charged.append(collected.charged.micros)
+            uncollected.append(collected.uncollected.micros)
+            creatorShares.append(collected.split.creator.micros)
+            platformShares.append(collected.split.platform.micros)
+            processingShares.append(collected.split.processing.micros)
+        }
+        let result = try await self.row("""
+            SELECT * FROM tariff_charge_period(\(command.key), \(command.fingerprint), \(command.consumer), \(command.agent), \(command.creator),
+                \(command.plan), \(Int64(command.version)), \(stateKey), \(periodVersion), \(available), \(command.datedAt.nanosecondsSinceEpoch), \(now),
+                \(kinds), \(billed), \(charged), \(uncollected), \(creatorShares), \(platformShares), \(processingShares))
+            """, on: connection)
+        return PeriodChargeReceipt(key: command.key, consumer: command.consumer, billed: Money(micros: try result[0].decode(Int64.self)),
+                                   charged: Money(micros: try result[1].decode(Int64.self)), uncollected: Money(micros: try result[2].decode(Int64.self)))
+    }
+
+    /// Sweeps in batches of this many consumers (one transaction each: short locks, bounded size).
+    static let sweepBatch: Int64 = 256
+
+    public func expireHolds(at now: Timestamp) async throws -> Int {
+        var total: Int64 = 0
+        while true {
+            let row = try await step { [self] in try await self.row("SELECT * FROM tariff_expire_sweep(\(now.nanosecondsSinceEpoch), \(Self.sweepBatch)::int)") }
+            total += try row[0].decode(Int64.self)
+            if Int64(try row[1].decode(Int32.self)) < Self.sweepBatch { return Int(total) }
+        }
+    }
+
+    public func recordPayout(_ command: PayoutCommand) async throws -> PayoutRecord {
+        let row = try await step { [self] in
+            try await self.row("""
+                SELECT key, creator, week_start, pay_date, amount, recorded_at, reference FROM tariff_record_payout(\(command.key), \(command.creator),
+                \(command.weekStart.description), \(command.payDate.description), \(command.amount.micros), \(command.now.nanosecondsSinceEpoch))
+                """)
+        }
+        guard let record = try Rows.payout(row) else { throw SettlementError(.storage, "payout '\(command.key)' has an unreadable date") }
+        return record
+    }
+
+    public func markPayoutSent(key: String, reference: String) async throws {
+        _ = try await step { [self] in try await rows("SELECT tariff_mark_payout_sent(\(key), \(reference))") }
+    }
+
+    // MARK: Reads
+
+    public func balance(consumer: String, at now: Timestamp) async throws -> Balance {
+        let read = try await step { [self] in
+            try await rows("""
+                SELECT available, reserved,
+                       (SELECT COALESCE(SUM(amount), 0)::bigint FROM holds WHERE consumer = consumers.id AND state = 0 AND expires_at <= \(now.nanosecondsSinceEpoch))
+                FROM consumers WHERE id = \(consumer)
+                """)
+        }
+        guard let row = read.first else { throw SettlementError(.unknownConsumer, "no credits were ever purchased for consumer '\(consumer)'") }
+        // Holds past their expiry already count as available (the next step on the consumer writes it).
+        let available = try row[0].decode(Int64.self), reserved = try row[1].decode(Int64.self), expired = try row[2].decode(Int64.self)
+        return Balance(consumer: consumer, currency: currency, available: Money(micros: available + expired), reserved: Money(micros: reserved - expired))
+    }
+
+    public func periodState(_ key: PeriodKey) async throws -> PeriodState {
+        let read = try await step { [self] in
+            try await rows("SELECT used_compute_units, usage_charges, executions, succeeded, failed FROM period_states WHERE key = \(key.rawValue)")
+        }
+        guard let row = read.first else { return .empty }
+        return try Rows.periodState(row, from: 0)
+    }
+
+    public func hold(execution: String) async throws -> HoldRecord? {
+        let read = try await step { [self] in try await rows("SELECT \(unescaped: Rows.holdColumns("holds")) FROM holds WHERE execution = \(execution)") }
+        return try read.first.map(Rows.hold)
+    }
+
+    public func payouts(weekStart: CivilDate) async throws -> [PayoutRecord] {
+        let read = try await step { [self] in
+            try await rows("""
+                SELECT key, creator, week_start, pay_date, amount, recorded_at, reference FROM payouts WHERE week_start = \(weekStart.description) ORDER BY creator COLLATE "C"
+                """)
+        }
+        return try read.compactMap(Rows.payout)
+    }
+
+    public func chargeRecords(_ query: ChargeQuery) async throws -> [ChargeRecord] {
+        // NULL bounds match everything: one statement text for every combination.
+        let read = try await step { [self] in
+            try await rows("""
+                SELECT \(unescaped: Rows.chargeColumns) FROM charges
+                WHERE (\(query.consumer)::text IS NULL OR consumer = \(query.consumer)) AND (\(query.creator)::text IS NULL OR creator = \(query.creator))
+                  AND (\(query.from?.nanosecondsSinceEpoch)::bigint IS NULL OR dated_at >= \(query.from?.nanosecondsSinceEpoch))
+                  AND (\(query.to?.nanosecondsSinceEpoch)::bigint IS NULL OR dated_at < \(query.to?.nanosecondsSinceEpoch))
+                ORDER BY sequence
+                """)
+        }
+        return try read.map(Rows.charge)
+    }
+
+    public func snapshot() async throws -> LedgerSnapshot {
+        let currency = currency
+        // One repeatable-read transaction: every table as of the same instant.
+        return try await step { [self] in
+            try await client.withConnection { connection in
+                _ = try await rows("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", on: connection)
+                do {
+                    let consumers = try await rows("SELECT id, available, reserved FROM consumers ORDER BY id COLLATE \"C\"", on: connection).map {
+                        ConsumerRecord(id: try $0[0].decode(String.self), available: Money(micros: try $0[1].decode(Int64.self)),
+                                       reserved: Money(micros: try $0[2].decode(Int64.self)))
+                    }
+                    let holds = try await rows("SELECT \(unescaped: Rows.holdColumns("holds")) FROM holds ORDER BY execution COLLATE \"C\"", on: connection).map(Rows.hold)
+                    let entries = try await rows("""
+                        SELECT sequence, operation, debit_kind, debit_owner, credit_kind, credit_owner, amount, at FROM entries ORDER BY sequence
+                        """, on: connection).map(Rows.entry)
+                    let charges = try await rows("SELECT \(unescaped: Rows.chargeColumns) FROM charges ORDER BY sequence", on: connection).map(Rows.charge)
+                    let operations = try await rows("SELECT key, fingerprint, result, at FROM operations ORDER BY key COLLATE \"C\"", on: connection).map {
+                        OperationRecord(key: try $0[0].decode(String.self), fingerprint: try $0[1].decode(String.self), result: try $0[2].decode([Int64].self),
+                                        at: Timestamp(nanosecondsSinceEpoch: try $0[3].decode(Int64.self)))
+                    }
+                    let payouts = try await rows("""
+                        SELECT key, creator, week_start, pay_date, amount, recorded_at, reference FROM payouts ORDER BY key COLLATE "C"
+                        """, on: connection).compactMap(Rows.payout)
+                    let periods = try await rows("""
+                        SELECT key, used_compute_units, usage_charges, executions, succeeded, failed FROM period_states ORDER BY key COLLATE "C"
+                        """, on: connection).map { PeriodRecord(key: try $0[0].decode(String.self), state: try Rows.periodState($0, from: 1)) }
+                    _ = try await rows("COMMIT", on: connection)
+                    return LedgerSnapshot(currency: currency, consumers: consumers, holds: holds, entries: entries, charges: charges, operations: operations,
+                                          payouts: payouts, periods: periods)
+                } catch {
+                    _ = try? await rows("ROLLBACK", on: connection)
+                    throw error
+                }
+            }
+        }
+    }
+
+    /// Every row of every table as text, straight from SQL (not through the ledger's types): what a
+    /// test compares before and after a refused operation to show the database did not change.
+    public func dump() async throws -> String {
+        var text = ""
+        for table in Schema.tables {
+            text += "== \(table)\n"
+            for row in try await rows(PostgresQuery(unsafeSQL: "SELECT t::text FROM \(table) AS t ORDER BY 1")) {
+                text += try row[0].decode(String.self) + "\n"
+            }
+        }
+        return text
+    }
+}
+

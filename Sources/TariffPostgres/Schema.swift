@@ -1,0 +1,428 @@
+/// The ledger's schema in PostgreSQL, versioned from the first release: each release appends a
+/// migration and never edits a shipped one (`tariff_migrations` records which ran).
+///
+/// Every lifecycle step is one server-side function (one round trip, one implicit transaction):
+/// a refused step raises, and PostgreSQL rolls the whole statement back, so a refusal leaves not a
+/// row behind. The functions mirror `LedgerSteps` (the reference semantics) rule for rule, with
+/// two differences that concurrency asks for:
+///
+/// - **Lock order.** Every step that writes to a consumer locks that consumer's row first, then
+///   its holds, then its period state. Two steps never wait on each other in opposite orders
+///   (no deadlock between steps of this schema), and one consumer's row serialises exactly the
+///   steps that must be serial (its balance), while different consumers run in parallel.
+/// - **No hot rows but the consumer's.** Creator earnings, platform and processing shares are only
+///   ever appended (`entries`); their balances are sums, so no creator's or platform row is
+///   updated by every settle.
+///
+/// Settle and period charges price in Swift (the pricing closure is Swift code): the backend reads
+/// the hold, the period state (with its `version`) and `available`, prices, and calls the function
+/// with what it read; the function applies only if those are unchanged under the locks and
+/// answers `stale` otherwise (nothing written), and the backend prices again. This is the
+/// optimistic pricing `SettlementBackend`'s contract allows.
+enum Schema {
+    struct Migration {
+        let version: Int64
+        let name: String
+        /// One statement each (the extended protocol takes one statement per query).
+        let statements: [String]
+    }
+
+    /// Every migration, in order. Append only.
+    static let migrations: [Migration] = [Migration(version: 1, name: "ledger", statements: v1)]
+
+    /// Every table, for dumps (tests compare a dump before and after a refused operation).
+    static let tables = ["ledger_meta", "consumers", "holds", "entries", "charges", "period_states", "operations", "payouts"]
+
+    /// Account kinds as `Account.Kind` numbers them (stored as integers).
+    /// purchases 0, available 1, reserved 2, earnings 3, paid_out 4, platform 5, processing 6, uncollected 7, written_off 8.
+    /// Hold states as `HoldRecord.State`: active 0, settled 1, released 2, expired 3.
+    static let v1: [String] = [
+        "CREATE TABLE ledger_meta (key text PRIMARY KEY, value text NOT NULL)",
+        // Running balances, checked against the entries by verify. The CHECKs make an overdraft
+        // impossible even for a buggy writer: the statement fails and nothing is written.
+        """
+        CREATE TABLE consumers (
+            id text PRIMARY KEY,
+            available bigint NOT NULL CHECK (available >= 0),
+            reserved bigint NOT NULL CHECK (reserved >= 0)
+        )
+        """,
+        """
+        CREATE TABLE holds (
+            execution text PRIMARY KEY,
+            consumer text NOT NULL, plan text NOT NULL, version bigint NOT NULL, period_start bigint,
+            estimate bigint NOT NULL, amount bigint NOT NULL CHECK (amount >= 0),
+            created_at bigint NOT NULL, expires_at bigint NOT NULL, state smallint NOT NULL,
+            fingerprint text NOT NULL, closing_fingerprint text, closed_at bigint,
+            billed bigint, charged bigint, uncollected bigint,
+            creator_share bigint, platform_share bigint, processing_share bigint,
+            compute_units bigint, refusal text, released bigint
+        )
+        """,
+        // Expiry reads only active holds: per consumer, and all of them by time for the sweep.
+        "CREATE INDEX holds_active_by_consumer ON holds (consumer, expires_at) WHERE state = 0",
+        "CREATE INDEX holds_active_by_expiry ON holds (expires_at) WHERE state = 0",
+        """
+        CREATE TABLE entries (
+            sequence bigserial PRIMARY KEY,
+            operation text NOT NULL,
+            debit_kind smallint NOT NULL, debit_owner text NOT NULL,
+            credit_kind smallint NOT NULL, credit_owner text NOT NULL,
+            amount bigint NOT NULL CHECK (amount > 0),
+            at bigint NOT NULL
+        )
+        """,
+        "CREATE INDEX entries_by_operation ON entries (operation)",
+        """
+        CREATE TABLE charges (
+            sequence bigserial PRIMARY KEY,
+            operation text NOT NULL, kind text NOT NULL,
+            consumer text NOT NULL, agent text NOT NULL, creator text NOT NULL, plan text NOT NULL, version bigint NOT NULL,
+            execution text, compute_units bigint NOT NULL,
+            billed bigint NOT NULL, charged bigint NOT NULL, uncollected bigint NOT NULL,
+            creator_share bigint NOT NULL, platform_share bigint NOT NULL, processing_share bigint NOT NULL,
+            failed boolean NOT NULL, dated_at bigint NOT NULL,
+            CHECK (creator_share::numeric + platform_share + processing_share = charged)
+        )
+        """,
+        "CREATE INDEX charges_by_date ON charges (dated_at)",
+        "CREATE INDEX charges_by_consumer ON charges (consumer, dated_at)",
+        // `version` counts the writes of a state: the optimistic check of settle and period charges.
+        """
+        CREATE TABLE period_states (
+            key text PRIMARY KEY,
+            used_compute_units bigint NOT NULL, usage_charges bigint NOT NULL,
+            executions bigint NOT NULL, succeeded bigint NOT NULL, failed bigint NOT NULL,
+            version bigint NOT NULL
+        )
+        """,
+        "CREATE TABLE operations (key text PRIMARY KEY, fingerprint text NOT NULL, result bigint[] NOT NULL, at bigint NOT NULL)",
+        """
+        CREATE TABLE payouts (
+            key text PRIMARY KEY, creator text NOT NULL, week_start text NOT NULL, pay_date text NOT NULL,
+            amount bigint NOT NULL CHECK (amount > 0), recorded_at bigint NOT NULL, reference text
+        )
+        """,
+        "CREATE INDEX payouts_by_week ON payouts (week_start)",
+        // Entries and charge lines are append-only: the database refuses to change them.
+        """
+        CREATE FUNCTION tariff_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'ledger % rows are append-only', TG_TABLE_NAME; END $$
+        """,
+        "CREATE TRIGGER entries_are_append_only BEFORE UPDATE OR DELETE ON entries FOR EACH ROW EXECUTE FUNCTION tariff_append_only()",
+        "CREATE TRIGGER charges_are_append_only BEFORE UPDATE OR DELETE ON charges FOR EACH ROW EXECUTE FUNCTION tariff_append_only()",
+
+        // A refusal: the hint carries the stable code (`SettlementError.Code`), the message what to fix.
+        """
+        CREATE FUNCTION tariff_refuse(p_code text, p_message text) RETURNS void LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION USING ERRCODE = 'P0001', MESSAGE = p_message, HINT = 'tariff:' || p_code; END $$
+        """,
+        """
+        CREATE FUNCTION tariff_money(p bigint) RETURNS text LANGUAGE sql IMMUTABLE AS $$
+        SELECT to_char(p::numeric / 1000000, 'FM999999999999990.000000') $$
+        """,
+        """
+        CREATE FUNCTION tariff_entry(p_operation text, p_debit_kind int, p_debit_owner text, p_credit_kind int, p_credit_owner text,
+                                     p_amount bigint, p_at bigint) RETURNS void LANGUAGE sql AS $$
+        INSERT INTO entries (operation, debit_kind, debit_owner, credit_kind, credit_owner, amount, at)
+        VALUES (p_operation, p_debit_kind, p_debit_owner, p_credit_kind, p_credit_owner, p_amount, p_at) $$
+        """,
+        // SettlementMath.shareEntries: a positive share from the consumer to the party, a negative one back.
+        """
+        CREATE FUNCTION tariff_share_entries(p_consumer text, p_creator text, p_creator_share bigint, p_platform_share bigint,
+                                             p_processing_share bigint, p_operation text, p_at bigint) RETURNS void LANGUAGE plpgsql AS $$
+        BEGIN
+            IF p_creator_share > 0 THEN PERFORM tariff_entry(p_operation, 1, p_consumer, 3, p_creator, p_creator_share, p_at);
+            ELSIF p_creator_share < 0 THEN PERFORM tariff_entry(p_operation, 3, p_creator, 1, p_consumer, -p_creator_share, p_at); END IF;
+            IF p_platform_share > 0 THEN PERFORM tariff_entry(p_operation, 1, p_consumer, 5, '', p_platform_share, p_at);
+            ELSIF p_platform_share < 0 THEN PERFORM tariff_entry(p_operation, 5, '', 1, p_consumer, -p_platform_share, p_at); END IF;
+            IF p_processing_share > 0 THEN PERFORM tariff_entry(p_operation, 1, p_consumer, 6, '', p_processing_share, p_at);
+            ELSIF p_processing_share < 0 THEN PERFORM tariff_entry(p_operation, 6, '', 1, p_consumer, -p_processing_share, p_at); END IF;
+        END $$
+        """,
+        // Gives back the consumer's holds past their expiry (LedgerSteps.expireDueHolds). The caller
+        // holds the consumer's row lock; the entry is dated at the expiry instant.
+        """
+        CREATE FUNCTION tariff_expire_due(p_consumer text, p_now bigint) RETURNS bigint LANGUAGE plpgsql AS $$
+        DECLARE h record; total bigint := 0; n bigint := 0;
+        BEGIN
+            FOR h IN SELECT execution, amount, expires_at FROM holds
+                     WHERE consumer = p_consumer AND state = 0 AND expires_at <= p_now ORDER BY execution FOR UPDATE LOOP
+                IF h.amount > 0 THEN PERFORM tariff_entry('expire:' || h.execution, 2, p_consumer, 1, p_consumer, h.amount, h.expires_at); END IF;
+                UPDATE holds SET state = 3, closed_at = h.expires_at WHERE execution = h.execution;
+                total := total + h.amount;
+                n := n + 1;
+            END LOOP;
+            IF total > 0 THEN UPDATE consumers SET reserved = reserved - total, available = available + total WHERE id = p_consumer; END IF;
+            RETURN n;
+        END $$
+        """,
+        // LedgerSteps' liveHold: the hold can still be settled, extended or released at p_now.
+        """
+        CREATE FUNCTION tariff_check_live(p_state smallint, p_expires_at bigint, p_execution text, p_now bigint, p_what text)
+        RETURNS void LANGUAGE plpgsql AS $$
+        BEGIN
+            IF p_state = 1 THEN PERFORM tariff_refuse('idempotency_conflict', format('execution ''%s'' was settled: %s cannot follow', p_execution, p_what));
+            ELSIF p_state = 2 THEN PERFORM tariff_refuse('idempotency_conflict', format('execution ''%s'' was released: %s cannot follow', p_execution, p_what));
+            ELSIF p_state = 3 OR p_now >= p_expires_at THEN
+                PERFORM tariff_refuse('reservation_expired', format('the hold of execution ''%s'' expired at %s', p_execution, p_expires_at));
+            END IF;
+        END $$
+        """,
+        """
+        CREATE FUNCTION tariff_purchase(p_key text, p_fingerprint text, p_consumer text, p_amount bigint, p_now bigint,
+                                        OUT o_amount bigint, OUT o_available bigint) LANGUAGE plpgsql AS $$
+        DECLARE op record; c record;
+        BEGIN
+            SELECT fingerprint, result INTO op FROM operations WHERE key = p_key;
+            IF FOUND THEN
+                IF op.fingerprint <> p_fingerprint OR cardinality(op.result) <> 2 THEN
+                    PERFORM tariff_refuse('idempotency_conflict', format('purchase key ''%s'' was already used with other parameters (%s)', substr(p_key, 10), op.fingerprint));
+                END IF;
+                o_amount := op.result[1]; o_available := op.result[2];
+                RETURN;
+            END IF;
+            IF p_amount <= 0 THEN PERFORM tariff_refuse('invalid_amount', 'a purchase must be positive'); END IF;
+            INSERT INTO consumers (id, available, reserved) VALUES (p_consumer, 0, 0) ON CONFLICT (id) DO NOTHING;
+            SELECT available, reserved INTO c FROM consumers WHERE id = p_consumer FOR UPDATE;
+            IF c.reserved > 0 THEN PERFORM tariff_expire_due(p_consumer, p_now); END IF;
+            -- available + reserved must stay in range too: every hold is given back to available one day.
+            UPDATE consumers SET available = available + p_amount WHERE id = p_consumer RETURNING available, reserved INTO c;
+            IF c.available::numeric + c.reserved > 9223372036854775807 THEN
+                PERFORM tariff_refuse('out_of_range', format('%s''s credits would exceed the ledger''s 64-bit range', p_consumer));
+            END IF;
+            PERFORM tariff_entry(p_key, 0, p_consumer, 1, p_consumer, p_amount, p_now);
+            INSERT INTO operations (key, fingerprint, result, at) VALUES (p_key, p_fingerprint, ARRAY[p_amount, c.available], p_now);
+            o_amount := p_amount; o_available := c.available;
+        END $$
+        """,
+        """
+        CREATE FUNCTION tariff_reserve(p_execution text, p_fingerprint text, p_consumer text, p_plan text, p_version bigint, p_period_start bigint,
+                                       p_amount bigint, p_expires_at bigint, p_now bigint,
+                                       OUT o_consumer text, OUT o_amount bigint, OUT o_expires_at bigint) LANGUAGE plpgsql AS $$
+        DECLARE h record; c record;
+        BEGIN
+            SELECT consumer, estimate, expires_at, fingerprint INTO h FROM holds WHERE execution = p_execution;
+            IF FOUND THEN
+                IF h.fingerprint <> p_fingerprint THEN
+                    PERFORM tariff_refuse('idempotency_conflict', format('execution ''%s'' was already reserved with other parameters', p_execution));
+                END IF;
+                o_consumer := h.consumer; o_amount := h.estimate; o_expires_at := h.expires_at;
+                RETURN;
+            END IF;
+            IF p_amount < 0 THEN PERFORM tariff_refuse('invalid_amount', 'a hold cannot be negative'); END IF;
+            SELECT available, reserved INTO c FROM consumers WHERE id = p_consumer FOR UPDATE;
+            IF NOT FOUND THEN PERFORM tariff_refuse('unknown_consumer', format('no credits were ever purchased for consumer ''%s''', p_consumer)); END IF;
+            IF c.reserved > 0 AND tariff_expire_due(p_consumer, p_now) > 0 THEN
+                SELECT available, reserved INTO c FROM consumers WHERE id = p_consumer;
+            END IF;
+            IF c.available < p_amount THEN
+                PERFORM tariff_refuse('insufficient_credits', format('%s has %s available, %s needed', p_consumer, tariff_money(c.available), tariff_money(p_amount)));
+            END IF;
+            UPDATE consumers SET available = available - p_amount, reserved = reserved + p_amount WHERE id = p_consumer;
+            IF p_amount > 0 THEN PERFORM tariff_entry('reserve:' || p_execution, 1, p_consumer, 2, p_consumer, p_amount, p_now); END IF;
+            INSERT INTO holds (execution, consumer, plan, version, period_start, estimate, amount, created_at, expires_at, state, fingerprint)
+            VALUES (p_execution, p_consumer, p_plan, p_version, p_period_start, p_amount, p_amount, p_now, p_expires_at, 0, p_fingerprint);
+            o_consumer := p_consumer; o_amount := p_amount; o_expires_at := p_expires_at;
+        END $$
+        """,
+        """
+        CREATE FUNCTION tariff_extend(p_execution text, p_required bigint, p_now bigint, OUT o_held bigint, OUT o_exhausted boolean)
+        LANGUAGE plpgsql AS $$
+        DECLARE h record; c record; needed bigint;
+        BEGIN
+            SELECT consumer INTO h FROM holds WHERE execution = p_execution;
+            IF NOT FOUND THEN PERFORM tariff_refuse('unknown_reservation', format('no hold was placed for execution ''%s''', p_execution)); END IF;
+            -- Lock order: the consumer, then the hold.
+            SELECT available INTO c FROM consumers WHERE id = h.consumer FOR UPDATE;
+            SELECT consumer, amount, state, expires_at INTO h FROM holds WHERE execution = p_execution FOR UPDATE;
+            PERFORM tariff_check_live(h.state, h.expires_at, p_execution, p_now, 'a meter sample');
+            o_held := h.amount; o_exhausted := false;
+            IF p_required <= h.amount THEN RETURN; END IF;
+            IF tariff_expire_due(h.consumer, p_now) > 0 THEN SELECT available INTO c FROM consumers WHERE id = h.consumer; END IF;
+            needed := p_required - h.amount;
+            -- The hold is left as it was: the runtime stops the run and settles what it used.
+            IF c.available < needed THEN o_exhausted := true; RETURN; END IF;
+            UPDATE consumers SET available = available - needed, reserved = reserved + needed WHERE id = h.consumer;
+            UPDATE holds SET amount = p_required WHERE execution = p_execution;
+            PERFORM tariff_entry('extend:' || p_execution, 1, h.consumer, 2, h.consumer, needed, p_now);
+            o_held := p_required;
+        END $$
+        """,
+        // Settle with the pricing done by the caller against (period version, held, available) as
+        // it read them: applied only if they are unchanged under the locks, else o_status = 1 (stale).
+        // p_min_available: the collection assumed at least this much available (billed beyond the
+        // hold, collected in full); p_exact_available: it assumed exactly this much (collected in part).
+        """
+        CREATE FUNCTION tariff_settle(
+            p_execution text, p_fingerprint text, p_consumer text, p_plan text, p_agent text, p_creator text, p_version bigint,
+            p_period_key text, p_period_version bigint, p_expected_held bigint, p_min_available bigint, p_exact_available bigint,
+            p_used bigint, p_usage bigint, p_executions bigint, p_succeeded bigint, p_failed_count bigint,
+            p_refusal text, p_billed bigint, p_charged bigint, p_uncollected bigint,
+            p_creator_share bigint, p_platform_share bigint, p_processing_share bigint, p_compute_units bigint,
+            p_failed boolean, p_ended_at bigint, p_now bigint,
+            OUT o_status int, OUT o_consumer text, OUT o_billed bigint, OUT o_charged bigint, OUT o_uncollected bigint,
+            OUT o_creator_share bigint, OUT o_platform_share bigint, OUT o_processing_share bigint, OUT o_compute_units bigint,
+            OUT o_refusal text, OUT o_released bigint) LANGUAGE plpgsql AS $$
+        DECLARE h record; c record; found_version bigint; held bigint; operation text := 'settle:' || p_execution;
+        BEGIN
+            SELECT consumer INTO h FROM holds WHERE execution = p_execution;
+            IF NOT FOUND THEN PERFORM tariff_refuse('unknown_reservation', format('no hold was placed for execution ''%s''', p_execution)); END IF;
+            o_consumer := h.consumer;
+            -- Lock order: the consumer, then its holds, then its period state.
+            SELECT available INTO c FROM consumers WHERE id = h.consumer FOR UPDATE;
+            SELECT * INTO h FROM holds WHERE execution = p_execution FOR UPDATE;
+            o_status := 0;
+            IF h.state = 1 THEN
+                IF h.closing_fingerprint IS DISTINCT FROM p_fingerprint THEN
+                    PERFORM tariff_refuse('idempotency_conflict', format('execution ''%s'' was already settled with other parameters', p_execution));
+                END IF;
+                o_billed := h.billed; o_charged := h.charged; o_uncollected := h.uncollected; o_creator_share := h.creator_share;
+                o_platform_share := h.platform_share; o_processing_share := h.processing_share; o_compute_units := h.compute_units;
+                o_refusal := h.refusal; o_released := h.released;
+                RETURN;
+            END IF;
+            PERFORM tariff_check_live(h.state, h.expires_at, p_execution, p_now, 'a settle');
+            IF h.consumer <> p_consumer OR h.plan <> p_plan THEN
+                PERFORM tariff_refuse('idempotency_conflict', format('execution ''%s'' was reserved for %s on plan %s', p_execution, h.consumer, h.plan));
+            END IF;
+            IF tariff_expire_due(h.consumer, p_now) > 0 THEN SELECT available INTO c FROM consumers WHERE id = h.consumer; END IF;
+            SELECT version INTO found_version FROM period_states WHERE key = p_period_key FOR UPDATE;
+            held := h.amount;
+            IF coalesce(found_version, 0) <> p_period_version OR held <> p_expected_held
+               OR (p_min_available IS NOT NULL AND c.available < p_min_available)
+               OR (p_exact_available IS NOT NULL AND c.available <> p_exact_available) THEN
+                -- Priced against a state that changed since it was read: write nothing, price again.
+                -- Raised so the expiries above are rolled back with the rest (a stale answer writes nothing).
+                RAISE EXCEPTION USING ERRCODE = 'P0001', MESSAGE = 'stale', HINT = 'tariff-stale';
+            END IF;
+            -- Give the whole hold back first, then take the charge from available.
+            UPDATE consumers SET reserved = reserved - held, available = available + held WHERE id = h.consumer;
+            IF held > 0 THEN PERFORM tariff_entry(operation, 2, h.consumer, 1, h.consumer, held, p_now); END IF;
+            o_compute_units := p_compute_units; o_refusal := p_refusal;
+            IF p_refusal IS NULL THEN
+                UPDATE consumers SET available = available - p_charged WHERE id = h.consumer;
+                PERFORM tariff_share_entries(h.consumer, p_creator, p_creator_share, p_platform_share, p_processing_share, operation, p_now);
+                IF p_uncollected > 0 THEN PERFORM tariff_entry(operation, 7, h.consumer, 8, '', p_uncollected, p_now); END IF;
+                INSERT INTO charges (operation, kind, consumer, agent, creator, plan, version, execution, compute_units, billed, charged, uncollected,
+                                     creator_share, platform_share, processing_share, failed, dated_at)
+                VALUES (operation, 'execution', h.consumer, p_agent, p_creator, p_plan, p_version, p_execution, p_compute_units, p_billed, p_charged,
+                        p_uncollected, p_creator_share, p_platform_share, p_processing_share, p_failed, p_ended_at);
+                INSERT INTO period_states (key, used_compute_units, usage_charges, executions, succeeded, failed, version)
+                VALUES (p_period_key, p_used, p_usage, p_executions, p_succeeded, p_failed_count, 1)
+                ON CONFLICT (key) DO UPDATE SET used_compute_units = excluded.used_compute_units, usage_charges = excluded.usage_charges,
+                    executions = excluded.executions, succeeded = excluded.succeeded, failed = excluded.failed, version = period_states.version + 1;
+                o_billed := p_billed; o_charged := p_charged; o_uncollected := p_uncollected;
+                o_creator_share := p_creator_share; o_platform_share := p_platform_share; o_processing_share := p_processing_share;
+                -- What is left of the hold once the charge is taken (0 when the charge used all of it).
+                o_released := greatest(0, held - p_charged);
+            ELSE
+                o_billed := 0; o_charged := 0; o_uncollected := 0; o_creator_share := 0; o_platform_share := 0; o_processing_share := 0;
+                o_released := held;
+            END IF;
+            UPDATE holds SET state = 1, closing_fingerprint = p_fingerprint, closed_at = p_now, billed = o_billed, charged = o_charged,
+                uncollected = o_uncollected, creator_share = o_creator_share, platform_share = o_platform_share,
+                processing_share = o_processing_share, compute_units = o_compute_units, refusal = o_refusal, released = o_released
+            WHERE execution = p_execution;
+        END $$
+        """,
+        """
+        CREATE FUNCTION tariff_release(p_execution text, p_now bigint, OUT o_consumer text, OUT o_released bigint) LANGUAGE plpgsql AS $$
+        DECLARE h record; c record;
+        BEGIN
+            SELECT consumer INTO h FROM holds WHERE execution = p_execution;
+            IF NOT FOUND THEN PERFORM tariff_refuse('unknown_reservation', format('no hold was placed for execution ''%s''', p_execution)); END IF;
+            SELECT available INTO c FROM consumers WHERE id = h.consumer FOR UPDATE;
+            SELECT consumer, amount, state, expires_at INTO h FROM holds WHERE execution = p_execution FOR UPDATE;
+            o_consumer := h.consumer; o_released := h.amount;
+            IF h.state = 2 THEN RETURN; END IF;
+            PERFORM tariff_check_live(h.state, h.expires_at, p_execution, p_now, 'a release');
+            PERFORM tariff_expire_due(h.consumer, p_now);
+            UPDATE consumers SET reserved = reserved - h.amount, available = available + h.amount WHERE id = h.consumer;
+            IF h.amount > 0 THEN PERFORM tariff_entry('release:' || p_execution, 2, h.consumer, 1, h.consumer, h.amount, p_now); END IF;
+            UPDATE holds SET state = 2, closing_fingerprint = 'release', closed_at = p_now WHERE execution = p_execution;
+        END $$
+        """,
+        // Period lines priced by the caller against (period version, available) as read; stale otherwise.
+        """
+        CREATE FUNCTION tariff_charge_period(
+            p_key text, p_fingerprint text, p_consumer text, p_agent text, p_creator text, p_plan text, p_version bigint,
+            p_period_key text, p_period_version bigint, p_exact_available bigint, p_dated_at bigint, p_now bigint,
+            p_kinds text[], p_billed bigint[], p_charged bigint[], p_uncollected bigint[],
+            p_creator_shares bigint[], p_platform_shares bigint[], p_processing_shares bigint[],
+            OUT o_billed bigint, OUT o_charged bigint, OUT o_uncollected bigint) LANGUAGE plpgsql AS $$
+        DECLARE op record; c record; found_version bigint; i int;
+        BEGIN
+            SELECT fingerprint, result INTO op FROM operations WHERE key = p_key;
+            IF FOUND THEN
+                IF op.fingerprint <> p_fingerprint OR cardinality(op.result) <> 3 THEN
+                    PERFORM tariff_refuse('idempotency_conflict', format('key ''%s'' was already used with other parameters', p_key));
+                END IF;
+                o_billed := op.result[1]; o_charged := op.result[2]; o_uncollected := op.result[3];
+                RETURN;
+            END IF;
+            INSERT INTO consumers (id, available, reserved) VALUES (p_consumer, 0, 0) ON CONFLICT (id) DO NOTHING;
+            SELECT available, reserved INTO c FROM consumers WHERE id = p_consumer FOR UPDATE;
+            IF c.reserved > 0 AND tariff_expire_due(p_consumer, p_now) > 0 THEN SELECT available, reserved INTO c FROM consumers WHERE id = p_consumer; END IF;
+            SELECT version INTO found_version FROM period_states WHERE key = p_period_key FOR UPDATE;
+            IF coalesce(found_version, 0) <> p_period_version OR c.available <> p_exact_available THEN
+                RAISE EXCEPTION USING ERRCODE = 'P0001', MESSAGE = 'stale', HINT = 'tariff-stale';
+            END IF;
+            o_billed := 0; o_charged := 0; o_uncollected := 0;
+            FOR i IN 1 .. coalesce(cardinality(p_kinds), 0) LOOP
+                UPDATE consumers SET available = available - p_charged[i] WHERE id = p_consumer;
+                PERFORM tariff_share_entries(p_consumer, p_creator, p_creator_shares[i], p_platform_shares[i], p_processing_shares[i], p_key, p_now);
+                IF p_uncollected[i] > 0 THEN PERFORM tariff_entry(p_key, 7, p_consumer, 8, '', p_uncollected[i], p_now); END IF;
+                INSERT INTO charges (operation, kind, consumer, agent, creator, plan, version, execution, compute_units, billed, charged, uncollected,
+                                     creator_share, platform_share, processing_share, failed, dated_at)
+                VALUES (p_key, p_kinds[i], p_consumer, p_agent, p_creator, p_plan, p_version, NULL, 0, p_billed[i], p_charged[i], p_uncollected[i],
+                        p_creator_shares[i], p_platform_shares[i], p_processing_shares[i], false, p_dated_at);
+                o_billed := o_billed + p_billed[i]; o_charged := o_charged + p_charged[i]; o_uncollected := o_uncollected + p_uncollected[i];
+            END LOOP;
+            INSERT INTO operations (key, fingerprint, result, at) VALUES (p_key, p_fingerprint, ARRAY[o_billed, o_charged, o_uncollected], p_now);
+        END $$
+        """,
+        // The sweep: consumers with holds past their expiry, each locked with SKIP LOCKED so that a
+        // sweep never waits for (or blocks) a busy consumer: that consumer's own next step gives its
+        // holds back, and the next sweep finds the rest. At most p_limit consumers per call.
+        """
+        CREATE FUNCTION tariff_expire_sweep(p_now bigint, p_limit int, OUT o_expired bigint, OUT o_consumers int) LANGUAGE plpgsql AS $$
+        DECLARE c record;
+        BEGIN
+            o_expired := 0; o_consumers := 0;
+            FOR c IN SELECT id FROM consumers
+                     WHERE id IN (SELECT DISTINCT consumer FROM holds WHERE state = 0 AND expires_at <= p_now)
+                     ORDER BY id LIMIT p_limit FOR UPDATE SKIP LOCKED LOOP
+                o_expired := o_expired + tariff_expire_due(c.id, p_now);
+                o_consumers := o_consumers + 1;
+            END LOOP;
+        END $$
+        """,
+        """
+        CREATE FUNCTION tariff_record_payout(p_key text, p_creator text, p_week text, p_pay_date text, p_amount bigint, p_now bigint)
+        RETURNS SETOF payouts LANGUAGE plpgsql AS $$
+        DECLARE p payouts;
+        BEGIN
+            SELECT * INTO p FROM payouts WHERE key = p_key;
+            IF FOUND THEN
+                IF p.creator <> p_creator OR p.week_start <> p_week OR p.amount <> p_amount THEN
+                    PERFORM tariff_refuse('idempotency_conflict', format('payout ''%s'' was already recorded as %s', p_key, tariff_money(p.amount)));
+                END IF;
+                RETURN NEXT p; RETURN;
+            END IF;
+            IF p_amount <= 0 THEN PERFORM tariff_refuse('invalid_amount', 'a payout must be positive'); END IF;
+            PERFORM tariff_entry(p_key, 3, p_creator, 4, p_creator, p_amount, p_now);
+            RETURN QUERY INSERT INTO payouts (key, creator, week_start, pay_date, amount, recorded_at, reference)
+                VALUES (p_key, p_creator, p_week, p_pay_date, p_amount, p_now, NULL) RETURNING *;
+        END $$
+        """,
+        """
+        CREATE FUNCTION tariff_mark_payout_sent(p_key text, p_reference text) RETURNS void LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM 1 FROM payouts WHERE key = p_key FOR UPDATE;
+            IF NOT FOUND THEN PERFORM tariff_refuse('invalid_input', format('no payout was recorded under ''%s''', p_key)); END IF;
+            UPDATE payouts SET reference = p_reference WHERE key = p_key AND reference IS NULL;
+        END $$
+        """,
+    ]
+}

@@ -1,0 +1,26 @@
+import PropertyBased
+import Tariff
+import TariffPostgres
+import TariffSettlement
+import TariffSettlementTesting
+import Testing
+
+/// The whole conformance suite, unchanged, against PostgreSQL: the race (64 tasks x 200 holds),
+/// expiry with an injected clock, idempotency (16 concurrent settles of one key), bad inputs (each
+/// compared against a raw SQL dump before and after), period lines, usage and payouts.
+extension PostgresServerTests {
+@Suite("PostgreSQL conformance")
+struct PostgresConformanceTests {
+    @Test(arguments: SettlementConformance.scenarios)
+    func scenario(_ scenario: SettlementConformance.Scenario) async throws {
+        try await scenario.run(PostgresTestServer.factory)
+    }
+
+    @Test("conservation of money over random operation sequences")
+    func conservation() async {
+        await propertyCheck(count: 20, input: Gen.int(in: 0...100_000)) { seed in
+            try await SettlementConformance.conservation(PostgresTestServer.factory, seed: UInt64(seed))
+        }
+    }
+}
+}
