@@ -300,7 +300,8 @@ public final class PostgresBackend: SettlementBackend {
     /// Reads the hold, the period state and the consumer's available credits; prices; applies if
     /// nothing it read changed (else the function raises `stale`).
     private func settleOnce(_ command: SettleCommand, pricing: @Sendable (PeriodState) throws -> PricedCharge, on connection: PostgresConnection?) async throws -> SettleReceipt {
-        let stateKey = command.period.rawValue
+        // nil for a per-call plan, which keeps no period state (the join then finds no row: empty state).
+        let stateKey = command.period?.rawValue
         let now = command.now.nanosecondsSinceEpoch
         let read = try await rows("""
             SELECT \(unescaped: Rows.holdColumns("h")), c.available,
@@ -323,12 +324,13 @@ public final class PostgresBackend: SettlementBackend {
             return outcome
         case .released: throw SettlementError(.idempotencyConflict, "execution '\(command.execution)' was released: a settle cannot follow")
         case .expired: throw SettlementError(.reservationExpired, "the hold of execution '\(command.execution)' expired at \(hold.expiresAt)")
+        case .refused: throw SettlementError(.insufficientCredits, "execution '\(command.execution)' was refused for credits: nothing is held")
         case .active:
             guard command.now < hold.expiresAt else {
                 throw SettlementError(.reservationExpired, "the hold of execution '\(command.execution)' expired at \(hold.expiresAt)")
             }
         }
-        guard hold.consumer == command.period.consumer, hold.plan == command.plan else {
+        guard hold.consumer == command.consumer, hold.plan == command.plan else {
             throw SettlementError(.idempotencyConflict, "execution '\(command.execution)' was reserved for \(hold.consumer) on plan \(hold.plan)")
         }
         let base = Rows.holdColumnCount
@@ -351,7 +353,7 @@ public final class PostgresBackend: SettlementBackend {
             }
         }
         let result = try await self.row("""
-            SELECT * FROM tariff_settle(\(command.execution), \(command.fingerprint), \(command.period.consumer), \(command.plan), \(command.agent),
+            SELECT * FROM tariff_settle(\(command.execution), \(command.fingerprint), \(command.consumer), \(command.plan), \(command.agent),
                 \(command.creator), \(Int64(command.version)), \(stateKey), \(periodVersion), \(held.micros), \(minimumAvailable), \(exactAvailable),
                 \(priced.state.usedComputeUnits.millis), \(priced.state.usageCharges.micros), \(priced.state.executions), \(priced.state.succeeded),
                 \(priced.state.failed), \(priced.refusal?.rawValue), \(priced.billed.micros), \(charged.micros), \(uncollected.micros),

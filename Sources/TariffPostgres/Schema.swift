@@ -308,10 +308,13 @@ enum Schema {
                                      creator_share, platform_share, processing_share, failed, dated_at)
                 VALUES (operation, 'execution', h.consumer, p_agent, p_creator, p_plan, p_version, p_execution, p_compute_units, p_billed, p_charged,
                         p_uncollected, p_creator_share, p_platform_share, p_processing_share, p_failed, p_ended_at);
-                INSERT INTO period_states (key, used_compute_units, usage_charges, executions, succeeded, failed, version)
-                VALUES (p_period_key, p_used, p_usage, p_executions, p_succeeded, p_failed_count, 1)
-                ON CONFLICT (key) DO UPDATE SET used_compute_units = excluded.used_compute_units, usage_charges = excluded.usage_charges,
-                    executions = excluded.executions, succeeded = excluded.succeeded, failed = excluded.failed, version = period_states.version + 1;
+                -- A per-call plan keeps no period state (a NULL key): nothing to store.
+                IF p_period_key IS NOT NULL THEN
+                    INSERT INTO period_states (key, used_compute_units, usage_charges, executions, succeeded, failed, version)
+                    VALUES (p_period_key, p_used, p_usage, p_executions, p_succeeded, p_failed_count, 1)
+                    ON CONFLICT (key) DO UPDATE SET used_compute_units = excluded.used_compute_units, usage_charges = excluded.usage_charges,
+                        executions = excluded.executions, succeeded = excluded.succeeded, failed = excluded.failed, version = period_states.version + 1;
+                END IF;
                 o_billed := p_billed; o_charged := p_charged; o_uncollected := p_uncollected;
                 o_creator_share := p_creator_share; o_platform_share := p_platform_share; o_processing_share := p_processing_share;
                 -- What is left of the hold once the charge is taken (0 when the charge used all of it).
