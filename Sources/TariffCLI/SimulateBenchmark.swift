@@ -72,7 +72,7 @@ struct SimulateBenchmark {
     }
 
     static func write(trace: URL, events: Int, catalog: CompiledCatalog, seed: UInt64) throws {
-        FileManager.default.createFile(atPath: trace.path, contents: nil)
+        guard FileManager.default.createFile(atPath: trace.path, contents: nil) else { throw InputError("cannot write the trace \(trace.path)") }
         let handle = try FileHandle(forWritingTo: trace)
         defer { try? handle.close() }
         let start = Timestamp(dateOrTimestamp: "2026-11-02") ?? Timestamp(nanosecondsSinceEpoch: 0)

@@ -43,7 +43,7 @@ struct TraceRobustnessTests {
             var data = Data()
             for line in lines { data.append(contentsOf: line); data.append(0x0A) }
             let path = FileManager.default.temporaryDirectory.appendingPathComponent("fuzz-\(UUID().uuidString).jsonl").path
-            FileManager.default.createFile(atPath: path, contents: data)
+            #expect(FileManager.default.createFile(atPath: path, contents: data))
             defer { try? FileManager.default.removeItem(atPath: path) }
             do {
                 let report = try Simulator.run(trace: path, catalog: catalog, options: SimulationOptions())
