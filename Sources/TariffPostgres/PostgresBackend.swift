@@ -26,8 +26,7 @@ import TariffSettlement
 public final class PostgresBackend: SettlementBackend {
     public let currency: Currency
     public let configuration: PostgresConfiguration
-    let client: PostgresClient
-    private let runner: Task<Void, Never>
+    let pool: ConnectionPool
     /// Optimistic tries of a settle or period charge before it takes the consumer's lock.
     static let optimisticAttempts = 3
     /// Tries of a step that failed transiently (each after a short, growing, jittered pause).
@@ -46,13 +45,12 @@ public final class PostgresBackend: SettlementBackend {
 
     public init(configuration: PostgresConfiguration, currency: Currency? = nil, migrate: Bool = true) async throws {
         self.configuration = configuration
-        client = PostgresClient(configuration: Self.clientConfiguration(configuration), backgroundLogger: Self.logger)
-        let client = client
-        runner = Task { await client.run() }
+        pool = ConnectionPool(configuration: try Self.connectionConfiguration(configuration), maximumConnections: configuration.poolSize, logger: Self.logger)
+        let pool = pool
         do {
             try await Self.probe(configuration)
-            if migrate { try await Self.retrying(configuration) { try await Self.migrate(client, schema: configuration.schema) } }
-            let stored = try await Self.storedCurrency(client, creating: currency ?? Self.defaultCurrency)
+            if migrate { try await Self.retrying(configuration) { try await Self.migrate(pool, schema: configuration.schema) } }
+            let stored = try await Self.retrying(configuration) { try await Self.storedCurrency(pool, creating: currency ?? Self.defaultCurrency) }
             guard let storedCurrency = Currency(code: stored) else {
                 throw SettlementError(.storage, "the ledger at \(configuration) keeps an unknown currency '\(stored)'")
             }
@@ -61,22 +59,22 @@ public final class PostgresBackend: SettlementBackend {
             }
             self.currency = storedCurrency
         } catch {
-            runner.cancel()
+            pool.shutdown()
             throw Self.settlementError(error, configuration: configuration)
         }
     }
 
-    deinit { runner.cancel() }
+    deinit { pool.shutdown() }
 
-    /// Closes the pool's connections.
-    public func shutdown() { runner.cancel() }
+    /// Closes the pool's connections (those in use when they come back); later steps fail with `storage`.
+    public func shutdown() { pool.shutdown() }
 
     /// The currency a new ledger keeps when none is asked for.
     public static let defaultCurrency = Currency(code: "USD")!
 
-    /// Opens one plain connection first: postgres-nio's pool waits (up to a minute) for a server it
-    /// cannot reach, where a worker starting against a wrong host should fail in `connect_timeout`.
-    /// Any answer from the server (even a refusal of this plain connection) proves it is there.
+    /// Opens one plain connection first, outside the retries: a worker started against a wrong
+    /// host fails once, in `connect_timeout`, with the reason. Any answer from the server (even a
+    /// refusal of this plain connection) proves it is there; the pool's connection then says what.
     static func probe(_ settings: PostgresConfiguration) async throws {
         var configuration = PostgresConnection.Configuration(host: settings.host, port: settings.port, username: settings.user, password: settings.password,
                                                              database: settings.database, tls: .disable)
@@ -91,21 +89,22 @@ public final class PostgresBackend: SettlementBackend {
         }
     }
 
-    static func clientConfiguration(_ settings: PostgresConfiguration) -> PostgresClient.Configuration {
-        let tls: PostgresClient.Configuration.TLS
+    /// - throws: `invalid_input` when the TLS settings cannot make a context (no usable trust store for verify-full).
+    static func connectionConfiguration(_ settings: PostgresConfiguration) throws -> PostgresConnection.Configuration {
+        let tls: PostgresConnection.Configuration.TLS
         switch settings.tls {
         case .disable: tls = .disable
         case .prefer, .require:
             // libpq's prefer/require encrypt without checking the certificate; verify-full checks it.
             var context = TLSConfiguration.makeClientConfiguration()
             context.certificateVerification = .none
-            tls = settings.tls == .prefer ? .prefer(context) : .require(context)
-        case .verifyFull: tls = .require(.makeClientConfiguration())
+            let sslContext = try Self.sslContext(context)
+            tls = settings.tls == .prefer ? .prefer(sslContext) : .require(sslContext)
+        case .verifyFull: tls = .require(try Self.sslContext(.makeClientConfiguration()))
         }
-        var configuration = PostgresClient.Configuration(host: settings.host, port: settings.port, username: settings.user, password: settings.password,
-                                                         database: settings.database, tls: tls)
-        configuration.options.maximumConnections = settings.poolSize
-        configuration.options.connectTimeout = .seconds(settings.connectTimeoutSeconds)
+        var configuration = PostgresConnection.Configuration(host: settings.host, port: settings.port, username: settings.user, password: settings.password,
+                                                             database: settings.database, tls: tls)
+        configuration.options.connectTimeout = .seconds(Int64(settings.connectTimeoutSeconds))
         configuration.options.additionalStartupParameters = [
             ("search_path", "\"\(settings.schema)\""),
             ("statement_timeout", "\(settings.statementTimeoutSeconds * 1000)"),
@@ -114,13 +113,19 @@ public final class PostgresBackend: SettlementBackend {
         return configuration
     }
 
+    static func sslContext(_ configuration: TLSConfiguration) throws -> NIOSSLContext {
+        do { return try NIOSSLContext(configuration: configuration) } catch {
+            throw SettlementError(.invalidInput, "cannot set up TLS for the ledger: \(error)")
+        }
+    }
+
     // MARK: Migrations
 
     /// Applies every migration not yet recorded, in one transaction under an advisory lock on the
     /// schema: several workers starting at once apply each migration exactly once (the others
     /// wait for the lock, then find it recorded).
-    static func migrate(_ client: PostgresClient, schema: String) async throws {
-        try await client.withTransaction(logger: logger) { connection in
+    static func migrate(_ pool: ConnectionPool, schema: String) async throws {
+        try await pool.withTransaction { connection in
             // Two-key advisory lock: a fixed class (the ASCII of "TF") and the schema's hash.
             try await connection.query("SELECT pg_advisory_xact_lock(21574, hashtext(\(schema)))", logger: logger)
             try await connection.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \"\(schema)\""), logger: logger)
@@ -148,22 +153,28 @@ public final class PostgresBackend: SettlementBackend {
         try await rows("SELECT version FROM tariff_migrations ORDER BY version").map { try $0[0].decode(Int64.self) }
     }
 
-    static func storedCurrency(_ client: PostgresClient, creating currency: Currency) async throws -> String {
+    static func storedCurrency(_ pool: ConnectionPool, creating currency: Currency) async throws -> String {
         let code = currency.code
-        try await client.query("INSERT INTO ledger_meta (key, value) VALUES ('currency', \(code)) ON CONFLICT (key) DO NOTHING", logger: logger)
-        for try await value in try await client.query("SELECT value FROM ledger_meta WHERE key = 'currency'", logger: logger).decode(String.self) {
-            return value
+        return try await pool.withConnection { connection in
+            try await connection.query("INSERT INTO ledger_meta (key, value) VALUES ('currency', \(code)) ON CONFLICT (key) DO NOTHING", logger: logger)
+            for try await value in try await connection.query("SELECT value FROM ledger_meta WHERE key = 'currency'", logger: logger).decode(String.self) {
+                return value
+            }
+            throw SettlementError(.storage, "the ledger keeps no currency")
         }
-        throw SettlementError(.storage, "the ledger keeps no currency")
     }
 
     // MARK: Running statements
 
+    /// The rows of one statement, on `connection` (inside a transaction) or on a connection of the pool.
     func rows(_ query: PostgresQuery, on connection: PostgresConnection? = nil) async throws -> [PostgresRandomAccessRow] {
-        let sequence: PostgresRowSequence
-        if let connection { sequence = try await connection.query(query, logger: Self.logger) } else { sequence = try await client.query(query, logger: Self.logger) }
+        if let connection { return try await Self.collect(query, on: connection) }
+        return try await pool.withConnection { connection in try await Self.collect(query, on: connection) }
+    }
+
+    static func collect(_ query: PostgresQuery, on connection: PostgresConnection) async throws -> [PostgresRandomAccessRow] {
         var rows: [PostgresRandomAccessRow] = []
-        for try await row in sequence { rows.append(row.makeRandomAccess()) }
+        for try await row in try await connection.query(query, logger: logger) { rows.append(row.makeRandomAccess()) }
         return rows
     }
 
@@ -256,11 +267,11 @@ public final class PostgresBackend: SettlementBackend {
         let row = try await step { [self] in
             try await self.row("""
                 SELECT * FROM tariff_reserve(\(command.execution), \(command.fingerprint), \(command.consumer), \(command.plan), \(Int64(command.version)),
-                \(command.periodStart?.nanosecondsSinceEpoch), \(command.amount.micros), \(command.expiresAt.nanosecondsSinceEpoch), \(command.now.nanosecondsSinceEpoch))
+                \(command.periodStart?.nanosecondsSinceEpoch), \(command.amount.micros), \(command.expiresAt.nanosecondsSinceEpoch), \(command.now.nanosecondsSinceEpoch), \(command.recordsRefusal))
                 """)
         }
         return Hold(execution: command.execution, consumer: try row[0].decode(String.self), amount: Money(micros: try row[1].decode(Int64.self)),
-                    expiresAt: Timestamp(nanosecondsSinceEpoch: try row[2].decode(Int64.self)))
+                    expiresAt: Timestamp(nanosecondsSinceEpoch: try row[2].decode(Int64.self)), refused: try row[3].decode(Bool.self))
     }
 
     public func extendHold(_ command: ExtendCommand) async throws -> MeterReceipt {
@@ -286,7 +297,7 @@ public final class PostgresBackend: SettlementBackend {
                 }
             }
             // A hot consumer: hold its row lock while reading, pricing and applying, so nothing can go stale.
-            return try await client.withTransaction(logger: Self.logger) { connection in
+            return try await pool.withTransaction { connection in
                 try await lockConsumer(ofExecution: command.execution, on: connection)
                 return try await settleOnce(command, pricing: pricing, on: connection)
             }
@@ -380,7 +391,7 @@ public final class PostgresBackend: SettlementBackend {
                     continue
                 }
             }
-            return try await client.withTransaction(logger: Self.logger) { connection in
+            return try await pool.withTransaction { connection in
                 _ = try await rows("INSERT INTO consumers (id, available, reserved) VALUES (\(command.consumer), 0, 0) ON CONFLICT (id) DO NOTHING", on: connection)
                 _ = try await rows("SELECT 1 FROM consumers WHERE id = \(command.consumer) FOR UPDATE", on: connection)
                 return try await chargePeriodOnce(command, lines: lines, on: connection)
@@ -518,7 +529,7 @@ public final class PostgresBackend: SettlementBackend {
         let currency = currency
         // One repeatable-read transaction: every table as of the same instant.
         return try await step { [self] in
-            try await client.withConnection { connection in
+            try await pool.withConnection { connection in
                 _ = try await rows("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", on: connection)
                 do {
                     let consumers = try await rows("SELECT id, available, reserved FROM consumers ORDER BY id COLLATE \"C\"", on: connection).map {

@@ -28,14 +28,17 @@ enum Schema {
     }
 
     /// Every migration, in order. Append only.
-    static let migrations: [Migration] = [Migration(version: 1, name: "ledger", statements: v1)]
+    static let migrations: [Migration] = [
+        Migration(version: 1, name: "ledger", statements: v1),
+        Migration(version: 2, name: "recorded_refusals", statements: v2),
+    ]
 
     /// Every table, for dumps (tests compare a dump before and after a refused operation).
     static let tables = ["ledger_meta", "consumers", "holds", "entries", "charges", "period_states", "operations", "payouts"]
 
     /// Account kinds as `Account.Kind` numbers them (stored as integers).
     /// purchases 0, available 1, reserved 2, earnings 3, paid_out 4, platform 5, processing 6, uncollected 7, written_off 8.
-    /// Hold states as `HoldRecord.State`: active 0, settled 1, released 2, expired 3.
+    /// Hold states as `HoldRecord.State`: active 0, settled 1, released 2, expired 3 (refused 4 from migration 2).
     static let v1: [String] = [
         "CREATE TABLE ledger_meta (key text PRIMARY KEY, value text NOT NULL)",
         // Running balances, checked against the entries by verify. The CHECKs make an overdraft
@@ -425,6 +428,77 @@ enum Schema {
             PERFORM 1 FROM payouts WHERE key = p_key FOR UPDATE;
             IF NOT FOUND THEN PERFORM tariff_refuse('invalid_input', format('no payout was recorded under ''%s''', p_key)); END IF;
             UPDATE payouts SET reference = p_reference WHERE key = p_key AND reference IS NULL;
+        END $$
+        """,
+    ]
+
+    /// Recorded refusals (`ReserveCommand.recordsRefusal`): a reserve refused for credits, or for
+    /// an unknown consumer, can be kept as the execution id's first result (a hold row in state 4
+    /// holding nothing, no entry), so that a replay rerun after a crash is refused the same way
+    /// whatever was purchased since. Steps on such a hold are refused for credits.
+    static let v2: [String] = [
+        """
+        CREATE OR REPLACE FUNCTION tariff_check_live(p_state smallint, p_expires_at bigint, p_execution text, p_now bigint, p_what text)
+        RETURNS void LANGUAGE plpgsql AS $$
+        BEGIN
+            IF p_state = 1 THEN PERFORM tariff_refuse('idempotency_conflict', format('execution ''%s'' was settled: %s cannot follow', p_execution, p_what));
+            ELSIF p_state = 2 THEN PERFORM tariff_refuse('idempotency_conflict', format('execution ''%s'' was released: %s cannot follow', p_execution, p_what));
+            ELSIF p_state = 4 THEN PERFORM tariff_refuse('insufficient_credits', format('execution ''%s'' was refused for credits: nothing is held', p_execution));
+            ELSIF p_state = 3 OR p_now >= p_expires_at THEN
+                PERFORM tariff_refuse('reservation_expired', format('the hold of execution ''%s'' expired at %s', p_execution, p_expires_at));
+            END IF;
+        END $$
+        """,
+        "DROP FUNCTION tariff_reserve(text, text, text, text, bigint, bigint, bigint, bigint, bigint)",
+        """
+        CREATE FUNCTION tariff_reserve(p_execution text, p_fingerprint text, p_consumer text, p_plan text, p_version bigint, p_period_start bigint,
+                                       p_amount bigint, p_expires_at bigint, p_now bigint, p_records_refusal boolean,
+                                       OUT o_consumer text, OUT o_amount bigint, OUT o_expires_at bigint, OUT o_refused boolean)
+        LANGUAGE plpgsql AS $$
+        DECLARE h record; c record; refused boolean := false;
+        BEGIN
+            o_refused := false;
+            SELECT consumer, estimate, expires_at, fingerprint, state INTO h FROM holds WHERE execution = p_execution;
+            IF FOUND THEN
+                IF h.fingerprint <> p_fingerprint THEN
+                    PERFORM tariff_refuse('idempotency_conflict', format('execution ''%s'' was already reserved with other parameters', p_execution));
+                END IF;
+                o_consumer := h.consumer; o_expires_at := h.expires_at;
+                IF h.state = 4 THEN o_amount := 0; o_refused := true; ELSE o_amount := h.estimate; END IF;
+                RETURN;
+            END IF;
+            IF p_amount < 0 THEN PERFORM tariff_refuse('invalid_amount', 'a hold cannot be negative'); END IF;
+            SELECT available, reserved INTO c FROM consumers WHERE id = p_consumer FOR UPDATE;
+            IF NOT FOUND THEN
+                IF NOT p_records_refusal THEN
+                    PERFORM tariff_refuse('unknown_consumer', format('no credits were ever purchased for consumer ''%s''', p_consumer));
+                END IF;
+                refused := true;
+            ELSE
+                IF c.reserved > 0 AND tariff_expire_due(p_consumer, p_now) > 0 THEN
+                    SELECT available, reserved INTO c FROM consumers WHERE id = p_consumer;
+                END IF;
+                IF c.available < p_amount THEN
+                    IF NOT p_records_refusal THEN
+                        PERFORM tariff_refuse('insufficient_credits', format('%s has %s available, %s needed', p_consumer, tariff_money(c.available),
+                                                                             tariff_money(p_amount)));
+                    END IF;
+                    refused := true;
+                END IF;
+            END IF;
+            o_consumer := p_consumer; o_expires_at := p_expires_at;
+            IF refused THEN
+                -- The hold row keeps the estimate it was refused for and holds nothing (the expiries above stay written).
+                INSERT INTO holds (execution, consumer, plan, version, period_start, estimate, amount, created_at, expires_at, state, fingerprint, closed_at)
+                VALUES (p_execution, p_consumer, p_plan, p_version, p_period_start, p_amount, 0, p_now, p_expires_at, 4, p_fingerprint, p_now);
+                o_amount := 0; o_refused := true;
+                RETURN;
+            END IF;
+            UPDATE consumers SET available = available - p_amount, reserved = reserved + p_amount WHERE id = p_consumer;
+            IF p_amount > 0 THEN PERFORM tariff_entry('reserve:' || p_execution, 1, p_consumer, 2, p_consumer, p_amount, p_now); END IF;
+            INSERT INTO holds (execution, consumer, plan, version, period_start, estimate, amount, created_at, expires_at, state, fingerprint)
+            VALUES (p_execution, p_consumer, p_plan, p_version, p_period_start, p_amount, p_amount, p_now, p_expires_at, 0, p_fingerprint);
+            o_amount := p_amount;
         END $$
         """,
     ]

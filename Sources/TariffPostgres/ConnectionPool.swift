@@ -1,0 +1,172 @@
+import Logging
+import NIOCore
+import PostgresNIO
+import Synchronization
+import TariffSettlement
+
+/// A fixed-size pool of `PostgresConnection`s: at most `maximumConnections` open, idle ones
+/// reused, a connection the server or the network closed dropped when it comes back and its slot
+/// handed to the next waiter, which opens a new one.
+///
+/// Why not postgres-nio's `PostgresClient`: with 1.33.2 its pool was seen, about one run in three,
+/// to stop opening connections after the server cut some under load, leaving every step waiting
+/// for a lease for good (see the README's PostgreSQL notes). The settlement steps need only this
+/// much of a pool, and every path of this one is small enough to read: a lease either gets an idle
+/// connection, or a free slot to open one in, or waits for one of those two; a failed open gives
+/// its slot back (and to the next waiter) before it throws.
+final class ConnectionPool: Sendable {
+    let configuration: PostgresConnection.Configuration
+    let maximumConnections: Int
+    private let logger: Logger
+    private let state = Mutex(State())
+
+    /// What a waiting lease is handed: a connection to use, or a slot to open one in.
+    private enum Grant: Sendable {
+        case connection(PostgresConnection)
+        case slot
+    }
+
+    private struct State: ~Copyable {
+        var idle: [PostgresConnection] = []
+        /// Connections open, being opened, or leased (never above `maximumConnections`).
+        var slotsTaken = 0
+        var waiters: [CheckedContinuation<Grant, any Error>] = []
+        var nextConnectionID = 0
+        var isShutDown = false
+    }
+
+    init(configuration: PostgresConnection.Configuration, maximumConnections: Int, logger: Logger) {
+        self.configuration = configuration
+        self.maximumConnections = max(1, maximumConnections)
+        self.logger = logger
+    }
+
+    deinit { shutdown() }
+
+    static var shutDownError: SettlementError { SettlementError(.storage, "the ledger's connections are closed (the backend was shut down)") }
+
+    /// Runs `body` on a leased connection and gives the connection back whatever happens.
+    func withConnection<T>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        let connection = try await lease()
+        do {
+            let result = try await body(connection)
+            giveBack(connection)
+            return result
+        } catch {
+            giveBack(connection)
+            throw error
+        }
+    }
+
+    /// `BEGIN`, `body`, `COMMIT` on one connection (`ROLLBACK` when `body` throws). A connection
+    /// whose rollback or commit failed is in an unknown state: it is closed rather than reused.
+    func withTransaction<T>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        try await withConnection { connection in
+            do {
+                return try await connection.withTransaction(logger: logger) { connection in try await body(connection) }
+            } catch let error as PostgresTransactionError {
+                if error.rollbackError != nil || error.commitError != nil || error.beginError != nil { try? await connection.close() }
+                throw error
+            }
+        }
+    }
+
+    private func lease() async throws -> PostgresConnection {
+        enum Next { case use(PostgresConnection), open(Int), wait, shutDown }
+        let next: Next = state.withLock { state in
+            if state.isShutDown { return .shutDown }
+            while let connection = state.idle.popLast() {
+                if !connection.isClosed { return .use(connection) }
+                // Closed while idle (the server restarted, an idle timeout): its slot is free again.
+                state.slotsTaken -= 1
+            }
+            if state.slotsTaken < maximumConnections {
+                state.slotsTaken += 1
+                state.nextConnectionID += 1
+                return .open(state.nextConnectionID)
+            }
+            return .wait
+        }
+        switch next {
+        case .use(let connection): return connection
+        case .open(let id): return try await open(id: id)
+        case .shutDown: throw ConnectionPool.shutDownError
+        case .wait:
+            let grant = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Grant, any Error>) in
+                let shutDown = state.withLock { state -> Bool in
+                    if state.isShutDown { return true }
+                    state.waiters.append(continuation)
+                    return false
+                }
+                if shutDown { continuation.resume(throwing: ConnectionPool.shutDownError) }
+            }
+            switch grant {
+            case .connection(let connection): return connection
+            case .slot:
+                let id = state.withLock { state in
+                    state.nextConnectionID += 1
+                    return state.nextConnectionID
+                }
+                return try await open(id: id)
+            }
+        }
+    }
+
+    /// Opens a connection in a slot already taken; on failure frees the slot (handing it to a waiter).
+    private func open(id: Int) async throws -> PostgresConnection {
+        do {
+            return try await PostgresConnection.connect(configuration: configuration, id: id, logger: logger)
+        } catch {
+            freeSlot()
+            throw error
+        }
+    }
+
+    private func freeSlot() {
+        let waiter = state.withLock { state -> CheckedContinuation<Grant, any Error>? in
+            if !state.waiters.isEmpty { return state.waiters.removeFirst() }
+            state.slotsTaken -= 1
+            return nil
+        }
+        waiter?.resume(returning: .slot)
+    }
+
+    private func giveBack(_ connection: PostgresConnection) {
+        if connection.isClosed { return freeSlot() }
+        enum Next { case resume(CheckedContinuation<Grant, any Error>), close, keep }
+        let next = state.withLock { state -> Next in
+            if state.isShutDown {
+                state.slotsTaken -= 1
+                return .close
+            }
+            if !state.waiters.isEmpty { return .resume(state.waiters.removeFirst()) }
+            state.idle.append(connection)
+            return .keep
+        }
+        switch next {
+        case .resume(let waiter): waiter.resume(returning: .connection(connection))
+        case .close: Self.close(connection)
+        case .keep: break
+        }
+    }
+
+    /// Closes the idle connections and refuses new leases; leased ones are closed when they come back.
+    func shutdown() {
+        let (idle, waiters) = state.withLock { state in
+            state.isShutDown = true
+            let taken = (state.idle, state.waiters)
+            state.slotsTaken -= state.idle.count
+            state.idle = []
+            state.waiters = []
+            return taken
+        }
+        for connection in idle { Self.close(connection) }
+        for waiter in waiters { waiter.resume(throwing: ConnectionPool.shutDownError) }
+    }
+
+    /// Closes without waiting; the closure keeps the connection alive until its channel is closed
+    /// (postgres-nio asserts that a connection is closed before it is released).
+    private static func close(_ connection: PostgresConnection) {
+        connection.close().whenComplete { _ in withExtendedLifetime(connection) {} }
+    }
+}
