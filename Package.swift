@@ -78,7 +78,7 @@ let package = Package(
                                                                  .product(name: "PropertyBased", package: "swift-property-based")]),
         // Against localstripe (started by the tests; skipped when it cannot be) and an in-process fake for Connect.
         .testTarget(name: "TariffStripeTests", dependencies: ["TariffStripe", "TariffSettlementTesting", "TariffSQLite", "TariffCLI"]),
-        .testTarget(name: "TariffPostgresTests", dependencies: ["TariffSettlementTesting", "TariffPostgres", .product(name: "PostgresNIO", package: "postgres-nio"),
+        .testTarget(name: "TariffPostgresTests", dependencies: ["TariffSettlementTesting", "TariffPostgres", "TariffSQLite", .product(name: "PostgresNIO", package: "postgres-nio"),
                                                                .product(name: "PropertyBased", package: "swift-property-based")]),
         // Depends on the executable so `swift test` always builds the binary it runs.
         .testTarget(name: "TariffSimulationTests", dependencies: ["TariffSimulation", .product(name: "PropertyBased", package: "swift-property-based")]),

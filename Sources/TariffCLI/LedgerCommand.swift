@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import Synchronization
 import Tariff
+import TariffPostgres
 import TariffSettlement
 import TariffSQLite
 
@@ -12,9 +13,13 @@ struct LedgerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ledger",
         abstract: "Prepaid credits, the double-entry ledger, usage and creator payouts.",
-        discussion: "--ledger picks the backend: sqlite:PATH (default sqlite:tariff.sqlite) or memory:.",
+        discussion: """
+            --ledger picks the backend: sqlite:PATH (default sqlite:tariff.sqlite), memory:, or postgres://user@host:port/db \
+            (settings as URL query items or flags: pool, sslmode, connect_timeout, statement_timeout, schema; the password from the URL \
+            or PGPASSWORD, never printed).
+            """,
         subcommands: [LedgerPurchaseCommand.self, LedgerBalanceCommand.self, LedgerUsageCommand.self, LedgerPayoutsCommand.self,
-                      LedgerVerifyCommand.self, LedgerReplayCommand.self]
+                      LedgerVerifyCommand.self, LedgerReplayCommand.self, LedgerMigrateCommand.self]
     )
 
     /// Declared here too so `--ledger` may come before the subcommand name (`tariff ledger --ledger memory: balance ...`).
@@ -23,8 +28,20 @@ struct LedgerCommand: ParsableCommand {
 
 /// The flags every `tariff ledger` subcommand shares.
 struct LedgerOptions: ParsableArguments {
-    @Option(help: "The ledger: sqlite:PATH or memory:.")
+    @Option(help: "The ledger: sqlite:PATH, memory: or postgres://user@host:port/db.")
     var ledger: String = "sqlite:tariff.sqlite"
+
+    @Option(name: .customLong("pool-size"), help: "PostgreSQL: most connections this process opens (overrides the URL's pool=; default 16).")
+    var poolSize: Int?
+
+    @Option(help: "PostgreSQL: disable, prefer, require or verify-full (overrides the URL's sslmode=; default prefer).")
+    var sslmode: String?
+
+    @Option(name: .customLong("connect-timeout"), help: "PostgreSQL: seconds to open a connection (overrides connect_timeout=; default 10).")
+    var connectTimeoutSeconds: Int?
+
+    @Option(name: .customLong("statement-timeout"), help: "PostgreSQL: seconds a statement may run, 0 for no limit (overrides statement_timeout=; default 30).")
+    var statementTimeoutSeconds: Int?
 
     @Option(help: "The ledger's currency (a new ledger keeps it; an existing one must match). Default: the ledger's own, else USD.")
     var currency: String?
@@ -36,19 +53,36 @@ struct LedgerOptions: ParsableArguments {
 
     func validate() throws {
         if let currency, Currency(code: currency) == nil { throw ValidationError("unknown currency '\(currency)'; write an ISO 4217 code such as USD") }
+        if PostgresConfiguration.handles(ledger) {
+            do { _ = try postgresConfiguration() } catch let error as SettlementError { throw ValidationError(error.message) }
+            return
+        }
+        if poolSize != nil || sslmode != nil || connectTimeoutSeconds != nil || statementTimeoutSeconds != nil {
+            throw ValidationError("--pool-size, --sslmode, --connect-timeout and --statement-timeout are for a postgres:// ledger")
+        }
         guard ledger == "memory:" || ledger.hasPrefix("sqlite:") else {
-            if ledger.hasPrefix("postgres://") || ledger.hasPrefix("postgresql://") {
-                throw ValidationError("the PostgreSQL backend is not available in this build; use sqlite:PATH or memory:")
-            }
-            throw ValidationError("unknown ledger '\(ledger)'; write sqlite:PATH or memory:")
+            throw ValidationError("unknown ledger '\(ledger)'; write sqlite:PATH, memory: or postgres://user@host:port/db")
         }
         if ledger.hasPrefix("sqlite:") && ledger.dropFirst("sqlite:".count).isEmpty { throw ValidationError("sqlite: needs a path, e.g. sqlite:tariff.sqlite") }
     }
 
-    /// Opens the backend the URL names.
-    func backend() throws -> any SettlementBackend {
+    /// The URL's settings with the flags applied over them (the flags win).
+    func postgresConfiguration() throws -> PostgresConfiguration {
+        var query: [String] = []
+        if let poolSize { query.append("pool=\(poolSize)") }
+        if let sslmode { query.append("sslmode=\(sslmode)") }
+        if let connectTimeoutSeconds { query.append("connect_timeout=\(connectTimeoutSeconds)") }
+        if let statementTimeoutSeconds { query.append("statement_timeout=\(statementTimeoutSeconds)") }
+        // Appended as query items so that the URL reader checks them the same way; a later item wins.
+        let url = query.isEmpty ? ledger : ledger + (ledger.contains("?") ? "&" : "?") + query.joined(separator: "&")
+        return try PostgresConfiguration(url: url)
+    }
+
+    /// Opens the backend the URL names (a PostgreSQL ledger is migrated on open).
+    func backend() async throws -> any SettlementBackend {
         let requested = currency.flatMap(Currency.init(code:))
         if ledger == "memory:" { return InMemoryBackend(currency: requested ?? SQLiteBackend.defaultCurrency) }
+        if PostgresConfiguration.handles(ledger) { return try await PostgresBackend(configuration: try postgresConfiguration(), currency: requested) }
         return try SQLiteBackend(path: String(ledger.dropFirst("sqlite:".count)), currency: requested)
     }
 
@@ -60,9 +94,9 @@ struct LedgerOptions: ParsableArguments {
         return try catalog.load()
     }
 
-    func settlement(needsCatalog: Bool = false) throws -> Settlement {
+    func settlement(needsCatalog: Bool = false) async throws -> Settlement {
         let compiled = needsCatalog ? try catalog.load() : try optionalCatalog()
-        return Settlement(backend: try backend(), catalog: compiled)
+        return Settlement(backend: try await backend(), catalog: compiled)
     }
 }
 

@@ -33,7 +33,7 @@ struct LedgerPayoutsCommand: ParsableCommand {
     }
 
     func run() throws {
-        let settlement = try ledgerStep { [options] in try options.settlement() }
+        let settlement = try ledgerStep { [options] in try await options.settlement() }
         let weekStart = Timestamp(date: week)!.civilDate
         let lines: [PayoutLine]
         if execute {

@@ -52,7 +52,7 @@ struct LedgerPurchaseCommand: ParsableCommand {
             printError("error: invalid_amount: '\(self.amount)' is not an amount (write it like 100.00)")
             throw ExitCode(2)
         }
-        let settlement = try ledgerStep { [options] in try options.settlement() }
+        let settlement = try ledgerStep { [options] in try await options.settlement() }
         let key = idempotencyKey ?? "cli-\(UUID().uuidString.lowercased())"
         let consumer = consumer
         let receipt: PurchaseReceipt

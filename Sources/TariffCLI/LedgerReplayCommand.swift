@@ -27,6 +27,14 @@ struct LedgerReplayCommand: ParsableCommand {
     @Flag(help: "Stop at the first rejected line (exit 2).")
     var strict = false
 
+    @Option(help: ArgumentHelp("Apply only this share of the consumers, K of N (1/4 ... 4/4), to run N replays of one trace at once against one shared ledger.",
+                               valueName: "K/N"))
+    var shard: String?
+
+    func validate() throws {
+        if let shard, ReplayShard(shard) == nil { throw ValidationError("--shard is K/N with 1 <= K <= N <= 1024, e.g. 2/4; not '\(shard)'") }
+    }
+
     func run() throws {
         var simulationOptions = SimulationOptions(strict: strict)
         try stopping {
@@ -36,10 +44,11 @@ struct LedgerReplayCommand: ParsableCommand {
             simulationOptions.currency = options.currency.flatMap(Currency.init(code:))
         }
         let catalog = try catalogOrExit()
-        let backend = try ledgerStep { [options] in try options.backend() }
+        let backend = try ledgerStep { [options] in try await options.backend() }
         let progress = ProgressLine(label: "replaying")
+        let shard = self.shard.flatMap(ReplayShard.init)
         let report = try ledgerStep { [usage, simulationOptions] in
-            try await LedgerReplay.run(trace: usage, catalog: catalog, backend: backend, options: simulationOptions) { progress.update($0) }
+            try await LedgerReplay.run(trace: usage, catalog: catalog, backend: backend, options: simulationOptions, shard: shard) { progress.update($0) }
         }
         progress.finish()
         let simulation = report.simulation

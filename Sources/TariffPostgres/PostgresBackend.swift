@@ -148,9 +148,16 @@ public final class PostgresBackend: SettlementBackend {
         }
     }
 
-    /// The versions recorded as applied (for `tariff ledger migrate` and tests).
+    /// The versions recorded as applied (tests).
     public func appliedMigrations() async throws -> [Int64] {
         try await rows("SELECT version FROM tariff_migrations ORDER BY version").map { try $0[0].decode(Int64.self) }
+    }
+
+    /// The migrations recorded as applied, oldest first, as `VERSION NAME` (`tariff ledger migrate`).
+    public func migrationHistory() async throws -> [String] {
+        try await step { [self] in
+            try await rows("SELECT version, name FROM tariff_migrations ORDER BY version").map { "\(try $0[0].decode(Int64.self)) \(try $0[1].decode(String.self))" }
+        }
     }
 
     static func storedCurrency(_ pool: ConnectionPool, creating currency: Currency) async throws -> String {

@@ -16,6 +16,43 @@ public struct ReplayReport: Sendable {
     public var uncollected: Money
 }
 
+/// One of `count` replays of the same trace run at once (each in its own process, on any machine)
+/// against one shared ledger: it applies the steps of the consumers whose id hashes to `index`.
+/// Every ledger step of a consumer (purchases, periods, executions) lands in one shard, in trace
+/// order, and no step touches two consumers, so the shards together write the ledger one
+/// replay writes (rows in another order, the same rows).
+public struct ReplayShard: Sendable, Hashable, CustomStringConvertible {
+    /// 1...count.
+    public let index: Int
+    public let count: Int
+
+    /// - returns: nil unless 1 <= index <= count <= 1024.
+    public init?(index: Int, count: Int) {
+        guard count >= 1, count <= 1_024, index >= 1, index <= count else { return nil }
+        self.index = index
+        self.count = count
+    }
+
+    /// Reads `K/N`.
+    public init?(_ text: String) {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, let index = Int(parts[0]), let count = Int(parts[1]) else { return nil }
+        self.init(index: index, count: count)
+    }
+
+    /// FNV-1a over the id's UTF-8 bytes: the same shard on every machine and every run.
+    public func contains(consumer: String) -> Bool {
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        for byte in consumer.utf8 {
+            hash ^= UInt64(byte)
+            hash &*= 0x0000_0100_0000_01B3
+        }
+        return Int(hash % UInt64(count)) == index - 1
+    }
+
+    public var description: String { "\(index)/\(count)" }
+}
+
 /// Runs every event of a usage trace through the full credit lifecycle (cli.md `ledger replay`):
 /// purchases; reserve -> meter -> settle for each execution, refusing those the balance cannot
 /// hold (`insufficient_credits`); fees at period starts; period-end lines.
@@ -26,7 +63,7 @@ public struct ReplayReport: Sendable {
 /// replay stopped at any point (even by SIGKILL) and run again ends in the same ledger.
 public enum LedgerReplay {
     public static func run(trace path: String, catalog: CompiledCatalog, backend: any SettlementBackend, options: SimulationOptions,
-                           progress: (@Sendable (Int) -> Void)? = nil) async throws -> ReplayReport {
+                           shard: ReplayShard? = nil, progress: (@Sendable (Int) -> Void)? = nil) async throws -> ReplayReport {
         let currency: Currency?
         let reading: TraceReading
         do throws(SimulationError) {
@@ -39,7 +76,7 @@ public enum LedgerReplay {
             throw SettlementError(.wrongCurrency, "the trace is replayed in \(currency?.code ?? "?"); the ledger keeps \(backend.currency.code)")
         }
         let clock = ManualClock(reading.events.first?.time ?? Timestamp(nanosecondsSinceEpoch: 0))
-        var driver = Driver(settlement: Settlement(backend: backend, catalog: catalog, clock: clock), clock: clock,
+        var driver = Driver(settlement: Settlement(backend: backend, catalog: catalog, clock: clock), clock: clock, shard: shard,
                             simulation: SimulationSink(catalog: catalog, from: options.from, to: options.to))
         var processor = BillingProcessor(catalog: catalog, sink: QueueSink(), entities: TraceEntities(), currency: currency)
         for (index, event) in reading.events.enumerated() {
@@ -72,7 +109,7 @@ public enum LedgerReplay {
 
         let snapshot = try await backend.snapshot()
         var balances: [Balance] = []
-        for consumer in snapshot.consumers {
+        for consumer in snapshot.consumers where shard?.contains(consumer: consumer.id) ?? true {
             balances.append(try await backend.balance(consumer: consumer.id, at: clock.now()))
         }
         let uncollected = snapshot.charges.reduce(Int64(0)) { $0 &+ $1.uncollected.micros }
@@ -110,6 +147,7 @@ struct QueueSink: BillingSink {
 struct Driver {
     let settlement: Settlement
     let clock: ManualClock
+    let shard: ReplayShard?
     var simulation: SimulationSink
     var refusedForCredits: [String: Int] = [:]
     var warnings: [TraceWarning] = []
@@ -122,6 +160,7 @@ struct Driver {
         let decisions = processor.sink.queue
         processor.sink.queue.removeAll(keepingCapacity: true)
         for decision in decisions {
+            if let shard, let consumer = Self.consumer(of: decision, processor.entities), !shard.contains(consumer: consumer) { continue }
             switch decision {
             case .purchase(let event):
                 clock.set(event.time)
@@ -171,6 +210,15 @@ struct Driver {
             case .warning(let warning): simulation.warning(warning)
             case .rejected(let rejection): simulation.rejected(rejection)
             }
+        }
+    }
+
+    /// The consumer a decision is about (nil for a rejected line, which every shard reports).
+    private static func consumer(of decision: QueueSink.Decision, _ entities: TraceEntities) -> String? {
+        switch decision {
+        case .purchase(let event), .execution(let event, _, _), .refused(let event, _), .duplicate(let event): event.consumerName
+        case .periodStarted(let period), .periodEnded(let period, _): entities.consumers[period.consumer]
+        case .warning, .rejected: nil
         }
     }
 

@@ -39,6 +39,13 @@ public final class SQLiteBackend {
     /// The currency a new ledger keeps when none is asked for.
     public static let defaultCurrency = Currency(code: "USD")!
 
+    /// The schema migrations recorded as applied, oldest first (GRDB's identifiers, e.g. `v1: ledger`).
+    public func migrationHistory() throws -> [String] {
+        do { return try pool.read { db in try Schema.migrator.appliedMigrations(db) } } catch {
+            throw SettlementError(.storage, "cannot read the ledger's migrations: \(error)")
+        }
+    }
+
     /// Opens (creating and migrating if needed) the ledger at `path`.
     /// - parameter currency: the ledger's currency: required to match an existing ledger's; nil
     ///   opens an existing ledger in its own currency, or creates one in USD.
