@@ -124,7 +124,8 @@ public final class PostgresBackend: SettlementBackend {
     /// Applies every migration not yet recorded, in one transaction under an advisory lock on the
     /// schema: several workers starting at once apply each migration exactly once (the others
     /// wait for the lock, then find it recorded).
-    static func migrate(_ pool: ConnectionPool, schema: String) async throws {
+    /// - parameter migrations: all of them but in tests of an upgrade from an older schema.
+    static func migrate(_ pool: ConnectionPool, schema: String, migrations: [Schema.Migration] = Schema.migrations) async throws {
         try await pool.withTransaction { connection in
             // Two-key advisory lock: a fixed class (the ASCII of "TF") and the schema's hash.
             try await connection.query("SELECT pg_advisory_xact_lock(21574, hashtext(\(schema)))", logger: logger)
@@ -138,7 +139,7 @@ public final class PostgresBackend: SettlementBackend {
                                                                 logger: logger).decode(Int64.self) {
                 applied.insert(version)
             }
-            for migration in Schema.migrations where !applied.contains(migration.version) {
+            for migration in migrations where !applied.contains(migration.version) {
                 for statement in migration.statements {
                     try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
                 }

@@ -1,7 +1,7 @@
 import Foundation
 import PostgresNIO
 import Tariff
-import TariffPostgres
+@testable import TariffPostgres
 import TariffSettlement
 import TariffSettlementTesting
 import Testing
@@ -137,4 +137,43 @@ final class ManualStop: @unchecked Sendable {
     private var value = false
     func set() { lock.withLock { value = true } }
     var isSet: Bool { lock.withLock { value } }
+}
+
+/// An upgrade: a ledger written by the first release's schema (migration 1 only) is opened by
+/// this one, which applies migration 2 and keeps every row; its holds settle as before.
+extension PostgresServerTests {
+@Suite("PostgreSQL schema upgrade")
+struct PostgresUpgradeTests {
+    @Test("a version-1 ledger with a live hold is migrated on open; the hold settles and the ledger verifies")
+    func upgradeFromVersionOne() async throws {
+        let url = PostgresTestServer.freshURL(pool: 2)
+        let configuration = try PostgresConfiguration(url: url)
+        let pool = ConnectionPool(configuration: try PostgresBackend.connectionConfiguration(configuration), maximumConnections: 1,
+                                  logger: Logger(label: "test"))
+        defer { pool.shutdown() }
+        try await PostgresBackend.migrate(pool, schema: configuration.schema, migrations: Array(Schema.migrations.prefix(1)))
+        // What the first release wrote: a purchase of 10.00 and a hold of 7.00 (its 9-argument tariff_reserve).
+        let start = TestLedger.start.nanosecondsSinceEpoch
+        try await pool.withConnection { connection in
+            for statement: PostgresQuery in [
+                "INSERT INTO ledger_meta (key, value) VALUES ('currency', 'USD')",
+                "SELECT * FROM tariff_purchase('purchase:buy', 'f', 'cus_old', 10000000, \(start))",
+                "SELECT * FROM tariff_reserve('exe_old', 'consumer=cus_old;plan=flat@1;period=none;estimate=7000000;ttl_ns=900000000000', 'cus_old', 'flat', 1, NULL, 7000000, \(start + 900_000_000_000), \(start))",
+            ] {
+                try await connection.query(statement, logger: Logger(label: "test"))
+            }
+        }
+        let backend = try await PostgresBackend(url: url)
+        defer { backend.shutdown() }
+        #expect(try await backend.appliedMigrations() == [1, 2])
+        #expect(try await backend.hold(execution: "exe_old")?.state == .active)
+        #expect(try await backend.balance(consumer: "cus_old", at: TestLedger.start).reserved == TestLedger.money("7.00"))
+        let settlement = Settlement(backend: backend, catalog: TestLedger.catalog, clock: ManualClock(TestLedger.start))
+        let receipt = try await settlement.settle(SettlementRequest(execution: "exe_old", meters: MeterReadings(), endedAt: TestLedger.start))
+        // The flat plan's 7.00 fee, held in full: nothing left reserved, 3.00 available.
+        #expect(receipt.charged == TestLedger.money("7.00"))
+        #expect(try await settlement.balance(consumer: "cus_old") == Balance(consumer: "cus_old", currency: TestLedger.usd, available: TestLedger.money("3.00"), reserved: .zero))
+        #expect(try await settlement.verify().passed)
+    }
+}
 }
