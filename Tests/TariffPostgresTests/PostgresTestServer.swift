@@ -24,8 +24,7 @@ enum PostgresTestServer {
     }
 }
 
-/// Every suite that needs the server, one after the other: one at a time keeps the number of
-/// pools connecting at once small (run all together, postgres-nio pools were seen waiting for
-/// good for connections that never came; see the README's PostgreSQL notes).
+/// Every suite that needs the server, one after the other: the process tests start several
+/// workers of their own, and timing them beside other suites on two cores would only add noise.
 @Suite("PostgreSQL", .serialized, .enabled(if: PostgresTestServer.available, PostgresTestServer.skipMessage))
 enum PostgresServerTests {}
