@@ -104,11 +104,13 @@ struct PostgresLedgerBench {
         let initialised = (try? shell("/usr/lib/postgresql/15/bin/psql", [database, "-Atc", "SELECT count(*) FROM pgbench_branches"], environment))?
             .trimmingCharacters(in: .whitespacesAndNewlines) == "\(workers)"
         if !initialised { _ = try shell(binary, ["-i", "-q", "-s", "\(workers)", database], environment) }
-        let tpcb = try shell(binary, ["-n", "-b", "tpcb-like", "-c", "\(workers)", "-j", "2", "-T", "\(seconds)", database], environment)
+        // Under timeout(1) with SIGKILL as well: a pgbench that cannot see its own alarm must not outlive the benchmark.
+        let limit = ["--signal=KILL", "\(seconds + 120)", binary]
+        let tpcb = try shell("/usr/bin/timeout", limit + ["-n", "-b", "tpcb-like", "-c", "\(workers)", "-j", "2", "-T", "\(seconds)", database], environment)
         let script = FileManager.default.temporaryDirectory.appendingPathComponent("tariff-one-row-\(UUID().uuidString).sql")
         try "UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid = 1;\n".write(to: script, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: script) }
-        let oneRow = try shell(binary, ["-n", "-f", script.path, "-c", "\(workers)", "-j", "2", "-T", "\(seconds)", database], environment)
+        let oneRow = try shell("/usr/bin/timeout", limit + ["-n", "-f", script.path, "-c", "\(workers)", "-j", "2", "-T", "\(seconds)", database], environment)
         return (try Self.tps(tpcb), try Self.tps(oneRow))
     }
 

@@ -296,6 +296,8 @@ public final class PostgresBackend: SettlementBackend {
 
     public func settle(_ command: SettleCommand, pricing: @escaping @Sendable (PeriodState) throws -> PricedCharge) async throws -> SettleReceipt {
         try await step { [self] in
+            // A per-call plan keeps no period state: price first and apply in one round trip when the hold covers the price.
+            if command.period == nil, let receipt = try await settleWithoutRead(command, pricing: pricing) { return receipt }
             for _ in 0..<Self.optimisticAttempts {
                 do {
                     return try await settleOnce(command, pricing: pricing, on: nil)
@@ -314,6 +316,25 @@ public final class PostgresBackend: SettlementBackend {
 
     private func lockConsumer(ofExecution execution: String, on connection: PostgresConnection) async throws {
         _ = try await rows("SELECT 1 FROM consumers WHERE id = (SELECT consumer FROM holds WHERE execution = \(execution)) FOR UPDATE", on: connection)
+    }
+
+    /// Prices against the empty state (the only state of a per-call plan) and applies with no
+    /// expected hold: the function takes it if the hold covers the price (the whole price is then
+    /// charged, whatever the balance), else answers stale (nil here: read, then price again).
+    private func settleWithoutRead(_ command: SettleCommand, pricing: @Sendable (PeriodState) throws -> PricedCharge) async throws -> SettleReceipt? {
+        let priced = try pricing(.empty)
+        var charged = Money.zero, uncollected = Money.zero, split = SplitShares.zero
+        if priced.refusal == nil {
+            // Collected against exactly the price: all of it (what any hold >= the price gives).
+            (charged, uncollected, split) = SettlementMath.collect(billed: priced.billed, split: priced.split, rule: priced.rule, coverable: priced.billed)
+        }
+        do {
+            return try await applySettle(command, priced: priced, periodVersion: 0, expectedHeld: nil, minimumAvailable: nil, exactAvailable: nil,
+                                         charged: charged, uncollected: uncollected, split: split, on: nil)
+        } catch let error where Self.isStale(error) {
+            _ = error
+            return nil
+        }
     }
 
     /// Reads the hold, the period state and the consumer's available credits; prices; applies if
@@ -371,9 +392,19 @@ public final class PostgresBackend: SettlementBackend {
                 if collected.uncollected.micros == 0 { minimumAvailable = priced.billed.micros - held.micros } else { exactAvailable = available }
             }
         }
+        return try await applySettle(command, priced: priced, periodVersion: periodVersion, expectedHeld: held.micros, minimumAvailable: minimumAvailable,
+                                     exactAvailable: exactAvailable, charged: charged, uncollected: uncollected, split: split, on: connection)
+    }
+
+    /// Calls `tariff_settle` with a price and what it was computed against (a NULL expected hold: any hold covering the price).
+    private func applySettle(_ command: SettleCommand, priced: PricedCharge, periodVersion: Int64, expectedHeld: Int64?, minimumAvailable: Int64?,
+                             exactAvailable: Int64?, charged: Money, uncollected: Money, split: SplitShares,
+                             on connection: PostgresConnection?) async throws -> SettleReceipt {
+        let stateKey = command.period?.rawValue
+        let now = command.now.nanosecondsSinceEpoch
         let result = try await self.row("""
             SELECT * FROM tariff_settle(\(command.execution), \(command.fingerprint), \(command.consumer), \(command.plan), \(command.agent),
-                \(command.creator), \(Int64(command.version)), \(stateKey), \(periodVersion), \(held.micros), \(minimumAvailable), \(exactAvailable),
+                \(command.creator), \(Int64(command.version)), \(stateKey), \(periodVersion), \(expectedHeld), \(minimumAvailable), \(exactAvailable),
                 \(priced.state.usedComputeUnits.millis), \(priced.state.usageCharges.micros), \(priced.state.executions), \(priced.state.succeeded),
                 \(priced.state.failed), \(priced.refusal?.rawValue), \(priced.billed.micros), \(charged.micros), \(uncollected.micros),
                 \(split.creator.micros), \(split.platform.micros), \(split.processing.micros), \(priced.computeUnits.millis), \(command.failed),

@@ -31,6 +31,7 @@ enum Schema {
     static let migrations: [Migration] = [
         Migration(version: 1, name: "ledger", statements: v1),
         Migration(version: 2, name: "recorded_refusals", statements: v2),
+        Migration(version: 3, name: "settle_without_read", statements: v3),
     ]
 
     /// Every table, for dumps (tests compare a dump before and after a refused operation).
@@ -502,4 +503,19 @@ enum Schema {
         END $$
         """,
     ]
+
+    /// Settles that need no read first: a per-call plan keeps no period state, so its price is
+    /// known before anything is read, and when that price is at most the hold the collection does
+    /// not depend on the hold or the balance either (all of it is charged). Such a settle passes a
+    /// NULL expected hold and is applied if the hold covers the price; otherwise it is `stale` and
+    /// the backend reads and prices as before. Only the staleness check changes (same signature).
+    static let v3: [String] = [
+        settleFunctionOfV1
+            .replacingOccurrences(of: "CREATE FUNCTION tariff_settle(", with: "CREATE OR REPLACE FUNCTION tariff_settle(")
+            .replacingOccurrences(of: "OR held <> p_expected_held",
+                                  with: "OR (p_expected_held IS NOT NULL AND held <> p_expected_held) OR (p_expected_held IS NULL AND held < p_billed)"),
+    ]
+
+    /// Version 1's settle function, as shipped (migrations never change; v3 rewrites one line of it).
+    private static var settleFunctionOfV1: String { v1.first { $0.contains("CREATE FUNCTION tariff_settle(") } ?? "" }
 }

@@ -104,6 +104,21 @@ public enum SettlementConformance {
         // The period state counts the whole price (plans.md prices against what was billed).
         let state = try await ledger.backend.periodState(PeriodKey(consumer: "cus_b", plan: "metered", start: TestLedger.periodStart))
         #expect(state.usageCharges == money("5.00"))
+
+        // A per-call plan with a hold below its fee (an explicit estimate): 1.00 held of 4.00, 3.00 left.
+        // The 7.00 fee finds 1.00 + 3.00 = 4.00: charged 4.00 (3.20 / 0.60 / 0.20), 3.00 uncollected.
+        try await ledger.purchase("cus_b2", "4.00")
+        try await ledger.reserve("exe_2", "cus_b2", plan: "flat", estimate: "1.00")
+        let perCall = try await ledger.settle("exe_2")
+        #expect(perCall.billed == money("7.00") && perCall.charged == money("4.00") && perCall.uncollected == money("3.00"))
+        #expect(perCall.split == SplitShares(creator: money("3.20"), platform: money("0.60"), processing: money("0.20")))
+        #expect(try await ledger.balance("cus_b2") == Balance(consumer: "cus_b2", currency: TestLedger.usd, available: .zero, reserved: .zero))
+        // And a hold above the fee gives the rest back: 9.00 held, 7.00 charged, 2.00 released.
+        try await ledger.purchase("cus_b3", "9.00")
+        try await ledger.reserve("exe_3", "cus_b3", plan: "flat", estimate: "9.00")
+        let covered = try await ledger.settle("exe_3")
+        #expect(covered.charged == money("7.00") && covered.uncollected == .zero && covered.released == money("2.00"))
+        #expect(try await ledger.balance("cus_b3") == Balance(consumer: "cus_b3", currency: TestLedger.usd, available: money("2.00"), reserved: .zero))
     }
 
     static func lastAllowance(_ ledger: TestLedger) async throws {
