@@ -32,6 +32,7 @@ enum Schema {
         Migration(version: 1, name: "ledger", statements: v1),
         Migration(version: 2, name: "recorded_refusals", statements: v2),
         Migration(version: 3, name: "settle_without_read", statements: v3),
+        Migration(version: 4, name: "shorter_consumer_locks", statements: v4),
     ]
 
     /// Every table, for dumps (tests compare a dump before and after a refused operation).
@@ -518,4 +519,180 @@ enum Schema {
 
     /// Version 1's settle function, as shipped (migrations never change; v3 rewrites one line of it).
     private static var settleFunctionOfV1: String { v1.first { $0.contains("CREATE FUNCTION tariff_settle(") } ?? "" }
+
+    /// Shorter holds of the consumer's row lock, for a hot consumer: every step that writes to a
+    /// consumer holds its row from its `FOR UPDATE` to the commit, so what a step does after taking
+    /// the lock bounds one consumer's rate. Reserve inserts its hold (and, unless refusals are
+    /// recorded, its entry) before taking the lock; settle inserts its entries and charge line
+    /// before taking it when the hold it read is active and covers what it was priced for. Those
+    /// are new rows nobody reads before the commit; the checks under the lock are unchanged, and
+    /// a refusal or a stale answer rolls the early rows back with the rest. A settle whose hold
+    /// changed between its read and its lock (a concurrent settle, meter sample or expiry of the
+    /// same execution) answers a serialization failure, which the backend retries. Settle's two
+    /// updates of the consumer's row become one (one row version instead of two).
+    static let v4: [String] = [
+        """
+        CREATE OR REPLACE FUNCTION tariff_reserve(p_execution text, p_fingerprint text, p_consumer text, p_plan text, p_version bigint, p_period_start bigint,
+                                       p_amount bigint, p_expires_at bigint, p_now bigint, p_records_refusal boolean,
+                                       OUT o_consumer text, OUT o_amount bigint, OUT o_expires_at bigint, OUT o_refused boolean)
+        LANGUAGE plpgsql AS $$
+        DECLARE h record; c record; refused boolean := false;
+        BEGIN
+            o_refused := false;
+            SELECT consumer, estimate, expires_at, fingerprint, state INTO h FROM holds WHERE execution = p_execution;
+            IF FOUND THEN
+                IF h.fingerprint <> p_fingerprint THEN
+                    PERFORM tariff_refuse('idempotency_conflict', format('execution ''%s'' was already reserved with other parameters', p_execution));
+                END IF;
+                o_consumer := h.consumer; o_expires_at := h.expires_at;
+                IF h.state = 4 THEN o_amount := 0; o_refused := true; ELSE o_amount := h.estimate; END IF;
+                RETURN;
+            END IF;
+            IF p_amount < 0 THEN PERFORM tariff_refuse('invalid_amount', 'a hold cannot be negative'); END IF;
+            -- Before the lock: a concurrent reserve of the same execution waits on this key, then fails and is retried (and finds the hold).
+            INSERT INTO holds (execution, consumer, plan, version, period_start, estimate, amount, created_at, expires_at, state, fingerprint)
+            VALUES (p_execution, p_consumer, p_plan, p_version, p_period_start, p_amount, p_amount, p_now, p_expires_at, 0, p_fingerprint);
+            IF p_amount > 0 AND NOT p_records_refusal THEN PERFORM tariff_entry('reserve:' || p_execution, 1, p_consumer, 2, p_consumer, p_amount, p_now); END IF;
+            SELECT available, reserved INTO c FROM consumers WHERE id = p_consumer FOR UPDATE;
+            IF NOT FOUND THEN
+                IF NOT p_records_refusal THEN
+                    PERFORM tariff_refuse('unknown_consumer', format('no credits were ever purchased for consumer ''%s''', p_consumer));
+                END IF;
+                refused := true;
+            ELSE
+                IF c.reserved > 0 AND tariff_expire_due(p_consumer, p_now) > 0 THEN
+                    SELECT available, reserved INTO c FROM consumers WHERE id = p_consumer;
+                END IF;
+                IF c.available < p_amount THEN
+                    IF NOT p_records_refusal THEN
+                        PERFORM tariff_refuse('insufficient_credits', format('%s has %s available, %s needed', p_consumer, tariff_money(c.available),
+                                                                             tariff_money(p_amount)));
+                    END IF;
+                    refused := true;
+                END IF;
+            END IF;
+            o_consumer := p_consumer; o_expires_at := p_expires_at;
+            IF refused THEN
+                -- Recorded: the hold keeps the estimate it was refused for and holds nothing (no entry was written).
+                UPDATE holds SET amount = 0, state = 4, closed_at = p_now WHERE execution = p_execution;
+                o_amount := 0; o_refused := true;
+                RETURN;
+            END IF;
+            UPDATE consumers SET available = available - p_amount, reserved = reserved + p_amount WHERE id = p_consumer;
+            IF p_amount > 0 AND p_records_refusal THEN PERFORM tariff_entry('reserve:' || p_execution, 1, p_consumer, 2, p_consumer, p_amount, p_now); END IF;
+            o_amount := p_amount;
+        END $$
+        """,
+        """
+        CREATE OR REPLACE FUNCTION tariff_settle(
+            p_execution text, p_fingerprint text, p_consumer text, p_plan text, p_agent text, p_creator text, p_version bigint,
+            p_period_key text, p_period_version bigint, p_expected_held bigint, p_min_available bigint, p_exact_available bigint,
+            p_used bigint, p_usage bigint, p_executions bigint, p_succeeded bigint, p_failed_count bigint,
+            p_refusal text, p_billed bigint, p_charged bigint, p_uncollected bigint,
+            p_creator_share bigint, p_platform_share bigint, p_processing_share bigint, p_compute_units bigint,
+            p_failed boolean, p_ended_at bigint, p_now bigint,
+            OUT o_status int, OUT o_consumer text, OUT o_billed bigint, OUT o_charged bigint, OUT o_uncollected bigint,
+            OUT o_creator_share bigint, OUT o_platform_share bigint, OUT o_processing_share bigint, OUT o_compute_units bigint,
+            OUT o_refusal text, OUT o_released bigint) LANGUAGE plpgsql AS $$
+        DECLARE h record; c record; found_version bigint; held bigint; operation text := 'settle:' || p_execution; early boolean := false;
+        BEGIN
+            SELECT consumer, state, amount INTO h FROM holds WHERE execution = p_execution;
+            IF NOT FOUND THEN PERFORM tariff_refuse('unknown_reservation', format('no hold was placed for execution ''%s''', p_execution)); END IF;
+            o_consumer := h.consumer;
+            held := h.amount;
+            -- The common case, written before the lock: an active hold, priced as it stands.
+            IF h.state = 0 AND h.consumer = p_consumer AND p_refusal IS NULL
+               AND (p_expected_held IS NULL AND held >= p_billed OR held = p_expected_held) THEN
+                early := true;
+                PERFORM tariff_settle_rows(operation, h.consumer, held, p_execution, p_agent, p_creator, p_plan, p_version, p_compute_units, p_billed,
+                                           p_charged, p_uncollected, p_creator_share, p_platform_share, p_processing_share, p_failed, p_ended_at, p_now);
+            END IF;
+            -- Lock order: the consumer, then its holds, then its period state.
+            SELECT available INTO c FROM consumers WHERE id = h.consumer FOR UPDATE;
+            SELECT * INTO h FROM holds WHERE execution = p_execution FOR UPDATE;
+            IF early AND (h.state <> 0 OR h.amount <> held) THEN
+                -- The hold changed between the read and the lock: undo the early rows; the backend retries.
+                RAISE EXCEPTION USING ERRCODE = '40001', MESSAGE = format('the hold of execution ''%s'' changed while it was settled', p_execution);
+            END IF;
+            o_status := 0;
+            IF h.state = 1 THEN
+                IF h.closing_fingerprint IS DISTINCT FROM p_fingerprint THEN
+                    PERFORM tariff_refuse('idempotency_conflict', format('execution ''%s'' was already settled with other parameters', p_execution));
+                END IF;
+                o_billed := h.billed; o_charged := h.charged; o_uncollected := h.uncollected; o_creator_share := h.creator_share;
+                o_platform_share := h.platform_share; o_processing_share := h.processing_share; o_compute_units := h.compute_units;
+                o_refusal := h.refusal; o_released := h.released;
+                RETURN;
+            END IF;
+            PERFORM tariff_check_live(h.state, h.expires_at, p_execution, p_now, 'a settle');
+            IF h.consumer <> p_consumer OR h.plan <> p_plan THEN
+                PERFORM tariff_refuse('idempotency_conflict', format('execution ''%s'' was reserved for %s on plan %s', p_execution, h.consumer, h.plan));
+            END IF;
+            IF tariff_expire_due(h.consumer, p_now) > 0 THEN SELECT available INTO c FROM consumers WHERE id = h.consumer; END IF;
+            SELECT version INTO found_version FROM period_states WHERE key = p_period_key FOR UPDATE;
+            held := h.amount;
+            IF coalesce(found_version, 0) <> p_period_version
+               OR (p_expected_held IS NOT NULL AND held <> p_expected_held) OR (p_expected_held IS NULL AND held < p_billed)
+               OR (p_min_available IS NOT NULL AND c.available < p_min_available)
+               OR (p_exact_available IS NOT NULL AND c.available <> p_exact_available) THEN
+                -- Priced against a state that changed since it was read: write nothing, price again.
+                RAISE EXCEPTION USING ERRCODE = 'P0001', MESSAGE = 'stale', HINT = 'tariff-stale';
+            END IF;
+            o_compute_units := p_compute_units; o_refusal := p_refusal;
+            IF p_refusal IS NULL THEN
+                -- The whole hold back, then the charge from available, in one update of the row.
+                UPDATE consumers SET reserved = reserved - held, available = available + held - p_charged WHERE id = h.consumer;
+                IF NOT early THEN
+                    PERFORM tariff_settle_rows(operation, h.consumer, held, p_execution, p_agent, p_creator, p_plan, p_version, p_compute_units, p_billed,
+                                               p_charged, p_uncollected, p_creator_share, p_platform_share, p_processing_share, p_failed, p_ended_at, p_now);
+                END IF;
+                -- A per-call plan keeps no period state (a NULL key): nothing to store.
+                IF p_period_key IS NOT NULL THEN
+                    INSERT INTO period_states (key, used_compute_units, usage_charges, executions, succeeded, failed, version)
+                    VALUES (p_period_key, p_used, p_usage, p_executions, p_succeeded, p_failed_count, 1)
+                    ON CONFLICT (key) DO UPDATE SET used_compute_units = excluded.used_compute_units, usage_charges = excluded.usage_charges,
+                        executions = excluded.executions, succeeded = excluded.succeeded, failed = excluded.failed, version = period_states.version + 1;
+                END IF;
+                o_billed := p_billed; o_charged := p_charged; o_uncollected := p_uncollected;
+                o_creator_share := p_creator_share; o_platform_share := p_platform_share; o_processing_share := p_processing_share;
+                -- What is left of the hold once the charge is taken (0 when the charge used all of it).
+                o_released := greatest(0, held - p_charged);
+            ELSE
+                UPDATE consumers SET reserved = reserved - held, available = available + held WHERE id = h.consumer;
+                IF held > 0 THEN PERFORM tariff_entry(operation, 2, h.consumer, 1, h.consumer, held, p_now); END IF;
+                o_billed := 0; o_charged := 0; o_uncollected := 0; o_creator_share := 0; o_platform_share := 0; o_processing_share := 0;
+                o_released := held;
+            END IF;
+            UPDATE holds SET state = 1, closing_fingerprint = p_fingerprint, closed_at = p_now, billed = o_billed, charged = o_charged,
+                uncollected = o_uncollected, creator_share = o_creator_share, platform_share = o_platform_share,
+                processing_share = o_processing_share, compute_units = o_compute_units, refusal = o_refusal, released = o_released
+            WHERE execution = p_execution;
+        END $$
+        """,
+        // A charged settle's rows in the reference's order: the hold back, the shares, the uncollected part, the charge line.
+        """
+        CREATE FUNCTION tariff_settle_rows(p_operation text, p_consumer text, p_held bigint, p_execution text, p_agent text, p_creator text, p_plan text,
+                                           p_version bigint, p_compute_units bigint, p_billed bigint, p_charged bigint, p_uncollected bigint,
+                                           p_creator_share bigint, p_platform_share bigint, p_processing_share bigint, p_failed boolean,
+                                           p_ended_at bigint, p_now bigint) RETURNS void LANGUAGE plpgsql AS $$
+        BEGIN
+            INSERT INTO entries (operation, debit_kind, debit_owner, credit_kind, credit_owner, amount, at)
+            SELECT p_operation, d_kind, d_owner, c_kind, c_owner, amount, p_now FROM (VALUES
+                (1, 2, p_consumer, 1, p_consumer, p_held),
+                (2, CASE WHEN p_creator_share > 0 THEN 1 ELSE 3 END, CASE WHEN p_creator_share > 0 THEN p_consumer ELSE p_creator END,
+                    CASE WHEN p_creator_share > 0 THEN 3 ELSE 1 END, CASE WHEN p_creator_share > 0 THEN p_creator ELSE p_consumer END, abs(p_creator_share)),
+                (3, CASE WHEN p_platform_share > 0 THEN 1 ELSE 5 END, CASE WHEN p_platform_share > 0 THEN p_consumer ELSE '' END,
+                    CASE WHEN p_platform_share > 0 THEN 5 ELSE 1 END, CASE WHEN p_platform_share > 0 THEN '' ELSE p_consumer END, abs(p_platform_share)),
+                (4, CASE WHEN p_processing_share > 0 THEN 1 ELSE 6 END, CASE WHEN p_processing_share > 0 THEN p_consumer ELSE '' END,
+                    CASE WHEN p_processing_share > 0 THEN 6 ELSE 1 END, CASE WHEN p_processing_share > 0 THEN '' ELSE p_consumer END, abs(p_processing_share)),
+                (5, 7, p_consumer, 8, '', p_uncollected)
+            ) AS rows (place, d_kind, d_owner, c_kind, c_owner, amount)
+            WHERE amount > 0 ORDER BY place;
+            INSERT INTO charges (operation, kind, consumer, agent, creator, plan, version, execution, compute_units, billed, charged, uncollected,
+                                 creator_share, platform_share, processing_share, failed, dated_at)
+            VALUES (p_operation, 'execution', p_consumer, p_agent, p_creator, p_plan, p_version, p_execution, p_compute_units, p_billed, p_charged,
+                    p_uncollected, p_creator_share, p_platform_share, p_processing_share, p_failed, p_ended_at);
+        END $$
+        """,
+    ]
 }
