@@ -14,7 +14,7 @@ extension Simulator {
     /// Reads and orders a trace (`-` for standard input, `.gz` accepted).
     /// - throws: `SimulationError` when the file cannot be read, or at the first rejection with `strict`.
     public static func readTrace(_ path: String, catalog: CompiledCatalog, strict: Bool = false) throws(SimulationError) -> TraceReading {
-        let parser = TraceParser(meterNames: catalog.meterNames)
+        var parser = TraceParser(meterNames: catalog.meterNames)
         var reading = TraceReading(events: [], rejections: [], lines: 0)
         var failure: SimulationError?
         do throws(TraceReadError) {
