@@ -119,13 +119,29 @@ public struct BillingProcessor<Sink: BillingSink> {
     /// Processes one accepted event. Period boundaries up to and including its time come first.
     public mutating func process(_ event: TraceEvent) {
         var event = event
-        process(resolving: &event)
+        event.resolve(in: &entities)
+        process(resolved: event)
     }
 
-    /// The same on an event the caller owns (the simulator's batches): resolved in place rather
-    /// than copied (an event is some 280 bytes with four reference-counted fields).
-    mutating func process(resolving event: inout TraceEvent) {
-        event.resolve(in: &entities)
+    /// Resolves a run of events in place (names interned, hashes computed), and loads into cache
+    /// what checking their execution ids will read: the simulator's pricing thread prepares a
+    /// few hundred events of a batch at a time, then processes them with `process(resolved:)`.
+    /// Done in a tight loop, the look-ups' cache misses overlap instead of coming one at a time,
+    /// and the events are not copied (some 280 bytes with reference-counted fields each).
+    mutating func prepare(_ events: UnsafeMutableBufferPointer<TraceEvent>) {
+        for index in events.indices { events[index].resolve(in: &entities) }
+        var touched: UInt64 = 0
+        for event in events where event.kind == .execution {
+            touched &+= seenExecutions.touch(high: event.idHashHigh, low: event.idHashLow)
+        }
+        prefetched &+= touched
+    }
+
+    /// What `prepare` read, kept so that its loads are not optimised away.
+    private var prefetched: UInt64 = 0
+
+    /// Processes an event already resolved in `entities` (see `prepare`).
+    mutating func process(resolved event: borrowing TraceEvent) {
         advance(through: event.time)
         if firstEventTime == nil { firstEventTime = event.time }
         lastEventTime = event.time
@@ -136,19 +152,6 @@ public struct BillingProcessor<Sink: BillingSink> {
         case .execution: execute(event)
         }
     }
-
-    /// Loads into cache what checking these events' execution ids will read (see `ExecutionSet.touch`).
-    /// Only a matter of speed: the events are not processed, and any events may be passed.
-    public mutating func prefetchDuplicateChecks(_ events: ArraySlice<TraceEvent>) {
-        var touched: UInt64 = 0
-        for event in events where event.kind == .execution && event.subject >= 0 {
-            touched &+= seenExecutions.touch(high: event.idHashHigh, low: event.idHashLow)
-        }
-        prefetched &+= touched
-    }
-
-    /// What prefetching read, kept so that the loads are not optimised away.
-    private var prefetched: UInt64 = 0
 
     /// Processes the period boundaries up to `instant` (the end of the window, or the last event).
     public mutating func finish(through instant: Timestamp) { advance(through: instant) }

@@ -61,8 +61,8 @@ public enum Simulator {
                              progress: ((Int) -> Void)?) throws(SimulationError) -> SimulationReport? {
         var processor = BillingProcessor(catalog: catalog, sink: SimulationSink(catalog: catalog, from: options.from, to: options.to),
                                          entities: TraceEntities(), currency: currency)
-        // The reader interns consumers and agents into its own copy of the tables (holding the
-        // catalog's agents at the indexes the processor knows); the processor gets them back at the end.
+        // The reader interns agents into its own copy of the tables (holding the catalog's agents
+        // at the indexes the processor knows); the processor gets it back at the end.
         let entities = processor.entities
         let reading: ReadingOutcome
         if buffered {
@@ -89,13 +89,15 @@ public enum Simulator {
             thread.start()
             var processedLines = 0
             while var batch = pipe.take() {
-                // A few hundred events at a time: first every id-table slot they will probe is
-                // loaded (independent loads overlap, where one probe per event waited for memory
-                // each time), then they are processed with those slots in cache.
-                for chunk in stride(from: 0, to: batch.count, by: 256) {
-                    let end = min(chunk + 256, batch.count)
-                    processor.prefetchDuplicateChecks(batch[chunk..<end])
-                    for index in chunk..<end { processor.process(resolving: &batch[index]) }
+                // A few hundred events at a time: first their names are interned and the id-table
+                // slots they will probe loaded, in tight loops whose cache misses overlap (where
+                // each event waited for memory in turn), then they are processed.
+                batch.withUnsafeMutableBufferPointer { events in
+                    for chunk in stride(from: 0, to: events.count, by: 256) {
+                        let end = min(chunk + 256, events.count)
+                        processor.prepare(UnsafeMutableBufferPointer(rebasing: events[chunk..<end]))
+                        for index in chunk..<end { processor.process(resolved: events[index]) }
+                    }
                 }
                 if let last = batch.last, last.line - processedLines >= 65_536 {
                     processedLines = last.line
@@ -108,7 +110,7 @@ public enum Simulator {
             if let failure = reading.failure { throw failure }
             if reading.outOfOrder { return nil }
         }
-        processor.entities.consumers = reading.entities.consumers
+        // Agents were interned by the reader; consumers and plans by the processor.
         processor.entities.agents = reading.entities.agents
         let from = options.from ?? processor.firstEventTime
         let to = options.to ?? processor.lastEventTime.flatMap { $0.adding(nanoseconds: 1) }
@@ -148,22 +150,23 @@ public enum Simulator {
                     outcome.rejections.append(rejection)
                     return true
                 }
-                switch parser.parse(bytes, line: line, interning: &outcome.entities) {
+                switch parser.parse(bytes, line: line, interning: &outcome.entities, appendingTo: &batch) {
                 case .blank:
                     return true
                 case .rejected(let reason):
                     if options.strict { outcome.failure = SimulationError("line \(line): \(reason) (--strict)"); return false }
                     outcome.rejections.append(Rejection(line: line, reason: reason))
                     return true
-                case .event(let event):
-                    if stopWhenOutOfOrder {
-                        if let lastTime, event.time < lastTime {
+                case .event:
+                    // The parser appended the event to the batch (the batch is then never delivered
+                    // when the event is out of order).
+                    if stopWhenOutOfOrder, let time = batch.last?.time {
+                        if let lastTime, time < lastTime {
                             outcome.outOfOrder = true
                             return false
                         }
-                        lastTime = event.time
+                        lastTime = time
                     }
-                    batch.append(event)
                     if batch.count == 4_096 {
                         deliver(batch)
                         batch.removeAll(keepingCapacity: true)

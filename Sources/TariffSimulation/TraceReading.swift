@@ -25,14 +25,13 @@ extension Simulator {
                     reading.rejections.append(Rejection(line: line, reason: reason))
                     return true
                 }
-                switch parser.parse(bytes, line: line) {
+                switch parser.parse(bytes, line: line, appendingTo: &reading.events) {
                 case .blank: return true
                 case .rejected(let reason):
                     if strict { failure = SimulationError("line \(line): \(reason) (--strict)"); return false }
                     reading.rejections.append(Rejection(line: line, reason: reason))
                     return true
-                case .event(let event):
-                    reading.events.append(event)
+                case .event:
                     return true
                 }
             }

@@ -89,7 +89,7 @@ struct JSONScanner {
                 for index in 0..<count {
                     let range = earlierKey(index)
                     guard range.end - range.start == length else { continue }
-                    if length == 0 || memcmp(bytes.baseAddress! + start, bytes.baseAddress! + range.start, length) == 0 {
+                    if length == 0 || bytesEqual(bytes.baseAddress! + start, bytes.baseAddress! + range.start, length) {
                         throw .syntax("duplicate key '\(key.string.prefix(40))'")
                     }
                 }
@@ -303,6 +303,22 @@ struct JSONScanner {
         skipWhitespace()
         guard atEnd else { throw .syntax("unexpected text after the object at column \(position + 1)") }
     }
+}
+
+/// Whether `count` bytes at `a` and `b` are equal: eight at a time, inline (keys and ids are
+/// short, and calling memcmp cost more than comparing).
+@inline(__always)
+func bytesEqual(_ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>, _ count: Int) -> Bool {
+    var offset = 0
+    while offset + 8 <= count {
+        guard UnsafeRawPointer(a + offset).loadUnaligned(as: UInt64.self) == UnsafeRawPointer(b + offset).loadUnaligned(as: UInt64.self) else { return false }
+        offset += 8
+    }
+    while offset < count {
+        guard a[offset] == b[offset] else { return false }
+        offset += 1
+    }
+    return true
 }
 
 /// Exact decimal reading of a JSON number's text, exponents included (`1.2e3` is 1200 exactly).

@@ -36,6 +36,11 @@ public struct TraceEvent: Sendable {
     /// set of ids seen costs 16 bytes an execution, whatever the ids' length.
     public var idHashHigh: UInt64
     public var idHashLow: UInt64
+    /// The consumer's id, up to 24 bytes, when the reader left it for the processor to intern
+    /// (length -1: see `consumerName`). Consumers are many (a table that misses the cache) and
+    /// the pricing thread has time to spare; a String per name would cost more than these words.
+    var consumerKey: (UInt64, UInt64, UInt64) = (0, 0, 0)
+    var consumerKeyLength: Int8 = -1
 
     public init(line: Int, time: Timestamp, kind: TraceEventKind, consumer: Int32, subject: Int32) {
         self.line = line
@@ -106,7 +111,7 @@ public struct InternTable: Sendable {
                     if slot >> 32 == tag {
                         let index = Int(slot & 0xFFFF_FFFF) - 1
                         let start = starts[index], count = starts[index + 1] - start
-                        if count == name.count && (count == 0 || memcmp(storage.baseAddress! + start, name.baseAddress!, count) == 0) {
+                        if count == name.count && (count == 0 || bytesEqual(storage.baseAddress! + start, name.baseAddress!, count)) {
                             return (Int32(index), position)
                         }
                     }
@@ -174,16 +179,38 @@ public struct TraceWarning: Sendable, Hashable {
 }
 
 extension TraceEvent {
-    /// Interns the names and computes the hashes duplicate detection needs, unless the reader
-    /// already did (it interns straight from the line's bytes when it owns the tables).
+    /// Hands the consumer's id to the processor: as words when short and plain, else as a name.
+    mutating func setConsumer(_ value: FieldValue) {
+        if case .raw(let bytes) = value, bytes.count <= 24 {
+            withUnsafeMutableBytes(of: &consumerKey) { words in
+                words.copyMemory(from: UnsafeRawBufferPointer(bytes))
+            }
+            consumerKeyLength = Int8(bytes.count)
+        } else {
+            consumerName = value.string
+        }
+    }
+
+    /// Interns the names and computes the hashes duplicate detection needs (the reader has
+    /// already interned the agent and hashed the id when it parsed in interning mode).
     mutating func resolve(in entities: inout TraceEntities) {
-        if consumer < 0 { consumer = entities.consumers.intern(consumerName) }
+        if consumer < 0 {
+            if consumerKeyLength >= 0 {
+                let length = Int(consumerKeyLength)
+                consumer = withUnsafeBytes(of: consumerKey) { words in
+                    words.withMemoryRebound(to: UInt8.self) { entities.consumers.intern(bytes: UnsafeBufferPointer(rebasing: $0[0..<length])) }
+                }
+            } else {
+                consumer = entities.consumers.intern(consumerName)
+            }
+        }
         switch kind {
         case .execution:
-            guard subject < 0 else { return }
-            subject = entities.agents.intern(subjectName)
+            if subject < 0 {
+                subject = entities.agents.intern(subjectName)
+                (idHashHigh, idHashLow) = FieldHash.pair(executionID)
+            }
             hashFields()
-            (idHashHigh, idHashLow) = FieldHash.pair(executionID)
         case .subscribe, .cancel:
             subject = entities.plans.intern(subjectName)
         case .purchase:

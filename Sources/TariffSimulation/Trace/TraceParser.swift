@@ -36,25 +36,30 @@ struct TraceParser {
     }
 
     enum Outcome {
-        case event(TraceEvent)
+        /// The event was appended to the caller's array (not returned: an event is some 280
+        /// bytes with reference-counted fields, and each copy of it showed in the reader's time).
+        case event
         case rejected(String)
         case blank
     }
 
     /// Parses a line keeping ids as names (`TraceEvent.consumer` and `subject` stay -1).
-    mutating func parse(_ bytes: UnsafeBufferPointer<UInt8>, line: Int) -> Outcome {
+    mutating func parse(_ bytes: UnsafeBufferPointer<UInt8>, line: Int, appendingTo events: inout [TraceEvent]) -> Outcome {
         var unused = TraceEntities()
-        return parse(bytes, line: line, entities: &unused, intern: false)
+        return parse(bytes, line: line, entities: &unused, intern: false, events: &events)
     }
 
-    /// Parses a line interning consumers and agents into `entities` straight from the line's
-    /// bytes: executions carry indexes, their id hashes and their fingerprint, and no names
-    /// but the execution id (a String per name was a good part of the reader's time).
-    mutating func parse(_ bytes: UnsafeBufferPointer<UInt8>, line: Int, interning entities: inout TraceEntities) -> Outcome {
-        parse(bytes, line: line, entities: &entities, intern: true)
+    /// Parses a line interning agents into `entities` straight from the line's bytes, and
+    /// hashing execution ids: executions carry the agent's index, the id's hashes, the consumer's
+    /// id as words for the processor to intern (`TraceEvent.consumerKey`), and no name but the
+    /// execution id (a String per name was a good part of the reader's time).
+    mutating func parse(_ bytes: UnsafeBufferPointer<UInt8>, line: Int, interning entities: inout TraceEntities,
+                        appendingTo events: inout [TraceEvent]) -> Outcome {
+        parse(bytes, line: line, entities: &entities, intern: true, events: &events)
     }
 
-    private mutating func parse(_ bytes: UnsafeBufferPointer<UInt8>, line: Int, entities: inout TraceEntities, intern: Bool) -> Outcome {
+    private mutating func parse(_ bytes: UnsafeBufferPointer<UInt8>, line: Int, entities: inout TraceEntities, intern: Bool,
+                                events: inout [TraceEvent]) -> Outcome {
         var scanner = JSONScanner(bytes)
         scanner.skipWhitespace()
         if scanner.atEnd { return .blank }
@@ -73,7 +78,7 @@ struct TraceParser {
             }
         }
         if let problem = fields.problem { return .rejected(problem) }
-        return build(fields, line: line, entities: &entities, intern: intern)
+        return build(fields, line: line, entities: &entities, intern: intern, events: &events)
     }
 
     // The field readers are static, handed the meter names: closures of a mutating `parse` that
@@ -248,7 +253,8 @@ struct TraceParser {
         return (hour * 3_600 + minute * 60 + second) * 1_000_000_000 + fraction
     }
 
-    private mutating func build(_ fields: Fields, line: Int, entities: inout TraceEntities, intern: Bool) -> Outcome {
+    private mutating func build(_ fields: Fields, line: Int, entities: inout TraceEntities, intern: Bool,
+                                events: inout [TraceEvent]) -> Outcome {
         guard let typeField = fields.type else { return .rejected("missing field 'type'") }
         func timestamp(_ field: FieldValue?, _ name: String) -> (Timestamp?, String?) {
             guard let field else { return (nil, "missing field '\(name)'") }
@@ -286,15 +292,15 @@ struct TraceParser {
             event.meterMask = fields.meterMask
             event.unknownMeters = fields.unknownMeters
             if intern {
-                event.consumer = consumer.intern(into: &entities.consumers)
+                event.setConsumer(consumer)
                 event.subject = agent.intern(into: &entities.agents)
-                event.hashFields()
                 (event.idHashHigh, event.idHashLow) = executionID.withBytes(FieldHash.pair(bytes:))
             } else {
                 event.consumerName = consumer.string
                 event.subjectName = agent.string
             }
-            return .event(event)
+            events.append(event)
+            return .event
         case "subscribe", "cancel":
             let (consumer, consumerProblem) = id(fields.consumer, "consumer")
             let (plan, planProblem) = id(fields.plan, "plan")
@@ -304,8 +310,9 @@ struct TraceParser {
             var event = TraceEvent(line: line, time: at, kind: type == "subscribe" ? .subscribe : .cancel, consumer: -1, subject: -1)
             event.subjectName = plan.string
             event.consumerName = consumer.string
-            if intern { event.consumer = consumer.intern(into: &entities.consumers) }
-            return .event(event)
+            if intern { event.setConsumer(consumer) }
+            events.append(event)
+            return .event
         case "purchase":
             let (consumer, consumerProblem) = id(fields.consumer, "consumer")
             let (at, atProblem) = timestamp(fields.at, "at")
@@ -333,9 +340,10 @@ struct TraceParser {
             }
             guard micros > 0 else { return .rejected("amount must be positive") }
             var event = TraceEvent(line: line, time: at, kind: .purchase, consumer: -1, subject: -1)
-            if intern { event.consumer = consumer.intern(into: &entities.consumers) } else { event.consumerName = consumer.string }
+            if intern { event.setConsumer(consumer) } else { event.consumerName = consumer.string }
             event.amount = Money(micros: Int64(micros))
-            return .event(event)
+            events.append(event)
+            return .event
         default:
             return .rejected("unknown event type '\(type.prefix(40))'")
         }
