@@ -46,6 +46,14 @@ public enum JSON: Sendable {
 
     public static func escape(_ text: String, into output: inout String) {
         output += "\""
+        // Almost every string of a report (ids, amounts, dates) needs no escape: appending it whole
+        // is many times cheaper than appending scalar by scalar (a 10,000-consumer simulation
+        // report spent more time here than in pricing its last 100,000 events).
+        if !text.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            output += text
+            output += "\""
+            return
+        }
         for scalar in text.unicodeScalars {
             switch scalar {
             case "\"": output += "\\\""

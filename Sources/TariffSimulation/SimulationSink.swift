@@ -114,10 +114,9 @@ public struct SimulationSink: BillingSink {
             }
             let slot = planAgentSlots[Int(plan.index)]
             agentTouched[slot] = true
-            if var row = agentRows[slot] {
+            agentRows[slot].withOptional { row in
                 row.computeUnits = row.computeUnits.saturatingAdding(result.computeUnits)
                 row.executions += 1
-                agentRows[slot] = row
             }
         }
         record(result.charge, result.split, at: event.time, reported: reported, consumer: event.consumer, plan: plan, kind: .usage)
@@ -147,9 +146,9 @@ public struct SimulationSink: BillingSink {
     private mutating func updateConsumer(_ index: Int32, _ change: (inout SimulationReport.ConsumerRow) -> Void) {
         // Names are filled in by `finished()`: the entity table grows while the trace is read.
         while consumerRows.count <= Int(index) { consumerRows.append(nil) }
-        var row = consumerRows[Int(index)] ?? SimulationReport.ConsumerRow(consumer: "")
-        change(&row)
-        consumerRows[Int(index)] = row
+        if consumerRows[Int(index)] == nil { consumerRows[Int(index)] = SimulationReport.ConsumerRow(consumer: "") }
+        // In place: no copy of the row out of the array and back.
+        consumerRows[Int(index)].withOptional(change)
     }
 
     private mutating func record(_ amount: Money, _ split: SplitShares, at instant: Timestamp, reported: Bool, consumer: Int32,
@@ -157,10 +156,10 @@ public struct SimulationSink: BillingSink {
         let planIndex = Int(plan.index)
         // Payouts see every line up to the window's end: what carried in from before `from` counts.
         let beforeEnd = to.map { kind == .shortfall || kind == .slaCredit ? instant <= $0 : instant < $0 } ?? true
-        if beforeEnd, let schedule {
+        // `schedule` is only read through optional chaining: binding it copied it for every line.
+        if beforeEnd, schedule != nil {
             var week = weeks.count - 1
-            if week < 0 || !weeks[week].contains(instant) {
-                let found = schedule.week(containing: instant)
+            if week < 0 || !weeks[week].contains(instant), let found = schedule?.week(containing: instant) {
                 if let existing = weeks.lastIndex(where: { $0.start == found.start }) { week = existing } else {
                     weeks.append(found)
                     week = weeks.count - 1
@@ -182,12 +181,9 @@ public struct SimulationSink: BillingSink {
         updateConsumer(consumer) { $0.charged = $0.charged.saturatingAdding(amount) }
         let agentSlot = planAgentSlots[planIndex]
         agentTouched[agentSlot] = true
-        if var row = agentRows[agentSlot] {
-            row.charged = row.charged.saturatingAdding(amount)
-            agentRows[agentSlot] = row
-        }
+        agentRows[agentSlot].withOptional { $0.charged = $0.charged.saturatingAdding(amount) }
         planTouched[planIndex] = true
-        if var planRow = planRows[planIndex] {
+        planRows[planIndex].withOptional { planRow in
             planRow.charged = planRow.charged.saturatingAdding(amount)
             switch kind {
             case .usage: planRow.usage = planRow.usage.saturatingAdding(amount)
@@ -195,7 +191,6 @@ public struct SimulationSink: BillingSink {
             case .shortfall: planRow.shortfall = planRow.shortfall.saturatingAdding(amount)
             case .slaCredit: planRow.slaCredits = planRow.slaCredits.saturatingAdding(amount)
             }
-            planRows[planIndex] = planRow
         }
         // Lines come in time order: the day is almost always the last row's.
         let index: Int
@@ -241,6 +236,15 @@ public struct SimulationSink: BillingSink {
         result.rejected.sort { $0.line < $1.line }
         result.warnings.sort { $0.line < $1.line }
         return result
+    }
+}
+
+extension Optional {
+    /// Changes the wrapped value in place, if any (array elements are then changed without a copy
+    /// out and back, which retained and released the rows' strings).
+    mutating func withOptional(_ change: (inout Wrapped) -> Void) {
+        guard self != nil else { return }
+        change(&self!)
     }
 }
 

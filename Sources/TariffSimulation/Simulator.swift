@@ -61,11 +61,14 @@ public enum Simulator {
                              progress: ((Int) -> Void)?) throws(SimulationError) -> SimulationReport? {
         var processor = BillingProcessor(catalog: catalog, sink: SimulationSink(catalog: catalog, from: options.from, to: options.to),
                                          entities: TraceEntities(), currency: currency)
+        // The reader interns agents into its own copy of the tables (holding the catalog's agents
+        // at the indexes the processor knows); the processor gets it back at the end.
+        let entities = processor.entities
         let reading: ReadingOutcome
         if buffered {
             // Read everything, then sort by (time, line): the sort is stable, so ties keep trace order.
             var events: [TraceEvent] = []
-            reading = read(path, catalog: catalog, options: options, stopWhenOutOfOrder: false) { batch in
+            reading = read(path, catalog: catalog, options: options, entities: entities, stopWhenOutOfOrder: false) { batch in
                 events.append(contentsOf: batch)
             }
             if let failure = reading.failure { throw failure }
@@ -77,7 +80,7 @@ public enum Simulator {
             let pipe = EventPipe()
             let box = ReadingBox()
             let thread = Thread {
-                box.outcome = read(path, catalog: catalog, options: options, stopWhenOutOfOrder: true) { batch in
+                box.outcome = read(path, catalog: catalog, options: options, entities: entities, stopWhenOutOfOrder: true) { batch in
                     pipe.put(batch)
                 }
                 pipe.finish()
@@ -85,8 +88,17 @@ public enum Simulator {
             thread.stackSize = 8 << 20
             thread.start()
             var processedLines = 0
-            while let batch = pipe.take() {
-                for event in batch { processor.process(event) }
+            while var batch = pipe.take() {
+                // A few hundred events at a time: first their names are interned and the id-table
+                // slots they will probe loaded, in tight loops whose cache misses overlap (where
+                // each event waited for memory in turn), then they are processed.
+                batch.withUnsafeMutableBufferPointer { events in
+                    for chunk in stride(from: 0, to: events.count, by: 256) {
+                        let end = min(chunk + 256, events.count)
+                        processor.prepare(UnsafeMutableBufferPointer(rebasing: events[chunk..<end]))
+                        for index in chunk..<end { processor.process(resolved: events[index]) }
+                    }
+                }
                 if let last = batch.last, last.line - processedLines >= 65_536 {
                     processedLines = last.line
                     progress?(processedLines)
@@ -98,6 +110,8 @@ public enum Simulator {
             if let failure = reading.failure { throw failure }
             if reading.outOfOrder { return nil }
         }
+        // Agents were interned by the reader; consumers and plans by the processor.
+        processor.entities.agents = reading.entities.agents
         let from = options.from ?? processor.firstEventTime
         let to = options.to ?? processor.lastEventTime.flatMap { $0.adding(nanoseconds: 1) }
         processor.finish(through: options.to ?? processor.lastEventTime ?? Timestamp(nanosecondsSinceEpoch: .min))
@@ -113,6 +127,7 @@ public enum Simulator {
 
     /// What reading a trace gave: the entity tables, the rejections, the lines, or why it stopped.
     struct ReadingOutcome: @unchecked Sendable {
+        var entities: TraceEntities
         var rejections: [Rejection] = []
         var lines = 0
         var outOfOrder = false
@@ -120,10 +135,10 @@ public enum Simulator {
     }
 
     /// Reads and parses the trace, handing events on in batches of 4,096.
-    private static func read(_ path: String, catalog: CompiledCatalog, options: SimulationOptions,
+    private static func read(_ path: String, catalog: CompiledCatalog, options: SimulationOptions, entities: TraceEntities,
                              stopWhenOutOfOrder: Bool, deliver: ([TraceEvent]) -> Void) -> ReadingOutcome {
-        let parser = TraceParser(meterNames: catalog.meterNames)
-        var outcome = ReadingOutcome()
+        var parser = TraceParser(meterNames: catalog.meterNames)
+        var outcome = ReadingOutcome(entities: entities)
         var batch: [TraceEvent] = []
         batch.reserveCapacity(4_096)
         var lastTime: Timestamp?
@@ -135,22 +150,23 @@ public enum Simulator {
                     outcome.rejections.append(rejection)
                     return true
                 }
-                switch parser.parse(bytes, line: line) {
+                switch parser.parse(bytes, line: line, interning: &outcome.entities, appendingTo: &batch) {
                 case .blank:
                     return true
                 case .rejected(let reason):
                     if options.strict { outcome.failure = SimulationError("line \(line): \(reason) (--strict)"); return false }
                     outcome.rejections.append(Rejection(line: line, reason: reason))
                     return true
-                case .event(let event):
-                    if stopWhenOutOfOrder {
-                        if let lastTime, event.time < lastTime {
+                case .event:
+                    // The parser appended the event to the batch (the batch is then never delivered
+                    // when the event is out of order).
+                    if stopWhenOutOfOrder, let time = batch.last?.time {
+                        if let lastTime, time < lastTime {
                             outcome.outOfOrder = true
                             return false
                         }
-                        lastTime = event.time
+                        lastTime = time
                     }
-                    batch.append(event)
                     if batch.count == 4_096 {
                         deliver(batch)
                         batch.removeAll(keepingCapacity: true)

@@ -14,7 +14,7 @@ extension Simulator {
     /// Reads and orders a trace (`-` for standard input, `.gz` accepted).
     /// - throws: `SimulationError` when the file cannot be read, or at the first rejection with `strict`.
     public static func readTrace(_ path: String, catalog: CompiledCatalog, strict: Bool = false) throws(SimulationError) -> TraceReading {
-        let parser = TraceParser(meterNames: catalog.meterNames)
+        var parser = TraceParser(meterNames: catalog.meterNames)
         var reading = TraceReading(events: [], rejections: [], lines: 0)
         var failure: SimulationError?
         do throws(TraceReadError) {
@@ -25,14 +25,13 @@ extension Simulator {
                     reading.rejections.append(Rejection(line: line, reason: reason))
                     return true
                 }
-                switch parser.parse(bytes, line: line) {
+                switch parser.parse(bytes, line: line, appendingTo: &reading.events) {
                 case .blank: return true
                 case .rejected(let reason):
                     if strict { failure = SimulationError("line \(line): \(reason) (--strict)"); return false }
                     reading.rejections.append(Rejection(line: line, reason: reason))
                     return true
-                case .event(let event):
-                    reading.events.append(event)
+                case .event:
                     return true
                 }
             }

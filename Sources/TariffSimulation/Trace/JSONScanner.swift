@@ -89,7 +89,7 @@ struct JSONScanner {
                 for index in 0..<count {
                     let range = earlierKey(index)
                     guard range.end - range.start == length else { continue }
-                    if length == 0 || memcmp(bytes.baseAddress! + start, bytes.baseAddress! + range.start, length) == 0 {
+                    if length == 0 || bytesEqual(bytes.baseAddress! + start, bytes.baseAddress! + range.start, length) {
                         throw .syntax("duplicate key '\(key.string.prefix(40))'")
                     }
                 }
@@ -118,15 +118,6 @@ struct JSONScanner {
         return (Key(bytes: raw, decoded: decoded), start, start + raw.count)
     }
 
-    /// Bytes that stop the fast scan of a string: `"`, `\\` and control characters.
-    static let stringStops: [Bool] = (0..<256).map { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }
-
-    static func fnv1a(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
-        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
-        for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
-        return hash
-    }
-
     /// The raw bytes of a string (between the quotes) and whether it has escapes; control
     /// characters are an error.
     mutating func rawString() throws(Failure) -> (UnsafeBufferPointer<UInt8>, Bool) {
@@ -135,25 +126,39 @@ struct JSONScanner {
         position += 1
         let start = position
         var hasEscape = false
-        // The hottest loop of the reader: raw pointer, one table look-up a byte for the three
-        // bytes that end or complicate a string (quote, backslash, control characters).
+        // The hottest loop of the reader. Eight bytes at a time, a word is searched for the three
+        // bytes that end or complicate a string (quote, backslash, control characters) with the
+        // "has a zero byte" bit trick; borrows only flag bytes above a real match, so the lowest
+        // flagged byte is the first stop. Then the stop (or the last few bytes) one at a time.
         guard let base = bytes.baseAddress else { throw .syntax("unterminated string") }
         let count = bytes.count
-        while position < count {
-            let byte = base[position]
-            if Self.stringStops[Int(byte)] {
-                if byte == UInt8(ascii: "\"") {
-                    let raw = UnsafeBufferPointer(start: base + start, count: position - start)
-                    position += 1
-                    return (raw, hasEscape)
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        while true {
+            while position + 8 <= count {
+                let word = UnsafeRawPointer(base + position).loadUnaligned(as: UInt64.self)
+                let quotes = word ^ (ones &* 0x22), backslashes = word ^ (ones &* 0x5C)
+                let stops = ((quotes &- ones) & ~quotes | (backslashes &- ones) & ~backslashes | (word &- ones &* 0x20) & ~word) & highs
+                if stops != 0 {
+                    position += stops.trailingZeroBitCount >> 3
+                    break
                 }
-                if byte < 0x20 { throw .syntax("control character in a string") }
+                position += 8
+            }
+            guard position < count else { throw .syntax("unterminated string") }
+            let byte = base[position]
+            if byte == UInt8(ascii: "\"") {
+                let raw = UnsafeBufferPointer(start: base + start, count: position - start)
+                position += 1
+                return (raw, hasEscape)
+            }
+            if byte < 0x20 { throw .syntax("control character in a string") }
+            if byte == UInt8(ascii: "\\") {
+                // The escaped byte is skipped unread: unescaping checks it.
                 hasEscape = true
                 position += 1
             }
             position += 1
         }
-        throw .syntax("unterminated string")
     }
 
     /// A string value, escapes decoded; invalid UTF-8 is an error.
@@ -298,6 +303,22 @@ struct JSONScanner {
         skipWhitespace()
         guard atEnd else { throw .syntax("unexpected text after the object at column \(position + 1)") }
     }
+}
+
+/// Whether `count` bytes at `a` and `b` are equal: eight at a time, inline (keys and ids are
+/// short, and calling memcmp cost more than comparing).
+@inline(__always)
+func bytesEqual(_ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>, _ count: Int) -> Bool {
+    var offset = 0
+    while offset + 8 <= count {
+        guard UnsafeRawPointer(a + offset).loadUnaligned(as: UInt64.self) == UnsafeRawPointer(b + offset).loadUnaligned(as: UInt64.self) else { return false }
+        offset += 8
+    }
+    while offset < count {
+        guard a[offset] == b[offset] else { return false }
+        offset += 1
+    }
+    return true
 }
 
 /// Exact decimal reading of a JSON number's text, exponents included (`1.2e3` is 1200 exactly).

@@ -5,6 +5,10 @@ import Tariff
 struct TraceParser {
     /// The catalog's meter names as bytes, by index.
     let meterNameBytes: [[UInt8]]
+    /// The date part (`YYYY-MM-DD`, packed) of the last timestamp parsed in full, and its
+    /// midnight: a trace's timestamps share a few dates, so most are read from the time of day on.
+    private var cachedDate: (low: UInt64, high: UInt16) = (0, 0)
+    private var cachedMidnight: Timestamp?
 
     init(meterNames: [String]) {
         meterNameBytes = meterNames.map { Array($0.utf8) }
@@ -32,20 +36,39 @@ struct TraceParser {
     }
 
     enum Outcome {
-        case event(TraceEvent)
+        /// The event was appended to the caller's array (not returned: an event is some 280
+        /// bytes with reference-counted fields, and each copy of it showed in the reader's time).
+        case event
         case rejected(String)
         case blank
     }
 
-    func parse(_ bytes: UnsafeBufferPointer<UInt8>, line: Int) -> Outcome {
+    /// Parses a line keeping ids as names (`TraceEvent.consumer` and `subject` stay -1).
+    mutating func parse(_ bytes: UnsafeBufferPointer<UInt8>, line: Int, appendingTo events: inout [TraceEvent]) -> Outcome {
+        var unused = TraceEntities()
+        return parse(bytes, line: line, entities: &unused, intern: false, events: &events)
+    }
+
+    /// Parses a line interning agents into `entities` straight from the line's bytes, and
+    /// hashing execution ids: executions carry the agent's index, the id's hashes, the consumer's
+    /// id as words for the processor to intern (`TraceEvent.consumerKey`), and no name but the
+    /// execution id (a String per name was a good part of the reader's time).
+    mutating func parse(_ bytes: UnsafeBufferPointer<UInt8>, line: Int, interning entities: inout TraceEntities,
+                        appendingTo events: inout [TraceEvent]) -> Outcome {
+        parse(bytes, line: line, entities: &entities, intern: true, events: &events)
+    }
+
+    private mutating func parse(_ bytes: UnsafeBufferPointer<UInt8>, line: Int, entities: inout TraceEntities, intern: Bool,
+                                events: inout [TraceEvent]) -> Outcome {
         var scanner = JSONScanner(bytes)
         scanner.skipWhitespace()
         if scanner.atEnd { return .blank }
         var fields = Fields()
+        let meterNames = meterNameBytes
         do throws(JSONScanner.Failure) {
             guard scanner.peek == UInt8(ascii: "{") else { return .rejected("not a JSON object") }
             try scanner.object { key, scanner throws(JSONScanner.Failure) in
-                try read(key, &scanner, into: &fields)
+                try Self.read(key, &scanner, into: &fields, meterNames: meterNames)
             }
             try scanner.finish()
         } catch {
@@ -55,10 +78,13 @@ struct TraceParser {
             }
         }
         if let problem = fields.problem { return .rejected(problem) }
-        return build(fields, line: line)
+        return build(fields, line: line, entities: &entities, intern: intern, events: &events)
     }
 
-    private func read(_ key: JSONScanner.Key, _ scanner: inout JSONScanner, into fields: inout Fields) throws(JSONScanner.Failure) {
+    // The field readers are static, handed the meter names: closures of a mutating `parse` that
+    // called methods copied the whole parser for every key.
+    private static func read(_ key: JSONScanner.Key, _ scanner: inout JSONScanner, into fields: inout Fields,
+                             meterNames: [[UInt8]]) throws(JSONScanner.Failure) {
         func text() throws(JSONScanner.Failure) -> String? {
             guard scanner.peek == UInt8(ascii: "\"") else {
                 try scanner.skipValue()
@@ -79,18 +105,20 @@ struct TraceParser {
             for byte in raw where byte >= 0x80 { return .decoded(try JSONScanner.text(raw)) }
             return .raw(raw)
         }
-        // Keys are matched as bytes, most frequent first: no String is made for a key.
-        if key.is("type") { fields.type = try value() }
-        else if key.is("id") { fields.id = try value() }
-        else if key.is("consumer") { fields.consumer = try value() }
-        else if key.is("agent") { fields.agent = try value() }
-        else if key.is("started_at") { fields.startedAt = try value() }
-        else if key.is("ended_at") { fields.endedAt = try value() }
-        else if key.is("status") { fields.status = try value() }
-        else if key.is("meters") { try readMeters(&scanner, into: &fields) }
-        else if key.is("at") { fields.at = try value() }
-        else if key.is("plan") { fields.plan = try value() }
-        else if key.is("amount") {
+        // Keys are matched as bytes (no String is made for a key): by length and first byte, then
+        // one comparison, rather than a comparison with every known key in turn.
+        switch Self.field(key) {
+        case .type: fields.type = try value()
+        case .id: fields.id = try value()
+        case .consumer: fields.consumer = try value()
+        case .agent: fields.agent = try value()
+        case .startedAt: fields.startedAt = try value()
+        case .endedAt: fields.endedAt = try value()
+        case .status: fields.status = try value()
+        case .meters: try readMeters(&scanner, into: &fields, meterNames: meterNames)
+        case .at: fields.at = try value()
+        case .plan: fields.plan = try value()
+        case .amount:
             // A decimal string, or a JSON number read exactly from its text.
             if scanner.peek == UInt8(ascii: "\"") {
                 fields.amountText = Substring(try scanner.string())
@@ -101,13 +129,41 @@ struct TraceParser {
                 try scanner.skipValue()
                 fields.problem = fields.problem ?? "field 'amount' must be a decimal string or a number"
             }
-        } else {
+        case nil:
             // Unknown extra fields are ignored (usage.md), but must still be valid JSON.
             try scanner.skipValue()
         }
     }
 
-    private func readMeters(_ scanner: inout JSONScanner, into fields: inout Fields) throws(JSONScanner.Failure) {
+    /// The fields of an event.
+    private enum Field { case type, id, consumer, agent, startedAt, endedAt, status, meters, at, plan, amount }
+
+    /// Which field a key names, if any.
+    private static func field(_ key: JSONScanner.Key) -> Field? {
+        key.withBytes { bytes -> Field? in
+            guard let first = bytes.first else { return nil }
+            let candidate: (Field, StaticString)
+            switch (bytes.count, first) {
+            case (4, UInt8(ascii: "t")): candidate = (.type, "type")
+            case (2, UInt8(ascii: "i")): candidate = (.id, "id")
+            case (8, UInt8(ascii: "c")): candidate = (.consumer, "consumer")
+            case (5, UInt8(ascii: "a")): candidate = (.agent, "agent")
+            case (10, UInt8(ascii: "s")): candidate = (.startedAt, "started_at")
+            case (8, UInt8(ascii: "e")): candidate = (.endedAt, "ended_at")
+            case (6, UInt8(ascii: "s")): candidate = (.status, "status")
+            case (6, UInt8(ascii: "m")): candidate = (.meters, "meters")
+            case (2, UInt8(ascii: "a")): candidate = (.at, "at")
+            case (4, UInt8(ascii: "p")): candidate = (.plan, "plan")
+            case (6, UInt8(ascii: "a")): candidate = (.amount, "amount")
+            default: return nil
+            }
+            let name = candidate.1.utf8Start
+            for offset in 1..<bytes.count where bytes[offset] != name[offset] { return nil }
+            return candidate.0
+        }
+    }
+
+    private static func readMeters(_ scanner: inout JSONScanner, into fields: inout Fields, meterNames: [[UInt8]]) throws(JSONScanner.Failure) {
             fields.metersSeen = true
             guard scanner.peek == UInt8(ascii: "{") else {
                 try scanner.skipValue()
@@ -120,7 +176,7 @@ struct TraceParser {
                     fields.problem = fields.problem ?? "meter '\(key.string)' must be a number"
                     return
                 }
-                let meterIndex = key.withBytes(meterIndex(of:))
+                let meterIndex: Int? = key.withBytes { Self.meterIndex(of: $0, in: meterNames) }
                 let number = try scanner.numberBytes()
                 switch JSONNumber.scaled(number, fractionalDigits: MeterValue.fractionalDigits, maximum: Int128(MeterValue.maximumWholeUnits) * 1_000_000) {
                 case .failure(.negative): fields.problem = fields.problem ?? "meter '\(key.string)' is negative"
@@ -138,18 +194,73 @@ struct TraceParser {
     }
 
     /// The catalog index of a meter name, compared as bytes.
-    private func meterIndex(of name: UnsafeBufferPointer<UInt8>) -> Int? {
-        for (index, candidate) in meterNameBytes.enumerated() where candidate.count == name.count {
+    private static func meterIndex(of name: UnsafeBufferPointer<UInt8>, in meterNames: [[UInt8]]) -> Int? {
+        for (index, candidate) in meterNames.enumerated() where candidate.count == name.count {
             if candidate.withUnsafeBufferPointer({ name.count == 0 || memcmp($0.baseAddress!, name.baseAddress!, name.count) == 0 }) { return index }
         }
         return nil
     }
 
-    private func build(_ fields: Fields, line: Int) -> Outcome {
+    /// An RFC 3339 timestamp from the line's bytes. `YYYY-MM-DDTHH:MM:SS[.fraction]Z` on the last
+    /// date seen is read here from the time of day on, by the same rules as `Timestamp`; anything
+    /// else (another date, an offset) is parsed in full, and a new date is remembered.
+    private mutating func parseTimestamp(_ bytes: UnsafeBufferPointer<UInt8>) -> Timestamp? {
+        guard bytes.count >= 20, let base = bytes.baseAddress else { return Timestamp(rfc3339Bytes: bytes) }
+        let raw = UnsafeRawPointer(base)
+        let dateLow = raw.loadUnaligned(as: UInt64.self)
+        let dateHigh = raw.loadUnaligned(fromByteOffset: 8, as: UInt16.self)
+        if let midnight = cachedMidnight, dateLow == cachedDate.low, dateHigh == cachedDate.high,
+           let nanoseconds = Self.timeOfDayUTC(UnsafeBufferPointer(rebasing: bytes[10...])) {
+            return midnight.adding(nanoseconds: nanoseconds)
+        }
+        guard let value = Timestamp(rfc3339Bytes: bytes) else { return nil }
+        // Remember a new date (its midnight must be representable: near the ends of the range it is not).
+        if cachedMidnight == nil || dateLow != cachedDate.low || dateHigh != cachedDate.high,
+           let midnight = Timestamp(date: Substring(decoding: UnsafeBufferPointer(rebasing: bytes[0..<10]), as: UTF8.self)) {
+            cachedDate = (dateLow, dateHigh)
+            cachedMidnight = midnight
+        }
+        return value
+    }
+
+    /// `THH:MM:SS[.fraction]Z` (or `t`, `z`) as nanoseconds of the day; nil for anything else
+    /// (the caller then parses the whole timestamp). Fraction digits past the ninth are dropped.
+    private static func timeOfDayUTC(_ bytes: UnsafeBufferPointer<UInt8>) -> Int64? {
+        guard bytes.count >= 10 else { return nil }
+        func digit(_ index: Int) -> Int64? {
+            let byte = bytes[index] &- UInt8(ascii: "0")
+            return byte < 10 ? Int64(byte) : nil
+        }
+        guard bytes[0] == UInt8(ascii: "T") || bytes[0] == UInt8(ascii: "t"), bytes[3] == UInt8(ascii: ":"), bytes[6] == UInt8(ascii: ":"),
+              let h1 = digit(1), let h2 = digit(2), let m1 = digit(4), let m2 = digit(5), let s1 = digit(7), let s2 = digit(8)
+        else { return nil }
+        let hour = h1 * 10 + h2, minute = m1 * 10 + m2, second = s1 * 10 + s2
+        guard hour <= 23, minute <= 59, second <= 59 else { return nil }
+        var index = 9
+        var fraction: Int64 = 0
+        if bytes[index] == UInt8(ascii: ".") {
+            index += 1
+            var digits = 0
+            while index < bytes.count, let value = digit(index) {
+                if digits < 9 { fraction = fraction * 10 + value }
+                digits += 1
+                index += 1
+            }
+            guard digits > 0 else { return nil }
+            for _ in min(digits, 9)..<9 { fraction *= 10 }
+        }
+        guard index == bytes.count - 1, bytes[index] == UInt8(ascii: "Z") || bytes[index] == UInt8(ascii: "z") else { return nil }
+        return (hour * 3_600 + minute * 60 + second) * 1_000_000_000 + fraction
+    }
+
+    private mutating func build(_ fields: Fields, line: Int, entities: inout TraceEntities, intern: Bool,
+                                events: inout [TraceEvent]) -> Outcome {
         guard let typeField = fields.type else { return .rejected("missing field 'type'") }
         func timestamp(_ field: FieldValue?, _ name: String) -> (Timestamp?, String?) {
             guard let field else { return (nil, "missing field '\(name)'") }
-            guard let value = field.timestamp else { return (nil, "field '\(name)' is not an RFC 3339 timestamp: '\(field.string.prefix(40))'") }
+            let parsed: Timestamp?
+            if case .raw(let bytes) = field { parsed = parseTimestamp(bytes) } else { parsed = field.timestamp }
+            guard let value = parsed else { return (nil, "field '\(name)' is not an RFC 3339 timestamp: '\(field.string.prefix(40))'") }
             return (value, nil)
         }
         let type: String
@@ -173,19 +284,23 @@ struct TraceParser {
             guard failed || status.equals("succeeded") else { return .rejected("field 'status' must be succeeded or failed, not '\(status.string.prefix(40))'") }
             guard fields.metersSeen else { return .rejected("missing field 'meters'") }
             guard startedAt <= endedAt else { return .rejected("started_at is after ended_at") }
-            // Ids travel as names; the pricing thread interns them (balancing the two threads' work).
             var event = TraceEvent(line: line, time: endedAt, kind: .execution, consumer: -1, subject: -1)
-            event.consumerName = consumer.string
-            event.subjectName = agent.string
             event.startedAt = startedAt
             event.executionID = executionID.string
             event.failed = failed
             event.meters = fields.meters
             event.meterMask = fields.meterMask
             event.unknownMeters = fields.unknownMeters
-            // FNV-1a over the parsed fields: equal for equal fields, whatever their order in the line.
-
-            return .event(event)
+            if intern {
+                event.setConsumer(consumer)
+                event.subject = agent.intern(into: &entities.agents)
+                (event.idHashHigh, event.idHashLow) = executionID.withBytes(FieldHash.pair(bytes:))
+            } else {
+                event.consumerName = consumer.string
+                event.subjectName = agent.string
+            }
+            events.append(event)
+            return .event
         case "subscribe", "cancel":
             let (consumer, consumerProblem) = id(fields.consumer, "consumer")
             let (plan, planProblem) = id(fields.plan, "plan")
@@ -195,7 +310,9 @@ struct TraceParser {
             var event = TraceEvent(line: line, time: at, kind: type == "subscribe" ? .subscribe : .cancel, consumer: -1, subject: -1)
             event.subjectName = plan.string
             event.consumerName = consumer.string
-            return .event(event)
+            if intern { event.setConsumer(consumer) }
+            events.append(event)
+            return .event
         case "purchase":
             let (consumer, consumerProblem) = id(fields.consumer, "consumer")
             let (at, atProblem) = timestamp(fields.at, "at")
@@ -223,9 +340,10 @@ struct TraceParser {
             }
             guard micros > 0 else { return .rejected("amount must be positive") }
             var event = TraceEvent(line: line, time: at, kind: .purchase, consumer: -1, subject: -1)
-            event.consumerName = consumer.string
+            if intern { event.setConsumer(consumer) } else { event.consumerName = consumer.string }
             event.amount = Money(micros: Int64(micros))
-            return .event(event)
+            events.append(event)
+            return .event
         default:
             return .rejected("unknown event type '\(type.prefix(40))'")
         }
@@ -253,13 +371,19 @@ struct FieldHash {
     /// Two independent 64-bit hashes of a text (FNV-1a, and FNV-1a from another basis with a
     /// final avalanche): 128 bits, so two different ids collide with negligible probability.
     static func pair(_ text: String) -> (UInt64, UInt64) {
+        var text = text
+        return text.withUTF8(pair(bytes:))
+    }
+
+    /// The same over the id's bytes (equal to `pair` of the decoded text for plain ASCII ids).
+    static func pair(bytes: UnsafeBufferPointer<UInt8>) -> (UInt64, UInt64) {
         var first = FieldHash()
         var second = FieldHash(value: 0x8422_2325_CBF2_9CE4)
-        for byte in text.utf8 {
+        for byte in bytes {
             first.addByte(byte)
             second.addByte(byte ^ 0x5A)
         }
-        var z = second.value ^ UInt64(text.utf8.count)
+        var z = second.value ^ UInt64(bytes.count)
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return (first.value, z ^ (z >> 31))
@@ -298,6 +422,13 @@ enum FieldValue {
         switch self {
         case .raw(let bytes): Timestamp(rfc3339Bytes: bytes)
         case .decoded(let text): Timestamp(rfc3339: text)
+        }
+    }
+
+    func withBytes<R>(_ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+        switch self {
+        case .raw(let bytes): return body(bytes)
+        case .decoded(var text): return text.withUTF8(body)
         }
     }
 
