@@ -27,6 +27,8 @@ public final class PostgresBackend: SettlementBackend {
     public let currency: Currency
     public let configuration: PostgresConfiguration
     let pool: ConnectionPool
+    /// Reserves on a consumer that arrive while one is in flight go together (group commit).
+    let reserveBatcher: StepBatcher<ReserveCommand, Hold>
     /// Optimistic tries of a settle or period charge before it takes the consumer's lock.
     static let optimisticAttempts = 3
     /// Tries of a step that failed transiently (each after a short, growing, jittered pause).
@@ -47,6 +49,8 @@ public final class PostgresBackend: SettlementBackend {
         self.configuration = configuration
         pool = ConnectionPool(configuration: try Self.connectionConfiguration(configuration), maximumConnections: configuration.poolSize, logger: Self.logger)
         let pool = pool
+        reserveBatcher = StepBatcher(runBatch: { commands in try await Self.reserveBatch(commands, pool: pool) },
+                                     runAlone: { command in try await Self.reserveAlone(command, pool: pool, configuration: configuration) })
         do {
             try await Self.probe(configuration)
             if migrate { try await Self.retrying(configuration) { try await Self.migrate(pool, schema: configuration.schema) } }
@@ -272,12 +276,39 @@ public final class PostgresBackend: SettlementBackend {
     }
 
     public func reserve(_ command: ReserveCommand) async throws -> Hold {
-        let row = try await step { [self] in
-            try await self.row("""
+        try await reserveBatcher.submit(command, consumer: command.consumer)
+    }
+
+    /// Several reserves on one consumer in one call (`StepBatcher`): an outcome each, in order.
+    static func reserveBatch(_ commands: [ReserveCommand], pool: ConnectionPool) async throws -> [Result<Hold, any Error>] {
+        let versions: [Int64] = commands.map { Int64($0.version) }
+        // Arrays cannot carry NULLs here: Int64.min (an instant in 1677) stands for "no period".
+        let periodStarts: [Int64] = commands.map { $0.periodStart?.nanosecondsSinceEpoch ?? Int64.min }
+        let rows = try await pool.withConnection { connection in try await collect("""
+            SELECT o_index, o_consumer, o_amount, o_expires_at, o_refused, o_code, o_message FROM tariff_reserve_batch(
+                \(commands.map(\.execution)), \(commands.map(\.fingerprint)), \(commands.map(\.consumer)), \(commands.map(\.plan)),
+                \(versions), \(periodStarts), \(commands.map(\.amount.micros)),
+                \(commands.map(\.expiresAt.nanosecondsSinceEpoch)), \(commands.map(\.now.nanosecondsSinceEpoch)), \(commands.map(\.recordsRefusal)))
+            ORDER BY o_index
+            """, on: connection) }
+        return try zip(commands, rows).map { (command: ReserveCommand, row: PostgresRandomAccessRow) throws -> Result<Hold, any Error> in
+            if let code = try row[5].decode(String?.self) {
+                return .failure(SettlementError(SettlementError.Code(rawValue: code), try row[6].decode(String?.self) ?? code))
+            }
+            return .success(Hold(execution: command.execution, consumer: try row[1].decode(String.self), amount: Money(micros: try row[2].decode(Int64.self)),
+                                 expiresAt: Timestamp(nanosecondsSinceEpoch: try row[3].decode(Int64.self)), refused: try row[4].decode(Bool.self)))
+        }
+    }
+
+    /// One reserve, with its retries.
+    static func reserveAlone(_ command: ReserveCommand, pool: ConnectionPool, configuration: PostgresConfiguration) async throws -> Hold {
+        let rows = try await retrying(configuration) {
+            try await pool.withConnection { connection in try await collect("""
                 SELECT * FROM tariff_reserve(\(command.execution), \(command.fingerprint), \(command.consumer), \(command.plan), \(Int64(command.version)),
                 \(command.periodStart?.nanosecondsSinceEpoch), \(command.amount.micros), \(command.expiresAt.nanosecondsSinceEpoch), \(command.now.nanosecondsSinceEpoch), \(command.recordsRefusal))
-                """)
+                """, on: connection) }
         }
+        guard let row = rows.first else { throw SettlementError(.storage, "the ledger's function returned no row") }
         return Hold(execution: command.execution, consumer: try row[0].decode(String.self), amount: Money(micros: try row[1].decode(Int64.self)),
                     expiresAt: Timestamp(nanosecondsSinceEpoch: try row[2].decode(Int64.self)), refused: try row[3].decode(Bool.self))
     }

@@ -33,6 +33,7 @@ enum Schema {
         Migration(version: 2, name: "recorded_refusals", statements: v2),
         Migration(version: 3, name: "settle_without_read", statements: v3),
         Migration(version: 4, name: "shorter_consumer_locks", statements: v4),
+        Migration(version: 5, name: "reserve_batches", statements: v5),
     ]
 
     /// Every table, for dumps (tests compare a dump before and after a refused operation).
@@ -692,6 +693,37 @@ enum Schema {
                                  creator_share, platform_share, processing_share, failed, dated_at)
             VALUES (p_operation, 'execution', p_consumer, p_agent, p_creator, p_plan, p_version, p_execution, p_compute_units, p_billed, p_charged,
                     p_uncollected, p_creator_share, p_platform_share, p_processing_share, p_failed, p_ended_at);
+        END $$
+        """,
+    ]
+
+    /// Reserves in batches (`StepBatcher`): several reserves on one consumer in one call and one
+    /// commit, each in its own subtransaction so that a refusal (`tariff_refuse`) rolls back that
+    /// reserve alone and is answered as its code and message. Any other failure fails the batch,
+    /// and the backend runs each reserve alone.
+    static let v5: [String] = [
+        """
+        CREATE FUNCTION tariff_reserve_batch(p_executions text[], p_fingerprints text[], p_consumers text[], p_plans text[], p_versions bigint[],
+                                             p_period_starts bigint[], p_amounts bigint[], p_expires_at bigint[], p_now bigint[], p_records_refusal boolean[])
+        RETURNS TABLE (o_index int, o_consumer text, o_amount bigint, o_expires_at bigint, o_refused boolean, o_code text, o_message text)
+        LANGUAGE plpgsql AS $$
+        DECLARE r record; hint text; message text;
+        BEGIN
+            FOR i IN 1 .. coalesce(array_length(p_executions, 1), 0) LOOP
+                o_index := i;
+                BEGIN
+                    SELECT * INTO r FROM tariff_reserve(p_executions[i], p_fingerprints[i], p_consumers[i], p_plans[i], p_versions[i], nullif(p_period_starts[i], '-9223372036854775808'::bigint),
+                                                        p_amounts[i], p_expires_at[i], p_now[i], p_records_refusal[i]);
+                    o_consumer := r.o_consumer; o_amount := r.o_amount; o_expires_at := r.o_expires_at; o_refused := r.o_refused;
+                    o_code := NULL; o_message := NULL;
+                EXCEPTION WHEN raise_exception THEN
+                    GET STACKED DIAGNOSTICS message = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
+                    IF hint IS NULL OR hint NOT LIKE 'tariff:%' THEN RAISE; END IF;
+                    o_consumer := NULL; o_amount := NULL; o_expires_at := NULL; o_refused := NULL;
+                    o_code := substr(hint, 8); o_message := message;
+                END;
+                RETURN NEXT;
+            END LOOP;
         END $$
         """,
     ]

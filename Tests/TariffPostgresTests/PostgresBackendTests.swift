@@ -21,7 +21,7 @@ struct PostgresBackendTests {
             return try await group.reduce(into: []) { $0.append($1) }
         }
         for backend in backends {
-            #expect(try await backend.appliedMigrations() == [1, 2, 3, 4])
+            #expect(try await backend.appliedMigrations() == [1, 2, 3, 4, 5])
             #expect(backend.currency.code == "USD")
         }
         // A reopened ledger keeps its currency and refuses another.
@@ -165,7 +165,7 @@ struct PostgresUpgradeTests {
         }
         let backend = try await PostgresBackend(url: url)
         defer { backend.shutdown() }
-        #expect(try await backend.appliedMigrations() == [1, 2, 3, 4])
+        #expect(try await backend.appliedMigrations() == [1, 2, 3, 4, 5])
         #expect(try await backend.hold(execution: "exe_old")?.state == .active)
         #expect(try await backend.balance(consumer: "cus_old", at: TestLedger.start).reserved == TestLedger.money("7.00"))
         let settlement = Settlement(backend: backend, catalog: TestLedger.catalog, clock: ManualClock(TestLedger.start))
@@ -173,6 +173,60 @@ struct PostgresUpgradeTests {
         // The flat plan's 7.00 fee, held in full: nothing left reserved, 3.00 available.
         #expect(receipt.charged == TestLedger.money("7.00"))
         #expect(try await settlement.balance(consumer: "cus_old") == Balance(consumer: "cus_old", currency: TestLedger.usd, available: TestLedger.money("3.00"), reserved: .zero))
+        #expect(try await settlement.verify().passed)
+    }
+}
+}
+
+/// Group commit of reserves on one consumer (`StepBatcher`): concurrent reserves go to the server
+/// together, and a refusal inside a batch refuses that reserve alone.
+extension PostgresServerTests {
+@Suite("PostgreSQL reserve batches")
+struct PostgresBatchTests {
+    @Test("48 concurrent reserves of 7.00 on 70.00: exactly 10 held, 38 refused for credits, most of them in batches; retries return the first result")
+    func concurrentReservesOnOneConsumer() async throws {
+        let backend = try await PostgresBackend(url: PostgresTestServer.freshURL(pool: 8))
+        defer { backend.shutdown() }
+        let settlement = Settlement(backend: backend, catalog: TestLedger.catalog, clock: ManualClock(TestLedger.start))
+        let plan = TestLedger.catalog.plan(id: "flat", at: TestLedger.start)!
+        _ = try await settlement.purchase(consumer: "cus_hot", amount: TestLedger.money("70.00"), idempotencyKey: "buy")
+        func reserveAll() async throws -> [String: Result<Hold, SettlementError>] {
+            try await withThrowingTaskGroup(of: (String, Result<Hold, SettlementError>).self) { group in
+                for index in 0..<48 {
+                    group.addTask {
+                        let execution = "exe_\(index)"
+                        do {
+                            return (execution, .success(try await settlement.reserve(ReservationRequest(execution: execution, consumer: "cus_hot", plan: plan))))
+                        } catch let error as SettlementError {
+                            return (execution, .failure(error))
+                        }
+                    }
+                }
+                return try await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
+            }
+        }
+        let first = try await reserveAll()
+        let held = first.values.filter { if case .success = $0 { true } else { false } }
+        let refused = first.values.compactMap { if case .failure(let error) = $0 { error } else { nil } }
+        // 70.00 / 7.00 = 10 holds; the other 38 refused with the code of a lone reserve.
+        #expect(held.count == 10 && refused.count == 38)
+        #expect(refused.allSatisfy { $0.code == .insufficientCredits })
+        #expect(try await settlement.balance(consumer: "cus_hot") == Balance(consumer: "cus_hot", currency: TestLedger.usd, available: .zero,
+                                                                           reserved: TestLedger.money("70.00")))
+        #expect(backend.reserveBatcher.batchedSteps.load(ordering: .relaxed) > 0, "no reserve went in a batch")
+        // The held ones again (concurrently, so in batches too): each returns its first hold, nothing moves.
+        let before = try await backend.snapshot()
+        let heldExecutions = first.filter { if case .success = $0.value { true } else { false } }.map(\.key)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for execution in heldExecutions {
+                group.addTask {
+                    let hold = try await settlement.reserve(ReservationRequest(execution: execution, consumer: "cus_hot", plan: plan))
+                    #expect(hold.amount == TestLedger.money("7.00"))
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(try await backend.snapshot() == before)
         #expect(try await settlement.verify().passed)
     }
 }
