@@ -93,12 +93,27 @@ final class ConnectionPool: Sendable {
         case .shutDown: throw ConnectionPool.shutDownError
         case .wait:
             let grant = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Grant, any Error>) in
-                let shutDown = state.withLock { state -> Bool in
-                    if state.isShutDown { return true }
+                // Decided again under the lock: a connection given back (or a slot freed) between the
+                // first look and now would otherwise sit idle while this step waits for good.
+                enum Now { case grant(Grant), shutDown, queued }
+                let now = state.withLock { state -> Now in
+                    if state.isShutDown { return .shutDown }
+                    while let connection = state.idle.popLast() {
+                        if !connection.isClosed { return .grant(.connection(connection)) }
+                        state.slotsTaken -= 1
+                    }
+                    if state.slotsTaken < maximumConnections {
+                        state.slotsTaken += 1
+                        return .grant(.slot)
+                    }
                     state.waiters.append(continuation)
-                    return false
+                    return .queued
                 }
-                if shutDown { continuation.resume(throwing: ConnectionPool.shutDownError) }
+                switch now {
+                case .grant(let grant): continuation.resume(returning: grant)
+                case .shutDown: continuation.resume(throwing: ConnectionPool.shutDownError)
+                case .queued: break
+                }
             }
             switch grant {
             case .connection(let connection): return connection

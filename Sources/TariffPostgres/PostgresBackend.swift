@@ -29,6 +29,8 @@ public final class PostgresBackend: SettlementBackend {
     let pool: ConnectionPool
     /// Reserves on a consumer that arrive while one is in flight go together (group commit).
     let reserveBatcher: StepBatcher<ReserveCommand, Hold>
+    /// Settles priced before any read (per-call plans), batched the same way; nil: stale (read, then price again).
+    let settleBatcher: StepBatcher<PricedSettle, SettleReceipt?>
     /// Optimistic tries of a settle or period charge before it takes the consumer's lock.
     static let optimisticAttempts = 3
     /// Tries of a step that failed transiently (each after a short, growing, jittered pause).
@@ -51,6 +53,8 @@ public final class PostgresBackend: SettlementBackend {
         let pool = pool
         reserveBatcher = StepBatcher(runBatch: { commands in try await Self.reserveBatch(commands, pool: pool) },
                                      runAlone: { command in try await Self.reserveAlone(command, pool: pool, configuration: configuration) })
+        settleBatcher = StepBatcher(runBatch: { settles in try await Self.settleBatch(settles, pool: pool) },
+                                    runAlone: { settle in try await Self.settleAlone(settle, pool: pool, configuration: configuration) })
         do {
             try await Self.probe(configuration)
             if migrate { try await Self.retrying(configuration) { try await Self.migrate(pool, schema: configuration.schema) } }
@@ -326,9 +330,12 @@ public final class PostgresBackend: SettlementBackend {
     }
 
     public func settle(_ command: SettleCommand, pricing: @escaping @Sendable (PeriodState) throws -> PricedCharge) async throws -> SettleReceipt {
-        try await step { [self] in
-            // A per-call plan keeps no period state: price first and apply in one round trip when the hold covers the price.
-            if command.period == nil, let receipt = try await settleWithoutRead(command, pricing: pricing) { return receipt }
+        // A per-call plan keeps no period state: price first and apply in one round trip (batched
+        // with the consumer's other settles in flight) when the hold covers the price.
+        if command.period == nil, let receipt = try await settleBatcher.submit(try PricedSettle(command, pricing: pricing), consumer: command.consumer) {
+            return receipt
+        }
+        return try await step { [self] in
             for _ in 0..<Self.optimisticAttempts {
                 do {
                     return try await settleOnce(command, pricing: pricing, on: nil)
@@ -349,22 +356,63 @@ public final class PostgresBackend: SettlementBackend {
         _ = try await rows("SELECT 1 FROM consumers WHERE id = (SELECT consumer FROM holds WHERE execution = \(execution)) FOR UPDATE", on: connection)
     }
 
-    /// Prices against the empty state (the only state of a per-call plan) and applies with no
-    /// expected hold: the function takes it if the hold covers the price (the whole price is then
-    /// charged, whatever the balance), else answers stale (nil here: read, then price again).
-    private func settleWithoutRead(_ command: SettleCommand, pricing: @Sendable (PeriodState) throws -> PricedCharge) async throws -> SettleReceipt? {
-        let priced = try pricing(.empty)
-        var charged = Money.zero, uncollected = Money.zero, split = SplitShares.zero
-        if priced.refusal == nil {
-            // Collected against exactly the price: all of it (what any hold >= the price gives).
-            (charged, uncollected, split) = SettlementMath.collect(billed: priced.billed, split: priced.split, rule: priced.rule, coverable: priced.billed)
+    /// A settle priced against the empty state (the only state of a per-call plan), to apply with
+    /// no expected hold: the function takes it if the hold covers the price (the whole price is
+    /// then charged, whatever the balance), else answers stale.
+    struct PricedSettle: Sendable {
+        let command: SettleCommand
+        let priced: PricedCharge
+        let charged: Money, uncollected: Money, split: SplitShares
+
+        init(_ command: SettleCommand, pricing: (PeriodState) throws -> PricedCharge) throws {
+            self.command = command
+            priced = try pricing(.empty)
+            if priced.refusal == nil {
+                // Collected against exactly the price: all of it (what any hold >= the price gives).
+                (charged, uncollected, split) = SettlementMath.collect(billed: priced.billed, split: priced.split, rule: priced.rule, coverable: priced.billed)
+            } else {
+                (charged, uncollected, split) = (.zero, .zero, .zero)
+            }
         }
-        do {
-            return try await applySettle(command, priced: priced, periodVersion: 0, expectedHeld: nil, minimumAvailable: nil, exactAvailable: nil,
-                                         charged: charged, uncollected: uncollected, split: split, on: nil)
-        } catch let error where Self.isStale(error) {
-            _ = error
-            return nil
+    }
+
+    /// One priced settle, with its retries; nil when stale.
+    static func settleAlone(_ settle: PricedSettle, pool: ConnectionPool, configuration: PostgresConfiguration) async throws -> SettleReceipt? {
+        try await retrying(configuration) {
+            do {
+                return try await pool.withConnection { connection in
+                    try await applySettle(settle.command, priced: settle.priced, periodVersion: 0, expectedHeld: nil, minimumAvailable: nil, exactAvailable: nil,
+                                          charged: settle.charged, uncollected: settle.uncollected, split: settle.split, on: connection)
+                }
+            } catch let error where isStale(error) {
+                _ = error
+                return nil
+            }
+        }
+    }
+
+    /// Several priced settles in one call: a receipt, nil (stale) or a refusal each, in order.
+    static func settleBatch(_ settles: [PricedSettle], pool: ConnectionPool) async throws -> [Result<SettleReceipt?, any Error>] {
+        let commands = settles.map(\.command)
+        let versions: [Int64] = commands.map { Int64($0.version) }
+        let refusals: [String] = settles.map { $0.priced.refusal?.rawValue ?? "" }
+        let billed: [Int64] = settles.map(\.priced.billed.micros), computeUnits: [Int64] = settles.map(\.priced.computeUnits.millis)
+        let charged: [Int64] = settles.map(\.charged.micros), uncollected: [Int64] = settles.map(\.uncollected.micros)
+        let creatorShares: [Int64] = settles.map(\.split.creator.micros), platformShares: [Int64] = settles.map(\.split.platform.micros)
+        let processingShares: [Int64] = settles.map(\.split.processing.micros)
+        let endedAt: [Int64] = commands.map(\.endedAt.nanosecondsSinceEpoch), now: [Int64] = commands.map(\.now.nanosecondsSinceEpoch)
+        let rows = try await pool.withConnection { connection in try await collect("""
+            SELECT * FROM tariff_settle_batch(\(commands.map(\.execution)), \(commands.map(\.fingerprint)), \(commands.map(\.consumer)),
+                \(commands.map(\.plan)), \(commands.map(\.agent)), \(commands.map(\.creator)), \(versions), \(refusals), \(billed), \(charged),
+                \(uncollected), \(creatorShares), \(platformShares), \(processingShares), \(computeUnits), \(commands.map(\.failed)), \(endedAt), \(now))
+            ORDER BY o_index
+            """, on: connection) }
+        return try zip(commands, rows).map { (command: SettleCommand, row: PostgresRandomAccessRow) throws -> Result<SettleReceipt?, any Error> in
+            if let code = try row[11].decode(String?.self) {
+                if code == "stale" { return .success(nil) }
+                return .failure(SettlementError(SettlementError.Code(rawValue: code), try row[12].decode(String?.self) ?? code))
+            }
+            return .success(try receipt(command.execution, row, from: 1))
         }
     }
 
@@ -423,17 +471,23 @@ public final class PostgresBackend: SettlementBackend {
                 if collected.uncollected.micros == 0 { minimumAvailable = priced.billed.micros - held.micros } else { exactAvailable = available }
             }
         }
-        return try await applySettle(command, priced: priced, periodVersion: periodVersion, expectedHeld: held.micros, minimumAvailable: minimumAvailable,
-                                     exactAvailable: exactAvailable, charged: charged, uncollected: uncollected, split: split, on: connection)
+        if let connection {
+            return try await Self.applySettle(command, priced: priced, periodVersion: periodVersion, expectedHeld: held.micros, minimumAvailable: minimumAvailable,
+                                              exactAvailable: exactAvailable, charged: charged, uncollected: uncollected, split: split, on: connection)
+        }
+        return try await pool.withConnection { connection in
+            try await Self.applySettle(command, priced: priced, periodVersion: periodVersion, expectedHeld: held.micros, minimumAvailable: minimumAvailable,
+                                       exactAvailable: exactAvailable, charged: charged, uncollected: uncollected, split: split, on: connection)
+        }
     }
 
     /// Calls `tariff_settle` with a price and what it was computed against (a NULL expected hold: any hold covering the price).
-    private func applySettle(_ command: SettleCommand, priced: PricedCharge, periodVersion: Int64, expectedHeld: Int64?, minimumAvailable: Int64?,
-                             exactAvailable: Int64?, charged: Money, uncollected: Money, split: SplitShares,
-                             on connection: PostgresConnection?) async throws -> SettleReceipt {
+    static func applySettle(_ command: SettleCommand, priced: PricedCharge, periodVersion: Int64, expectedHeld: Int64?, minimumAvailable: Int64?,
+                            exactAvailable: Int64?, charged: Money, uncollected: Money, split: SplitShares,
+                            on connection: PostgresConnection) async throws -> SettleReceipt {
         let stateKey = command.period?.rawValue
         let now = command.now.nanosecondsSinceEpoch
-        let result = try await self.row("""
+        let rows = try await collect("""
             SELECT * FROM tariff_settle(\(command.execution), \(command.fingerprint), \(command.consumer), \(command.plan), \(command.agent),
                 \(command.creator), \(Int64(command.version)), \(stateKey), \(periodVersion), \(expectedHeld), \(minimumAvailable), \(exactAvailable),
                 \(priced.state.usedComputeUnits.millis), \(priced.state.usageCharges.micros), \(priced.state.executions), \(priced.state.succeeded),
@@ -441,14 +495,20 @@ public final class PostgresBackend: SettlementBackend {
                 \(split.creator.micros), \(split.platform.micros), \(split.processing.micros), \(priced.computeUnits.millis), \(command.failed),
                 \(command.endedAt.nanosecondsSinceEpoch), \(now))
             """, on: connection)
-        return SettleReceipt(execution: command.execution, consumer: try result[1].decode(String.self),
-                             billed: Money(micros: try result[2].decode(Int64.self)), charged: Money(micros: try result[3].decode(Int64.self)),
-                             uncollected: Money(micros: try result[4].decode(Int64.self)),
-                             split: SplitShares(creator: Money(micros: try result[5].decode(Int64.self)), platform: Money(micros: try result[6].decode(Int64.self)),
-                                                processing: Money(micros: try result[7].decode(Int64.self))),
-                             computeUnits: ComputeUnits(millis: try result[8].decode(Int64.self)),
-                             refusal: try result[9].decode(String?.self).flatMap(Refusal.init(rawValue:)),
-                             released: Money(micros: try result[10].decode(Int64.self)))
+        guard let row = rows.first else { throw SettlementError(.storage, "the ledger's function returned no row") }
+        return try receipt(command.execution, row, from: 1)
+    }
+
+    /// A settle's receipt from the function's columns consumer, billed, charged, uncollected, the three shares, compute units, refusal, released.
+    static func receipt(_ execution: String, _ row: PostgresRandomAccessRow, from first: Int) throws -> SettleReceipt {
+        SettleReceipt(execution: execution, consumer: try row[first].decode(String.self),
+                      billed: Money(micros: try row[first + 1].decode(Int64.self)), charged: Money(micros: try row[first + 2].decode(Int64.self)),
+                      uncollected: Money(micros: try row[first + 3].decode(Int64.self)),
+                      split: SplitShares(creator: Money(micros: try row[first + 4].decode(Int64.self)), platform: Money(micros: try row[first + 5].decode(Int64.self)),
+                                         processing: Money(micros: try row[first + 6].decode(Int64.self))),
+                      computeUnits: ComputeUnits(millis: try row[first + 7].decode(Int64.self)),
+                      refusal: try row[first + 8].decode(String?.self).flatMap(Refusal.init(rawValue:)),
+                      released: Money(micros: try row[first + 9].decode(Int64.self)))
     }
 
     public func chargePeriod(_ command: PeriodChargeCommand, lines: @escaping @Sendable (PeriodState) throws -> [PricedLine]) async throws -> PeriodChargeReceipt {

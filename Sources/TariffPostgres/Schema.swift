@@ -34,6 +34,7 @@ enum Schema {
         Migration(version: 3, name: "settle_without_read", statements: v3),
         Migration(version: 4, name: "shorter_consumer_locks", statements: v4),
         Migration(version: 5, name: "reserve_batches", statements: v5),
+        Migration(version: 6, name: "settle_batches", statements: v6),
     ]
 
     /// Every table, for dumps (tests compare a dump before and after a refused operation).
@@ -523,11 +524,14 @@ enum Schema {
 
     /// Shorter holds of the consumer's row lock, for a hot consumer: every step that writes to a
     /// consumer holds its row from its `FOR UPDATE` to the commit, so what a step does after taking
-    /// the lock bounds one consumer's rate. Reserve inserts its hold (and, unless refusals are
-    /// recorded, its entry) before taking the lock; settle inserts its entries and charge line
-    /// before taking it when the hold it read is active and covers what it was priced for. Those
-    /// are new rows nobody reads before the commit; the checks under the lock are unchanged, and
-    /// a refusal or a stale answer rolls the early rows back with the rest. A settle whose hold
+    /// the lock bounds one consumer's rate. Reserve inserts its hold before taking the lock; settle
+    /// inserts its charge line before taking it when the hold it read is active and covers what it
+    /// was priced for. Those are new rows nobody reads before the commit; the checks under the lock
+    /// are unchanged, and a refusal or a stale answer rolls the early rows back with the rest.
+    /// Entries stay under the lock: their sequence must follow the order in which the consumer's
+    /// steps took its lock, or a replay of the entries in sequence order (`verify`) could see a
+    /// balance go negative between two steps. (Edited before any release: an earlier draft
+    /// inserted entries early too, and the conservation property test caught exactly that.) A settle whose hold
     /// changed between its read and its lock (a concurrent settle, meter sample or expiry of the
     /// same execution) answers a serialization failure, which the backend retries. Settle's two
     /// updates of the consumer's row become one (one row version instead of two).
@@ -553,7 +557,6 @@ enum Schema {
             -- Before the lock: a concurrent reserve of the same execution waits on this key, then fails and is retried (and finds the hold).
             INSERT INTO holds (execution, consumer, plan, version, period_start, estimate, amount, created_at, expires_at, state, fingerprint)
             VALUES (p_execution, p_consumer, p_plan, p_version, p_period_start, p_amount, p_amount, p_now, p_expires_at, 0, p_fingerprint);
-            IF p_amount > 0 AND NOT p_records_refusal THEN PERFORM tariff_entry('reserve:' || p_execution, 1, p_consumer, 2, p_consumer, p_amount, p_now); END IF;
             SELECT available, reserved INTO c FROM consumers WHERE id = p_consumer FOR UPDATE;
             IF NOT FOUND THEN
                 IF NOT p_records_refusal THEN
@@ -574,13 +577,13 @@ enum Schema {
             END IF;
             o_consumer := p_consumer; o_expires_at := p_expires_at;
             IF refused THEN
-                -- Recorded: the hold keeps the estimate it was refused for and holds nothing (no entry was written).
+                -- Recorded: the hold keeps the estimate it was refused for and holds nothing (no entry is written).
                 UPDATE holds SET amount = 0, state = 4, closed_at = p_now WHERE execution = p_execution;
                 o_amount := 0; o_refused := true;
                 RETURN;
             END IF;
             UPDATE consumers SET available = available - p_amount, reserved = reserved + p_amount WHERE id = p_consumer;
-            IF p_amount > 0 AND p_records_refusal THEN PERFORM tariff_entry('reserve:' || p_execution, 1, p_consumer, 2, p_consumer, p_amount, p_now); END IF;
+            IF p_amount > 0 THEN PERFORM tariff_entry('reserve:' || p_execution, 1, p_consumer, 2, p_consumer, p_amount, p_now); END IF;
             o_amount := p_amount;
         END $$
         """,
@@ -601,12 +604,12 @@ enum Schema {
             IF NOT FOUND THEN PERFORM tariff_refuse('unknown_reservation', format('no hold was placed for execution ''%s''', p_execution)); END IF;
             o_consumer := h.consumer;
             held := h.amount;
-            -- The common case, written before the lock: an active hold, priced as it stands.
+            -- The common case, its charge line written before the lock: an active hold, priced as it stands.
             IF h.state = 0 AND h.consumer = p_consumer AND p_refusal IS NULL
                AND (p_expected_held IS NULL AND held >= p_billed OR held = p_expected_held) THEN
                 early := true;
-                PERFORM tariff_settle_rows(operation, h.consumer, held, p_execution, p_agent, p_creator, p_plan, p_version, p_compute_units, p_billed,
-                                           p_charged, p_uncollected, p_creator_share, p_platform_share, p_processing_share, p_failed, p_ended_at, p_now);
+                PERFORM tariff_charge_line(operation, h.consumer, p_execution, p_agent, p_creator, p_plan, p_version, p_compute_units, p_billed,
+                                           p_charged, p_uncollected, p_creator_share, p_platform_share, p_processing_share, p_failed, p_ended_at);
             END IF;
             -- Lock order: the consumer, then its holds, then its period state.
             SELECT available INTO c FROM consumers WHERE id = h.consumer FOR UPDATE;
@@ -643,9 +646,11 @@ enum Schema {
             IF p_refusal IS NULL THEN
                 -- The whole hold back, then the charge from available, in one update of the row.
                 UPDATE consumers SET reserved = reserved - held, available = available + held - p_charged WHERE id = h.consumer;
+                PERFORM tariff_settle_entries(operation, h.consumer, held, p_creator, p_uncollected, p_creator_share, p_platform_share,
+                                              p_processing_share, p_now);
                 IF NOT early THEN
-                    PERFORM tariff_settle_rows(operation, h.consumer, held, p_execution, p_agent, p_creator, p_plan, p_version, p_compute_units, p_billed,
-                                               p_charged, p_uncollected, p_creator_share, p_platform_share, p_processing_share, p_failed, p_ended_at, p_now);
+                    PERFORM tariff_charge_line(operation, h.consumer, p_execution, p_agent, p_creator, p_plan, p_version, p_compute_units, p_billed,
+                                               p_charged, p_uncollected, p_creator_share, p_platform_share, p_processing_share, p_failed, p_ended_at);
                 END IF;
                 -- A per-call plan keeps no period state (a NULL key): nothing to store.
                 IF p_period_key IS NOT NULL THEN
@@ -670,12 +675,11 @@ enum Schema {
             WHERE execution = p_execution;
         END $$
         """,
-        // A charged settle's rows in the reference's order: the hold back, the shares, the uncollected part, the charge line.
+        // A charged settle's entries in the reference's order, one statement: the hold back, the shares, the uncollected part.
         """
-        CREATE FUNCTION tariff_settle_rows(p_operation text, p_consumer text, p_held bigint, p_execution text, p_agent text, p_creator text, p_plan text,
-                                           p_version bigint, p_compute_units bigint, p_billed bigint, p_charged bigint, p_uncollected bigint,
-                                           p_creator_share bigint, p_platform_share bigint, p_processing_share bigint, p_failed boolean,
-                                           p_ended_at bigint, p_now bigint) RETURNS void LANGUAGE plpgsql AS $$
+        CREATE FUNCTION tariff_settle_entries(p_operation text, p_consumer text, p_held bigint, p_creator text, p_uncollected bigint,
+                                              p_creator_share bigint, p_platform_share bigint, p_processing_share bigint, p_now bigint)
+        RETURNS void LANGUAGE plpgsql AS $$
         BEGIN
             INSERT INTO entries (operation, debit_kind, debit_owner, credit_kind, credit_owner, amount, at)
             SELECT p_operation, d_kind, d_owner, c_kind, c_owner, amount, p_now FROM (VALUES
@@ -689,11 +693,18 @@ enum Schema {
                 (5, 7, p_consumer, 8, '', p_uncollected)
             ) AS rows (place, d_kind, d_owner, c_kind, c_owner, amount)
             WHERE amount > 0 ORDER BY place;
+        END $$
+        """,
+        """
+        CREATE FUNCTION tariff_charge_line(p_operation text, p_consumer text, p_execution text, p_agent text, p_creator text, p_plan text,
+                                           p_version bigint, p_compute_units bigint, p_billed bigint, p_charged bigint, p_uncollected bigint,
+                                           p_creator_share bigint, p_platform_share bigint, p_processing_share bigint, p_failed boolean,
+                                           p_ended_at bigint) RETURNS void LANGUAGE sql AS $$
             INSERT INTO charges (operation, kind, consumer, agent, creator, plan, version, execution, compute_units, billed, charged, uncollected,
                                  creator_share, platform_share, processing_share, failed, dated_at)
             VALUES (p_operation, 'execution', p_consumer, p_agent, p_creator, p_plan, p_version, p_execution, p_compute_units, p_billed, p_charged,
-                    p_uncollected, p_creator_share, p_platform_share, p_processing_share, p_failed, p_ended_at);
-        END $$
+                    p_uncollected, p_creator_share, p_platform_share, p_processing_share, p_failed, p_ended_at)
+        $$
         """,
     ]
 
@@ -721,6 +732,48 @@ enum Schema {
                     IF hint IS NULL OR hint NOT LIKE 'tariff:%' THEN RAISE; END IF;
                     o_consumer := NULL; o_amount := NULL; o_expires_at := NULL; o_refused := NULL;
                     o_code := substr(hint, 8); o_message := message;
+                END;
+                RETURN NEXT;
+            END LOOP;
+        END $$
+        """,
+    ]
+
+    /// Settles without a read (a per-call plan priced first, see v3) in batches (`StepBatcher`),
+    /// like reserves in v5: each in its own subtransaction; a refusal answers its code, a stale
+    /// answer (the hold does not cover the price) answers `stale` and that settle is read and
+    /// priced alone. Arrays carry no NULLs from the client: an empty refusal is none.
+    static let v6: [String] = [
+        """
+        CREATE FUNCTION tariff_settle_batch(p_executions text[], p_fingerprints text[], p_consumers text[], p_plans text[], p_agents text[],
+                                            p_creators text[], p_versions bigint[], p_refusals text[], p_billed bigint[], p_charged bigint[],
+                                            p_uncollected bigint[], p_creator_shares bigint[], p_platform_shares bigint[], p_processing_shares bigint[],
+                                            p_compute_units bigint[], p_failed boolean[], p_ended_at bigint[], p_now bigint[])
+        RETURNS TABLE (o_index int, o_consumer text, o_billed bigint, o_charged bigint, o_uncollected bigint, o_creator_share bigint,
+                       o_platform_share bigint, o_processing_share bigint, o_compute_units bigint, o_refusal text, o_released bigint,
+                       o_code text, o_message text)
+        LANGUAGE plpgsql AS $$
+        DECLARE r record; hint text; message text;
+        BEGIN
+            FOR i IN 1 .. coalesce(array_length(p_executions, 1), 0) LOOP
+                o_index := i;
+                BEGIN
+                    SELECT * INTO r FROM tariff_settle(p_executions[i], p_fingerprints[i], p_consumers[i], p_plans[i], p_agents[i], p_creators[i],
+                        p_versions[i], NULL, 0, NULL, NULL, NULL, 0, 0, 0, 0, 0, nullif(p_refusals[i], ''), p_billed[i], p_charged[i], p_uncollected[i],
+                        p_creator_shares[i], p_platform_shares[i], p_processing_shares[i], p_compute_units[i], p_failed[i], p_ended_at[i], p_now[i]);
+                    o_consumer := r.o_consumer; o_billed := r.o_billed; o_charged := r.o_charged; o_uncollected := r.o_uncollected;
+                    o_creator_share := r.o_creator_share; o_platform_share := r.o_platform_share; o_processing_share := r.o_processing_share;
+                    o_compute_units := r.o_compute_units; o_refusal := r.o_refusal; o_released := r.o_released;
+                    o_code := NULL; o_message := NULL;
+                EXCEPTION WHEN raise_exception THEN
+                    GET STACKED DIAGNOSTICS message = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
+                    IF hint = 'tariff-stale' THEN o_code := 'stale';
+                    ELSIF hint LIKE 'tariff:%' THEN o_code := substr(hint, 8);
+                    ELSE RAISE;
+                    END IF;
+                    o_message := message;
+                    o_consumer := NULL; o_billed := NULL; o_charged := NULL; o_uncollected := NULL; o_creator_share := NULL; o_platform_share := NULL;
+                    o_processing_share := NULL; o_compute_units := NULL; o_refusal := NULL; o_released := NULL;
                 END;
                 RETURN NEXT;
             END LOOP;
