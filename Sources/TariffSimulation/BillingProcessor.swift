@@ -356,25 +356,51 @@ struct MinHeap<Element> {
 
 /// The execution ids seen so far, as 128-bit hashes with a 32-bit fingerprint of their fields.
 ///
-/// Exact duplicate detection must remember every id, but a streamed run must not hold them all in
-/// memory: the most recent ids live in an open-addressing table (`memoryCapacity` of them, ~20 MiB);
-/// when it fills, its entries are sorted and written to a temporary run file, summarised in memory by
-/// a blocked Bloom filter (16 bits an id, 11 probes in one cache line: about 1 false positive in
-/// 1,000 look-ups a run). A
-/// look-up asks the table, then each run whose filter says "maybe", by binary search with `pread`.
-/// Memory then grows by 2 bytes an execution instead of 20+.
+/// Exact duplicate detection must remember every id, but a streamed run must hold neither all of
+/// them in memory nor anything that grows with their number (issue 3: peak memory flat in the
+/// trace's size):
+/// - the most recent ids live in an open-addressing table (`memoryCapacity` of them, ~20 MiB);
+/// - when it fills, its ids are written in order to a temporary run file, straight from the table
+///   (see `IdTable`: no sorted copy of them is made), and the table is cleared and reused;
+///   a run on disk holds no memory;
+/// - one blocked Bloom filter of a fixed size (`filterBytes`, 8 MiB by default), allocated at the
+///   first spill, covers every spilled id. A look-up asks the table, then the filter; a "maybe"
+///   is settled exactly by searching the runs on disk, newest first.
+///
+/// Why one fixed filter rather than one per run (as before): a filter per run cost 2 bytes an id,
+/// so memory grew with the trace (and a later spill's sorted copy came on top of more filters:
+/// 101 MiB peak at 1M events, 118 MiB at 4M), and a look-up read one filter per run. The fixed
+/// filter is sized for 8 table-fulls: 4M spilled ids at 16 bits each, 0.07% false positives.
+/// Past that its false-positive rate rises slowly (2.4% at 8M ids, 27% at 16M: measured), and a
+/// false positive costs a search of every run, 2 or 3 `pread`s each (see `IdRun.find`). So
+/// answers stay exact whatever the trace's size; only speed degrades, and only for traces several
+/// times larger than the filter's design.
 struct ExecutionSet {
     enum Outcome { case new, repeated(sameFields: Bool) }
 
     /// Ids kept in memory before a spill (tests use small values to exercise the runs).
     let memoryCapacity: Int
+    /// The spilled ids' filter's size (tests use small values to force false positives).
+    let filterBytes: Int
     private var table: IdTable
     private var runs: [IdRun] = []
+    private var filter: SpilledIdFilter
+    /// False once a spill failed (no temporary space): the table then simply keeps growing.
+    private var canSpill = true
     var spilledRuns: Int { runs.count }
+    /// Memory held by the spilled ids' filter: 0 before the first spill, then `filterBytes` at most.
+    var filterMemory: Int { filter.memory }
+    /// Memory held by the set, table and filter: the same after any number of spills.
+    var memory: Int { table.memory + filter.memory }
+    /// Look-ups the filter sent to the runs on disk (false positives and repeats of spilled ids).
+    private(set) var diskSearches = 0
 
-    init(memoryCapacity: Int = 1 << 19) {
+    /// `filterBytes` defaults to 16 bytes per id the table holds: 16 bits an id for 8 table-fulls.
+    init(memoryCapacity: Int = 1 << 19, filterBytes: Int? = nil) {
         self.memoryCapacity = memoryCapacity
+        self.filterBytes = filterBytes ?? memoryCapacity * 16
         table = IdTable(capacity: Self.tableCapacity(for: memoryCapacity))
+        filter = SpilledIdFilter(bytes: self.filterBytes)
     }
 
     /// A power of two with room for `memoryCapacity` ids at 80% load at most.
@@ -384,154 +410,290 @@ struct ExecutionSet {
         return capacity
     }
 
-    /// Reads the table slot and the Bloom filter blocks a look-up of the id would read first, and
-    /// returns a value made of them (so the loads stay). Touching the ids of a few hundred events
-    /// before checking them lets their cache misses overlap instead of coming one at a time.
+    /// Reads the table slot and the filter block a look-up of the id would read first, and returns
+    /// a value made of them (so the loads stay). Touching the ids of a few hundred events before
+    /// checking them lets their cache misses overlap instead of coming one at a time.
     func touch(high: UInt64, low: UInt64) -> UInt64 {
-        var value = table.touch(low: low | 1)
-        for run in runs { value &+= run.touch(high: high) }
-        return value
+        table.touch(low: low | 1) &+ filter.touch(low: low | 1)
     }
 
     mutating func insert(high: UInt64, low: UInt64, fingerprint: UInt64) -> Outcome {
         let low = low | 1   // never all zero: zero marks an empty slot
         let print = UInt32(truncatingIfNeeded: fingerprint ^ (fingerprint >> 32))
         if let earlier = table.find(high: high, low: low) { return .repeated(sameFields: earlier == print) }
-        for run in runs where run.mayContain(high: high, low: low) {
-            if let earlier = run.find(high: high, low: low) { return .repeated(sameFields: earlier == print) }
+        if filter.mayContain(high: high, low: low) {
+            diskSearches += 1
+            // Newest first: a repeat (at-least-once delivery) usually follows its original closely.
+            for run in runs.reversed() {
+                if let earlier = run.find(high: high, low: low) { return .repeated(sameFields: earlier == print) }
+            }
         }
         table.insert(high: high, low: low, print: print)
-        if table.count >= memoryCapacity, let run = IdRun(spilling: table.entries()) {
-            runs.append(run)
-            table = IdTable(capacity: Self.tableCapacity(for: memoryCapacity))
-        }
-        // If the spill could not be written (no temporary space), the table simply keeps growing.
+        if table.count >= memoryCapacity && canSpill { spill() }
         if table.count * 5 > table.capacity * 4 { table.grow() }
         return .new
     }
+
+    /// Writes the table's ids to a new run on disk, adds them to the filter and empties the table.
+    private mutating func spill() {
+        guard let run = IdRun(writing: table) else {
+            canSpill = false
+            return
+        }
+        filter.insert(contentsOf: table)
+        runs.append(run)
+        table.removeAll()
+    }
 }
 
-/// Open addressing over the hash's own bits: keys in pairs of words, fingerprints apart.
+/// An id as a run file stores it (24 bytes, no padding), ordered by `low` then `high`. `low` is the
+/// id hash's well-mixed half (it ends with an avalanche step), so ids are spread evenly over its
+/// values: the table places them by its top bits, and a search of a run interpolates where a key lies.
+struct IdRecord: Comparable {
+    var low: UInt64
+    var high: UInt64
+    var print: UInt64
+
+    static func < (left: IdRecord, right: IdRecord) -> Bool { (left.low, left.high) < (right.low, right.high) }
+    static func == (left: IdRecord, right: IdRecord) -> Bool { left.low == right.low && left.high == right.high }
+}
+
+/// Open addressing with linear probing: keys in pairs of words, fingerprints apart.
+///
+/// An id's home slot is the top bits of its `low` half, and probing never wraps around: an id
+/// that finds no free slot up to the last one goes to a small overflow list (normally empty or a
+/// few ids; it only grows if ids crowd the last slots, as crafted ids could, which then costs time
+/// but never more memory than the table's ids). So slot order is key order, except among the ids
+/// of one cluster (a run of occupied slots, a few ids long; the last one with the overflow): a
+/// spill writes the ids sorted by sorting each cluster alone, where sorting a copy of all of them
+/// cost 19 MiB for a moment (the copy and the sort's buffer). There are no deletions (a spill
+/// empties the whole table), so an id lies in the cluster of its home slot.
 struct IdTable {
     private var keys: [UInt64]
     private var prints: [UInt32]
+    private var overflow: [IdRecord] = []
+    /// log2 of the slots.
+    private let slotBits: Int
     private(set) var count = 0
     var capacity: Int { prints.count }
 
+    /// `capacity` is a power of two.
     init(capacity: Int) {
+        slotBits = capacity.trailingZeroBitCount
         keys = [UInt64](repeating: 0, count: 2 * capacity)
         prints = [UInt32](repeating: 0, count: capacity)
     }
 
+    /// Bytes of storage (what `removeAll` keeps).
+    var memory: Int { keys.count * 8 + prints.count * 4 + overflow.capacity * MemoryLayout<IdRecord>.stride }
+
+    private func home(_ low: UInt64) -> Int {
+        Int(truncatingIfNeeded: low >> UInt64(64 - slotBits))
+    }
+
     func find(high: UInt64, low: UInt64) -> UInt32? {
-        let mask = prints.count - 1
-        var position = Int(truncatingIfNeeded: low >> 1) & mask
-        while keys[2 * position + 1] != 0 {
+        var position = home(low)
+        while position < prints.count && keys[2 * position + 1] != 0 {
             if keys[2 * position] == high && keys[2 * position + 1] == low { return prints[position] }
-            position = (position + 1) & mask
+            position += 1
         }
-        return nil
+        guard position == prints.count else { return nil }
+        return overflow.first { $0.low == low && $0.high == high }.map { UInt32(truncatingIfNeeded: $0.print) }
     }
 
     /// The first slot a look-up of `low` reads.
     func touch(low: UInt64) -> UInt64 {
-        keys[2 * (Int(truncatingIfNeeded: low >> 1) & (prints.count - 1)) + 1]
+        keys[2 * home(low) + 1]
     }
 
     mutating func insert(high: UInt64, low: UInt64, print: UInt32) {
-        let mask = prints.count - 1
-        var position = Int(truncatingIfNeeded: low >> 1) & mask
-        while keys[2 * position + 1] != 0 { position = (position + 1) & mask }
-        keys[2 * position] = high
-        keys[2 * position + 1] = low
-        prints[position] = print
+        var position = home(low)
+        while position < prints.count && keys[2 * position + 1] != 0 { position += 1 }
+        if position < prints.count {
+            keys[2 * position] = high
+            keys[2 * position + 1] = low
+            prints[position] = print
+        } else {
+            overflow.append(IdRecord(low: low, high: high, print: UInt64(print)))
+        }
         count += 1
     }
 
     mutating func grow() {
-        let old = entries()
-        self = IdTable(capacity: capacity * 2)
-        for entry in old { insert(high: entry.high, low: entry.low, print: entry.print) }
+        var old = IdTable(capacity: capacity * 2)
+        swap(&old, &self)
+        old.forEachSorted { insert(high: $0.high, low: $0.low, print: UInt32(truncatingIfNeeded: $0.print)) }
     }
 
-    func entries() -> [(high: UInt64, low: UInt64, print: UInt32)] {
-        var result: [(high: UInt64, low: UInt64, print: UInt32)] = []
-        result.reserveCapacity(count)
-        for slot in 0..<prints.count where keys[2 * slot + 1] != 0 { result.append((keys[2 * slot], keys[2 * slot + 1], prints[slot])) }
-        return result
+    /// Empties the table, keeping its storage (a spill reuses it rather than allocating another).
+    mutating func removeAll() {
+        keys.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+        overflow.removeAll()
+        count = 0
+    }
+
+    /// Calls `body` with every id, in (low, high) order.
+    func forEachSorted(_ body: (IdRecord) -> Void) {
+        var cluster: [IdRecord] = []
+        for slot in 0..<prints.count {
+            if keys[2 * slot + 1] != 0 {
+                cluster.append(IdRecord(low: keys[2 * slot + 1], high: keys[2 * slot], print: UInt64(prints[slot])))
+            } else if !cluster.isEmpty {
+                cluster.sort()
+                cluster.forEach(body)
+                cluster.removeAll(keepingCapacity: true)
+            }
+        }
+        // The overflow's ids belong to the last cluster (their probing ran past its end).
+        cluster += overflow
+        cluster.sort()
+        cluster.forEach(body)
     }
 }
 
-/// A sorted run of ids in a temporary file (deleted as soon as it is open), with its Bloom filter.
-final class IdRun {
-    private let descriptor: Int32
-    private let count: Int
-    private var bloom: [UInt64]
-    private static let recordBytes = 24
-    private static let probes = 11
+/// A blocked Bloom filter of a fixed size over the spilled ids. Each id sets 7 bits in one 512-bit
+/// block (a cache line, so a look-up reads one line): the block is chosen by the top bits of `low`
+/// (so a spill fills the blocks in order), the bits by 9-bit slices of a mix of `high` (independent
+/// of the block). 7 probes rather than the 11 that suit 16 bits an id: in theory a little worse at
+/// the design load (0.10% false positives against 0.09%), much better beyond it (2.5% against 4.6%
+/// at 8 bits an id, 26% against 48% at 4).
+struct SpilledIdFilter {
+    /// 512-bit blocks, a power of two of them, allocated at the first insert.
+    private let blocks: Int
+    private var words: [UInt64] = []
 
-    /// Writes the entries sorted; nil if no temporary file could be made.
-    init?(spilling entries: [(high: UInt64, low: UInt64, print: UInt32)]) {
-        let sorted = entries.sorted { ($0.high, $0.low) < ($1.high, $1.low) }
-        var template = Array((FileManager.default.temporaryDirectory.path + "/tariff-ids-XXXXXX").utf8CString)
-        let descriptor = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-        guard descriptor >= 0 else { return nil }
-        template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
-        var bytes = [UInt64]()
-        bytes.reserveCapacity(sorted.count * 3)
-        for entry in sorted { bytes += [entry.high, entry.low, UInt64(entry.print)] }
-        let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
-        guard written == sorted.count * Self.recordBytes else {
-            close(descriptor)
-            return nil
-        }
-        self.descriptor = descriptor
-        count = sorted.count
-        // A blocked Bloom filter: each id's probes fall in one 512-bit block (one cache line).
-        blocks = max(1, sorted.count * 16 / 512)
-        bloom = [UInt64](repeating: 0, count: blocks * 8)
-        for entry in sorted {
-            let base = Int(truncatingIfNeeded: entry.high % UInt64(blocks)) * 8
-            var bits = entry.low
-            for _ in 0..<Self.probes {
-                let bit = Int(bits & 511)
-                bloom[base + bit >> 6] |= 1 << UInt64(bit & 63)
-                bits = (bits >> 9) | (bits << 55)
+    init(bytes: Int) {
+        var blocks = 1
+        while blocks * 2 * 64 <= bytes { blocks *= 2 }
+        self.blocks = blocks
+    }
+
+    var memory: Int { words.count * 8 }
+
+    /// The index of the first word of the id's block: the top log2(blocks) bits of `low`.
+    private static func block(low: UInt64, blocks: Int) -> Int {
+        Int(truncatingIfNeeded: low >> UInt64(64 - blocks.trailingZeroBitCount)) * 8   // `>>` by 64 gives 0
+    }
+
+    private static func probeBits(high: UInt64) -> UInt64 {
+        (high ^ (high >> 32)) &* 0x9E37_79B9_7F4A_7C15
+    }
+
+    mutating func insert(contentsOf table: IdTable) {
+        if words.isEmpty { words = [UInt64](repeating: 0, count: blocks * 8) }
+        let blocks = blocks
+        words.withUnsafeMutableBufferPointer { words in
+            table.forEachSorted { id in
+                let base = Self.block(low: id.low, blocks: blocks)
+                var bits = Self.probeBits(high: id.high)
+                for _ in 0..<7 {
+                    let bit = Int(truncatingIfNeeded: bits >> 55)
+                    words[base + bit >> 6] |= 1 << UInt64(bit & 63)
+                    bits <<= 9
+                }
             }
         }
     }
 
-    private let blocks: Int
-
-    deinit { close(descriptor) }
-
-    /// The first word of the filter block a look-up of the id reads.
-    func touch(high: UInt64) -> UInt64 {
-        bloom[Int(truncatingIfNeeded: high % UInt64(blocks)) * 8]
-    }
-
-    /// The block is chosen by the high half of the id hash, the probes by 9-bit slices of the low half.
     func mayContain(high: UInt64, low: UInt64) -> Bool {
-        let base = Int(truncatingIfNeeded: high % UInt64(blocks)) * 8
-        var bits = low
-        for _ in 0..<Self.probes {
-            let bit = Int(bits & 511)
-            if bloom[base + bit >> 6] & (1 << UInt64(bit & 63)) == 0 { return false }
-            bits = (bits >> 9) | (bits << 55)
+        guard !words.isEmpty else { return false }
+        let base = Self.block(low: low, blocks: blocks)
+        var bits = Self.probeBits(high: high)
+        for _ in 0..<7 {
+            let bit = Int(truncatingIfNeeded: bits >> 55)
+            if words[base + bit >> 6] & (1 << UInt64(bit & 63)) == 0 { return false }
+            bits <<= 9
         }
         return true
     }
 
-    func find(high: UInt64, low: UInt64) -> UInt32? {
-        var lower = 0, upper = count
-        var record = [UInt64](repeating: 0, count: 3)
-        while lower < upper {
-            let middle = (lower + upper) / 2
-            let read = record.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, Self.recordBytes, off_t(middle * Self.recordBytes)) }
-            guard read == Self.recordBytes else { return nil }
-            if (record[0], record[1]) == (high, low) { return UInt32(truncatingIfNeeded: record[2]) }
-            if (record[0], record[1]) < (high, low) { lower = middle + 1 } else { upper = middle }
+    /// The first word of the block a look-up of the id reads.
+    func touch(low: UInt64) -> UInt64 {
+        words.isEmpty ? 0 : words[Self.block(low: low, blocks: blocks)]
+    }
+}
+
+/// A sorted run of ids in a temporary file (deleted as soon as it is open). It holds no memory:
+/// look-ups read the file with `pread` (the kernel's page cache keeps it, outside the process).
+final class IdRun {
+    private let descriptor: Int32
+    private let count: Int
+    private static let recordBytes = MemoryLayout<IdRecord>.stride
+    /// Records read at once by a search: one 4 KiB page's worth.
+    private static let window = 4_096 / recordBytes
+
+    /// Writes the table's ids, sorted, through a 64 KiB buffer; nil if no temporary file could be
+    /// made or written.
+    init?(writing table: IdTable) {
+        var template = Array((FileManager.default.temporaryDirectory.path + "/tariff-ids-XXXXXX").utf8CString)
+        let descriptor = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard descriptor >= 0 else { return nil }
+        template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
+        var buffer: [IdRecord] = []
+        buffer.reserveCapacity(65_536 / Self.recordBytes)
+        var complete = true
+        func flush() {
+            complete = complete && buffer.withUnsafeBytes { bytes in
+                var offset = 0
+                while offset < bytes.count {
+                    let written = write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
+                    guard written > 0 else { return false }
+                    offset += written
+                }
+                return true
+            }
+            buffer.removeAll(keepingCapacity: true)
         }
-        return nil
+        table.forEachSorted { id in
+            buffer.append(id)
+            if buffer.count == buffer.capacity { flush() }
+        }
+        flush()
+        guard complete else {
+            close(descriptor)
+            return nil
+        }
+        self.descriptor = descriptor
+        count = table.count
+    }
+
+    deinit { close(descriptor) }
+
+    /// The fingerprint stored with the id, if the run holds it. An interpolation search: the keys'
+    /// `low`s are evenly spread, so the key's position is estimated from the `low`s bounding the
+    /// range still searched, and the page-sized window read there usually holds it; if not, the
+    /// range shrinks past the window and the estimate (now from a near bound) is much closer.
+    /// Two or three `pread`s a search, where a binary search needed about 20.
+    func find(high: UInt64, low: UInt64) -> UInt32? {
+        let key = IdRecord(low: low, high: high, print: 0)
+        var lower = 0, upper = count                          // the key, if here, is at an index in lower..<upper,
+        var lowerBound: UInt64 = 0, upperBound = UInt64.max   // and lowerBound <= key.low <= upperBound
+        return withUnsafeTemporaryAllocation(of: IdRecord.self, capacity: Self.window) { buffer -> UInt32? in
+            while lower < upper {
+                let span = upperBound - lowerBound
+                let fraction = span == 0 ? 0.5 : Double(key.low - lowerBound) / Double(span)
+                let guess = lower + Int(fraction * Double(upper - lower))
+                let length = min(Self.window, upper - lower)
+                let start = min(max(guess - length / 2, lower), upper - length)
+                let bytes = length * Self.recordBytes
+                guard pread(descriptor, buffer.baseAddress, bytes, off_t(start * Self.recordBytes)) == bytes else { return nil }
+                if key < buffer[0] {
+                    upper = start
+                    upperBound = buffer[0].low
+                } else if buffer[length - 1] < key {
+                    lower = start + length
+                    lowerBound = buffer[length - 1].low
+                } else {
+                    // Within the window: a binary search of it.
+                    var first = 0, last = length
+                    while first < last {
+                        let middle = (first + last) / 2
+                        if buffer[middle] < key { first = middle + 1 } else { last = middle }
+                    }
+                    return buffer[first] == key ? UInt32(truncatingIfNeeded: buffer[first].print) : nil
+                }
+            }
+            return nil
+        }
     }
 }
