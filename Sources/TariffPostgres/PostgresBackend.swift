@@ -51,9 +51,9 @@ public final class PostgresBackend: SettlementBackend {
         self.configuration = configuration
         pool = ConnectionPool(configuration: try Self.connectionConfiguration(configuration), maximumConnections: configuration.poolSize, logger: Self.logger)
         let pool = pool
-        reserveBatcher = StepBatcher(runBatch: { commands in try await Self.reserveBatch(commands, pool: pool) },
+        reserveBatcher = StepBatcher(consumerOf: { $0.consumer }, runBatch: { commands in try await Self.reserveBatch(commands, pool: pool) },
                                      runAlone: { command in try await Self.reserveAlone(command, pool: pool, configuration: configuration) })
-        settleBatcher = StepBatcher(runBatch: { settles in try await Self.settleBatch(settles, pool: pool) },
+        settleBatcher = StepBatcher(consumerOf: { $0.command.consumer }, runBatch: { settles in try await Self.settleBatch(settles, pool: pool) },
                                     runAlone: { settle in try await Self.settleAlone(settle, pool: pool, configuration: configuration) })
         do {
             try await Self.probe(configuration)
@@ -280,7 +280,7 @@ public final class PostgresBackend: SettlementBackend {
     }
 
     public func reserve(_ command: ReserveCommand) async throws -> Hold {
-        try await reserveBatcher.submit(command, consumer: command.consumer)
+        try await reserveBatcher.submit(command)
     }
 
     /// Several reserves on one consumer in one call (`StepBatcher`): an outcome each, in order.
@@ -332,7 +332,7 @@ public final class PostgresBackend: SettlementBackend {
     public func settle(_ command: SettleCommand, pricing: @escaping @Sendable (PeriodState) throws -> PricedCharge) async throws -> SettleReceipt {
         // A per-call plan keeps no period state: price first and apply in one round trip (batched
         // with the consumer's other settles in flight) when the hold covers the price.
-        if command.period == nil, let receipt = try await settleBatcher.submit(try PricedSettle(command, pricing: pricing), consumer: command.consumer) {
+        if command.period == nil, let receipt = try await settleBatcher.submit(try PricedSettle(command, pricing: pricing)) {
             return receipt
         }
         return try await step { [self] in
