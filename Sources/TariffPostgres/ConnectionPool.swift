@@ -35,8 +35,12 @@ final class ConnectionPool: Sendable {
         var isShutDown = false
     }
 
-    init(configuration: PostgresConnection.Configuration, maximumConnections: Int, logger: Logger) {
+    /// The server's statement timeout in seconds (0: none), for the deadline of a use of a connection.
+    let statementTimeoutSeconds: Int
+
+    init(configuration: PostgresConnection.Configuration, maximumConnections: Int, statementTimeoutSeconds: Int = 30, logger: Logger) {
         self.configuration = configuration
+        self.statementTimeoutSeconds = statementTimeoutSeconds
         self.maximumConnections = max(1, maximumConnections)
         self.logger = logger
     }
@@ -46,28 +50,84 @@ final class ConnectionPool: Sendable {
     static var shutDownError: SettlementError { SettlementError(.storage, "the ledger's connections are closed (the backend was shut down)") }
 
     /// Runs `body` on a leased connection and gives the connection back whatever happens.
-    func withConnection<T>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+    ///
+    /// With a deadline: postgres-nio 1.33.2 was seen (about one run in 100 of the lost-connections
+    /// test) to leave a query unanswered for good when the server terminated its connection as the
+    /// query was sent, even after the connection was closed. So the use races its deadline: past
+    /// it, the connection is closed and dropped, its slot freed, the stuck task abandoned (its late
+    /// answer, if any, is ignored), and the caller gets `DeadlineExceeded`, which the backend
+    /// retries like a lost connection, under the step's idempotency key.
+    func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         let connection = try await lease()
-        do {
-            let result = try await body(connection)
-            giveBack(connection)
-            return result
-        } catch {
-            giveBack(connection)
-            throw error
+        let settled = Once()
+        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            let work = Task {
+                let outcome: Result<T, any Error>
+                do { outcome = .success(try await body(connection)) } catch { outcome = .failure(error) }
+                guard settled.claim() else { return }
+                switch outcome {
+                case .success: self.giveBack(connection)
+                // A connection the server terminated (or that failed below the protocol) is not reused,
+                // even if its socket is not closed yet: a query sent on it may never be answered.
+                case .failure(let error): self.giveBack(connection, discard: Self.isConnectionLost(error))
+                }
+                continuation.resume(with: outcome)
+            }
+            Task { [deadline] in
+                try? await Task.sleep(for: deadline)
+                guard settled.claim() else { return }
+                work.cancel()
+                self.giveBack(connection, discard: true)
+                continuation.resume(throwing: DeadlineExceeded(seconds: self.deadlineSeconds))
+            }
         }
+    }
+
+    /// Whichever of the work and the deadline claims it first settles the use.
+    private final class Once: Sendable {
+        private let claimed = Mutex(false)
+        func claim() -> Bool {
+            claimed.withLock { claimed in
+                defer { claimed = true }
+                return !claimed
+            }
+        }
+    }
+
+    /// A use of a connection that did not finish within its deadline (the connection was dropped).
+    struct DeadlineExceeded: Error, CustomStringConvertible {
+        let seconds: Int
+        var description: String { "no answer from the ledger's database within \(seconds) s (the connection was dropped)" }
+    }
+
+    private var deadlineSeconds: Int { statementTimeoutSeconds == 0 ? 600 : statementTimeoutSeconds + 15 }
+
+    /// The longest a step may hold a connection: the server's statement timeout plus the time to
+    /// send and answer it (a statement timeout of 0, no limit, gets a generous 10 minutes).
+    private var deadline: Duration { .seconds(deadlineSeconds) }
+
+    /// Errors after which a connection must be dropped: below the protocol (no server answer), the
+    /// server's "terminating connection" and connection-exception classes (57P0x, 08xxx), or a
+    /// transaction whose BEGIN, COMMIT or ROLLBACK failed (the connection's state is unknown).
+    static func isConnectionLost(_ error: any Error) -> Bool {
+        var error = error
+        if let wrapped = error as? PostgresTransactionError {
+            if wrapped.beginError != nil || wrapped.commitError != nil || wrapped.rollbackError != nil { return true }
+            guard let inner = wrapped.closureError else { return false }
+            error = inner
+        }
+        guard let psql = error as? PSQLError else { return false }
+        guard let state = psql.serverInfo?[.sqlState] else { return true }
+        return state.hasPrefix("57P") || state.hasPrefix("08")
     }
 
     /// `BEGIN`, `body`, `COMMIT` on one connection (`ROLLBACK` when `body` throws). A connection
     /// whose rollback or commit failed is in an unknown state: it is closed rather than reused.
-    func withTransaction<T>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
-        try await withConnection { connection in
-            do {
-                return try await connection.withTransaction(logger: logger) { connection in try await body(connection) }
-            } catch let error as PostgresTransactionError {
-                if error.rollbackError != nil || error.commitError != nil || error.beginError != nil { try? await connection.close() }
-                throw error
-            }
+    func withTransaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        // A failed BEGIN, COMMIT or ROLLBACK leaves the connection in an unknown state: `withConnection` drops it.
+        let logger = logger
+        return try await withConnection { connection in
+            try await connection.withTransaction(logger: logger) { connection in try await body(connection) }
         }
     }
 
@@ -146,7 +206,12 @@ final class ConnectionPool: Sendable {
         waiter?.resume(returning: .slot)
     }
 
-    private func giveBack(_ connection: PostgresConnection) {
+    /// - parameter discard: close it (without waiting) and free its slot, whatever its socket says.
+    private func giveBack(_ connection: PostgresConnection, discard: Bool = false) {
+        if discard {
+            Self.close(connection)
+            return freeSlot()
+        }
         if connection.isClosed { return freeSlot() }
         enum Next { case resume(CheckedContinuation<Grant, any Error>), close, keep }
         let next = state.withLock { state -> Next in

@@ -49,7 +49,8 @@ public final class PostgresBackend: SettlementBackend {
 
     public init(configuration: PostgresConfiguration, currency: Currency? = nil, migrate: Bool = true) async throws {
         self.configuration = configuration
-        pool = ConnectionPool(configuration: try Self.connectionConfiguration(configuration), maximumConnections: configuration.poolSize, logger: Self.logger)
+        pool = ConnectionPool(configuration: try Self.connectionConfiguration(configuration), maximumConnections: configuration.poolSize,
+                              statementTimeoutSeconds: configuration.statementTimeoutSeconds, logger: Self.logger)
         let pool = pool
         reserveBatcher = StepBatcher(consumerOf: { $0.consumer }, runBatch: { commands in try await Self.reserveBatch(commands, pool: pool) },
                                      runAlone: { command in try await Self.reserveAlone(command, pool: pool, configuration: configuration) })
@@ -230,6 +231,8 @@ public final class PostgresBackend: SettlementBackend {
     }
 
     static func isTransient(_ error: any Error) -> Bool {
+        // A connection that did not answer within its deadline was dropped: like a lost connection.
+        if underlying(error) is ConnectionPool.DeadlineExceeded { return true }
         guard let error = underlying(error) as? PSQLError else { return false }
         switch error.code {
         // clientClosedConnection: a query sent on a connection the server had just cut (the pool has not noticed yet).
@@ -345,7 +348,7 @@ public final class PostgresBackend: SettlementBackend {
                 }
             }
             // A hot consumer: hold its row lock while reading, pricing and applying, so nothing can go stale.
-            return try await pool.withTransaction { connection in
+            return try await pool.withTransaction { [self] connection in
                 try await lockConsumer(ofExecution: command.execution, on: connection)
                 return try await settleOnce(command, pricing: pricing, on: connection)
             }
@@ -475,7 +478,7 @@ public final class PostgresBackend: SettlementBackend {
             return try await Self.applySettle(command, priced: priced, periodVersion: periodVersion, expectedHeld: held.micros, minimumAvailable: minimumAvailable,
                                               exactAvailable: exactAvailable, charged: charged, uncollected: uncollected, split: split, on: connection)
         }
-        return try await pool.withConnection { connection in
+        return try await pool.withConnection { [minimumAvailable, exactAvailable, charged, uncollected, split] connection in
             try await Self.applySettle(command, priced: priced, periodVersion: periodVersion, expectedHeld: held.micros, minimumAvailable: minimumAvailable,
                                        exactAvailable: exactAvailable, charged: charged, uncollected: uncollected, split: split, on: connection)
         }
@@ -521,7 +524,7 @@ public final class PostgresBackend: SettlementBackend {
                     continue
                 }
             }
-            return try await pool.withTransaction { connection in
+            return try await pool.withTransaction { [self] connection in
                 _ = try await rows("INSERT INTO consumers (id, available, reserved) VALUES (\(command.consumer), 0, 0) ON CONFLICT (id) DO NOTHING", on: connection)
                 _ = try await rows("SELECT 1 FROM consumers WHERE id = \(command.consumer) FOR UPDATE", on: connection)
                 return try await chargePeriodOnce(command, lines: lines, on: connection)
@@ -659,7 +662,7 @@ public final class PostgresBackend: SettlementBackend {
         let currency = currency
         // One repeatable-read transaction: every table as of the same instant.
         return try await step { [self] in
-            try await pool.withConnection { connection in
+            try await pool.withConnection { [self] connection in
                 _ = try await rows("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", on: connection)
                 do {
                     let consumers = try await rows("SELECT id, available, reserved FROM consumers ORDER BY id COLLATE \"C\"", on: connection).map {

@@ -78,7 +78,7 @@ struct PostgresBackendTests {
     func lostConnections() async throws {
         // Its own application name: the killer cuts this test's connections only, not those of tests running beside it.
         let name = "kill_" + UUID().uuidString.prefix(8).lowercased()
-        let backend = try await PostgresBackend(url: PostgresTestServer.freshURL(pool: 4) + "&application_name=\(name)")
+        let backend = try await PostgresBackend(url: PostgresTestServer.freshURL(pool: 4) + "&application_name=\(name)&statement_timeout=5")
         let settlement = Settlement(backend: backend, catalog: TestLedger.catalog, clock: ManualClock(TestLedger.start))
         let plan = TestLedger.catalog.plan(id: "flat", at: TestLedger.start)!
         _ = try await settlement.purchase(consumer: "cus_k", amount: Self.money("1000.00"), idempotencyKey: "buy")
