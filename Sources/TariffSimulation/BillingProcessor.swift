@@ -670,9 +670,14 @@ final class IdRun {
         var lowerBound: UInt64 = 0, upperBound = UInt64.max   // and lowerBound <= key.low <= upperBound
         return withUnsafeTemporaryAllocation(of: IdRecord.self, capacity: Self.window) { buffer -> UInt32? in
             while lower < upper {
-                let span = upperBound - lowerBound
-                let fraction = span == 0 ? 0.5 : Double(key.low - lowerBound) / Double(span)
-                let guess = lower + Int(fraction * Double(upper - lower))
+                // (key.low - lowerBound) / span of the way into lower..<upper, in integers: the
+                // product is full width, and with `into` at most `span` the quotient is at most
+                // upper - lower, so it fits (clamped, so that even a damaged run file cannot trap).
+                let span = upperBound &- lowerBound
+                let count = UInt64(upper - lower)
+                let into = min(key.low &- lowerBound, span)
+                let offset = span == 0 ? count / 2 : span.dividingFullWidth(into.multipliedFullWidth(by: count)).quotient
+                let guess = lower + Int(offset)
                 let length = min(Self.window, upper - lower)
                 let start = min(max(guess - length / 2, lower), upper - length)
                 let bytes = length * Self.recordBytes
