@@ -22,7 +22,7 @@ struct PostgresLedgerBench {
     }
 
     func run(catalog: CompiledCatalog) throws -> [BenchmarkResult] {
-        var figures = try blocking { try await measure(catalog: catalog) }
+        var figures = try runBlocking { [self] in try await measure(catalog: catalog) }
         // pgbench from this (the main) thread: it times -T with SIGALRM, and a child inherits its
         // parent thread's signal mask; the concurrency pool's threads block SIGALRM, so a pgbench
         // started from one of them never stops.
@@ -139,23 +139,4 @@ struct PostgresLedgerBench {
     }
 
     private func progress(_ text: String) { FileHandle.standardError.write(Data((text + "\n").utf8)) }
-
-    /// Runs async work from the synchronous command.
-    private func blocking<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
-        let box = ResultBox<T>()
-        let done = DispatchSemaphore(value: 0)
-        Task {
-            do { box.set(.success(try await body())) } catch { box.set(.failure(error)) }
-            done.signal()
-        }
-        done.wait()
-        return try box.get()
-    }
-}
-
-final class ResultBox<T: Sendable>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var result: Result<T, any Error>?
-    func set(_ value: Result<T, any Error>) { lock.withLock { result = value } }
-    func get() throws -> T { try lock.withLock { result! }.get() }
 }

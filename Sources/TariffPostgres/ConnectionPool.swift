@@ -131,59 +131,40 @@ final class ConnectionPool: Sendable {
         }
     }
 
+    /// One decision under the lock, taken where the step would wait (so a connection given back
+    /// or a slot freed just before cannot be missed): an idle connection, a free slot, or a place
+    /// among the waiters, whom `giveBack` and `freeSlot` serve in order.
     private func lease() async throws -> PostgresConnection {
-        enum Next { case use(PostgresConnection), open(Int), wait, shutDown }
-        let next: Next = state.withLock { state in
-            if state.isShutDown { return .shutDown }
-            while let connection = state.idle.popLast() {
-                if !connection.isClosed { return .use(connection) }
-                // Closed while idle (the server restarted, an idle timeout): its slot is free again.
-                state.slotsTaken -= 1
+        let grant = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Grant, any Error>) in
+            enum Now { case grant(Grant), shutDown, queued }
+            let now = state.withLock { state -> Now in
+                if state.isShutDown { return .shutDown }
+                while let connection = state.idle.popLast() {
+                    if !connection.isClosed { return .grant(.connection(connection)) }
+                    // Closed while idle (the server restarted, an idle timeout): its slot is free again.
+                    state.slotsTaken -= 1
+                }
+                if state.slotsTaken < maximumConnections {
+                    state.slotsTaken += 1
+                    return .grant(.slot)
+                }
+                state.waiters.append(continuation)
+                return .queued
             }
-            if state.slotsTaken < maximumConnections {
-                state.slotsTaken += 1
-                state.nextConnectionID += 1
-                return .open(state.nextConnectionID)
+            switch now {
+            case .grant(let grant): continuation.resume(returning: grant)
+            case .shutDown: continuation.resume(throwing: ConnectionPool.shutDownError)
+            case .queued: break
             }
-            return .wait
         }
-        switch next {
-        case .use(let connection): return connection
-        case .open(let id): return try await open(id: id)
-        case .shutDown: throw ConnectionPool.shutDownError
-        case .wait:
-            let grant = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Grant, any Error>) in
-                // Decided again under the lock: a connection given back (or a slot freed) between the
-                // first look and now would otherwise sit idle while this step waits for good.
-                enum Now { case grant(Grant), shutDown, queued }
-                let now = state.withLock { state -> Now in
-                    if state.isShutDown { return .shutDown }
-                    while let connection = state.idle.popLast() {
-                        if !connection.isClosed { return .grant(.connection(connection)) }
-                        state.slotsTaken -= 1
-                    }
-                    if state.slotsTaken < maximumConnections {
-                        state.slotsTaken += 1
-                        return .grant(.slot)
-                    }
-                    state.waiters.append(continuation)
-                    return .queued
-                }
-                switch now {
-                case .grant(let grant): continuation.resume(returning: grant)
-                case .shutDown: continuation.resume(throwing: ConnectionPool.shutDownError)
-                case .queued: break
-                }
+        switch grant {
+        case .connection(let connection): return connection
+        case .slot:
+            let id = state.withLock { state in
+                state.nextConnectionID += 1
+                return state.nextConnectionID
             }
-            switch grant {
-            case .connection(let connection): return connection
-            case .slot:
-                let id = state.withLock { state in
-                    state.nextConnectionID += 1
-                    return state.nextConnectionID
-                }
-                return try await open(id: id)
-            }
+            return try await open(id: id)
         }
     }
 

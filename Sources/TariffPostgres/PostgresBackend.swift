@@ -57,7 +57,7 @@ public final class PostgresBackend: SettlementBackend {
         settleBatcher = StepBatcher(consumerOf: { $0.command.consumer }, runBatch: { settles in try await Self.settleBatch(settles, pool: pool) },
                                     runAlone: { settle in try await Self.settleAlone(settle, pool: pool, configuration: configuration) })
         do {
-            try await Self.probe(configuration)
+            try await Self.probe(configuration, pool.configuration)
             if migrate { try await Self.retrying(configuration) { try await Self.migrate(pool, schema: configuration.schema) } }
             let stored = try await Self.retrying(configuration) { try await Self.storedCurrency(pool, creating: currency ?? Self.defaultCurrency) }
             guard let storedCurrency = Currency(code: stored) else {
@@ -81,13 +81,10 @@ public final class PostgresBackend: SettlementBackend {
     /// The currency a new ledger keeps when none is asked for.
     public static let defaultCurrency = Currency(code: "USD")!
 
-    /// Opens one plain connection first, outside the retries: a worker started against a wrong
-    /// host fails once, in `connect_timeout`, with the reason. Any answer from the server (even a
-    /// refusal of this plain connection) proves it is there; the pool's connection then says what.
-    static func probe(_ settings: PostgresConfiguration) async throws {
-        var configuration = PostgresConnection.Configuration(host: settings.host, port: settings.port, username: settings.user, password: settings.password,
-                                                             database: settings.database, tls: .disable)
-        configuration.options.connectTimeout = .seconds(Int64(settings.connectTimeoutSeconds))
+    /// Opens one connection first, outside the retries: a worker started against a wrong host
+    /// fails once, in `connect_timeout`, with the reason. Any answer from the server (even a
+    /// refusal) proves it is there; the pool's first connection then says what.
+    static func probe(_ settings: PostgresConfiguration, _ configuration: PostgresConnection.Configuration) async throws {
         do {
             let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
             try await connection.close()

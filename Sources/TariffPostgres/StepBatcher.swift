@@ -1,19 +1,21 @@
 import Synchronization
 
-/// Group commit: consumers are spread over a few lanes (by a hash of their id); while a step of a
-/// lane is in flight, the lane's steps that arrive meanwhile queue, and when it returns they go to
-/// the server together as one batch (one call, one transaction, one commit), led by the first.
+/// Group commit: while a step is in flight, the steps that arrive meanwhile queue, and when it
+/// returns they go to the server together as one batch (one call, one transaction, one commit),
+/// led by the first of them. One batch in flight at a time: tried with four (by a hash of the
+/// consumer), the 2-core benchmark machine did 1,749 lifecycles/s on 1,024 consumers against
+/// 2,612 with one, fuller batches saving more commits and round trips than the parallelism gave;
+/// the server's parallelism comes from the other processes and the steps that do not batch.
 ///
 /// Why: every step that moves a consumer's money holds that consumer's row lock until its commit,
 /// so one consumer's steps run one commit at a time (a hot consumer is bound by the disk's flush
 /// latency), and on many consumers every step pays a transaction, a round trip and a commit of its
-/// own. A batch pays them once for all its steps. A step whose lane has nothing in flight runs at
+/// own. A batch pays them once for all its steps. A step that finds nothing in flight runs at
 /// once, alone, as before.
 ///
 /// Locks: a batch applies its steps in the order of their consumers' ids (steps of one consumer
 /// keep their order of arrival), so two batches, here or in another process, take consumers' row
-/// locks in the same order and cannot deadlock; a single step locks one consumer. Lanes of one
-/// process never share a consumer, so their batches never wait on each other.
+/// locks in the same order and cannot deadlock; a single step locks one consumer.
 ///
 /// The batch function runs each step in its own subtransaction, so a refused step rolls back
 /// alone and answers its refusal while the others apply. If the batch fails as a whole (a
@@ -43,18 +45,11 @@ final class StepBatcher<Command: Sendable, Output: Sendable>: Sendable {
     /// Steps applied as part of a batch of two or more (tests, and a figure worth logging).
     let batchedSteps = Atomic<Int>(0)
 
-    /// Lanes with a batch in flight, and the steps queued behind it.
-    private let queues = Mutex<[Int: [Pending]]>([:])
+    /// nil: nothing in flight; else the steps queued behind the batch in flight.
+    private let queue = Mutex<[Pending]?>(nil)
     private let runBatch: @Sendable ([Command]) async throws -> [Outcome]
     private let runAlone: @Sendable (Command) async throws -> Output
     private let consumerOf: @Sendable (Command) -> String
-
-    /// Lanes: more let batches of different consumers run at once, fewer make them fuller. One
-    /// measured best on the 2-core benchmark machine (16 workers on 1,024 consumers: 2,612
-    /// lifecycles/s with one lane against 1,749 with four, fuller batches saving more commits and
-    /// round trips than the parallelism gave); the server's own parallelism comes from the other
-    /// processes and the steps that do not batch (reads, period charges, subscription settles).
-    static var lanes: Int { 1 }
 
     /// - parameter runBatch: one call for several steps, an outcome for each, in order; throws when the batch failed as a whole.
     /// - parameter runAlone: one step with its retries.
@@ -65,26 +60,15 @@ final class StepBatcher<Command: Sendable, Output: Sendable>: Sendable {
         self.runAlone = runAlone
     }
 
-    /// FNV-1a of the consumer's id: its lane, the same in every process.
-    static func lane(of consumer: String) -> Int {
-        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
-        for byte in consumer.utf8 {
-            hash ^= UInt64(byte)
-            hash &*= 0x0000_0100_0000_01B3
-        }
-        return Int(hash % UInt64(lanes))
-    }
-
     func submit(_ command: Command) async throws -> Output {
-        let lane = Self.lane(of: consumerOf(command))
         let turn: Turn = await withCheckedContinuation { continuation in
-            // One decision under the lock: lead (nothing in flight in this lane) or queue.
-            let leads = queues.withLock { queues -> Bool in
-                guard queues[lane] != nil else {
-                    queues[lane] = []
+            // One decision under the lock: lead (nothing in flight) or queue.
+            let leads = queue.withLock { queue -> Bool in
+                guard queue != nil else {
+                    queue = []
                     return true
                 }
-                queues[lane]?.append(Pending(command: command, continuation: continuation))
+                queue?.append(Pending(command: command, continuation: continuation))
                 return false
             }
             if leads { continuation.resume(returning: .lead([])) }
@@ -94,7 +78,7 @@ final class StepBatcher<Command: Sendable, Output: Sendable>: Sendable {
         case .alone: return try await runAlone(command)
         case .lead(let others):
             let mine = await lead(command, with: others)
-            handOver(lane)
+            handOver()
             return try mine.get()
         }
     }
@@ -119,16 +103,16 @@ final class StepBatcher<Command: Sendable, Output: Sendable>: Sendable {
         }
     }
 
-    /// The queued steps become the next batch, led by the first of them; with none queued the lane is idle again.
-    private func handOver(_ lane: Int) {
-        let next = queues.withLock { queues -> [Pending] in
-            let queued = queues[lane] ?? []
+    /// The queued steps become the next batch, led by the first of them; with none queued nothing is in flight again.
+    private func handOver() {
+        let next = queue.withLock { queue -> [Pending] in
+            let queued = queue ?? []
             guard !queued.isEmpty else {
-                queues[lane] = nil
+                queue = nil
                 return []
             }
             let batch = Array(queued.prefix(Self.maximumBatch))
-            queues[lane] = Array(queued.dropFirst(batch.count))
+            queue = Array(queued.dropFirst(batch.count))
             return batch
         }
         if let first = next.first { first.continuation.resume(returning: .lead(Array(next.dropFirst()))) }
