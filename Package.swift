@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "TariffSettlementTesting", targets: ["TariffSettlementTesting"]),
         .library(name: "TariffStripe", targets: ["TariffStripe"]),
         .library(name: "TariffPostgres", targets: ["TariffPostgres"]),
+        .library(name: "TariffServer", targets: ["TariffServer"]),
         .executable(name: "tariff", targets: ["TariffCLI"]),
     ],
     dependencies: [
@@ -28,6 +29,16 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.0.0"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.21.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.5.0"),
+        // `tariff serve`: the HTTP server, its lifecycle (signals, drain) and its metrics.
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.1.0"),
+        // Already in the graph through Hummingbird; named for the server's own channel handlers and TLS.
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.80.0"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.24.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.29.0"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.0.0"),
     ],
     targets: [
         // Exact values (money, compute units, percents, currencies, timestamps) and diagnostics.
@@ -61,6 +72,22 @@ let package = Package(
                                                       .product(name: "Logging", package: "swift-log")]),
         // The conformance suite every backend runs (shipped so third-party backends reuse it).
         .target(name: "TariffSettlementTesting", dependencies: ["TariffSettlement", .product(name: "PropertyBased", package: "swift-property-based")]),
+        // `tariff serve`: the billing layer as an HTTP service (service.md) over Settlement and the
+        // backends; API keys, problem+json, idempotent answers, the Stripe webhook, metrics.
+        .target(name: "TariffServer", dependencies: ["Tariff", "TariffSettlement", "TariffSQLite", "TariffPostgres", "TariffStripe",
+                                                    .product(name: "Hummingbird", package: "hummingbird"),
+                                                    .product(name: "HummingbirdCore", package: "hummingbird"),
+                                                    .product(name: "HummingbirdTLS", package: "hummingbird"),
+                                                    .product(name: "HTTPTypes", package: "swift-http-types"),
+                                                    .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                                                    .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                                                    .product(name: "Metrics", package: "swift-metrics"),
+                                                    .product(name: "Prometheus", package: "swift-prometheus"),
+                                                    .product(name: "Logging", package: "swift-log"),
+                                                    .product(name: "Crypto", package: "swift-crypto"),
+                                                    .product(name: "NIOCore", package: "swift-nio"),
+                                                    .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                                                    .product(name: "NIOSSL", package: "swift-nio-ssl")]),
         // `tariff ledger replay`: the billing processor's decisions applied to a settlement ledger.
         .target(name: "TariffReplay", dependencies: ["TariffSimulation", "TariffSettlement"]),
         // Counts heap allocations (malloc interposition) for `tariff bench`; linked into the CLI only.
@@ -68,7 +95,7 @@ let package = Package(
         // The `tariff` executable: parses flags, calls the library, renders.
         .executableTarget(
             name: "TariffCLI",
-            dependencies: ["Tariff", "TariffSimulation", "TariffSettlement", "TariffSQLite", "TariffReplay", "TariffStripe", "TariffPostgres", "CAllocationCounter", "TariffExamplePlugins",
+            dependencies: ["Tariff", "TariffSimulation", "TariffSettlement", "TariffSQLite", "TariffReplay", "TariffStripe", "TariffPostgres", "CAllocationCounter", "TariffExamplePlugins", "TariffServer",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .testTarget(name: "TariffCoreTests", dependencies: ["TariffCore", .product(name: "PropertyBased", package: "swift-property-based")]),
@@ -83,6 +110,8 @@ let package = Package(
         // Depends on the executable so `swift test` always builds the binary it runs.
         .testTarget(name: "TariffSimulationTests", dependencies: ["TariffSimulation", .product(name: "PropertyBased", package: "swift-property-based")]),
         .testTarget(name: "TariffCLITests", dependencies: ["Tariff", "TariffCLI"]),
+        // Over loopback with a real HTTP client (URLSession); the PostgreSQL ones need TARIFF_TEST_POSTGRES_URL.
+        .testTarget(name: "TariffServerTests", dependencies: ["TariffServer", "TariffCLI", "TariffSettlementTesting", "TariffStripe"]),
         .testTarget(name: "TariffExamplePluginsTests", dependencies: ["TariffExamplePlugins", "Tariff"]),
     ],
     swiftLanguageModes: [.v6]

@@ -35,6 +35,7 @@ enum Schema {
         Migration(version: 4, name: "shorter_consumer_locks", statements: v4),
         Migration(version: 5, name: "reserve_batches", statements: v5),
         Migration(version: 6, name: "settle_batches", statements: v6),
+        Migration(version: 7, name: "service", statements: v7),
     ]
 
     /// Every table, for dumps (tests compare a dump before and after a refused operation).
@@ -779,5 +780,16 @@ enum Schema {
             END LOOP;
         END $$
         """,
+    ]
+
+    /// `tariff serve`: API keys (SHA-256 hashes only), the first answer of each idempotent request
+    /// and consumers' settings, beside the ledger so every server on it sees the same.
+    static let v7: [String] = [
+        """
+        CREATE TABLE api_keys (id text PRIMARY KEY, role text NOT NULL, consumer text, name text NOT NULL,
+                               hash text NOT NULL UNIQUE, created_at bigint NOT NULL, revoked_at bigint)
+        """,
+        "CREATE TABLE api_answers (key text PRIMARY KEY, fingerprint text NOT NULL, status int NOT NULL, body text NOT NULL)",
+        "CREATE TABLE consumer_settings (consumer text PRIMARY KEY, stripe_customer text, low_balance bigint)",
     ]
 }

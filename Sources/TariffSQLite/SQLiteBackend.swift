@@ -31,7 +31,8 @@ public final class SQLiteBackend {
 
     public let currency: Currency
     public let path: String
-    private let pool: DatabasePool
+    /// Internal (not private) for the service store's tables (`SQLiteBackend+ServiceStore.swift`).
+    let pool: DatabasePool
     private let writer: GroupCommitWriter
 
     static func synchronousPragma(_ durability: Durability) -> String { durability == .full ? "FULL" : "NORMAL" }

@@ -68,6 +68,22 @@ enum Schema {
                 CREATE TRIGGER charges_are_append_only_delete BEFORE DELETE ON charges BEGIN SELECT RAISE(ABORT, 'charge lines are append-only'); END;
                 """)
         }
+        // `tariff serve`: API keys (SHA-256 hashes only), the first answer of each idempotent
+        // request, and consumers' settings, beside the ledger so every reader of it sees them.
+        migrator.registerMigration("v2: service") { db in
+            try db.execute(sql: """
+                CREATE TABLE api_keys (
+                    id TEXT PRIMARY KEY NOT NULL, role TEXT NOT NULL, consumer TEXT, name TEXT NOT NULL,
+                    hash TEXT NOT NULL UNIQUE, created_at INTEGER NOT NULL, revoked_at INTEGER
+                ) WITHOUT ROWID;
+                CREATE TABLE api_answers (
+                    key TEXT PRIMARY KEY NOT NULL, fingerprint TEXT NOT NULL, status INTEGER NOT NULL, body TEXT NOT NULL
+                ) WITHOUT ROWID;
+                CREATE TABLE consumer_settings (
+                    consumer TEXT PRIMARY KEY NOT NULL, stripe_customer TEXT, low_balance INTEGER
+                ) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 

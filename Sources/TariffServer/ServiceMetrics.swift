@@ -1,0 +1,37 @@
+import CoreMetrics
+import Foundation
+import Prometheus
+
+/// The server's metrics, through swift-metrics into its own Prometheus registry (one per server,
+/// so tests running several servers in one process keep them apart). Labels are routes
+/// (templates), methods, statuses and codes: never an id of a consumer, an execution or a key.
+final class ServiceMetrics: Sendable {
+    let registry = PrometheusCollectorRegistry()
+    let factory: PrometheusMetricsFactory
+
+    init() {
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.defaultDurationHistogramBuckets = [.microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5),
+                                                   .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+                                                   .milliseconds(500), .seconds(1), .seconds(2), .seconds(5), .seconds(10)]
+        self.factory = factory
+    }
+
+    func request(route: String, method: String, status: Int, nanoseconds: Int64) {
+        let labels = [("route", route), ("method", method), ("status", String(status))]
+        Counter(label: "tariff_http_requests_total", dimensions: labels, factory: factory).increment()
+        Timer(label: "tariff_http_request_duration_seconds", dimensions: [("route", route), ("method", method)], factory: factory)
+            .recordNanoseconds(nanoseconds)
+    }
+
+    /// A ledger step's outcome: `ok` or the refusal's code (`insufficient_credits`).
+    func ledgerStep(route: String, outcome: String) {
+        Counter(label: "tariff_ledger_steps_total", dimensions: [("route", route), ("outcome", outcome)], factory: factory).increment()
+    }
+
+    func catalogReload(succeeded: Bool) {
+        Counter(label: "tariff_catalog_reloads_total", dimensions: [("result", succeeded ? "ok" : "errors")], factory: factory).increment()
+    }
+
+    func render() -> String { registry.emitToString() }
+}

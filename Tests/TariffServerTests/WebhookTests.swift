@@ -1,0 +1,86 @@
+import Foundation
+import Testing
+import Tariff
+@testable import TariffServer
+import TariffSettlement
+import TariffSQLite
+import TariffStripe
+
+/// The Stripe webhook over a SQLite ledger, with events signed as Stripe signs them.
+@Suite("The Stripe webhook")
+struct WebhookTests {
+    static let secret = "whsec_test_0123456789abcdef"
+
+    static func event(id: String, type: String = "payment_intent.succeeded", account: String? = nil, livemode: Bool = false,
+                      amount: Int64 = 5_000, currency: String = "usd", customer: String = "cus_stripe_a", key: String, consumer: String = "cus_a") -> Data {
+        let accountField = account.map { ",\"account\":\"\($0)\"" } ?? ""
+        return Data("""
+            {"id":"\(id)","object":"event","type":"\(type)","livemode":\(livemode)\(accountField),"data":{"object":{"id":"pi_1","object":"payment_intent",\
+            "status":"succeeded","amount":\(amount),"amount_received":\(amount),"currency":"\(currency)","customer":"\(customer)",\
+            "metadata":{"tariff_consumer":"\(consumer)","tariff_purchase_key":"\(key)"}}}}
+            """.utf8)
+    }
+
+    static func fileBytes(_ path: String) -> Data {
+        let main = (try? Data(contentsOf: URL(fileURLWithPath: path))) ?? Data()
+        return main + ((try? Data(contentsOf: URL(fileURLWithPath: path + "-wal"))) ?? Data())
+    }
+
+    @Test("a signed payment_intent.succeeded credits its pending purchase once; a bad signature, a replay, another account change nothing")
+    func signedEvents() async throws {
+        let path = temporaryPath("webhook.sqlite")
+        let backend = try SQLiteBackend(path: path)
+        let server = try await TestServer.start(backend: backend, webhookSecret: Self.secret, stripeAccount: "acct_platform")
+        let webhook = try StripeWebhook(endpointSecret: Self.secret)
+        // A purchase Stripe has not confirmed yet (3-D Secure): the answer the server kept for it, as its rail returned `pending`.
+        let ledgerKey = TariffService.ledgerPurchaseKey(consumer: "cus_a", key: "order-9")
+        let pending = #"{"purchase":{"consumer":"cus_a","amount":"50.000000","key":"order-9","status":"pending","payment_intent":"pi_1"},"balance":{"consumer":"cus_a","currency":"USD","available":"0.000000","reserved":"0.000000"}}"#
+        _ = try await backend.keepAnswer(StoredAnswer(key: "purchase:" + ledgerKey, fingerprint: "amount=50000000;payment_method=pm_1;customer=cus_stripe_a;consumer=cus_a",
+                                                      status: 202, body: pending))
+        let now = SystemClock().now().nanosecondsSinceEpoch / 1_000_000_000
+        func deliver(_ payload: Data, signature: String? = nil) async throws -> Answer {
+            try await HTTP.send("POST", server.base + "/v1/webhooks/stripe", body: payload,
+                                headers: ["Stripe-Signature": signature ?? webhook.signatureHeader(payload: payload, timestamp: now)])
+        }
+        let admin = server.adminKey
+
+        // A bad signature: 400 and not a byte of the ledger changed.
+        let genuine = Self.event(id: "evt_1", key: ledgerKey)
+        let before = Self.fileBytes(path)
+        let forged = try await deliver(genuine, signature: "t=\(now),v1=" + String(repeating: "ab", count: 32))
+        #expect(forged.status == 400)
+        #expect(forged.code == "invalid_signature")
+        let stale = try await deliver(genuine, signature: webhook.signatureHeader(payload: genuine, timestamp: now - 301))
+        #expect(stale.status == 400)
+        #expect(try await deliver(genuine, signature: "garbage").status == 400)
+        #expect(Self.fileBytes(path) == before)
+
+        // Another account's event, the other mode's, a wrong amount or customer: 200, nothing credited.
+        for ignored in [Self.event(id: "evt_2", account: "acct_other", key: ledgerKey), Self.event(id: "evt_3", livemode: true, key: ledgerKey),
+                        Self.event(id: "evt_4", amount: 4_999, key: ledgerKey), Self.event(id: "evt_5", customer: "cus_stripe_b", key: ledgerKey),
+                        Self.event(id: "evt_6", currency: "eur", key: ledgerKey), Self.event(id: "evt_7", type: "charge.refunded", key: ledgerKey)] {
+            let answer = try await deliver(ignored)
+            #expect(answer.status == 200)
+            #expect(answer.json?["applied"] as? Bool == false)
+        }
+        #expect(try await server.send("GET", "/v1/balance?consumer=cus_a", key: admin).status == 404)
+
+        // The genuine event credits 50.00 once; delivered again, nothing changes.
+        let applied = try await deliver(genuine)
+        #expect(applied.status == 200)
+        #expect(applied.json?["applied"] as? Bool == true)
+        #expect(try await server.send("GET", "/v1/balance?consumer=cus_a", key: admin).string("available") == "50.000000")
+        _ = try await deliver(genuine)
+        #expect(try await server.send("GET", "/v1/balance?consumer=cus_a", key: admin).string("available") == "50.000000")
+        let verify = try await server.send("GET", "/v1/ledger/verify", key: admin)
+        #expect(verify.json?["ok"] as? Bool == true)
+
+        // The purchase replayed under its key answers its current state.
+        let alice = try await server.key(.consumer, consumer: "cus_a")
+        let replay = try await server.send("POST", "/v1/purchases", key: alice, json: #"{"amount":"50.00","payment_method":"pm_1"}"#,
+                                           headers: ["Idempotency-Key": "order-9"])
+        #expect(replay.status == 202)
+        #expect((replay.json?["purchase"] as? [String: Any])?["status"] as? String == "succeeded")
+        await server.stop()
+    }
+}
