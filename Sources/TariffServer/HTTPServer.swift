@@ -176,9 +176,16 @@ public enum TariffHTTPServer {
         service.metrics.request(route: route, method: request.method.rawValue, status: answer.status, nanoseconds: elapsed)
         service.configuration.logger.info("request", metadata: [
             "method": .string(request.method.rawValue), "route": .string(route), "status": .stringConvertible(answer.status),
-            "duration_ms": .string(String(format: "%.3f", Double(elapsed) / 1_000_000)), "request_id": .string(requestID),
+            "duration_ms": .string(Self.milliseconds(elapsed)), "request_id": .string(requestID),
         ])
         return Response(status: HTTPResponse.Status(code: answer.status), headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(string: answer.body)))
+    }
+
+    /// `1.234` from nanoseconds, in integers.
+    static func milliseconds(_ nanoseconds: Int64) -> String {
+        let micros = max(nanoseconds, 0) / 1_000
+        let fraction = String(micros % 1_000)
+        return "\(micros / 1_000)." + String(repeating: "0", count: 3 - fraction.count) + fraction
     }
 
     static let tooLarge = APIError(413, "body_too_large", "a body is at most 1 MiB")
