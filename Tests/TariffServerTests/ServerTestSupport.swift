@@ -128,6 +128,8 @@ enum HTTP {
         configuration.timeoutIntervalForRequest = 60
         configuration.httpShouldSetCookies = false
         configuration.urlCache = nil
+        // The race tests run 64 clients at once.
+        configuration.httpMaximumConnectionsPerHost = 64
         return URLSession(configuration: configuration)
     }()
 
