@@ -1,0 +1,45 @@
+import Foundation
+import Testing
+import Tariff
+@testable import TariffServer
+import TariffSettlement
+@testable import TariffStripe
+
+/// `POST /v1/purchases` through the server's Stripe rail, against localstripe (skipped with the
+/// reason where it is not installed; `.ci/run` installs it).
+@Suite("Purchases through the Stripe rail (localstripe)")
+struct StripePurchaseServiceTests {
+    @Test("a card that pays: 201 and credits once; a declined card: 402 payment_declined and nothing added; no customer recorded: 400")
+    func purchases() async throws {
+        let stripe = try LocalStripe.require()
+        let rail = try StripeRail(configuration: StripeConfiguration(apiBase: stripe.baseURL, secretKey: try StripeSecretKey(LocalStripe.secretKey),
+                                                                     initialBackoffMilliseconds: 50, maximumBackoffMilliseconds: 200))
+        TestServer.secrets.withLock { _ = $0.insert(LocalStripe.secretKey) }
+        let server = try await TestServer.start(rail: .stripe(rail))
+        let admin = server.adminKey
+        let alice = try await server.key(.consumer, consumer: "cus_a")
+        let noCustomer = try await server.send("POST", "/v1/purchases", key: alice, json: #"{"amount":"100","payment_method":"pm_x"}"#,
+                                               headers: ["Idempotency-Key": "o0"])
+        #expect(noCustomer.status == 400)
+        let (customer, method) = try await stripe.customer(card: "4242424242424242")
+        #expect(try await server.send("PUT", "/v1/consumers/cus_a", key: admin, json: "{\"stripe_customer\":\"\(customer)\"}").status == 200)
+        let paid = try await server.send("POST", "/v1/purchases", key: alice, json: "{\"amount\":\"100.00\",\"payment_method\":\"\(method)\"}",
+                                         headers: ["Idempotency-Key": "o1"])
+        #expect(paid.status == 201)
+        #expect((paid.json?["balance"] as? [String: Any])?["available"] as? String == "100.000000")
+        let again = try await server.send("POST", "/v1/purchases", key: alice, json: "{\"amount\":\"100\",\"payment_method\":\"\(method)\"}",
+                                          headers: ["Idempotency-Key": "o1"])
+        #expect(again.body == paid.body)
+        #expect(try await server.send("GET", "/v1/balance", key: alice).string("available") == "100.000000")
+
+        let bob = try await server.key(.consumer, consumer: "cus_b")
+        let (declinedCustomer, declinedMethod) = try await stripe.customer(card: "4000000000000341")
+        #expect(try await server.send("PUT", "/v1/consumers/cus_b", key: admin, json: "{\"stripe_customer\":\"\(declinedCustomer)\"}").status == 200)
+        let declined = try await server.send("POST", "/v1/purchases", key: bob, json: "{\"amount\":\"20\",\"payment_method\":\"\(declinedMethod)\"}",
+                                             headers: ["Idempotency-Key": "o2"])
+        #expect(declined.status == 402)
+        #expect(declined.code == "payment_declined")
+        #expect(try await server.send("GET", "/v1/balance", key: bob).string("available") == "0.000000")
+        await server.stop()
+    }
+}
