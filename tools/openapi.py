@@ -6,8 +6,8 @@ import json, os
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 amount = {"type": "string", "pattern": r"^-?[0-9]+\.[0-9]{6}$", "description": "A decimal amount, 6 fractional digits"}
 amount_in = {"type": "string", "pattern": r"^\+?[0-9]+(\.[0-9]+)?$", "description": "A decimal amount: \"100\" or \"100.00\""}
-ident = {"type": "string", "minLength": 1, "maxLength": 255}
-timestamp = {"type": "string", "description": "RFC 3339"}
+ident = {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[^\\u0000-\\u001f\\u007f]+$"}
+timestamp = {"type": "string", "format": "date-time", "description": "RFC 3339"}
 meters = {"type": "object", "additionalProperties": {"oneOf": [{"type": "number", "minimum": 0}, {"type": "string"}]}, "maxProperties": 256}
 split = {"type": "object", "required": ["creator", "platform", "processing"], "additionalProperties": False,
          "properties": {"creator": amount, "platform": amount, "processing": amount}}

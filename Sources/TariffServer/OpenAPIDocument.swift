@@ -56,7 +56,8 @@ enum OpenAPIDocument {
       "schema": {
        "type": "string",
        "minLength": 1,
-       "maxLength": 255
+       "maxLength": 255,
+       "pattern": "^[^\\u0000-\\u001f\\u007f]+$"
       }
      }
     ]
@@ -195,7 +196,8 @@ enum OpenAPIDocument {
       "schema": {
        "type": "string",
        "minLength": 1,
-       "maxLength": 255
+       "maxLength": 255,
+       "pattern": "^[^\\u0000-\\u001f\\u007f]+$"
       }
      }
     ]
@@ -259,7 +261,8 @@ enum OpenAPIDocument {
       "schema": {
        "type": "string",
        "minLength": 1,
-       "maxLength": 255
+       "maxLength": 255,
+       "pattern": "^[^\\u0000-\\u001f\\u007f]+$"
       }
      }
     ]
@@ -432,7 +435,8 @@ enum OpenAPIDocument {
       "schema": {
        "type": "string",
        "minLength": 1,
-       "maxLength": 255
+       "maxLength": 255,
+       "pattern": "^[^\\u0000-\\u001f\\u007f]+$"
       }
      }
     ]
@@ -496,7 +500,8 @@ enum OpenAPIDocument {
       "schema": {
        "type": "string",
        "minLength": 1,
-       "maxLength": 255
+       "maxLength": 255,
+       "pattern": "^[^\\u0000-\\u001f\\u007f]+$"
       }
      }
     ]
@@ -560,7 +565,8 @@ enum OpenAPIDocument {
       "schema": {
        "type": "string",
        "minLength": 1,
-       "maxLength": 255
+       "maxLength": 255,
+       "pattern": "^[^\\u0000-\\u001f\\u007f]+$"
       }
      }
     ]
@@ -624,7 +630,8 @@ enum OpenAPIDocument {
       "schema": {
        "type": "string",
        "minLength": 1,
-       "maxLength": 255
+       "maxLength": 255,
+       "pattern": "^[^\\u0000-\\u001f\\u007f]+$"
       }
      }
     ]
@@ -1067,7 +1074,8 @@ enum OpenAPIDocument {
      "consumer": {
       "type": "string",
       "minLength": 1,
-      "maxLength": 255
+      "maxLength": 255,
+      "pattern": "^[^\\u0000-\\u001f\\u007f]+$"
      },
      "amount": {
       "type": "string",
@@ -1077,7 +1085,8 @@ enum OpenAPIDocument {
      "payment_method": {
       "type": "string",
       "minLength": 1,
-      "maxLength": 255
+      "maxLength": 255,
+      "pattern": "^[^\\u0000-\\u001f\\u007f]+$"
      }
     },
     "required": [
@@ -1228,7 +1237,8 @@ enum OpenAPIDocument {
      "plan": {
       "type": "string",
       "minLength": 1,
-      "maxLength": 255
+      "maxLength": 255,
+      "pattern": "^[^\\u0000-\\u001f\\u007f]+$"
      },
      "version": {
       "type": "integer",
@@ -1238,15 +1248,18 @@ enum OpenAPIDocument {
      "agent": {
       "type": "string",
       "minLength": 1,
-      "maxLength": 255
+      "maxLength": 255,
+      "pattern": "^[^\\u0000-\\u001f\\u007f]+$"
      },
      "consumer": {
       "type": "string",
       "minLength": 1,
-      "maxLength": 255
+      "maxLength": 255,
+      "pattern": "^[^\\u0000-\\u001f\\u007f]+$"
      },
      "at": {
       "type": "string",
+      "format": "date-time",
       "description": "RFC 3339"
      },
      "meters": {
@@ -1451,17 +1464,20 @@ enum OpenAPIDocument {
      "execution": {
       "type": "string",
       "minLength": 1,
-      "maxLength": 255
+      "maxLength": 255,
+      "pattern": "^[^\\u0000-\\u001f\\u007f]+$"
      },
      "consumer": {
       "type": "string",
       "minLength": 1,
-      "maxLength": 255
+      "maxLength": 255,
+      "pattern": "^[^\\u0000-\\u001f\\u007f]+$"
      },
      "plan": {
       "type": "string",
       "minLength": 1,
-      "maxLength": 255
+      "maxLength": 255,
+      "pattern": "^[^\\u0000-\\u001f\\u007f]+$"
      },
      "version": {
       "type": "integer",
@@ -1471,7 +1487,8 @@ enum OpenAPIDocument {
      "agent": {
       "type": "string",
       "minLength": 1,
-      "maxLength": 255
+      "maxLength": 255,
+      "pattern": "^[^\\u0000-\\u001f\\u007f]+$"
      },
      "ttl_seconds": {
       "type": "integer",
@@ -1507,6 +1524,7 @@ enum OpenAPIDocument {
      },
      "expires_at": {
       "type": "string",
+      "format": "date-time",
       "description": "RFC 3339"
      }
     },
@@ -1525,6 +1543,7 @@ enum OpenAPIDocument {
     "properties": {
      "at": {
       "type": "string",
+      "format": "date-time",
       "description": "RFC 3339"
      },
      "meters": {
@@ -1574,6 +1593,7 @@ enum OpenAPIDocument {
     "properties": {
      "ended_at": {
       "type": "string",
+      "format": "date-time",
       "description": "RFC 3339"
      },
      "status": {
@@ -1754,6 +1774,7 @@ enum OpenAPIDocument {
      },
      "expires_at": {
       "type": "string",
+      "format": "date-time",
       "description": "RFC 3339"
      },
      "charged": {
@@ -1965,6 +1986,7 @@ enum OpenAPIDocument {
     "properties": {
      "now": {
       "type": "string",
+      "format": "date-time",
       "description": "RFC 3339"
      }
     },
@@ -1978,6 +2000,7 @@ enum OpenAPIDocument {
     "properties": {
      "now": {
       "type": "string",
+      "format": "date-time",
       "description": "RFC 3339"
      },
      "expired_holds": {
