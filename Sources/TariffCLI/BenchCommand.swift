@@ -12,7 +12,7 @@ struct BenchCommand: ParsableCommand {
         discussion: "Build with -c release for meaningful figures. Compare ratios measured in one run, not absolute numbers across runs."
     )
 
-    static let available = ["price", "price-explain", "compile", "simulate", "ledger-sqlite", "ledger-postgres"]
+    static let available = ["price", "price-explain", "compile", "simulate", "ledger-sqlite", "ledger-postgres", "serve"]
 
     @OptionGroup var catalog: CatalogOptions
 
@@ -34,7 +34,10 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "ledger-postgres: the server (default: $TARIFF_TEST_POSTGRES_URL); a new schema is made for each run.")
     var postgres: String?
 
-    @Option(help: "ledger-postgres: seconds each measurement runs.")
+    @Option(help: "serve: client connections (keep-alive).")
+    var connections: Int = 64
+
+    @Option(help: "ledger-postgres and serve: seconds each measurement runs.")
     var seconds: Int = 5
 
     @Option(help: "text or json.")
@@ -47,12 +50,15 @@ struct BenchCommand: ParsableCommand {
         if executions < 1 || executions > 50_000_000 { throw ValidationError("--executions must be 1...50000000") }
         if lifecycles < 1 || lifecycles > 10_000_000 { throw ValidationError("--lifecycles must be 1...10000000") }
         if repetitions < 1 || repetitions > 100 { throw ValidationError("--repetitions must be 1...100") }
+        if connections < 1 || connections > 1_024 { throw ValidationError("--connections must be 1...1024") }
+        if seconds < 1 || seconds > 600 { throw ValidationError("--seconds must be 1...600") }
     }
 
     func run() throws {
         // ledger-postgres needs a server: part of "all" only when one is named.
         let postgresURL = postgres ?? ProcessInfo.processInfo.environment["TARIFF_TEST_POSTGRES_URL"]
-        let selected = names.isEmpty ? Self.available.filter { $0 != "ledger-postgres" || postgresURL != nil } : names
+        // serve starts a server and a load generator: only when named.
+        let selected = names.isEmpty ? Self.available.filter { ($0 != "ledger-postgres" || postgresURL != nil) && $0 != "serve" } : names
         var results: [BenchmarkResult] = []
         try stopping {
             let catalog = try self.catalog.load()
@@ -65,6 +71,9 @@ struct BenchCommand: ParsableCommand {
                 case "ledger-postgres":
                     guard let postgresURL else { throw ValidationError("ledger-postgres needs --postgres URL (or TARIFF_TEST_POSTGRES_URL)") }
                     results += try PostgresLedgerBench(url: postgresURL, seconds: seconds).run(catalog: catalog)
+                case "serve":
+                    results += try ServeBench.run(catalog, plans: self.catalog.plans, rules: self.catalog.rules, connections: connections, seconds: seconds,
+                                                  ledgerLifecycles: lifecycles)
                 default: results.append(try compiling())
                 }
             }
