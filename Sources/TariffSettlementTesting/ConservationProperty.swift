@@ -14,6 +14,9 @@ extension SettlementConformance {
         let plans = ["flat", "metered", "ent"]
         var purchased: Int64 = 0
         var open: [String] = []
+        // What was applied (refusals are part of the sequence, but a backend refusing everything
+        // would "conserve" trivially: a minimum of applied operations is required below).
+        var applied = 0, purchases = 0, settles = 0
         for step in 0..<operations {
             let consumer = consumers[Int(random.next() % 3)]
             do {
@@ -23,6 +26,7 @@ extension SettlementConformance {
                     let cents = Int64(random.next() % 5_000) + 1
                     _ = try await ledger.settlement.purchase(consumer: consumer, amount: Money(micros: cents * 10_000), idempotencyKey: "buy-\(step)")
                     purchased += cents * 10_000
+                    purchases += 1
                 case 2, 3, 4:
                     let plan = plans[Int(random.next() % 3)]
                     try await ledger.reserve("exe_\(step)", consumer, plan: plan)
@@ -31,6 +35,7 @@ extension SettlementConformance {
                     guard !open.isEmpty else { continue }
                     let execution = open.remove(at: Int(random.next() % UInt64(open.count)))
                     try await ledger.settle(execution, cpuMilliseconds: Int64(random.next() % 40_000), failed: random.next() % 5 == 0)
+                    settles += 1
                 case 7:
                     guard let execution = open.last else { continue }
                     let cpu = Int64(random.next() % 40_000)
@@ -52,13 +57,19 @@ extension SettlementConformance {
                                                                     periodEnd: Timestamp(rfc3339: "2026-12-01T00:00:00Z")!)
                     }
                 }
+                applied += 1
             } catch let error as SettlementError {
                 // Refusals are part of the sequence (credits run out, holds expire, ids repeat); a
                 // storage failure never is.
                 #expect(error.code != .storage && error.code != .outOfRange, "step \(step): \(error)")
             }
         }
+        // Purchases never fail, so about a fifth of the steps are purchases; with credits bought,
+        // most holds and settles apply too.
+        #expect(purchases >= 1 && settles >= 1 && applied >= operations / 3,
+                "seed \(seed): only \(applied) of \(operations) operations applied (\(purchases) purchases, \(settles) settles)")
         let snapshot = try await ledger.backend.snapshot()
+        #expect(snapshot.charges.contains { $0.charged.micros > 0 }, "seed \(seed): nothing was ever charged")
         let held = snapshot.consumers.reduce(Int128(0)) { $0 + Int128($1.available.micros) + Int128($1.reserved.micros) }
         let charged = snapshot.charges.reduce(Int128(0)) { $0 + Int128($1.charged.micros) }
         #expect(Int128(purchased) == held + charged, "seed \(seed)")
