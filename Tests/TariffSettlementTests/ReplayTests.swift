@@ -17,6 +17,77 @@ struct ReplayTests {
         return path
     }
 
+    /// plans.md: an enterprise subscription replaced by another plan of the same agent is closed at
+    /// that instant, its period-end lines computed over the shortened period against the full
+    /// commitment; the ledger charges them at the replacement, as simulate does.
+    @Test("an enterprise subscription replaced mid-period is closed in the ledger against the full commitment", arguments: BackendFactory.all)
+    func enterpriseReplaced(_ factory: BackendFactory) async throws {
+        let entB = """
+            plan: ent-b
+            agent: agt_ent
+            creator: acct_ent
+            currency: USD
+            model: enterprise
+            enterprise:
+              period: month
+              fee: 20.00
+              usage:
+                - price: 0.10
+            """
+        // The conformance catalog's `ent`: 100.00 a month, 0.10 per CU, at least 150.00, 10% back under 99%.
+        let ent = """
+            plan: ent
+            agent: agt_ent
+            creator: acct_ent
+            currency: USD
+            model: enterprise
+            enterprise:
+              period: month
+              fee: 100.00
+              usage:
+                - price: 0.10
+              commitment: 150.00
+              sla:
+                availability: 99%
+                credits:
+                  - below: 99%
+                    credit: 10%
+            """
+        let rules = """
+            metering:
+              standard:
+                weights: { cpu_ms: 0.001 }
+            splits:
+              standard: { creator: 80%, platform: 15%, processing: 5% }
+            """
+        let compilation = CatalogLoader.compile(sources: [CatalogSource(path: "plans/ent.yaml", text: ent, kind: .plan),
+                                                          CatalogSource(path: "plans/ent-b.yaml", text: entB, kind: .plan),
+                                                          CatalogSource(path: "rules/rules.yaml", text: rules, kind: .rules)])
+        let catalog = try #require(compilation.catalog, "\(compilation.diagnostics)")
+        let trace = try Self.write([
+            #"{"type":"purchase","at":"2026-10-31T00:00:00Z","consumer":"cus_1","amount":"500.00"}"#,
+            #"{"type":"subscribe","at":"2026-11-01T00:00:00Z","consumer":"cus_1","plan":"ent"}"#,
+            // 100 CU x 0.10 = 10.00; a failed run (free) makes the availability 1/2.
+            #"{"type":"execution","id":"e1","consumer":"cus_1","agent":"agt_ent","started_at":"2026-11-05T00:00:00Z","ended_at":"2026-11-05T00:00:00Z","status":"succeeded","meters":{"cpu_ms":100000}}"#,
+            #"{"type":"execution","id":"e2","consumer":"cus_1","agent":"agt_ent","started_at":"2026-11-06T00:00:00Z","ended_at":"2026-11-06T00:00:00Z","status":"failed","meters":{"cpu_ms":1000}}"#,
+            // ent closes here: shortfall 150 - (100 + 10) = 40.00 against the full commitment (prorated
+            // to 15 of 30 days, 75.00, there would be none); 50% < 99%: credit -10% x 150 = -15.00.
+            #"{"type":"subscribe","at":"2026-11-16T00:00:00Z","consumer":"cus_1","plan":"ent-b"}"#,
+            #"{"type":"execution","id":"e3","consumer":"cus_1","agent":"agt_ent","started_at":"2026-11-20T00:00:00Z","ended_at":"2026-11-20T00:00:00Z","status":"succeeded","meters":{"cpu_ms":100000}}"#,
+        ])
+        let backend = try await factory.makeBackend(TestLedger.usd)
+        let report = try await LedgerReplay.run(trace: trace, catalog: catalog, backend: backend, options: SimulationOptions())
+        #expect(report.simulation.rejected.isEmpty)
+        let lines = try await backend.snapshot().charges
+        let closing = lines.filter { $0.kind == .shortfall || $0.kind == .slaCredit }
+        #expect(closing.map(\.kind) == [.shortfall, .slaCredit])
+        #expect(closing.map(\.billed) == [Self.money("40.00"), Self.money("-15.00")])
+        #expect(closing.allSatisfy { $0.plan == "ent" && $0.datedAt == Timestamp(rfc3339: "2026-11-16T00:00:00Z")! })
+        // 100 + 10 + 40 - 15 (ent) + 20 + 10 (ent-b) = 165.00 taken from the 500.00.
+        #expect(report.balances == [Balance(consumer: "cus_1", currency: TestLedger.usd, available: Self.money("335.00"), reserved: .zero)])
+        #expect(try await Settlement(backend: backend, catalog: catalog).verify().passed)
+    }
+
     @Test("a small trace through the lifecycle, worked by hand", arguments: BackendFactory.all)
     func handWorked(_ factory: BackendFactory) async throws {
         let trace = try Self.write([
