@@ -22,8 +22,9 @@ struct PostgresConformanceTests {
         await propertyCheck(count: 20, input: Gen.int(in: 0...100_000)) { seed in
             total.add(try await SettlementConformance.conservation(PostgresTestServer.factory, seed: UInt64(seed)))
         }
-        // Over all the seeds, settles applied and money was charged (a backend refusing them would not).
-        #expect(total.value.settles >= 10 && total.value.charged >= 10, "\(total.value)")
+        // Over all the seeds, a third of the random steps applied, settles among them, and money was
+        // charged (a backend refusing them would not; any one seed may by chance apply few).
+        #expect(total.value.applied >= total.value.operations / 3 && total.value.settles >= 10 && total.value.charged >= 10, "\(total.value)")
     }
 }
 }
