@@ -55,6 +55,13 @@ struct LedgerCLITests {
         #expect(run.output.hasPrefix(#"{"ok":false,"#) && run.output.contains(#""number":2,"name":"purchases - charged - reserved = available","ok":false"#))
     }
 
+    /// The entries a ledger file holds (0 when the file or its tables do not exist yet).
+    static func entryCount(_ path: String) throws -> Int {
+        guard FileManager.default.fileExists(atPath: path) else { return 0 }
+        let run = try CLITests.shell("/usr/bin/sqlite3", [path, "SELECT count(*) FROM entries"])
+        return run.status == 0 ? Int(run.output.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0 : 0
+    }
+
     @Test("a replay killed with SIGKILL and run again ends in the ledger of an uninterrupted run")
     func crash() throws {
         let directory = try Self.scratch()
@@ -80,21 +87,29 @@ struct LedgerCLITests {
             // The kill point is a fraction of the reference run's time, and this run may be faster (the
             // other tests running beside the reference one have finished): one that ends before the kill
             // is run again from an empty ledger at half the delay, up to five times.
+            // A kill before the first write proves nothing (the rerun starts from an empty ledger): one
+            // whose ledger holds no entry yet is run again later, 1.5 times the delay, up to five times.
             var killed: Process
             var tries = 0
+            var entriesAtKill = 0
+            var finishedEarly = false
             repeat {
                 if tries > 0 {
                     for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(at: directory.appendingPathComponent(name + suffix)) }
-                    fraction /= 2
+                    fraction = finishedEarly ? fraction / 2 : min(0.9, fraction * 1.5)
                 }
                 killed = try CLITests.start(replay(name))
                 Thread.sleep(forTimeInterval: seconds * fraction)
                 kill(killed.processIdentifier, SIGKILL)
                 killed.waitUntilExit()
+                finishedEarly = killed.terminationReason != .uncaughtSignal
                 tries += 1
-            } while killed.terminationReason != .uncaughtSignal && tries < 5
-            // Killed mid-run, not after it finished.
+                entriesAtKill = try Self.entryCount(directory.appendingPathComponent(name).path)
+            } while (killed.terminationReason != .uncaughtSignal || entriesAtKill == 0) && tries < 5
+            // Killed mid-run, not after it finished, and after it had written to the ledger.
             #expect(killed.terminationReason == .uncaughtSignal, "attempt \(attempt) finished before the kill")
+            #expect(entriesAtKill > 0, "attempt \(attempt) was killed before its first write")
+            #expect(try dump(name) != referenceDump, "attempt \(attempt): the killed run had already written everything")
             let rerun = try CLITests.run(replay(name))
             #expect(rerun.status == 0, "attempt \(attempt): \(rerun.error)")
             #expect(rerun.output == reference.output, "attempt \(attempt): the summary differs")

@@ -221,3 +221,41 @@ struct PricingTests {
         #expect(explained.explanation.steps.last?.kind == "split")
     }
 }
+
+/// plans.md: "cu = ceil_to(precision, sum(weight[m] * meter[m])). precision defaults to 0.001 and
+/// must be a positive multiple of 0.001." A precision other than 0.001, worked by hand.
+@Suite("Compute unit precision")
+struct ComputeUnitPrecisionTests {
+    static func computeUnits(precision: String, meters: [String: Int64]) throws -> (ComputeUnits, Money) {
+        let rules = """
+        metering:
+          standard:
+            weights: { cpu_ms: 0.001, memory_mb_s: 0.0001, network_kb: 0.0005, inference_calls: 0.5 }
+            precision: \(precision)
+        splits:
+          standard: { creator: 80%, platform: 15%, processing: 5% }
+        """
+        // 1.00 per CU beyond nothing: the charge shows the rounded CU.
+        let plan = TestCatalog.plan("p", model: "subscription", "  period: month\n  fee: 0\n  allowance: 0\n  overage: 1.00")
+        let catalog = try #require(TestCatalog.compile(["p.yaml": plan], rules: rules))
+        let result = catalog.price(try #require(catalog.plan(id: "p", version: 1)), ExecutionInput(meters: TestCatalog.meters(catalog, meters)), state: .empty)
+        return (result.computeUnits, result.charge)
+    }
+
+    @Test("rounded up to 0.25 and to 0.01, never down; an exact multiple stays")
+    func precisions() throws {
+        // 1,001 ms x 0.001 = 1.001 CU: up to 1.25 at 0.25, 1.01 at 0.01 (1.001 at the default 0.001).
+        #expect(try Self.computeUnits(precision: "0.25", meters: ["cpu_ms": 1_001]) == (TestCatalog.units("1.25"), TestCatalog.money("1.25")))
+        #expect(try Self.computeUnits(precision: "0.01", meters: ["cpu_ms": 1_001]) == (TestCatalog.units("1.01"), TestCatalog.money("1.01")))
+        #expect(try Self.computeUnits(precision: "0.001", meters: ["cpu_ms": 1_001]) == (TestCatalog.units("1.001"), TestCatalog.money("1.001")))
+        // 1,000 ms = 1 CU exactly: stays 1 at 0.25.
+        #expect(try Self.computeUnits(precision: "0.25", meters: ["cpu_ms": 1_000]) == (TestCatalog.units("1"), TestCatalog.money("1.00")))
+        // 3 KB x 0.0005 = 0.0015 CU + 1 call x 0.5: 0.5015, up to 0.51 at 0.01 and 1 at 0.5 (weights finer than the precision).
+        #expect(try Self.computeUnits(precision: "0.01", meters: ["network_kb": 3, "inference_calls": 1]) == (TestCatalog.units("0.51"), TestCatalog.money("0.51")))
+        #expect(try Self.computeUnits(precision: "0.5", meters: ["network_kb": 3, "inference_calls": 1]) == (TestCatalog.units("1"), TestCatalog.money("1.00")))
+        // Nothing measured is 0 at any precision.
+        #expect(try Self.computeUnits(precision: "2", meters: [:]) == (ComputeUnits.zero, Money.zero))
+        // 2.5 CU at precision 2: up to 4.
+        #expect(try Self.computeUnits(precision: "2", meters: ["cpu_ms": 2_500]) == (TestCatalog.units("4"), TestCatalog.money("4.00")))
+    }
+}

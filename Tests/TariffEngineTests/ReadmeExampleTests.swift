@@ -38,6 +38,14 @@ struct ReadmeExampleTests {
         #expect(result.computeUnits == ComputeUnits(millis: 2_700))
         #expect(result.charge == Money(micros: 3_500))
         #expect(result.split.creator == Money(micros: 2_800))
+        // The reload compiled a new catalog and swapped it in: another object than the one it
+        // started with (the same plans, as the folders did not change).
+        #expect(store.catalog !== catalog, "the reload did not swap the catalog in")
         #expect(store.catalog.planIDs == catalog.planIDs)
+        // A reload whose compilation fails keeps the catalog in force.
+        let current = store.catalog
+        let failed = store.reload { CatalogLoader.compile(plansDirectory: "/nonexistent/plans", rulesDirectory: rulesDirectory) }
+        #expect(failed.catalog == nil && !failed.diagnostics.isEmpty)
+        #expect(store.catalog === current)
     }
 }

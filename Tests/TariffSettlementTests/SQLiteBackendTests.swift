@@ -76,21 +76,51 @@ struct SQLiteBackendTests {
         #expect(try bytes() == before)
     }
 
+    /// The commits in a WAL file: frames whose header carries a database size (a commit frame), with
+    /// the salts of the WAL header (frames left over from before a reset do not count).
+    /// Layout (sqlite.org/fileformat.html): a 32-byte header (page size at 8, salts at 16), then
+    /// frames of a 24-byte header (commit size at 4, salts at 8) and a page.
+    static func walCommits(_ path: String) throws -> Int {
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path + "-wal")))
+        guard bytes.count >= 32 else { return 0 }
+        func u32(_ at: Int) -> UInt32 { bytes[at..<at + 4].reduce(0) { $0 << 8 | UInt32($1) } }
+        let pageSize = Int(u32(8)), salts = bytes[16..<24]
+        var commits = 0, frame = 32
+        while frame + 24 + pageSize <= bytes.count {
+            if bytes[frame + 8..<frame + 16].elementsEqual(salts) && u32(frame + 4) != 0 { commits += 1 }
+            frame += 24 + pageSize
+        }
+        return commits
+    }
+
     @Test("steps from concurrent tasks share commits and each is answered after its commit")
     func groupCommit() async throws {
         let path = Backends.temporaryLedgerPath()
         let backend = try SQLiteBackend(path: path, currency: Self.usd)
         let settlement = Settlement(backend: backend, catalog: TestLedger.catalog, clock: ManualClock(TestLedger.start))
+        // A second connection: what it sees is committed.
+        let other = try DatabaseQueue(path: path)
+        let commitsBefore = try Self.walCommits(path)
+        let steps = 200
         try await withThrowingTaskGroup(of: Void.self) { group in
-            for index in 0..<200 {
-                group.addTask { try await settlement.purchase(consumer: "cus_\(index % 10)", amount: TestLedger.money("1.00"), idempotencyKey: "k\(index)") }
+            for index in 0..<steps {
+                group.addTask {
+                    try await settlement.purchase(consumer: "cus_\(index % 10)", amount: TestLedger.money("1.00"), idempotencyKey: "k\(index)")
+                    // Answered only after its commit: the other connection already reads the purchase.
+                    let applied = try await other.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM operations WHERE key = ?", arguments: ["purchase:k\(index)"]) }
+                    #expect(applied == 1, "purchase k\(index) was answered before its commit")
+                }
             }
             try await group.waitForAll()
         }
+        // Shared commits: one commit a step is what a serial backend writes; the group commit writes
+        // fewer (the steps arriving while one commit is on its way to the disk go in the next one).
+        let commits = try Self.walCommits(path) - commitsBefore
+        #expect(commits >= 1 && commits < steps, "\(commits) commits for \(steps) steps: no commit was shared")
         // 200 purchases of 1.00 over 10 consumers: 20.00 each, read back from a second connection.
-        let other = try SQLiteBackend(path: path)
+        let reopened = try SQLiteBackend(path: path)
         for index in 0..<10 {
-            #expect(try await other.balance(consumer: "cus_\(index)", at: TestLedger.start).available == TestLedger.money("20.00"))
+            #expect(try await reopened.balance(consumer: "cus_\(index)", at: TestLedger.start).available == TestLedger.money("20.00"))
         }
     }
 }

@@ -92,3 +92,93 @@ struct SplitMix {
         return z ^ (z >> 31)
     }
 }
+
+/// usage.md: "Events may come in any order; the engine orders them by their time, ties by line
+/// number", and a repeated execution id is priced once. Fuzzed traces with purchases, subscribes,
+/// cancels (some with nothing to cancel), executions of every model and repeated ids, written once
+/// in time order and once shuffled, must give the same report; the counts are known by construction.
+@Suite("Unsorted traces")
+struct UnsortedTraceTests {
+    typealias F = SimulationFixture
+
+    /// A random trace: (instant in seconds from 2026-11-01, line) pairs with distinct instants, except
+    /// exact repeats of an execution line (the same instant: identical either way round).
+    static func events(seed: Int, count: Int) -> (lines: [(second: Int, text: String)], executions: Int, repeats: Int) {
+        var random = SplitMix(state: UInt64(seed))
+        var used = Set<Int>()
+        func instant() -> Int {
+            while true {
+                let second = Int(random.next() % (75 * 86_400))
+                if used.insert(second).inserted { return second }
+            }
+        }
+        func text(_ second: Int) -> String {
+            let date = Date(timeIntervalSince1970: 1_793_491_200 + TimeInterval(second))  // 2026-11-01T00:00:00Z
+            return ISO8601DateFormatter().string(from: date)
+        }
+        let consumers = ["cus_0", "cus_1", "cus_2"], plans = ["pro", "pro-plus", "ent", "capped"], agents = ["agt_a", "agt_e", "agt_c", "agt_p"]
+        var lines: [(second: Int, text: String)] = []
+        var executionLines: [(second: Int, id: String, consumer: String, agent: String)] = []
+        var executions = 0, repeats = 0
+        for index in 0..<count {
+            let consumer = consumers[Int(random.next() % 3)], second = instant()
+            switch random.next() % 20 {
+            case 0...2:
+                lines.append((second, #"{"type":"purchase","at":"\#(text(second))","consumer":"\#(consumer)","amount":"\#(Int(random.next() % 50) + 1).00"}"#))
+            case 3...5:
+                lines.append((second, F.event("subscribe", text(second), consumer, plan: plans[Int(random.next() % 4)])))
+            case 6...7:
+                lines.append((second, F.event("cancel", text(second), consumer, plan: plans[Int(random.next() % 4)])))
+            default:
+                let agent = agents[Int(random.next() % 4)]
+                let id = "exe_\(index)"
+                lines.append((second, F.execution(id, consumer, agent, ended: text(second), cpuMilliseconds: Int(random.next() % 300_000),
+                                                  status: random.next() % 10 == 0 ? "failed" : "succeeded")))
+                executionLines.append((second, id, consumer, agent))
+                executions += 1
+            }
+        }
+        // Repeats of about one execution in eight: an exact copy, or the same id later with other meters.
+        for original in executionLines where random.next() % 8 == 0 {
+            if random.next() % 2 == 0, let line = lines.first(where: { $0.second == original.second }) {
+                lines.append(line)
+            } else {
+                let second = instant()
+                lines.append((second, F.execution(original.id, original.consumer, original.agent, ended: text(second), cpuMilliseconds: 7)))
+            }
+            executions += 1
+            repeats += 1
+        }
+        return (lines, executions, repeats)
+    }
+
+    @Test("property: a shuffled trace gives the report of the same trace in time order")
+    func shuffled() async throws {
+        let catalog = try #require(F.catalog())
+        await propertyCheck(count: 40, input: Gen.int(in: 0...Int(UInt32.max)), Gen.int(in: 20...90)) { seed, count in
+            let generated = Self.events(seed: seed, count: count)
+            var random = SplitMix(state: UInt64(seed) ^ 0xA5A5)
+            var shuffled = generated.lines
+            shuffled.shuffle(using: &random)
+            let sorted = generated.lines.enumerated().sorted { ($0.element.second, $0.offset) < ($1.element.second, $1.offset) }.map(\.element)
+            #expect(shuffled.map(\.second) != sorted.map(\.second) || generated.lines.count < 3, "seed \(seed): the shuffle left the trace in order")
+            do {
+                let inOrder = try Simulator.run(trace: try F.trace(sorted.map(\.text)), catalog: catalog, options: SimulationOptions())
+                let anyOrder = try Simulator.run(trace: try F.trace(shuffled.map(\.text)), catalog: catalog, options: SimulationOptions())
+                // Every execution line is priced, refused or a repeat; the repeats are exactly those written.
+                #expect(inOrder.duplicates == generated.repeats, "seed \(seed)")
+                #expect(inOrder.priced + inOrder.refused + inOrder.duplicates == generated.executions, "seed \(seed)")
+                #expect(anyOrder.totals == inOrder.totals, "seed \(seed)")
+                #expect(anyOrder.consumers == inOrder.consumers && anyOrder.agents == inOrder.agents && anyOrder.plans == inOrder.plans, "seed \(seed)")
+                #expect(anyOrder.days == inOrder.days && anyOrder.payouts == inOrder.payouts, "seed \(seed)")
+                #expect(anyOrder.priced == inOrder.priced && anyOrder.refused == inOrder.refused && anyOrder.duplicates == inOrder.duplicates, "seed \(seed)")
+                #expect(anyOrder.rejected.map(\.reason).sorted() == inOrder.rejected.map(\.reason).sorted(), "seed \(seed)")
+                #expect(anyOrder.warnings.count == inOrder.warnings.count, "seed \(seed)")
+                F.checkInvariants(anyOrder)
+            } catch {
+                Issue.record("seed \(seed): the run stopped: \(error)")
+            }
+        }
+    }
+}
+extension SplitMix: RandomNumberGenerator {}

@@ -5,6 +5,9 @@ import TariffCore
 struct ReadPlansStage: CompilerStage {
     let name = "read-plans"
 
+    /// The engine inputs that only exist within a billing period.
+    static let periodInputs: Set<GraphInput> = [.periodUsage, .periodSpend, .periodExecutions, .periodFees, .availability]
+
     func run(_ state: inout CompilationState) {
         for (source, root) in state.documents where source.kind == .plan {
             guard let root else { continue }
@@ -80,7 +83,20 @@ struct ReadPlansStage: CompilerStage {
                 diagnostics.error("limit-exceeded", at: ruleEntries.keyLocation, "a plan has at most \(CatalogLimits.maximumRulesPerPlan) rules")
             }
             var ruleNodes: [RuleNode] = []
-            for entry in ruleEntries.value { ruleNodes += lowerRule(entry, context: context, state: state) }
+            for entry in ruleEntries.value {
+                let nodes = lowerRule(entry, context: context, state: state)
+                // plans.md: a rule whose meaning needs a period on a model that has none (per_call)
+                // is an error with a fix, never a silent "every call is free" (its period state
+                // would stay empty for good).
+                if let lowering, lowering.period == nil, let model,
+                   let reading = nodes.first(where: { !Set($0.operation.inputs).isDisjoint(with: Self.periodInputs) }),
+                   let kind = entry.pairs?.first(where: { $0.key == "kind" }) {
+                    diagnostics.error("rule-needs-period", at: kind.keyLocation,
+                                      "the rule '\(reading.plugin)' reads the period state (\(reading.operation.inputs.filter(Self.periodInputs.contains).map(\.rawValue).joined(separator: ", "))), but a '\(model.value)' plan has no billing period: it would apply to every execution as if each were the first of its period",
+                                      fix: "remove the rule, or price this agent with a plan that has a period (subscription or enterprise), e.g. a subscription with an allowance for the free part")
+                }
+                ruleNodes += nodes
+            }
             if ruleNodes.contains(where: { !Set($0.operation.inputs).isDisjoint(with: [.meters, .computeUnits, .endedAt]) }) { quoteIsExact = false }
             // Rules apply to the model's charge before its spend cap, so the cap stays the last word.
             let capIndex = executionNodes.firstIndex { if case .spendCap = $0.operation { true } else { false } } ?? executionNodes.endIndex

@@ -141,6 +141,20 @@ enum LedgerVerifier {
         for payout in ledger.payouts where entriesByOperation[payout.key] != 1 {
             failures.add("\(payout.key) wrote \(entriesByOperation[payout.key] ?? 0) entries")
         }
+        // A period key (fees, period-end lines) is applied once: its lines add up to the one result
+        // recorded under it. Lines written twice under one key (or under no recorded key) do not.
+        var periodLines: [String: [Int128]] = [:]
+        for record in ledger.charges where record.kind != .execution {
+            let sums = periodLines[record.operation] ?? [0, 0, 0]
+            periodLines[record.operation] = [sums[0] + Int128(record.billed.micros), sums[1] + Int128(record.charged.micros),
+                                             sums[2] + Int128(record.uncollected.micros)]
+        }
+        var results: [String: [Int64]] = [:]
+        for operation in ledger.operations { results[operation.key] = operation.result }
+        for (key, sums) in periodLines.sorted(by: { $0.key < $1.key }) where results[key]?.map({ Int128($0) }) != sums {
+            failures.add("\(key) wrote lines of billed \(Self.text(sums[0])), charged \(Self.text(sums[1])), uncollected \(Self.text(sums[2])), "
+                         + "but was applied once for \(results[key].map { $0.map { Self.text(Int128($0)) }.joined(separator: ", ") } ?? "nothing")")
+        }
         for (keys, what) in [(ledger.operations.map(\.key), "operation"), (ledger.payouts.map(\.key), "payout")] where Set(keys).count != keys.count {
             failures.add("an \(what) key was applied twice")
         }
