@@ -36,7 +36,7 @@ enum SimulationText {
             sections.append("rejected lines" + more(report.rejected.count) + "\n" + report.rejected.prefix(rowsShown).map { "  line \($0.line): \($0.reason)" }.joined(separator: "\n"))
         }
         if let comparison {
-            let difference = Money(micros: comparison.new.totals.charged.micros &- comparison.old.totals.charged.micros)
+            let difference = MoneySum(comparison.new.totals.charged) - MoneySum(comparison.old.totals.charged)
             var text = "compare: charged \(comparison.old.totals.charged) -> \(comparison.new.totals.charged) (\(signed(difference)))\n"
             for (title, rows) in [("plans", comparison.plans), ("agents", comparison.agents), ("consumers", comparison.consumers)] {
                 text += "  biggest changes by \(title)\n" + table([["", "old", "new", "difference"]] + rows.prefix(10).map {
@@ -50,5 +50,5 @@ enum SimulationText {
 
     static func more(_ count: Int) -> String { count > rowsShown ? " (top \(rowsShown) of \(count); --format json lists all)" : "" }
 
-    static func signed(_ money: Money) -> String { money.micros > 0 ? "+\(money)" : money.description }
+    static func signed(_ money: MoneySum) -> String { money.micros > 0 ? "+\(money)" : money.description }
 }

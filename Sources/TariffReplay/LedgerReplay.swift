@@ -68,7 +68,7 @@ public enum LedgerReplay {
         let reading: TraceReading
         do throws(SimulationError) {
             currency = try Simulator.currency(of: catalog, requested: options.currency ?? backend.currency)
-            reading = try Simulator.readTrace(path, catalog: catalog, strict: options.strict)
+            reading = try Simulator.readTrace(path, catalog: catalog, strict: options.strict, maxSpanNanoseconds: options.maxSpanNanoseconds)
         } catch {
             throw SettlementError(.invalidInput, error.description)
         }
@@ -90,20 +90,23 @@ public enum LedgerReplay {
         var simulation = driver.simulation
         simulation.entities = processor.entities
         for rejection in reading.rejections { simulation.rejected(rejection) }
-        var report = simulation.finished()
+        var report: SimulationReport
+        do throws(AmountOverflow) { report = try simulation.finished() } catch { throw SettlementError(.outOfRange, error.description) }
         report.currency = currency
         report.linesRead = reading.lines
         report.from = options.from ?? processor.firstEventTime
         report.to = options.to ?? processor.lastEventTime.flatMap { $0.adding(nanoseconds: 1) }
         report.refused += driver.refusedForCredits.values.reduce(0, +)
+        var rowIndex: [ByteKey: Int] = [:]
+        for (index, row) in report.consumers.enumerated() { rowIndex[ByteKey(row.consumer)] = index }
         for (consumer, count) in driver.refusedForCredits {
-            if let row = report.consumers.firstIndex(where: { $0.consumer == consumer }) {
+            if let row = rowIndex[consumer] {
                 report.consumers[row].refused += count
             } else {
-                report.consumers.append(SimulationReport.ConsumerRow(consumer: consumer, refused: count))
+                report.consumers.append(SimulationReport.ConsumerRow(consumer: consumer.string, refused: count))
             }
         }
-        report.consumers.sort { $0.consumer < $1.consumer }
+        report.consumers.sort { $0.consumer.bytesPrecede($1.consumer) }
         report.warnings.append(contentsOf: driver.warnings)
         report.warnings.sort { $0.line < $1.line }
 
@@ -112,7 +115,9 @@ public enum LedgerReplay {
         for consumer in snapshot.consumers where shard?.contains(consumer: consumer.id) ?? true {
             balances.append(try await backend.balance(consumer: consumer.id, at: clock.now()))
         }
-        let uncollected = snapshot.charges.reduce(Int64(0)) { $0 &+ $1.uncollected.micros }
+        var uncollectedSum = MoneySum()
+        for charge in snapshot.charges { uncollectedSum.add(charge.uncollected) }
+        let uncollected = try uncollectedSum.money("the replay's uncollected total").micros
         return ReplayReport(simulation: report, refusedForCredits: driver.refusedForCredits.values.reduce(0, +), balances: balances,
                             uncollected: Money(micros: uncollected))
     }
@@ -149,7 +154,7 @@ struct Driver {
     let clock: ManualClock
     let shard: ReplayShard?
     var simulation: SimulationSink
-    var refusedForCredits: [String: Int] = [:]
+    var refusedForCredits: [ByteKey: Int] = [:]
     var warnings: [TraceWarning] = []
 
     private func inWindow(_ instant: Timestamp) -> Bool {
@@ -165,9 +170,10 @@ struct Driver {
             case .purchase(let event):
                 clock.set(event.time)
                 do {
-                    // The key is the purchase's place in the trace: the same on every run of the same trace.
-                    try await settlement.purchase(consumer: event.consumerName, amount: event.amount,
-                                                  idempotencyKey: "trace:\(event.line):\(event.time.nanosecondsSinceEpoch)")
+                    // usage.md: `trace:` + id, else `trace:CONSUMER:AT_NS:AMOUNT_MICROS` (the parser's
+                    // key), never the line: replaying the trace again, reordered or with lines added,
+                    // credits nothing twice.
+                    try await settlement.purchase(consumer: event.consumerName, amount: event.amount, idempotencyKey: event.executionID)
                 } catch let error as SettlementError where error.code != .storage {
                     warnings.append(TraceWarning(line: event.line, message: "purchase not applied: \(error)"))
                     continue
@@ -196,14 +202,16 @@ struct Driver {
                 let settled: Bool
                 do {
                     settled = try await settle(event, plan: plan, period: period)
-                } catch let error as SettlementError where error.code == .invalidKey {
+                } catch let error as SettlementError where error.code != .storage {
+                    // Refused by the ledger (a key too long, a sum beyond the ledger's range): a warning
+                    // with the line, and the replay goes on; it never stops half applied.
                     warnings.append(TraceWarning(line: event.line, message: "execution not settled: \(error)"))
                     continue
                 }
                 if settled {
                     simulation.execution(event, plan: plan, period: period)
                 } else if inWindow(event.time) {
-                    refusedForCredits[event.consumerName, default: 0] += 1
+                    refusedForCredits[ByteKey(event.consumerName), default: 0] += 1
                 }
             case .refused(let event, let reason): simulation.refused(event, reason: reason)
             case .duplicate(let event): simulation.duplicate(event)

@@ -13,8 +13,9 @@ public struct TraceReading: Sendable {
 extension Simulator {
     /// Reads and orders a trace (`-` for standard input, `.gz` accepted).
     /// - throws: `SimulationError` when the file cannot be read, or at the first rejection with `strict`.
-    public static func readTrace(_ path: String, catalog: CompiledCatalog, strict: Bool = false) throws(SimulationError) -> TraceReading {
-        var parser = TraceParser(meterNames: catalog.meterNames)
+    public static func readTrace(_ path: String, catalog: CompiledCatalog, strict: Bool = false,
+                                 maxSpanNanoseconds: Int64 = SimulationOptions.defaultMaxSpanNanoseconds) throws(SimulationError) -> TraceReading {
+        var parser = TraceParser(meterNames: catalog.meterNames, maxSpanNanoseconds: maxSpanNanoseconds)
         var reading = TraceReading(events: [], rejections: [], lines: 0)
         var failure: SimulationError?
         do throws(TraceReadError) {
