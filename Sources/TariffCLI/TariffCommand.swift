@@ -77,20 +77,21 @@ struct CatalogOptions: ParsableArguments {
 /// callers' messages; a failure to write standard error cannot be reported anywhere, so it is
 /// ignored (never a trap: `FileHandle.write` traps on a failed write).
 func printError(_ text: String) {
-    try? StandardOutput.errors.write(text + "\n")
+    try? StandardOutput.errors.write(SafeText.escaping(text, keepingLines: true) + "\n")
 }
 
 /// The process's standard output and error, written through `OutputWriter` (checked writes).
 enum StandardOutput {
-    nonisolated(unsafe) static let writer = OutputWriter.standardOutput()
-    nonisolated(unsafe) static let errors = OutputWriter.standardError()
+    static let writer = OutputWriter.standardOutput()
+    static let errors = OutputWriter.standardError()
 }
 
 /// Every result of the CLI is printed through this: the same call as Swift's `print`, but into the
 /// checked writer of standard output. A failed write is kept and reported when the command ends
 /// (`TariffCommand.main`), and stops long outputs at the next write.
 func print(_ items: Any..., separator: String = " ", terminator: String = "\n") {
-    let text = items.map { "\($0)" }.joined(separator: separator) + terminator
+    // Ids and reasons from input may hold terminal controls (ESC[2J): escaped, lines kept.
+    let text = SafeText.escaping(items.map { "\($0)" }.joined(separator: separator), keepingLines: true) + terminator
     try? StandardOutput.writer.write(text)
 }
 

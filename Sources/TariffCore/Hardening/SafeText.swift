@@ -2,12 +2,17 @@
 /// C1, and the bidirectional overrides that reorder what a terminal shows) are written as `\u{..}`
 /// escapes, so an id holding `ESC[2J` or a carriage return cannot clear or rewrite the terminal.
 public enum SafeText {
-    public static func escaping(_ text: String) -> String {
-        guard text.unicodeScalars.contains(where: needsEscape) else { return text }
+    public static func escaping(_ text: String) -> String { escaping(text, keepingLines: false) }
+
+    /// The same, keeping line feeds and tabs (a multi-line message or table printed to a terminal).
+    public static func escaping(_ text: String, keepingLines: Bool) -> String {
+        // Fast path: nothing below 0x20, no DEL, no C1 (UTF-8 C2 80...9F) and no bidi control (E2 80/81 ...).
+        if !text.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F || $0 == 0xC2 || $0 == 0xE2 }) { return text }
+        guard text.unicodeScalars.contains(where: { needsEscape($0) && !(keepingLines && ($0 == "\n" || $0 == "\t")) }) else { return text }
         var output = ""
         output.reserveCapacity(text.utf8.count + 8)
         for scalar in text.unicodeScalars {
-            if needsEscape(scalar) {
+            if needsEscape(scalar) && !(keepingLines && (scalar == "\n" || scalar == "\t")) {
                 output += "\\u{" + String(scalar.value, radix: 16) + "}"
             } else {
                 output.unicodeScalars.append(scalar)
@@ -16,7 +21,7 @@ public enum SafeText {
         return output
     }
 
-    @inlinable static func needsEscape(_ scalar: Unicode.Scalar) -> Bool {
+    public static func needsEscape(_ scalar: Unicode.Scalar) -> Bool {
         let value = scalar.value
         return value < 0x20 || (0x7F...0x9F).contains(value) || (0x202A...0x202E).contains(value) || (0x2066...0x2069).contains(value)
     }
@@ -46,10 +51,10 @@ public enum Redaction {
            text[..<colon].allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "+" || $0 == "-" || $0 == ".") }) {
             prefix += text[...colon]
             text = text[text.index(after: colon)...]
-            while text.hasPrefix("/") {
-                prefix += "/"
-                text = text.dropFirst()
-            }
+        }
+        while text.hasPrefix("/") {
+            prefix += "/"
+            text = text.dropFirst()
         }
         // The authority ends at the first '/', '?' or '#'; its user information at its last '@'.
         let authorityEnd = text.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? text.endIndex
