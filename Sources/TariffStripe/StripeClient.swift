@@ -88,7 +88,7 @@ public struct StripeClient: Sendable {
             lastFailure = configuration.secretKey.redacting("HTTP \(http.statusCode)" + (failure.code.map { " \($0)" } ?? ""))
         }
         throw SettlementError(.railUnavailable, configuration.secretKey.redacting(
-            "\(what) did not reach Stripe after \(attempts) attempt(s) in at most \(configuration.totalTimeoutMilliseconds / 1_000) s (last: \(lastFailure)); "
+            "\(what) did not reach Stripe after \(attempts) attempt\(attempts == 1 ? "" : "s") in at most \(configuration.totalTimeoutMilliseconds / 1_000) s (last: \(lastFailure)); "
             + "running it again is safe: it is sent under the same idempotency key"))
     }
 
