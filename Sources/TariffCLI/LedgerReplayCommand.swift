@@ -62,7 +62,8 @@ struct LedgerReplayCommand: ParsableCommand {
         progress.finish()
         let simulation = report.simulation
         for warning in simulation.warnings.prefix(20) { printError("warning: line \(warning.line): \(warning.message)") }
-        if simulation.warnings.count > 20 { printError("warning: ... \(simulation.warnings.count - 20) more warnings (see --format json)") }
+        let warningCount = max(simulation.warningsTotal, simulation.warnings.count)
+        if warningCount > 20 { printError("warning: ... \(warningCount - 20) more warnings (see --format json)") }
         switch options.format {
         case .json:
             var json = simulation.json

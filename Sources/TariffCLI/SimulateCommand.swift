@@ -74,7 +74,8 @@ struct SimulateCommand: ParsableCommand {
             }
             progress.finish()
             for warning in result.warnings.prefix(20) { printError("warning: line \(warning.line): \(warning.message)") }
-            if result.warnings.count > 20 { printError("warning: ... \(result.warnings.count - 20) more warnings (see --format json)") }
+            let warningCount = max(result.warningsTotal, result.warnings.count)
+            if warningCount > 20 { printError("warning: ... \(warningCount - 20) more warnings (see --format json)") }
             if let report {
                 let html = HTMLReport(report: result, comparison: comparison).render()
                 do throws(OutputError) {

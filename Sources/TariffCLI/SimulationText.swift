@@ -11,8 +11,8 @@ enum SimulationText {
             ["currency", report.currency?.code ?? "-"],
             ["window", "[\(report.from?.description ?? "-"), \(report.to?.description ?? "-"))"],
             ["lines read", String(report.linesRead)],
-            ["rejected lines", String(report.rejected.count)],
-            ["warnings", String(report.warnings.count)],
+            ["rejected lines", String(max(report.rejectedTotal, report.rejected.count))],
+            ["warnings", String(max(report.warningsTotal, report.warnings.count))],
             ["executions", "\(report.priced) priced, \(report.refused) refused, \(report.duplicates) duplicate"],
             ["charged", report.totals.charged.description],
             ["purchased", report.totals.purchased.description],
@@ -33,7 +33,7 @@ enum SimulationText {
             [$0.creator, $0.week.weekStart.description, $0.week.payDate.description, $0.earnings.description, $0.amount.description, $0.carried.description]
         }, indent: "  "))
         if !report.rejected.isEmpty {
-            sections.append("rejected lines" + more(report.rejected.count) + "\n" + report.rejected.prefix(rowsShown).map { "  line \($0.line): \($0.reason)" }.joined(separator: "\n"))
+            sections.append("rejected lines" + more(max(report.rejectedTotal, report.rejected.count)) + "\n" + report.rejected.prefix(rowsShown).map { "  line \($0.line): \($0.reason)" }.joined(separator: "\n"))
         }
         if let comparison {
             let difference = MoneySum(comparison.new.totals.charged) - MoneySum(comparison.old.totals.charged)

@@ -90,6 +90,9 @@ public enum LedgerReplay {
         var simulation = driver.simulation
         simulation.entities = processor.entities
         for rejection in reading.rejections { simulation.rejected(rejection) }
+        simulation.rejectedUnlisted(reading.rejectionsUnlisted)
+        for warning in driver.warnings { simulation.warning(warning) }
+        simulation.warningsUnlisted(driver.warningsUnlisted)
         var report: SimulationReport
         do throws(AmountOverflow) { report = try simulation.finished() } catch { throw SettlementError(.outOfRange, error.description) }
         report.currency = currency
@@ -107,17 +110,14 @@ public enum LedgerReplay {
             }
         }
         report.consumers.sort { $0.consumer.bytesPrecede($1.consumer) }
-        report.warnings.append(contentsOf: driver.warnings)
         report.warnings.sort { $0.line < $1.line }
 
-        let snapshot = try await backend.snapshot()
+        // Two reads, not a snapshot of every row (which held some 4 KB per replayed event).
         var balances: [Balance] = []
-        for consumer in snapshot.consumers where shard?.contains(consumer: consumer.id) ?? true {
-            balances.append(try await backend.balance(consumer: consumer.id, at: clock.now()))
+        for consumer in try await backend.consumerIDs() where shard?.contains(consumer: consumer) ?? true {
+            balances.append(try await backend.balance(consumer: consumer, at: clock.now()))
         }
-        var uncollectedSum = MoneySum()
-        for charge in snapshot.charges { uncollectedSum.add(charge.uncollected) }
-        let uncollected = try uncollectedSum.money("the replay's uncollected total").micros
+        let uncollected = try await backend.uncollectedTotal().money("the ledger's uncollected total").micros
         return ReplayReport(simulation: report, refusedForCredits: driver.refusedForCredits.values.reduce(0, +), balances: balances,
                             uncollected: Money(micros: uncollected))
     }
@@ -155,7 +155,13 @@ struct Driver {
     let shard: ReplayShard?
     var simulation: SimulationSink
     var refusedForCredits: [ByteKey: Int] = [:]
-    var warnings: [TraceWarning] = []
+    /// The replay's own warnings (steps the ledger refused), listed up to the report's bound.
+    private(set) var warnings: [TraceWarning] = []
+    private(set) var warningsUnlisted = 0
+
+    mutating func warn(_ warning: TraceWarning) {
+        if warnings.count < SimulationReport.maximumListed { warnings.append(warning) } else { warningsUnlisted += 1 }
+    }
 
     private func inWindow(_ instant: Timestamp) -> Bool {
         (simulation.from.map { instant >= $0 } ?? true) && (simulation.to.map { instant < $0 } ?? true)
@@ -175,7 +181,7 @@ struct Driver {
                     // credits nothing twice.
                     try await settlement.purchase(consumer: event.consumerName, amount: event.amount, idempotencyKey: event.executionID)
                 } catch let error as SettlementError where error.code != .storage {
-                    warnings.append(TraceWarning(line: event.line, message: "purchase not applied: \(error)"))
+                    warn(TraceWarning(line: event.line, message: "purchase not applied: \(error)"))
                     continue
                 }
                 simulation.purchase(event)
@@ -185,7 +191,7 @@ struct Driver {
                 do {
                     try await settlement.chargePeriodStart(consumer: consumer, plan: period.plan, periodStart: period.start)
                 } catch let error as SettlementError where error.code != .storage {
-                    warnings.append(TraceWarning(line: 0, message: "the fee of \(consumer)'s period starting \(period.start) was not charged: \(error)"))
+                    warn(TraceWarning(line: 0, message: "the fee of \(consumer)'s period starting \(period.start) was not charged: \(error)"))
                 }
                 simulation.periodStarted(period)
             case .periodEnded(let period, let end):
@@ -194,7 +200,7 @@ struct Driver {
                 do {
                     try await settlement.chargePeriodEnd(consumer: consumer, plan: period.plan, periodStart: period.start, periodEnd: end)
                 } catch let error as SettlementError where error.code != .storage {
-                    warnings.append(TraceWarning(line: 0, message: "the end of \(consumer)'s period starting \(period.start) was not charged: \(error)"))
+                    warn(TraceWarning(line: 0, message: "the end of \(consumer)'s period starting \(period.start) was not charged: \(error)"))
                 }
                 simulation.periodEnded(period, at: end)
             case .execution(let event, let plan, let period):
@@ -205,7 +211,7 @@ struct Driver {
                 } catch let error as SettlementError where error.code != .storage {
                     // Refused by the ledger (a key too long, a sum beyond the ledger's range): a warning
                     // with the line, and the replay goes on; it never stops half applied.
-                    warnings.append(TraceWarning(line: event.line, message: "execution not settled: \(error)"))
+                    warn(TraceWarning(line: event.line, message: "execution not settled: \(error)"))
                     continue
                 }
                 if settled {

@@ -317,6 +317,21 @@ extension SQLiteBackend: SettlementBackend {
         }
     }
 
+    /// SQLite's `BINARY` collation is byte order.
+    public func consumerIDs() async throws -> [String] {
+        try await read { db in try String.fetchAll(db, sql: "SELECT id FROM consumers ORDER BY id") }
+    }
+
+    /// Summed in Swift through a cursor (SQLite's SUM would fail past Int64; no row list is held).
+    public func uncollectedTotal() async throws -> MoneySum {
+        try await read { db in
+            var total = MoneySum()
+            let values = try Int64.fetchCursor(db, sql: "SELECT uncollected FROM charges WHERE uncollected != 0")
+            while let micros = try values.next() { total.add(Money(micros: micros)) }
+            return total
+        }
+    }
+
     public func snapshot() async throws -> LedgerSnapshot {
         let currency = currency
         return try await read { db in

@@ -134,9 +134,21 @@ public struct SimulationSink: BillingSink {
         if inWindow(event.time) { report.duplicates += 1 }
     }
 
-    public mutating func warning(_ warning: TraceWarning) { report.warnings.append(warning) }
+    public mutating func warning(_ warning: TraceWarning) {
+        report.warningsTotal += 1
+        if report.warnings.count < SimulationReport.maximumListed { report.warnings.append(warning) }
+    }
 
-    public mutating func rejected(_ rejection: Rejection) { report.rejected.append(rejection) }
+    public mutating func rejected(_ rejection: Rejection) {
+        report.rejectedTotal += 1
+        if report.rejected.count < SimulationReport.maximumListed { report.rejected.append(rejection) }
+    }
+
+    /// Rejected lines the reader counted past its listing bound.
+    public mutating func rejectedUnlisted(_ count: Int) { report.rejectedTotal += count }
+
+    /// Warnings counted past a listing bound (the replay's own warnings).
+    public mutating func warningsUnlisted(_ count: Int) { report.warningsTotal += count }
 
     // MARK: Accumulation
 

@@ -140,6 +140,7 @@ public enum Simulator {
         var sink = processor.sink
         sink.entities = processor.entities
         for rejection in reading.rejections { sink.rejected(rejection) }
+        sink.rejectedUnlisted(reading.rejectionsUnlisted)
         var report: SimulationReport
         do throws(AmountOverflow) { report = try sink.finished() } catch { throw SimulationError(error.description) }
         report.linesRead = reading.lines
@@ -152,12 +153,19 @@ public enum Simulator {
     struct ReadingOutcome: @unchecked Sendable {
         var entities: TraceEntities
         var rejections: [Rejection] = []
+        /// Rejected lines past `SimulationReport.maximumListed` (counted, not kept).
+        var rejectionsUnlisted = 0
         var lines = 0
         var outOfOrder = false
         var failure: SimulationError?
+
+        mutating func reject(_ rejection: Rejection) {
+            if rejections.count < SimulationReport.maximumListed { rejections.append(rejection) } else { rejectionsUnlisted += 1 }
+        }
     }
 
     /// Reads and parses the trace, handing events on in batches of 4,096.
+
     private static func read(_ path: String, catalog: CompiledCatalog, options: SimulationOptions, entities: TraceEntities,
                              stopWhenOutOfOrder: Bool, deliver: ([TraceEvent]) -> Void) -> ReadingOutcome {
         var parser = TraceParser(meterNames: catalog.meterNames, maxSpanNanoseconds: options.maxSpanNanoseconds)
@@ -170,7 +178,7 @@ public enum Simulator {
                 guard let bytes else {
                     let rejection = Rejection(line: line, reason: "the line is longer than \(LineReader.maximumLineBytes) bytes")
                     if options.strict { outcome.failure = SimulationError("line \(line): \(rejection.reason) (--strict)"); return false }
-                    outcome.rejections.append(rejection)
+                    outcome.reject(rejection)
                     return true
                 }
                 switch parser.parse(bytes, line: line, interning: &outcome.entities, appendingTo: &batch) {
@@ -178,7 +186,7 @@ public enum Simulator {
                     return true
                 case .rejected(let reason):
                     if options.strict { outcome.failure = SimulationError("line \(line): \(reason) (--strict)"); return false }
-                    outcome.rejections.append(Rejection(line: line, reason: reason))
+                    outcome.reject(Rejection(line: line, reason: reason))
                     return true
                 case .event:
                     // The parser appended the event to the batch (the batch is then never delivered
