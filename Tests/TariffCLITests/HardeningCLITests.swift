@@ -358,3 +358,63 @@ struct HardeningCLITests {
         #expect(run.status == 1 && run.output.contains("no plan"), "\(run.output)\(run.error)")
     }
 }
+
+/// Issue 12, item 7: peak memory of a command fed a hostile input, measured with GNU time (the
+/// child's own peak resident set; `.ci/run` installs it when missing).
+@Suite("hardening: bounded memory (issue 12, item 7)")
+struct BoundedMemoryTests {
+    /// The peak resident memory of `tariff ARGUMENTS`, in KiB, and its exit status.
+    static func peakKiB(_ arguments: [String]) throws -> (kib: Int, run: CLITests.Run)? {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/time") else { return nil }
+        let executable = try #require(CLITests.executable).path
+        let report = FileManager.default.temporaryDirectory.appendingPathComponent("time-\(UUID().uuidString)").path
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/time")
+        process.arguments = ["-f", "%M", "-o", report, executable] + arguments
+        process.currentDirectoryURL = CLITests.repositoryRoot
+        process.standardOutput = FileHandle.nullDevice
+        let error = Pipe()
+        process.standardError = error
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let errorText = String(decoding: error.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        let text = try String(contentsOfFile: report, encoding: .utf8)
+        let kib = try #require(text.split(separator: "\n").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }.last, "no figure in \(text)")
+        return (kib, CLITests.Run(status: process.terminationStatus, output: "", error: errorText))
+    }
+
+    @Test("a 2 GB plan file is refused by its size, before it is read (peak < 64 MiB; it was 4.2 GB)")
+    func hugePlanFile() throws {
+        let catalog = try CLITests.catalog(plans: [:], rules: CLITests.rules)
+        let plan = catalog.appendingPathComponent("plans/p.yaml").path
+        #expect(FileManager.default.createFile(atPath: plan, contents: nil))
+        #expect(truncate(plan, 2 << 30) == 0)   // sparse: no disk used
+        guard let measured = try Self.peakKiB(["check", "--plans", catalog.appendingPathComponent("plans").path,
+                                               "--rules", catalog.appendingPathComponent("rules").path]) else { return }
+        #expect(measured.run.status == 1)
+        #expect(measured.kib < 64 * 1_024, "peak \(measured.kib) KiB")
+    }
+
+    @Test("2,000,000 rejected lines: listed up to 100,000, counted beyond, peak < 128 MiB (it grew with the lines)")
+    func manyRejectedLines() throws {
+        let directory = try LedgerCLITests.scratch()
+        let trace = directory.appendingPathComponent("bad.jsonl")
+        let line = Array("{\"type\":\"bogus\"}\n".utf8)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(line.count * 2_000_000)
+        for _ in 0..<2_000_000 { bytes += line }
+        try Data(bytes).write(to: trace)
+        let json = directory.appendingPathComponent("out.json")
+        guard let measured = try Self.peakKiB(["simulate", "--usage", trace.path, "--format", "json", "--report", directory.appendingPathComponent("r.html").path])
+        else { return }
+        #expect(measured.run.status == 0, "\(measured.run.error)")
+        #expect(measured.kib < 128 * 1_024, "peak \(measured.kib) KiB")
+        let run = try CLITests.run(["simulate", "--usage", trace.path, "--format", "json"])
+        try Data(run.output.utf8).write(to: json)
+        let report = try HardeningCLITests.json(run.output)
+        #expect(report["rejected_total"] as? Int == 2_000_000)
+        #expect((report["rejected"] as? [Any])?.count == 100_000)
+        #expect(report["lines_read"] as? Int == 2_000_000)
+    }
+}
