@@ -45,6 +45,13 @@ public enum CatalogLoader {
         } else {
             readFolder(plansDirectory, kind: .plan, required: true, into: &sources, diagnostics: &diagnostics)
         }
+        // An empty catalog is an error, not a clean check: a mistyped --plans folder (or one whose
+        // files are all .yml.bak) must not pass CI.
+        if planFiles?.isEmpty ?? true, !diagnostics.contains(where: { $0.code == "io-error" }), !sources.contains(where: { $0.kind == .plan }) {
+            diagnostics.append(Diagnostic(.error, "empty-catalog", at: SourceLocation(file: plansDirectory, line: 1, column: 1),
+                                          "the folder '\(SafeText.escaping(plansDirectory))' holds no plan (*.yaml, *.yml)",
+                                          fix: "add a plan, or pass --plans DIR"))
+        }
         readFolder(rulesDirectory, kind: .rules, required: false, into: &sources, diagnostics: &diagnostics)
         let compilation = compile(sources: sources, plugins: plugins)
         guard !diagnostics.isEmpty else { return compilation }
@@ -74,11 +81,22 @@ public enum CatalogLoader {
     }
 
     private static func read(_ path: String, kind: CatalogSource.Kind, into sources: inout [CatalogSource], diagnostics: inout [Diagnostic]) {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            diagnostics.append(Diagnostic(.error, "io-error", at: SourceLocation(file: path, line: 1, column: 1), "the file cannot be read"))
+        // Size-checked before reading, and read with a bound: a 2 GB plan file (or a link to
+        // /dev/zero) costs nothing, where it was read whole before the 1 MiB check (4.2 GB).
+        let bytes: [UInt8]
+        do throws(BoundedRead.Failure) {
+            bytes = try BoundedRead.bytes(atPath: path, maximumBytes: YAMLLoader.maximumFileBytes)
+        } catch {
+            let start = SourceLocation(file: path, line: 1, column: 1)
+            switch error {
+            case .tooLarge(let maximum):
+                diagnostics.append(Diagnostic(.error, "file-too-large", at: start, "the file is larger than \(maximum) bytes", fix: "split it into one plan per file"))
+            case .unreadable(let reason):
+                diagnostics.append(Diagnostic(.error, "io-error", at: start, "the file cannot be read: \(reason)"))
+            }
             return
         }
-        guard let text = String(data: data, encoding: .utf8) else {
+        guard let text = String(validating: bytes, as: UTF8.self) else {
             diagnostics.append(Diagnostic(.error, "yaml-syntax", at: SourceLocation(file: path, line: 1, column: 1), "the file is not UTF-8 text"))
             return
         }

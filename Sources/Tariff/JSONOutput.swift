@@ -49,7 +49,9 @@ public enum JSON: Sendable {
         // Almost every string of a report (ids, amounts, dates) needs no escape: appending it whole
         // is many times cheaper than appending scalar by scalar (a 10,000-consumer simulation
         // report spent more time here than in pricing its last 100,000 events).
-        if !text.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+        // DEL, C1 and bidi controls are escaped too (\u007f, \u202e: the same JSON value), so no
+        // output of Tariff holds a raw terminal control, whatever its ids hold.
+        if !text.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") || $0 == 0x7F || $0 == 0xC2 || $0 == 0xE2 }) {
             output += text
             output += "\""
             return
@@ -62,7 +64,7 @@ public enum JSON: Sendable {
             case "\r": output += "\\r"
             case "\t": output += "\\t"
             default:
-                if scalar.value < 0x20 {
+                if scalar.value < 0x20 || SafeText.needsEscape(scalar) {
                     let hex = String(scalar.value, radix: 16)
                     output += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
                 } else {

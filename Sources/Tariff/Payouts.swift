@@ -85,20 +85,26 @@ public struct PayoutRow: Sendable, Hashable {
 /// week that holds at least one of the creator's lines, paid in order so carries flow forward.
 public struct PayoutAccumulator: Sendable {
     public let schedule: PayoutSchedule
-    private var earnings: [Key: Int64] = [:]
+    private var earnings: [Key: MoneySum] = [:]
     private var weeks: [Timestamp: PayoutWeek] = [:]
     /// The week of the last line: lines arrive in time order, so the calendar is consulted about once a week.
     private var lastWeek: PayoutWeek?
 
     private struct Key: Hashable {
-        var creator: String
+        /// Creators are ids: compared as bytes (usage.md).
+        var creator: ByteKey
         var weekStart: Timestamp
     }
 
     public init(schedule: PayoutSchedule) { self.schedule = schedule }
 
-    /// Adds a creator share dated at `instant`. Overflow saturates: no real creator earns 9.2 trillion.
+    /// Adds a creator share dated at `instant` (sums are `MoneySum`: they never wrap).
     public mutating func add(creator: String, at instant: Timestamp, share: Money) {
+        add(creator: creator, at: instant, share: MoneySum(share))
+    }
+
+    /// Adds a sum of creator shares dated at `instant`.
+    public mutating func add(creator: String, at instant: Timestamp, share: MoneySum) {
         let week: PayoutWeek
         if let last = lastWeek, last.contains(instant) {
             week = last
@@ -107,13 +113,13 @@ public struct PayoutAccumulator: Sendable {
             weeks[week.start] = week
             lastWeek = week
         }
-        let key = Key(creator: creator, weekStart: week.start)
-        let (sum, overflow) = (earnings[key] ?? 0).addingReportingOverflow(share.micros)
-        earnings[key] = overflow ? (share.micros < 0 ? Int64.min : Int64.max) : sum
+        earnings[Key(creator: ByteKey(creator), weekStart: week.start), default: MoneySum()].add(share)
     }
 
-    /// The rows, by creator then week, with carries applied from each creator's first week on.
-    public func rows() -> [PayoutRow] {
+    /// The rows, by creator (bytes) then week, with carries applied from each creator's first week on.
+    /// - throws: `AmountOverflow` when a week's earnings, a payout or a carry is beyond `Money`'s
+    ///   range (no row is made with a clamped amount).
+    public func rows() throws(AmountOverflow) -> [PayoutRow] {
         var rows: [PayoutRow] = []
         let minimum = Int128(schedule.calendar.minimum.micros)
         let byCreator = Dictionary(grouping: earnings.keys, by: \.creator)
@@ -121,13 +127,16 @@ public struct PayoutAccumulator: Sendable {
             var carried: Int128 = 0
             for key in (byCreator[creator] ?? []).sorted(by: { $0.weekStart < $1.weekStart }) {
                 guard let week = weeks[key.weekStart] else { continue }
-                let weekEarnings = Int128(earnings[key] ?? 0)
-                let due = carried + weekEarnings
+                let weekEarnings = earnings[key] ?? MoneySum()
+                let due = carried + weekEarnings.micros
                 let floored = due.divided(by: 10_000, rounding: .down) * 10_000
                 let amount: Int128 = floored >= minimum && floored > 0 ? floored : 0
                 carried = due - amount
-                rows.append(PayoutRow(creator: creator, week: week, earnings: Money(micros: Int64(clamping: weekEarnings)),
-                                      amount: Money(micros: Int64(clamping: amount)), carried: Money(micros: Int64(clamping: carried))))
+                let name = creator.string
+                rows.append(PayoutRow(creator: name, week: week,
+                                      earnings: try weekEarnings.money("the earnings of \(name) in the week of \(week.weekStart)"),
+                                      amount: try MoneySum(micros: amount).money("the payout of \(name) for the week of \(week.weekStart)"),
+                                      carried: try MoneySum(micros: carried).money("what \(name) carries out of the week of \(week.weekStart)")))
             }
         }
         return rows

@@ -42,17 +42,21 @@ struct GenerateCommand: ParsableCommand {
             let catalog = try self.catalog.load()
             let generator = TraceGenerator(events: events, consumers: consumers, days: days,
                                            start: Timestamp(dateOrTimestamp: start) ?? Timestamp(nanosecondsSinceEpoch: 0), seed: seed)
-            let handle: FileHandle
-            if let output {
-                guard FileManager.default.createFile(atPath: output, contents: nil), let file = FileHandle(forWritingAtPath: output) else {
-                    throw InputError("cannot write '\(output)'")
-                }
-                handle = file
-            } else {
-                handle = FileHandle.standardOutput
+            // One checked writer: a full disk or `> /dev/full` stops with exit 2 (it trapped), and
+            // `--output /dev/null` writes to the device rather than replacing it.
+            let writer: OutputWriter
+            do throws(OutputError) {
+                if let output { writer = try OutputWriter(path: output) } else { writer = StandardOutput.writer }
+            } catch { throw InputError(error.description) }
+            var failure: OutputError?
+            _ = generator.generate(for: catalog) { chunk in
+                guard failure == nil else { return }
+                do throws(OutputError) { try writer.write(chunk) } catch { failure = error }
             }
-            generator.generate(for: catalog) { chunk in handle.write(Data(chunk.utf8)) }
-            if output != nil { try? handle.close() }
+            do throws(OutputError) {
+                if let failure { throw failure }
+                try writer.commit()
+            } catch { throw InputError(error.description) }
         }
     }
 }

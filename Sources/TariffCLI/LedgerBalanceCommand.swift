@@ -13,7 +13,7 @@ struct LedgerBalanceCommand: ParsableCommand {
     var consumer: String
 
     func run() throws {
-        let settlement = try ledgerStep { [options] in try await options.settlement() }
+        let settlement = try ledgerStep { [options] in try await options.settlement(readOnly: true) }
         let consumer = consumer
         let balance = try ledgerStep { try await settlement.balance(consumer: consumer) }
         switch options.format {

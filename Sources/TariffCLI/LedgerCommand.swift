@@ -61,7 +61,8 @@ struct LedgerOptions: ParsableArguments {
             throw ValidationError("--pool-size, --sslmode, --connect-timeout and --statement-timeout are for a postgres:// ledger")
         }
         guard ledger == "memory:" || ledger.hasPrefix("sqlite:") else {
-            throw ValidationError("unknown ledger '\(ledger)'; write sqlite:PATH, memory: or postgres://user@host:port/db")
+            // Echoed redacted: a mistyped PostgreSQL URL still holds its password.
+            throw ValidationError("unknown ledger '\(Redaction.url(ledger))'; write sqlite:PATH, memory: or postgres://user@host:port/db")
         }
         if ledger.hasPrefix("sqlite:") && ledger.dropFirst("sqlite:".count).isEmpty { throw ValidationError("sqlite: needs a path, e.g. sqlite:tariff.sqlite") }
     }
@@ -79,11 +80,14 @@ struct LedgerOptions: ParsableArguments {
     }
 
     /// Opens the backend the URL names (a PostgreSQL ledger is migrated on open).
-    func backend() async throws -> any SettlementBackend {
+    /// - parameter readOnly: a command that only reads (`balance`, `usage`, `verify`, `payouts`
+    ///   without `--execute`) opens a SQLite ledger read-only: it never changes the file's bytes,
+    ///   works on a read-only mount, and never creates a ledger that is not there.
+    func backend(readOnly: Bool = false) async throws -> any SettlementBackend {
         let requested = currency.flatMap(Currency.init(code:))
         if ledger == "memory:" { return InMemoryBackend(currency: requested ?? SQLiteBackend.defaultCurrency) }
         if PostgresConfiguration.handles(ledger) { return try await PostgresBackend(configuration: try postgresConfiguration(), currency: requested) }
-        return try SQLiteBackend(path: String(ledger.dropFirst("sqlite:".count)), currency: requested)
+        return try SQLiteBackend(path: String(ledger.dropFirst("sqlite:".count)), currency: requested, access: readOnly ? .readOnly : .readWrite)
     }
 
     /// The catalog when its folders exist (pricing, payout calendar); nil otherwise, so credits and
@@ -94,9 +98,9 @@ struct LedgerOptions: ParsableArguments {
         return try catalog.load()
     }
 
-    func settlement(needsCatalog: Bool = false) async throws -> Settlement {
+    func settlement(needsCatalog: Bool = false, readOnly: Bool = false) async throws -> Settlement {
         let compiled = needsCatalog ? try catalog.load() : try optionalCatalog()
-        return Settlement(backend: try await backend(), catalog: compiled)
+        return Settlement(backend: try await backend(readOnly: readOnly), catalog: compiled)
     }
 }
 

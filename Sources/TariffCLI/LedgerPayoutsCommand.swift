@@ -33,7 +33,7 @@ struct LedgerPayoutsCommand: ParsableCommand {
     }
 
     func run() throws {
-        let settlement = try ledgerStep { [options] in try await options.settlement() }
+        let settlement = try ledgerStep { [options, execute] in try await options.settlement(readOnly: !execute) }
         let weekStart = Timestamp(date: week)!.civilDate
         let lines: [PayoutLine]
         if execute {

@@ -13,7 +13,8 @@ struct LedgerPurchaseCommand: ParsableCommand {
     @Option(help: "The consumer id.")
     var consumer: String
 
-    @Option(help: "The amount, a decimal in whole cents (100.00).")
+    // Unconditional: `--amount -1` is the value -1 (refused as not positive), not a missing value.
+    @Option(parsing: .unconditional, help: "The amount, a decimal in whole cents (100.00).")
     var amount: String
 
     @Option(help: "Makes a retried purchase apply once (default: a new key, so each run is a new purchase).")
@@ -46,10 +47,12 @@ struct LedgerPurchaseCommand: ParsableCommand {
 
     func run() throws {
         let amount: Money
-        do {
+        do throws(DecimalText.Failure) {
             amount = try Money(parsing: Substring(self.amount))
         } catch {
-            printError("error: invalid_amount: '\(self.amount)' is not an amount (write it like 100.00)")
+            let shown = SafeText.escaping(self.amount)
+            printError(error == .negative ? "error: invalid_amount: a purchase must be positive, not \(shown)"
+                                          : "error: invalid_amount: '\(shown)' is not an amount (write it like 100.00)")
             throw ExitCode(2)
         }
         let settlement = try ledgerStep { [options] in try await options.settlement() }

@@ -27,16 +27,25 @@ struct LedgerReplayCommand: ParsableCommand {
     @Flag(help: "Stop at the first rejected line (exit 2).")
     var strict = false
 
+    @Option(name: .customLong("max-span"), help: ArgumentHelp("Reject events farther than this from the first event, either way (usage.md): 90s, 15m, 36h, 400d.", valueName: "DURATION"))
+    var maxSpan: String = "400d"
+
     @Option(help: ArgumentHelp("Apply only this share of the consumers, K of N (1/4 ... 4/4), to run N replays of one trace at once against one shared ledger.",
                                valueName: "K/N"))
     var shard: String?
 
     func validate() throws {
-        if let shard, ReplayShard(shard) == nil { throw ValidationError("--shard is K/N with 1 <= K <= N <= 1024, e.g. 2/4; not '\(shard)'") }
+        if let shard, ReplayShard(shard) == nil { throw ValidationError("--shard is K/N with 1 <= K <= N <= 1024, e.g. 2/4; not '\(SafeText.escaping(shard))'") }
+        guard SimulationOptions.span(maxSpan) != nil else {
+            throw ValidationError("--max-span is a positive whole number and a unit (s, m, h, d), e.g. 400d or 36h; not '\(SafeText.escaping(maxSpan))'")
+        }
     }
 
+    /// `--max-span` in nanoseconds.
+    var maxSpanNanoseconds: Int64 { SimulationOptions.span(maxSpan) ?? SimulationOptions.defaultMaxSpanNanoseconds }
+
     func run() throws {
-        var simulationOptions = SimulationOptions(strict: strict)
+        var simulationOptions = SimulationOptions(strict: strict, maxSpanNanoseconds: maxSpanNanoseconds)
         try stopping {
             if let from { simulationOptions.from = try SimulateCommand.instant(from, "--from") }
             if let to { simulationOptions.to = try SimulateCommand.instant(to, "--to") }
@@ -53,7 +62,8 @@ struct LedgerReplayCommand: ParsableCommand {
         progress.finish()
         let simulation = report.simulation
         for warning in simulation.warnings.prefix(20) { printError("warning: line \(warning.line): \(warning.message)") }
-        if simulation.warnings.count > 20 { printError("warning: ... \(simulation.warnings.count - 20) more warnings (see --format json)") }
+        let warningCount = max(simulation.warningsTotal, simulation.warnings.count)
+        if warningCount > 20 { printError("warning: ... \(warningCount - 20) more warnings (see --format json)") }
         switch options.format {
         case .json:
             var json = simulation.json

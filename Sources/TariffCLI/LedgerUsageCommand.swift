@@ -24,7 +24,7 @@ struct LedgerUsageCommand: ParsableCommand {
     }
 
     func run() throws {
-        let settlement = try ledgerStep { [options] in try await options.settlement() }
+        let settlement = try ledgerStep { [options] in try await options.settlement(readOnly: true) }
         let period = Settlement.usagePeriod(period)!, grouping = UsageGrouping(rawValue: groupBy)!, consumer = consumer
         let rows = try ledgerStep { try await settlement.usage(period: period, groupBy: grouping, consumer: consumer) }
         switch options.format {

@@ -9,7 +9,7 @@ struct LedgerVerifyCommand: ParsableCommand {
     @OptionGroup var options: LedgerOptions
 
     func run() throws {
-        let settlement = try ledgerStep { [options] in try await options.settlement() }
+        let settlement = try ledgerStep { [options] in try await options.settlement(readOnly: true) }
         let report = try ledgerStep { try await settlement.verify() }
         switch options.format {
         case .json:

@@ -68,14 +68,20 @@ struct QuoteCommand: ParsableCommand {
             instant = parsed
         }
         var readings: [(name: String, value: MeterValue)] = []
+        var seen: Set<ByteKey> = []
         for meter in meters {
-            guard let equals = meter.firstIndex(of: "=") else { throw InputError("--meter '\(meter)' is not NAME=VALUE") }
+            guard let equals = meter.firstIndex(of: "=") else { throw InputError("--meter '\(SafeText.escaping(meter))' is not NAME=VALUE") }
             let name = String(meter[..<equals])
             let text = meter[meter.index(after: equals)...]
+            guard !name.isEmpty else { throw InputError("--meter '\(SafeText.escaping(meter))' has no meter name: write NAME=VALUE, e.g. cpu_ms=1200") }
+            // A repeated meter was silently the last one: which reading was meant is not ours to guess.
+            guard seen.insert(ByteKey(name)).inserted else {
+                throw InputError("--meter \(SafeText.escaping(name)) is given twice; give each meter once")
+            }
             do throws(DecimalText.Failure) {
                 readings.append((name, try MeterValue(parsing: text)))
             } catch {
-                throw InputError("--meter \(name): '\(text)' is not a valid reading: \(error)")
+                throw InputError("--meter \(SafeText.escaping(name)): '\(SafeText.escaping(String(text)))' is not a valid reading: \(error)")
             }
         }
         let usage: ComputeUnits

@@ -33,13 +33,25 @@ struct SimulateCommand: ParsableCommand {
     @Flag(help: "Stop at the first rejected line (exit 2).")
     var strict = false
 
+    @Option(name: .customLong("max-span"), help: ArgumentHelp("Reject events farther than this from the first event, either way (usage.md): 90s, 15m, 36h, 400d.", valueName: "DURATION"))
+    var maxSpan: String = "400d"
+
     @Option(help: "text or json.")
     var format: OutputFormat = .text
+
+    /// `--max-span` in nanoseconds.
+    var maxSpanNanoseconds: Int64 { SimulationOptions.span(maxSpan) ?? SimulationOptions.defaultMaxSpanNanoseconds }
+
+    func validate() throws {
+        guard SimulationOptions.span(maxSpan) != nil else {
+            throw ValidationError("--max-span is a positive whole number and a unit (s, m, h, d), e.g. 400d or 36h; not '\(SafeText.escaping(maxSpan))'")
+        }
+    }
 
     func run() throws {
         try stopping {
             let catalog = try self.catalog.load()
-            var options = SimulationOptions(strict: strict)
+            var options = SimulationOptions(strict: strict, maxSpanNanoseconds: maxSpanNanoseconds)
             if let from { options.from = try Self.instant(from, "--from") }
             if let to { options.to = try Self.instant(to, "--to") }
             if let from = options.from, let to = options.to, to <= from { throw InputError("--to must be after --from") }
@@ -62,12 +74,17 @@ struct SimulateCommand: ParsableCommand {
             }
             progress.finish()
             for warning in result.warnings.prefix(20) { printError("warning: line \(warning.line): \(warning.message)") }
-            if result.warnings.count > 20 { printError("warning: ... \(result.warnings.count - 20) more warnings (see --format json)") }
+            let warningCount = max(result.warningsTotal, result.warnings.count)
+            if warningCount > 20 { printError("warning: ... \(warningCount - 20) more warnings (see --format json)") }
             if let report {
                 let html = HTMLReport(report: result, comparison: comparison).render()
-                do { try html.write(toFile: report, atomically: true, encoding: .utf8) } catch {
-                    throw InputError("cannot write the report '\(report)': \(error.localizedDescription)")
-                }
+                do throws(OutputError) {
+                    // A regular file is replaced whole (temporary file + rename); a device or FIFO
+                    // (`--report /dev/null`) is written in place, never turned into a regular file.
+                    let writer = try OutputWriter(path: report, name: "the report '\(SafeText.escaping(report))'")
+                    try writer.write(html)
+                    try writer.commit()
+                } catch { throw InputError(error.description) }
             }
             switch format {
             case .json:
@@ -103,11 +120,11 @@ final class ProgressLine: @unchecked Sendable {
         let seconds = BenchCommand.seconds(ContinuousClock.now - start)
         let rate = seconds > 0 ? Int(Double(lines) / seconds) : 0
         let bar = String(repeating: "=", count: min(30, lines / 65_536 % 31)) + ">"
-        FileHandle.standardError.write(Data("\r\(label) [\(bar.padding(toLength: 31, withPad: " ", startingAt: 0))] \(lines) lines, \(rate) lines/s   ".utf8))
+        try? StandardOutput.errors.write("\r\(label) [\(bar.padding(toLength: 31, withPad: " ", startingAt: 0))] \(lines) lines, \(rate) lines/s   ")
         shown = true
     }
 
     func finish() {
-        if shown { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        if shown { try? StandardOutput.errors.write("\r\u{1B}[K") }
     }
 }

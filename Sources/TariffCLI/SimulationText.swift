@@ -11,8 +11,8 @@ enum SimulationText {
             ["currency", report.currency?.code ?? "-"],
             ["window", "[\(report.from?.description ?? "-"), \(report.to?.description ?? "-"))"],
             ["lines read", String(report.linesRead)],
-            ["rejected lines", String(report.rejected.count)],
-            ["warnings", String(report.warnings.count)],
+            ["rejected lines", String(max(report.rejectedTotal, report.rejected.count))],
+            ["warnings", String(max(report.warningsTotal, report.warnings.count))],
             ["executions", "\(report.priced) priced, \(report.refused) refused, \(report.duplicates) duplicate"],
             ["charged", report.totals.charged.description],
             ["purchased", report.totals.purchased.description],
@@ -33,10 +33,10 @@ enum SimulationText {
             [$0.creator, $0.week.weekStart.description, $0.week.payDate.description, $0.earnings.description, $0.amount.description, $0.carried.description]
         }, indent: "  "))
         if !report.rejected.isEmpty {
-            sections.append("rejected lines" + more(report.rejected.count) + "\n" + report.rejected.prefix(rowsShown).map { "  line \($0.line): \($0.reason)" }.joined(separator: "\n"))
+            sections.append("rejected lines" + more(max(report.rejectedTotal, report.rejected.count)) + "\n" + report.rejected.prefix(rowsShown).map { "  line \($0.line): \($0.reason)" }.joined(separator: "\n"))
         }
         if let comparison {
-            let difference = Money(micros: comparison.new.totals.charged.micros &- comparison.old.totals.charged.micros)
+            let difference = MoneySum(comparison.new.totals.charged) - MoneySum(comparison.old.totals.charged)
             var text = "compare: charged \(comparison.old.totals.charged) -> \(comparison.new.totals.charged) (\(signed(difference)))\n"
             for (title, rows) in [("plans", comparison.plans), ("agents", comparison.agents), ("consumers", comparison.consumers)] {
                 text += "  biggest changes by \(title)\n" + table([["", "old", "new", "difference"]] + rows.prefix(10).map {
@@ -50,5 +50,5 @@ enum SimulationText {
 
     static func more(_ count: Int) -> String { count > rowsShown ? " (top \(rowsShown) of \(count); --format json lists all)" : "" }
 
-    static func signed(_ money: Money) -> String { money.micros > 0 ? "+\(money)" : money.description }
+    static func signed(_ money: MoneySum) -> String { money.micros > 0 ? "+\(money)" : money.description }
 }

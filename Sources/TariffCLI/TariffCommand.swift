@@ -18,14 +18,27 @@ struct TariffCommand: ParsableCommand {
         do {
             var command = try parseAsRoot()
             try command.run()
+            // Every result goes through one checked writer: a failed write is exit 2, never a
+            // trap and never exit 0 with the output lost (`tariff schema > /dev/full`).
+            try StandardOutput.writer.commit()
+        } catch let error as OutputError {
+            printError("error: \(error)")
+            Foundation.exit(2)
         } catch {
             let code = exitCode(for: error)
             if code == .success {
                 print(fullMessage(for: error))
+                do { try StandardOutput.writer.commit() } catch {
+                    printError("error: \(error)")
+                    Foundation.exit(2)
+                }
                 Foundation.exit(0)
             }
+            // What was printed before the failure still goes out (a failure to write it is not
+            // reported over the failure that stopped the command).
+            try? StandardOutput.writer.commit()
             if let exit = error as? ExitCode { Foundation.exit(exit.rawValue) }
-            FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+            printError(fullMessage(for: error))
             Foundation.exit(2)
         }
     }
@@ -60,8 +73,26 @@ struct CatalogOptions: ParsableArguments {
     }
 }
 
+/// Writes a line to standard error. Control characters of ids and paths are escaped by the
+/// callers' messages; a failure to write standard error cannot be reported anywhere, so it is
+/// ignored (never a trap: `FileHandle.write` traps on a failed write).
 func printError(_ text: String) {
-    FileHandle.standardError.write(Data((text + "\n").utf8))
+    try? StandardOutput.errors.write(SafeText.escaping(text, keepingLines: true) + "\n")
+}
+
+/// The process's standard output and error, written through `OutputWriter` (checked writes).
+enum StandardOutput {
+    static let writer = OutputWriter.standardOutput()
+    static let errors = OutputWriter.standardError()
+}
+
+/// Every result of the CLI is printed through this: the same call as Swift's `print`, but into the
+/// checked writer of standard output. A failed write is kept and reported when the command ends
+/// (`TariffCommand.main`), and stops long outputs at the next write.
+func print(_ items: Any..., separator: String = " ", terminator: String = "\n") {
+    // Ids and reasons from input may hold terminal controls (ESC[2J): escaped, lines kept.
+    let text = SafeText.escaping(items.map { "\($0)" }.joined(separator: separator), keepingLines: true) + terminator
+    try? StandardOutput.writer.write(text)
 }
 
 /// A bad input that stops a command: printed on standard error, exit 2.

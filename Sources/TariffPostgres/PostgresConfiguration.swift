@@ -52,7 +52,11 @@ public struct PostgresConfiguration: Sendable, Hashable, CustomStringConvertible
     }
 
     /// Whether a `--ledger` value names this backend.
-    public static func handles(_ url: String) -> Bool { url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") }
+    /// Schemes are case-insensitive (RFC 3986): `Postgres://` is a PostgreSQL URL too.
+    public static func handles(_ url: String) -> Bool {
+        let lowered = url.prefix(13).lowercased()
+        return lowered.hasPrefix("postgres://") || lowered.hasPrefix("postgresql://")
+    }
 
     /// Reads a `postgres://` URL. `environment` supplies `PGPASSWORD` (and `PGUSER`) when the URL has none.
     /// - throws: `invalid_input` naming the part that is wrong (never the password).

@@ -68,7 +68,7 @@ public enum LedgerReplay {
         let reading: TraceReading
         do throws(SimulationError) {
             currency = try Simulator.currency(of: catalog, requested: options.currency ?? backend.currency)
-            reading = try Simulator.readTrace(path, catalog: catalog, strict: options.strict)
+            reading = try Simulator.readTrace(path, catalog: catalog, strict: options.strict, maxSpanNanoseconds: options.maxSpanNanoseconds)
         } catch {
             throw SettlementError(.invalidInput, error.description)
         }
@@ -90,29 +90,34 @@ public enum LedgerReplay {
         var simulation = driver.simulation
         simulation.entities = processor.entities
         for rejection in reading.rejections { simulation.rejected(rejection) }
-        var report = simulation.finished()
+        simulation.rejectedUnlisted(reading.rejectionsUnlisted)
+        for warning in driver.warnings { simulation.warning(warning) }
+        simulation.warningsUnlisted(driver.warningsUnlisted)
+        var report: SimulationReport
+        do throws(AmountOverflow) { report = try simulation.finished() } catch { throw SettlementError(.outOfRange, error.description) }
         report.currency = currency
         report.linesRead = reading.lines
         report.from = options.from ?? processor.firstEventTime
         report.to = options.to ?? processor.lastEventTime.flatMap { $0.adding(nanoseconds: 1) }
         report.refused += driver.refusedForCredits.values.reduce(0, +)
+        var rowIndex: [ByteKey: Int] = [:]
+        for (index, row) in report.consumers.enumerated() { rowIndex[ByteKey(row.consumer)] = index }
         for (consumer, count) in driver.refusedForCredits {
-            if let row = report.consumers.firstIndex(where: { $0.consumer == consumer }) {
+            if let row = rowIndex[consumer] {
                 report.consumers[row].refused += count
             } else {
-                report.consumers.append(SimulationReport.ConsumerRow(consumer: consumer, refused: count))
+                report.consumers.append(SimulationReport.ConsumerRow(consumer: consumer.string, refused: count))
             }
         }
-        report.consumers.sort { $0.consumer < $1.consumer }
-        report.warnings.append(contentsOf: driver.warnings)
+        report.consumers.sort { $0.consumer.bytesPrecede($1.consumer) }
         report.warnings.sort { $0.line < $1.line }
 
-        let snapshot = try await backend.snapshot()
+        // Two reads, not a snapshot of every row (which held some 4 KB per replayed event).
         var balances: [Balance] = []
-        for consumer in snapshot.consumers where shard?.contains(consumer: consumer.id) ?? true {
-            balances.append(try await backend.balance(consumer: consumer.id, at: clock.now()))
+        for consumer in try await backend.consumerIDs() where shard?.contains(consumer: consumer) ?? true {
+            balances.append(try await backend.balance(consumer: consumer, at: clock.now()))
         }
-        let uncollected = snapshot.charges.reduce(Int64(0)) { $0 &+ $1.uncollected.micros }
+        let uncollected = try await backend.uncollectedTotal().money("the ledger's uncollected total").micros
         return ReplayReport(simulation: report, refusedForCredits: driver.refusedForCredits.values.reduce(0, +), balances: balances,
                             uncollected: Money(micros: uncollected))
     }
@@ -149,8 +154,14 @@ struct Driver {
     let clock: ManualClock
     let shard: ReplayShard?
     var simulation: SimulationSink
-    var refusedForCredits: [String: Int] = [:]
-    var warnings: [TraceWarning] = []
+    var refusedForCredits: [ByteKey: Int] = [:]
+    /// The replay's own warnings (steps the ledger refused), listed up to the report's bound.
+    private(set) var warnings: [TraceWarning] = []
+    private(set) var warningsUnlisted = 0
+
+    mutating func warn(_ warning: TraceWarning) {
+        if warnings.count < SimulationReport.maximumListed { warnings.append(warning) } else { warningsUnlisted += 1 }
+    }
 
     private func inWindow(_ instant: Timestamp) -> Bool {
         (simulation.from.map { instant >= $0 } ?? true) && (simulation.to.map { instant < $0 } ?? true)
@@ -165,11 +176,12 @@ struct Driver {
             case .purchase(let event):
                 clock.set(event.time)
                 do {
-                    // The key is the purchase's place in the trace: the same on every run of the same trace.
-                    try await settlement.purchase(consumer: event.consumerName, amount: event.amount,
-                                                  idempotencyKey: "trace:\(event.line):\(event.time.nanosecondsSinceEpoch)")
+                    // usage.md: `trace:` + id, else `trace:CONSUMER:AT_NS:AMOUNT_MICROS` (the parser's
+                    // key), never the line: replaying the trace again, reordered or with lines added,
+                    // credits nothing twice.
+                    try await settlement.purchase(consumer: event.consumerName, amount: event.amount, idempotencyKey: event.executionID)
                 } catch let error as SettlementError where error.code != .storage {
-                    warnings.append(TraceWarning(line: event.line, message: "purchase not applied: \(error)"))
+                    warn(TraceWarning(line: event.line, message: "purchase not applied: \(error)"))
                     continue
                 }
                 simulation.purchase(event)
@@ -179,7 +191,7 @@ struct Driver {
                 do {
                     try await settlement.chargePeriodStart(consumer: consumer, plan: period.plan, periodStart: period.start)
                 } catch let error as SettlementError where error.code != .storage {
-                    warnings.append(TraceWarning(line: 0, message: "the fee of \(consumer)'s period starting \(period.start) was not charged: \(error)"))
+                    warn(TraceWarning(line: 0, message: "the fee of \(consumer)'s period starting \(period.start) was not charged: \(error)"))
                 }
                 simulation.periodStarted(period)
             case .periodEnded(let period, let end):
@@ -188,7 +200,7 @@ struct Driver {
                 do {
                     try await settlement.chargePeriodEnd(consumer: consumer, plan: period.plan, periodStart: period.start, periodEnd: end)
                 } catch let error as SettlementError where error.code != .storage {
-                    warnings.append(TraceWarning(line: 0, message: "the end of \(consumer)'s period starting \(period.start) was not charged: \(error)"))
+                    warn(TraceWarning(line: 0, message: "the end of \(consumer)'s period starting \(period.start) was not charged: \(error)"))
                 }
                 simulation.periodEnded(period, at: end)
             case .execution(let event, let plan, let period):
@@ -196,14 +208,16 @@ struct Driver {
                 let settled: Bool
                 do {
                     settled = try await settle(event, plan: plan, period: period)
-                } catch let error as SettlementError where error.code == .invalidKey {
-                    warnings.append(TraceWarning(line: event.line, message: "execution not settled: \(error)"))
+                } catch let error as SettlementError where error.code != .storage {
+                    // Refused by the ledger (a key too long, a sum beyond the ledger's range): a warning
+                    // with the line, and the replay goes on; it never stops half applied.
+                    warn(TraceWarning(line: event.line, message: "execution not settled: \(error)"))
                     continue
                 }
                 if settled {
                     simulation.execution(event, plan: plan, period: period)
                 } else if inWindow(event.time) {
-                    refusedForCredits[event.consumerName, default: 0] += 1
+                    refusedForCredits[ByteKey(event.consumerName), default: 0] += 1
                 }
             case .refused(let event, let reason): simulation.refused(event, reason: reason)
             case .duplicate(let event): simulation.duplicate(event)

@@ -6,7 +6,7 @@ import TariffSettlement
 /// Small, rare writes: straight through the pool, outside the ledger's group-commit writer.
 extension SQLiteBackend: ServiceStore {
     private func serviceWrite<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        do { return try await pool.write(body) } catch let error as SettlementError { throw error } catch {
+        do { return try await writablePool().write(body) } catch let error as SettlementError { throw error } catch {
             throw SettlementError(.storage, "writing the service tables failed: \(error)")
         }
     }

@@ -1,4 +1,7 @@
 import Dispatch
+#if canImport(Glibc)
+import Glibc
+#endif
 import Foundation
 import GRDB
 import Synchronization
@@ -31,9 +34,25 @@ public final class SQLiteBackend {
 
     public let currency: Currency
     public let path: String
-    /// Internal (not private) for the service store's tables (`SQLiteBackend+ServiceStore.swift`).
+    /// Reads (and the dry run of a first write, see `step`): read-only connections, so a command
+    /// that only reads, or whose step is refused, leaves the file's bytes as they were. GRDB's
+    /// writable pool writes on open (it creates and drops a table to make a WAL file: GRDB issue
+    /// 102), which changed three header bytes of the file for `balance` or `verify`.
+    /// Internal (not private) for the service store's reads (`SQLiteBackend+ServiceStore.swift`).
     let pool: DatabasePool
-    private let writer: GroupCommitWriter
+    /// The writable pool and its group-commit writer, opened at the first step that writes.
+    private let writer = Mutex<GroupCommitWriter?>(nil)
+    private let configuration: Configuration
+    private let access: Access
+
+    /// Whether the backend may write.
+    public enum Access: Sendable {
+        /// Reads, and writes when a step needs one (the default).
+        case readWrite
+        /// Reads only (`balance`, `usage`, `verify`, `payouts` without `--execute`): works on a
+        /// read-only file or mount; every write step is refused with `storage`.
+        case readOnly
+    }
 
     static func synchronousPragma(_ durability: Durability) -> String { durability == .full ? "FULL" : "NORMAL" }
 
@@ -47,11 +66,13 @@ public final class SQLiteBackend {
         }
     }
 
-    /// Opens (creating and migrating if needed) the ledger at `path`.
+    /// Opens the ledger at `path`: an existing, migrated ledger read-only until a step writes; a
+    /// new (or older) one is created (migrated) through the writer at once.
     /// - parameter currency: the ledger's currency: required to match an existing ledger's; nil
     ///   opens an existing ledger in its own currency, or creates one in USD.
+    /// - parameter access: `.readOnly` never writes (and never creates the file).
     /// - throws: `wrong_currency` when the file keeps another currency; `storage` when it cannot be opened.
-    public init(path: String, currency: Currency? = nil, durability: Durability = .full) throws {
+    public init(path: String, currency: Currency? = nil, durability: Durability = .full, access: Access = .readWrite) throws {
         var configuration = Configuration()
         // Another process (a second `tariff ledger` command) may hold the write lock for a moment.
         configuration.busyMode = .timeout(30)
@@ -65,33 +86,135 @@ public final class SQLiteBackend {
             // 64 MiB of page cache, so a group commit's pages stay in memory until its commit.
             try db.execute(sql: "PRAGMA cache_size = -65536")
         }
+        self.configuration = configuration
+        self.access = access
+        self.path = path
+        let shown = Redaction.url(path)
         do {
-            pool = try DatabasePool(path: path, configuration: configuration)
-            try Schema.migrator.migrate(pool)
-            let stored = try pool.write { db -> String in
-                if let code = try String.fetchOne(db, sql: "SELECT value FROM ledger_meta WHERE key = 'currency'") { return code }
-                let code = (currency ?? Self.defaultCurrency).code
-                try db.execute(sql: "INSERT INTO ledger_meta (key, value) VALUES ('currency', ?)", arguments: [code])
-                return code
+            var stored: String?
+            if let reader = try Self.openReadOnly(path: path, configuration: configuration, access: access) {
+                pool = reader
+                stored = try pool.read { db -> String? in
+                    guard try Schema.migrator.hasCompletedMigrations(db) else { return nil }
+                    return try String.fetchOne(db, sql: "SELECT value FROM ledger_meta WHERE key = 'currency'")
+                }
+                if stored == nil, access == .readOnly {
+                    throw SettlementError(.storage, "the ledger at \(shown) is not migrated to this version (run tariff ledger migrate)")
+                }
+            } else {
+                guard access == .readWrite else { throw SettlementError(.storage, "there is no ledger at \(shown)") }
+                pool = try DatabasePool(path: path, configuration: configuration)
             }
-            guard let storedCurrency = Currency(code: stored) else {
-                throw SettlementError(.storage, "the ledger at \(path) keeps an unknown currency '\(stored)'")
+            if stored == nil {
+                // A new ledger, or one from an older version: created and migrated through the writer.
+                let writable = try Self.openWritable(path: path, configuration: configuration, currency: currency ?? Self.defaultCurrency)
+                stored = try writable.pool.read { db in try String.fetchOne(db, sql: "SELECT value FROM ledger_meta WHERE key = 'currency'") }
+                writer.withLock { $0 = writable.writer }
+            }
+            guard let code = stored, let storedCurrency = Currency(code: code) else {
+                throw SettlementError(.storage, "the ledger at \(shown) keeps an unknown currency '\(SafeText.escaping(stored ?? ""))'")
             }
             if let currency, currency != storedCurrency {
-                throw SettlementError(.wrongCurrency, "the ledger at \(path) keeps \(storedCurrency.code), not \(currency.code)")
+                throw SettlementError(.wrongCurrency, "the ledger at \(shown) keeps \(storedCurrency.code), not \(currency.code)")
             }
             self.currency = storedCurrency
         } catch let error as SettlementError {
             throw error
         } catch {
-            throw SettlementError(.storage, "cannot open the ledger at \(path): \(error)")
+            // The path may be a mistyped URL holding a password (`sqlite://u:SECRET@x`): redacted,
+            // also where SQLite's own message repeats it.
+            throw SettlementError(.storage, "cannot open the ledger at \(shown): " + "\(error)".replacingOccurrences(of: path, with: shown))
         }
-        self.path = path
-        writer = GroupCommitWriter(pool: pool, currency: self.currency)
+    }
+
+
+    /// A read-only pool on an existing file; nil when there is no file. On a read-only mount, where
+    /// SQLite cannot make the WAL's shared-memory file, the file is opened `immutable` (nothing can
+    /// change it there).
+    private static func openReadOnly(path: String, configuration: Configuration, access: Access) throws -> DatabasePool? {
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        var readOnly = configuration
+        readOnly.readonly = true
+        do {
+            let pool = try DatabasePool(path: path, configuration: readOnly)
+            _ = try pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") }
+            return pool
+        } catch {
+            guard access == .readOnly, Glibc.access(path, W_OK) != 0 || Glibc.access(URL(fileURLWithPath: path).deletingLastPathComponent().path, W_OK) != 0 else { throw error }
+            let pool = try DatabasePool(path: "file:" + path + "?immutable=1", configuration: readOnly)
+            _ = try pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") }
+            return pool
+        }
+    }
+
+    /// The writable pool, migrated, with the currency recorded, and its writer.
+    private static func openWritable(path: String, configuration: Configuration, currency: Currency) throws -> (pool: DatabasePool, writer: GroupCommitWriter) {
+        let pool = try DatabasePool(path: path, configuration: configuration)
+        try Schema.migrator.migrate(pool)
+        let code = try pool.write { db -> String in
+            if let code = try String.fetchOne(db, sql: "SELECT value FROM ledger_meta WHERE key = 'currency'") { return code }
+            try db.execute(sql: "INSERT INTO ledger_meta (key, value) VALUES ('currency', ?)", arguments: [currency.code])
+            return currency.code
+        }
+        guard let stored = Currency(code: code) else { throw SettlementError(.storage, "the ledger keeps an unknown currency") }
+        return (pool, GroupCommitWriter(pool: pool, currency: stored))
     }
 
     deinit {
-        writer.close()
+        writer.withLock { $0?.close() }
+    }
+
+    /// Runs a write step. Before the writer is open, the step is first tried on a read-only
+    /// connection: a step that is refused (an idempotency conflict, insufficient credits) or that
+    /// repeats a first result needs no write, so it never opens the writer and leaves the file's
+    /// bytes unchanged (settlement.md: a refused operation leaves the ledger byte-for-byte as it was).
+    fileprivate func step<T: Sendable>(_ body: @escaping @Sendable (inout SQLiteStore) throws -> T) async throws -> T {
+        if let open = writer.withLock({ $0 }) { return try await open.write(body) }
+        guard access == .readWrite else { throw SettlementError(.storage, "the ledger at \(Redaction.url(path)) is open read-only") }
+        let currency = currency
+        let dryRun: DryRun<T>
+        do {
+            dryRun = try await pool.read { db -> DryRun<T> in
+                var store = SQLiteStore(db: db, currency: currency, statements: StatementCache())
+                do { return .answered(try body(&store)) } catch let error as SettlementError { return .refused(error) } catch { return .needsWrite }
+            }
+        } catch {
+            dryRun = .needsWrite
+        }
+        switch dryRun {
+        case .answered(let value): return value
+        case .refused(let error): throw error
+        case .needsWrite: break
+        }
+        return try await openWriter().write(body)
+    }
+
+    /// The writable pool, opened (and migrated) at the first write: the service store's small,
+    /// rare writes (keys, kept answers, consumer settings) go straight through it, outside the
+    /// group-commit writer; both serialise on the pool's one writer connection.
+    func writablePool() throws -> DatabasePool { try openWriter().pool }
+
+    /// The group-commit writer, opened (and the file migrated) at the first write.
+    private func openWriter() throws -> GroupCommitWriter {
+        guard access == .readWrite else { throw SettlementError(.storage, "the ledger at \(Redaction.url(path)) is open read-only") }
+        let currency = currency
+        return try writer.withLock { writer -> GroupCommitWriter in
+            if let writer { return writer }
+            do {
+                let opened = try Self.openWritable(path: path, configuration: configuration, currency: currency).writer
+                writer = opened
+                return opened
+            } catch {
+                throw SettlementError(.storage, "cannot open the ledger at \(Redaction.url(path)) for writing: "
+                                      + "\(error)".replacingOccurrences(of: path, with: Redaction.url(path)))
+            }
+        }
+    }
+
+    private enum DryRun<T: Sendable>: Sendable {
+        case answered(T)
+        case refused(SettlementError)
+        case needsWrite
     }
 
     /// `PRAGMA synchronous` as the backend's connections run it (2 is FULL, 1 NORMAL).
@@ -114,39 +237,39 @@ extension SQLiteBackend: SettlementBackend {
     // MARK: Steps (group-committed writes)
 
     public func purchase(_ command: PurchaseCommand) async throws -> PurchaseReceipt {
-        try await writer.write { try LedgerSteps.purchase(command, in: &$0) }
+        try await step { try LedgerSteps.purchase(command, in: &$0) }
     }
 
     public func reserve(_ command: ReserveCommand) async throws -> Hold {
-        try await writer.write { try LedgerSteps.reserve(command, in: &$0) }
+        try await step { try LedgerSteps.reserve(command, in: &$0) }
     }
 
     public func extendHold(_ command: ExtendCommand) async throws -> MeterReceipt {
-        try await writer.write { try LedgerSteps.extendHold(command, in: &$0) }
+        try await step { try LedgerSteps.extendHold(command, in: &$0) }
     }
 
     public func settle(_ command: SettleCommand, pricing: @escaping @Sendable (PeriodState) throws -> PricedCharge) async throws -> SettleReceipt {
-        try await writer.write { try LedgerSteps.settle(command, pricing: pricing, in: &$0) }
+        try await step { try LedgerSteps.settle(command, pricing: pricing, in: &$0) }
     }
 
     public func release(_ command: ReleaseCommand) async throws -> ReleaseReceipt {
-        try await writer.write { try LedgerSteps.release(command, in: &$0) }
+        try await step { try LedgerSteps.release(command, in: &$0) }
     }
 
     public func chargePeriod(_ command: PeriodChargeCommand, lines: @escaping @Sendable (PeriodState) throws -> [PricedLine]) async throws -> PeriodChargeReceipt {
-        try await writer.write { try LedgerSteps.chargePeriod(command, lines: lines, in: &$0) }
+        try await step { try LedgerSteps.chargePeriod(command, lines: lines, in: &$0) }
     }
 
     public func expireHolds(at now: Timestamp) async throws -> Int {
-        try await writer.write { try LedgerSteps.expireHolds(at: now, in: &$0) }
+        try await step { try LedgerSteps.expireHolds(at: now, in: &$0) }
     }
 
     public func recordPayout(_ command: PayoutCommand) async throws -> PayoutRecord {
-        try await writer.write { try LedgerSteps.recordPayout(command, in: &$0) }
+        try await step { try LedgerSteps.recordPayout(command, in: &$0) }
     }
 
     public func markPayoutSent(key: String, reference: String) async throws {
-        try await writer.write { try LedgerSteps.markPayoutSent(key: key, reference: reference, in: &$0) }
+        try await step { try LedgerSteps.markPayoutSent(key: key, reference: reference, in: &$0) }
     }
 
     // MARK: Reads (WAL readers: committed steps only)
@@ -206,6 +329,21 @@ extension SQLiteBackend: SettlementBackend {
         }
     }
 
+    /// SQLite's `BINARY` collation is byte order.
+    public func consumerIDs() async throws -> [String] {
+        try await read { db in try String.fetchAll(db, sql: "SELECT id FROM consumers ORDER BY id") }
+    }
+
+    /// Summed in Swift through a cursor (SQLite's SUM would fail past Int64; no row list is held).
+    public func uncollectedTotal() async throws -> MoneySum {
+        try await read { db in
+            var total = MoneySum()
+            let values = try Int64.fetchCursor(db, sql: "SELECT uncollected FROM charges WHERE uncollected != 0")
+            while let micros = try values.next() { total.add(Money(micros: micros)) }
+            return total
+        }
+    }
+
     public func snapshot() async throws -> LedgerSnapshot {
         let currency = currency
         return try await read { db in
@@ -262,7 +400,7 @@ final class GroupCommitWriter: Sendable {
         var draining = false
     }
 
-    private let pool: DatabasePool
+    let pool: DatabasePool
     private let currency: Currency
     private let queue = Mutex(Queue())
     private let thread = DispatchQueue(label: "tariff.sqlite.group-commit")

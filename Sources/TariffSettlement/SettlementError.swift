@@ -1,3 +1,5 @@
+import Tariff
+
 /// Why a settlement operation was refused.
 ///
 /// A struct with an open set of codes (like GRDB's errors): a backend or a later release may add a
@@ -48,5 +50,6 @@ public struct SettlementError: Error, Sendable, Hashable, CustomStringConvertibl
     }
 
     /// `insufficient_credits: cus_1 has 3.000000 available, 7.000000 needed`
-    public var description: String { "\(code.rawValue): \(message)" }
+    /// Control characters of ids quoted in the message are escaped: an error is printed to a terminal.
+    public var description: String { "\(code.rawValue): \(SafeText.escaping(message))" }
 }

@@ -82,6 +82,9 @@ public struct BillingProcessor<Sink: BillingSink> {
     private var boundaries = MinHeap<Boundary>(by: { ($0.time, $0.slot) < ($1.time, $1.slot) })
     /// Execution ids already priced: (two independent 64-bit hashes of the id) -> fingerprint of its fields.
     private var seenExecutions = ExecutionSet()
+    /// Purchase keys already applied (usage.md), by the same hashes: a small table that spills to
+    /// disk, so a trace of many purchases costs no more memory than one of a few.
+    private var seenPurchases = ExecutionSet(memoryCapacity: 1 << 14)
     /// Per agent index: the agent's default-plan versions (effective ns, handle), and whether the
     /// run's currency prices it; computed once per agent, so executions look nothing up by name.
     private var agentFacts: [AgentFacts?] = []
@@ -146,7 +149,7 @@ public struct BillingProcessor<Sink: BillingSink> {
         if firstEventTime == nil { firstEventTime = event.time }
         lastEventTime = event.time
         switch event.kind {
-        case .purchase: sink.purchase(event)
+        case .purchase: purchase(event)
         case .subscribe: subscribe(event)
         case .cancel: cancel(event)
         case .execution: execute(event)
@@ -239,6 +242,20 @@ public struct BillingProcessor<Sink: BillingSink> {
         add(slot: slot, key: key)
         sink.periodStarted(period)
         boundaries.push(Boundary(time: end, slot: slot, generation: generation))
+    }
+
+    /// A purchase is applied once per key (`trace:` + id, else `trace:CONSUMER:AT_NS:AMOUNT_MICROS`):
+    /// a repeat with the same values changes nothing (a warning), one with other values is rejected,
+    /// in `simulate` and in the ledger alike (the ledger never sees it).
+    private mutating func purchase(_ event: TraceEvent) {
+        switch seenPurchases.insert(high: event.idHashHigh, low: event.idHashLow, fingerprint: event.fingerprint) {
+        case .new:
+            sink.purchase(event)
+        case .repeated(sameFields: true):
+            sink.warning(TraceWarning(line: event.line, message: "purchase '\(SafeText.escaping(event.executionID))' repeats an earlier one; credited once"))
+        case .repeated(sameFields: false):
+            sink.rejected(Rejection(line: event.line, reason: "purchase key '\(SafeText.escaping(event.executionID))' repeats an earlier purchase with other values"))
+        }
     }
 
     private mutating func cancel(_ event: TraceEvent) {

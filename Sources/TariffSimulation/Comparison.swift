@@ -9,7 +9,8 @@ public struct Comparison: Sendable {
         public var version: Int?
         public var old: Money
         public var new: Money
-        public var difference: Money { Money(micros: new.micros &- old.micros) }
+        /// Exact (a `MoneySum`): two amounts' difference may lie beyond `Money`'s range.
+        public var difference: MoneySum { MoneySum(new) - MoneySum(old) }
     }
 
     public var old: SimulationReport
@@ -27,16 +28,17 @@ public struct Comparison: Sendable {
     }
 
     private static func rows(_ old: [(String, Int?, Money)], _ new: [(String, Int?, Money)]) -> [Row] {
-        struct Key: Hashable { var key: String; var version: Int? }
+        struct Key: Hashable { var key: ByteKey; var version: Int? }
         var merged: [Key: Row] = [:]
-        for (key, version, amount) in old { merged[Key(key: key, version: version)] = Row(key: key, version: version, old: amount, new: .zero) }
+        for (key, version, amount) in old { merged[Key(key: ByteKey(key), version: version)] = Row(key: key, version: version, old: amount, new: .zero) }
         for (key, version, amount) in new {
-            merged[Key(key: key, version: version), default: Row(key: key, version: version, old: .zero, new: .zero)].new = amount
+            merged[Key(key: ByteKey(key), version: version), default: Row(key: key, version: version, old: .zero, new: .zero)].new = amount
         }
         // The size of the change decides the order; ties by id so the output is stable.
         return merged.values.sorted {
             let a = $0.difference.micros.magnitude, b = $1.difference.micros.magnitude
-            return a != b ? a > b : ($0.key, $0.version ?? 0) < ($1.key, $1.version ?? 0)
+            if a != b { return a > b }
+            return $0.key.bytesEqual($1.key) ? ($0.version ?? 0) < ($1.version ?? 0) : $0.key.bytesPrecede($1.key)
         }
     }
 
@@ -55,7 +57,7 @@ public struct Comparison: Sendable {
                 ("creator", .string(new.totals.creator.description)), ("platform", .string(new.totals.platform.description)),
                 ("processing", .string(new.totals.processing.description)),
             ])),
-            ("difference", .string(Money(micros: new.totals.charged.micros &- old.totals.charged.micros).description)),
+            ("difference", .string((MoneySum(new.totals.charged) - MoneySum(old.totals.charged)).description)),
             ("consumers", rows(consumers, "consumer")), ("agents", rows(agents, "agent")), ("plans", rows(plans, "plan")),
         ])
     }

@@ -68,6 +68,11 @@ public struct HTMLReport {
 
     /// A bar chart in inline SVG; bar lengths are proportional to the amounts (display only).
     private func barChart(_ values: [(label: String, amount: Money, kind: String)], vertical: Bool) -> String {
+        barChart(values.map { ($0.label, MoneySum($0.amount), $0.kind) }, vertical: vertical)
+    }
+
+    /// Bars of exact amounts (a comparison's differences may lie beyond `Money`).
+    private func barChart(_ values: [(label: String, amount: MoneySum, kind: String)], vertical: Bool) -> String {
         guard !values.isEmpty else { return "<p>(nothing in the window)</p>" }
         let largest = max(1, values.map { $0.amount.micros.magnitude }.max() ?? 1)
         var svg = ""

@@ -62,8 +62,16 @@ public struct SimulationReport: Sendable {
     public var from: Timestamp?
     public var to: Timestamp?
     public var linesRead = 0
+    /// The first `maximumListed` rejected lines met (sorted by line); `rejectedTotal` counts them all.
     public var rejected: [Rejection] = []
+    /// The first `maximumListed` warnings met (sorted by line); `warningsTotal` counts them all.
     public var warnings: [TraceWarning] = []
+    public var rejectedTotal = 0
+    public var warningsTotal = 0
+    /// How many rejected lines (and warnings) a report lists: 100,000, some 10 MiB. A 38 KB .gz of
+    /// 20 million bad lines held 4.8 GB to list them all; past the bound they are counted
+    /// (`rejected_total`, `warnings_total`), so memory does not follow the input.
+    public static let maximumListed = 100_000
     public var priced = 0
     public var refused = 0
     public var duplicates = 0
@@ -86,6 +94,7 @@ extension SimulationReport {
             ("lines_read", .integer(Int64(linesRead))),
             ("rejected", .array(rejected.map { .object([("line", .integer(Int64($0.line))), ("reason", .string($0.reason))]) })),
             ("warnings", .array(warnings.map { .object([("line", .integer(Int64($0.line))), ("message", .string($0.message))]) })),
+            ("rejected_total", .integer(Int64(max(rejectedTotal, rejected.count)))), ("warnings_total", .integer(Int64(max(warningsTotal, warnings.count)))),
             ("executions", .object([("priced", .integer(Int64(priced))), ("refused", .integer(Int64(refused))), ("duplicate", .integer(Int64(duplicates)))])),
             ("totals", .object([
                 ("charged", .string(totals.charged.description)), ("purchased", .string(totals.purchased.description)),

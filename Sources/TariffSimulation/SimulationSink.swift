@@ -15,8 +15,10 @@ public struct SimulationSink: BillingSink {
         var fees: Money
     }
 
-    // Accumulators (amounts as Int64 micros with saturation: totals of real traces are far below).
+    // Accumulators: every sum is checked (`MoneySum`); the first that leaves the range of `Money`
+    // is kept in `overflow` and `finished()` throws it: a report never shows a wrapped amount.
     var report = SimulationReport()
+    public private(set) var overflow: AmountOverflow?
     // Rows live in arrays indexed by consumer, agent, plan: one execution costs no string hashing.
     private var consumerRows: [SimulationReport.ConsumerRow?] = []
     private var agentRows: [SimulationReport.AgentRow?]
@@ -30,7 +32,7 @@ public struct SimulationSink: BillingSink {
     /// Creator shares summed per creator and week: lines come in time order, so weeks are
     /// numbered as they appear and each creator keeps an array by week number.
     private var weeks: [PayoutWeek] = []
-    private var creatorWeeks: [[Int64]]
+    private var creatorWeeks: [[MoneySum]]
     private var reportedCreatorWeeks: [[Bool]]
     /// The row of the last line's day and that day's bounds (lines come in time order).
     private var currentDay: (index: Int, start: Timestamp, end: Timestamp)?
@@ -46,7 +48,7 @@ public struct SimulationSink: BillingSink {
         planAgentSlots = plans.map { plan in agents.firstIndex(of: plan.agent) ?? 0 }
         planCreatorSlots = plans.map { plan in Int32(creators.firstIndex(of: plan.creator) ?? 0) }
         self.creators = creators
-        creatorWeeks = [[Int64]](repeating: [], count: creators.count)
+        creatorWeeks = [[MoneySum]](repeating: [], count: creators.count)
         reportedCreatorWeeks = [[Bool]](repeating: [], count: creators.count)
         agentRows = agents.map { agent in
             SimulationReport.AgentRow(agent: agent, creator: plans.first { $0.agent == agent }?.creator ?? "")
@@ -71,14 +73,14 @@ public struct SimulationSink: BillingSink {
     // MARK: BillingSink
 
     public mutating func purchase(_ event: TraceEvent) {
-        if inWindow(event.time) { report.totals.purchased = report.totals.purchased.saturatingAdding(event.amount) }
+        if inWindow(event.time) { MoneySum.add(event.amount, to: &report.totals.purchased, overflow: &overflow, "totals.purchased") }
     }
 
     public mutating func periodStarted(_ period: SubscriptionPeriod) {
         while periodStates.count <= period.slot { periodStates.append(nil) }
         var fees = Money.zero
         for line in catalog.periodStartLines(period.plan) {
-            fees = fees.saturatingAdding(line.amount)
+            MoneySum.add(line.amount, to: &fees, overflow: &overflow, "the fees of a period of \(period.planID)")
             record(line.amount, line.split, at: period.start, reported: inWindow(period.start), consumer: period.consumer,
                    plan: period.plan, kind: .fee)
         }
@@ -109,6 +111,8 @@ public struct SimulationSink: BillingSink {
         if reported {
             report.priced += 1
             updateConsumer(event.consumer) { row in
+                // Compute units are not money: an execution is at most 10^12 CU, and a row would
+                // need 9.2 million of them to reach the bound, where it stays (documented).
                 row.computeUnits = row.computeUnits.saturatingAdding(result.computeUnits)
                 row.executions += 1
             }
@@ -130,9 +134,21 @@ public struct SimulationSink: BillingSink {
         if inWindow(event.time) { report.duplicates += 1 }
     }
 
-    public mutating func warning(_ warning: TraceWarning) { report.warnings.append(warning) }
+    public mutating func warning(_ warning: TraceWarning) {
+        report.warningsTotal += 1
+        if report.warnings.count < SimulationReport.maximumListed { report.warnings.append(warning) }
+    }
 
-    public mutating func rejected(_ rejection: Rejection) { report.rejected.append(rejection) }
+    public mutating func rejected(_ rejection: Rejection) {
+        report.rejectedTotal += 1
+        if report.rejected.count < SimulationReport.maximumListed { report.rejected.append(rejection) }
+    }
+
+    /// Rejected lines the reader counted past its listing bound.
+    public mutating func rejectedUnlisted(_ count: Int) { report.rejectedTotal += count }
+
+    /// Warnings counted past a listing bound (the replay's own warnings).
+    public mutating func warningsUnlisted(_ count: Int) { report.warningsTotal += count }
 
     // MARK: Accumulation
 
@@ -167,31 +183,34 @@ public struct SimulationSink: BillingSink {
             }
             let creator = Int(planCreatorSlots[planIndex])
             if creatorWeeks[creator].count <= week {
-                creatorWeeks[creator] += [Int64](repeating: 0, count: week + 1 - creatorWeeks[creator].count)
+                creatorWeeks[creator] += [MoneySum](repeating: MoneySum(), count: week + 1 - creatorWeeks[creator].count)
                 reportedCreatorWeeks[creator] += [Bool](repeating: false, count: week + 1 - reportedCreatorWeeks[creator].count)
             }
-            creatorWeeks[creator][week] &+= split.creator.micros
+            creatorWeeks[creator][week].add(split.creator)
             if reported { reportedCreatorWeeks[creator][week] = true }
         }
         guard reported else { return }
-        report.totals.charged = report.totals.charged.saturatingAdding(amount)
-        report.totals.creator = report.totals.creator.saturatingAdding(split.creator)
-        report.totals.platform = report.totals.platform.saturatingAdding(split.platform)
-        report.totals.processing = report.totals.processing.saturatingAdding(split.processing)
-        updateConsumer(consumer) { $0.charged = $0.charged.saturatingAdding(amount) }
+        MoneySum.add(amount, to: &report.totals.charged, overflow: &overflow, "totals.charged")
+        MoneySum.add(split.creator, to: &report.totals.creator, overflow: &overflow, "totals.creator")
+        MoneySum.add(split.platform, to: &report.totals.platform, overflow: &overflow, "totals.platform")
+        MoneySum.add(split.processing, to: &report.totals.processing, overflow: &overflow, "totals.processing")
+        var failure: AmountOverflow?
+        updateConsumer(consumer) { MoneySum.add(amount, to: &$0.charged, overflow: &failure, "a consumer's charged") }
         let agentSlot = planAgentSlots[planIndex]
         agentTouched[agentSlot] = true
-        agentRows[agentSlot].withOptional { $0.charged = $0.charged.saturatingAdding(amount) }
+        agentRows[agentSlot].withOptional { MoneySum.add(amount, to: &$0.charged, overflow: &failure, "the charged of agent \($0.agent)") }
         planTouched[planIndex] = true
         planRows[planIndex].withOptional { planRow in
-            planRow.charged = planRow.charged.saturatingAdding(amount)
+            let name = "plan \(planRow.plan) v\(planRow.version)"
+            MoneySum.add(amount, to: &planRow.charged, overflow: &failure, "the charged of \(name)")
             switch kind {
-            case .usage: planRow.usage = planRow.usage.saturatingAdding(amount)
-            case .fee: planRow.fees = planRow.fees.saturatingAdding(amount)
-            case .shortfall: planRow.shortfall = planRow.shortfall.saturatingAdding(amount)
-            case .slaCredit: planRow.slaCredits = planRow.slaCredits.saturatingAdding(amount)
+            case .usage: MoneySum.add(amount, to: &planRow.usage, overflow: &failure, "the usage of \(name)")
+            case .fee: MoneySum.add(amount, to: &planRow.fees, overflow: &failure, "the fees of \(name)")
+            case .shortfall: MoneySum.add(amount, to: &planRow.shortfall, overflow: &failure, "the shortfall of \(name)")
+            case .slaCredit: MoneySum.add(amount, to: &planRow.slaCredits, overflow: &failure, "the SLA credits of \(name)")
             }
         }
+        if overflow == nil { overflow = failure }
         // Lines come in time order: the day is almost always the last row's.
         let index: Int
         if let current = currentDay, current.index < dayList.count, instant >= current.start, instant < current.end {
@@ -205,33 +224,38 @@ public struct SimulationSink: BillingSink {
             let start = date.midnightUTC ?? instant
             currentDay = (index, start, date.addingDays(1).midnightUTC ?? instant)
         }
-        dayList[index].charged = dayList[index].charged.saturatingAdding(amount)
-        dayList[index].creator = dayList[index].creator.saturatingAdding(split.creator)
-        dayList[index].platform = dayList[index].platform.saturatingAdding(split.platform)
-        dayList[index].processing = dayList[index].processing.saturatingAdding(split.processing)
+        let day = dayList[index].day
+        MoneySum.add(amount, to: &dayList[index].charged, overflow: &overflow, "the charged of \(day)")
+        MoneySum.add(split.creator, to: &dayList[index].creator, overflow: &overflow, "the creator shares of \(day)")
+        MoneySum.add(split.platform, to: &dayList[index].platform, overflow: &overflow, "the platform shares of \(day)")
+        MoneySum.add(split.processing, to: &dayList[index].processing, overflow: &overflow, "the processing shares of \(day)")
     }
 
-    /// The report, rows sorted by id (cli.md), payouts for creator-weeks with reported lines.
-    public func finished() -> SimulationReport {
+    /// The report, rows sorted by id (cli.md, as UTF-8 bytes), payouts for creator-weeks with reported lines.
+    /// - throws: `AmountOverflow` when a sum left the range of `Money` (the report would be wrong).
+    public func finished() throws(AmountOverflow) -> SimulationReport {
+        if let overflow { throw overflow }
         var result = report
         result.consumers = consumerRows.enumerated().compactMap { index, row in
             guard var named = row else { return nil }
             named.consumer = index < entities.consumers.count ? entities.consumers[Int32(index)] : "?"
             return named
-        }.sorted { $0.consumer < $1.consumer }
-        result.agents = agentRows.enumerated().compactMap { agentTouched[$0.offset] ? $0.element : nil }.sorted { $0.agent < $1.agent }
-        result.plans = planRows.enumerated().compactMap { planTouched[$0.offset] ? $0.element : nil }.sorted { ($0.plan, $0.version) < ($1.plan, $1.version) }
+        }.sorted { $0.consumer.bytesPrecede($1.consumer) }
+        result.agents = agentRows.enumerated().compactMap { agentTouched[$0.offset] ? $0.element : nil }.sorted { $0.agent.bytesPrecede($1.agent) }
+        result.plans = planRows.enumerated().compactMap { planTouched[$0.offset] ? $0.element : nil }.sorted {
+            $0.plan.bytesEqual($1.plan) ? $0.version < $1.version : $0.plan.bytesPrecede($1.plan)
+        }
         result.days = dayList.sorted { $0.day < $1.day }
         if let schedule {
             var accumulator = PayoutAccumulator(schedule: schedule)
-            var reported: Set<String> = []
+            var reported: Set<ByteKey> = []
             for (creator, amounts) in creatorWeeks.enumerated() {
-                for (week, micros) in amounts.enumerated() where micros != 0 || reportedCreatorWeeks[creator][week] {
-                    accumulator.add(creator: creators[creator], at: weeks[week].start, share: Money(micros: micros))
-                    if reportedCreatorWeeks[creator][week] { reported.insert("\(creators[creator])|\(weeks[week].start.nanosecondsSinceEpoch)") }
+                for (week, sum) in amounts.enumerated() where sum.micros != 0 || reportedCreatorWeeks[creator][week] {
+                    accumulator.add(creator: creators[creator], at: weeks[week].start, share: sum)
+                    if reportedCreatorWeeks[creator][week] { reported.insert(ByteKey("\(creators[creator])|\(weeks[week].start.nanosecondsSinceEpoch)")) }
                 }
             }
-            result.payouts = accumulator.rows().filter { reported.contains("\($0.creator)|\($0.week.start.nanosecondsSinceEpoch)") }
+            result.payouts = try accumulator.rows().filter { reported.contains(ByteKey("\($0.creator)|\($0.week.start.nanosecondsSinceEpoch)")) }
         }
         result.rejected.sort { $0.line < $1.line }
         result.warnings.sort { $0.line < $1.line }
@@ -248,9 +272,3 @@ extension Optional {
     }
 }
 
-extension Money {
-    /// Totals saturate instead of trapping (no real trace comes near 9.2 trillion).
-    func saturatingAdding(_ other: Money) -> Money {
-        adding(other) ?? Money(micros: other.micros < 0 ? Int64.min : Int64.max)
-    }
-}

@@ -9,11 +9,33 @@ public struct SimulationOptions: Sendable {
     public var currency: Currency?
     /// The first rejected line stops the run.
     public var strict: Bool
-    public init(from: Timestamp? = nil, to: Timestamp? = nil, currency: Currency? = nil, strict: Bool = false) {
+    /// `--max-span` (usage.md): events strictly farther than this from the first accepted event
+    /// (file order), either way, are rejected. 400 days by default.
+    public var maxSpanNanoseconds: Int64
+    public static let defaultMaxSpanNanoseconds: Int64 = TraceParser.defaultMaxSpanNanoseconds
+    public init(from: Timestamp? = nil, to: Timestamp? = nil, currency: Currency? = nil, strict: Bool = false,
+                maxSpanNanoseconds: Int64 = SimulationOptions.defaultMaxSpanNanoseconds) {
         self.from = from
         self.to = to
         self.currency = currency
         self.strict = strict
+        self.maxSpanNanoseconds = maxSpanNanoseconds
+    }
+
+    /// Reads `--max-span`: a whole number and a unit, `90s`, `15m`, `36h`, `400d` (cli.md).
+    /// nil for anything else (zero, a sign, another unit, beyond the representable range).
+    public static func span(_ text: String) -> Int64? {
+        guard let unit = text.last, let count = Int64(text.dropLast()), count > 0, text.first != "+" else { return nil }
+        let size: Int64
+        switch unit {
+        case "s": size = 1_000_000_000
+        case "m": size = 60 * 1_000_000_000
+        case "h": size = 3_600 * 1_000_000_000
+        case "d": size = 86_400 * 1_000_000_000
+        default: return nil
+        }
+        let (value, overflow) = count.multipliedReportingOverflow(by: size)
+        return overflow ? nil : value
     }
 }
 
@@ -118,7 +140,9 @@ public enum Simulator {
         var sink = processor.sink
         sink.entities = processor.entities
         for rejection in reading.rejections { sink.rejected(rejection) }
-        var report = sink.finished()
+        sink.rejectedUnlisted(reading.rejectionsUnlisted)
+        var report: SimulationReport
+        do throws(AmountOverflow) { report = try sink.finished() } catch { throw SimulationError(error.description) }
         report.linesRead = reading.lines
         report.from = from
         report.to = to
@@ -129,15 +153,22 @@ public enum Simulator {
     struct ReadingOutcome: @unchecked Sendable {
         var entities: TraceEntities
         var rejections: [Rejection] = []
+        /// Rejected lines past `SimulationReport.maximumListed` (counted, not kept).
+        var rejectionsUnlisted = 0
         var lines = 0
         var outOfOrder = false
         var failure: SimulationError?
+
+        mutating func reject(_ rejection: Rejection) {
+            if rejections.count < SimulationReport.maximumListed { rejections.append(rejection) } else { rejectionsUnlisted += 1 }
+        }
     }
 
     /// Reads and parses the trace, handing events on in batches of 4,096.
+
     private static func read(_ path: String, catalog: CompiledCatalog, options: SimulationOptions, entities: TraceEntities,
                              stopWhenOutOfOrder: Bool, deliver: ([TraceEvent]) -> Void) -> ReadingOutcome {
-        var parser = TraceParser(meterNames: catalog.meterNames)
+        var parser = TraceParser(meterNames: catalog.meterNames, maxSpanNanoseconds: options.maxSpanNanoseconds)
         var outcome = ReadingOutcome(entities: entities)
         var batch: [TraceEvent] = []
         batch.reserveCapacity(4_096)
@@ -147,7 +178,7 @@ public enum Simulator {
                 guard let bytes else {
                     let rejection = Rejection(line: line, reason: "the line is longer than \(LineReader.maximumLineBytes) bytes")
                     if options.strict { outcome.failure = SimulationError("line \(line): \(rejection.reason) (--strict)"); return false }
-                    outcome.rejections.append(rejection)
+                    outcome.reject(rejection)
                     return true
                 }
                 switch parser.parse(bytes, line: line, interning: &outcome.entities, appendingTo: &batch) {
@@ -155,7 +186,7 @@ public enum Simulator {
                     return true
                 case .rejected(let reason):
                     if options.strict { outcome.failure = SimulationError("line \(line): \(reason) (--strict)"); return false }
-                    outcome.rejections.append(Rejection(line: line, reason: reason))
+                    outcome.reject(Rejection(line: line, reason: reason))
                     return true
                 case .event:
                     // The parser appended the event to the batch (the batch is then never delivered

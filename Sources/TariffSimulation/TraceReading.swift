@@ -5,16 +5,25 @@ import Tariff
 public struct TraceReading: Sendable {
     /// Accepted events, sorted by `(time, line)` (the sort is stable: ties keep trace order).
     public var events: [TraceEvent]
+    /// The first `SimulationReport.maximumListed` rejected lines; `rejectionsUnlisted` counts the rest.
     public var rejections: [Rejection]
+    public var rejectionsUnlisted = 0
     /// Every line of the trace, blank ones included (usage.md).
     public var lines: Int
+}
+
+extension TraceReading {
+    mutating func reject(_ rejection: Rejection) {
+        if rejections.count < SimulationReport.maximumListed { rejections.append(rejection) } else { rejectionsUnlisted += 1 }
+    }
 }
 
 extension Simulator {
     /// Reads and orders a trace (`-` for standard input, `.gz` accepted).
     /// - throws: `SimulationError` when the file cannot be read, or at the first rejection with `strict`.
-    public static func readTrace(_ path: String, catalog: CompiledCatalog, strict: Bool = false) throws(SimulationError) -> TraceReading {
-        var parser = TraceParser(meterNames: catalog.meterNames)
+    public static func readTrace(_ path: String, catalog: CompiledCatalog, strict: Bool = false,
+                                 maxSpanNanoseconds: Int64 = SimulationOptions.defaultMaxSpanNanoseconds) throws(SimulationError) -> TraceReading {
+        var parser = TraceParser(meterNames: catalog.meterNames, maxSpanNanoseconds: maxSpanNanoseconds)
         var reading = TraceReading(events: [], rejections: [], lines: 0)
         var failure: SimulationError?
         do throws(TraceReadError) {
@@ -22,14 +31,14 @@ extension Simulator {
                 guard let bytes else {
                     let reason = "the line is longer than \(LineReader.maximumLineBytes) bytes"
                     if strict { failure = SimulationError("line \(line): \(reason) (--strict)"); return false }
-                    reading.rejections.append(Rejection(line: line, reason: reason))
+                    reading.reject(Rejection(line: line, reason: reason))
                     return true
                 }
                 switch parser.parse(bytes, line: line, appendingTo: &reading.events) {
                 case .blank: return true
                 case .rejected(let reason):
                     if strict { failure = SimulationError("line \(line): \(reason) (--strict)"); return false }
-                    reading.rejections.append(Rejection(line: line, reason: reason))
+                    reading.reject(Rejection(line: line, reason: reason))
                     return true
                 case .event:
                     return true

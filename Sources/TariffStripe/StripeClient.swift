@@ -2,6 +2,7 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
+import Tariff
 import TariffSettlement
 
 /// Sends form-encoded requests to Stripe's API with the platform's key, an `Idempotency-Key` on
@@ -13,34 +14,21 @@ import TariffSettlement
 /// toolchain: no SwiftNIO graph to build (minutes on a 2-core CI machine) and no event loop group to
 /// start and shut down in a short-lived CLI.
 ///
+/// Each exchange has its own short-lived session (`BoundedRequest`), whose delegate reads the answer
+/// up to `maximumResponseBytes`; the rail makes a handful of requests per run, so a session per
+/// request costs nothing that matters.
+///
 /// Retries: HTTP 429, every 5xx, 409 `idempotency_key_in_use` (the first attempt is still being
 /// processed), timeouts and lost connections are tried again under the same key, so Stripe applies
 /// the request once however many attempts reach it. Stripe's `Stripe-Should-Retry` header, when
 /// present, overrides that guess. Everything else is final and mapped to a `SettlementError`.
 public struct StripeClient: Sendable {
     public let configuration: StripeConfiguration
-    private let owner: SessionOwner
-    private var session: URLSession { owner.session }
-
-    /// Invalidates the session when the last copy of the client goes: an URLSession keeps its
-    /// delegate queue and (on Linux) a libcurl handle until invalidated.
-    final class SessionOwner: Sendable {
-        let session: URLSession
-        init(_ session: URLSession) { self.session = session }
-        deinit { session.finishTasksAndInvalidate() }
-    }
 
     /// - throws: `invalid_input` for a configuration out of range.
     public init(configuration: StripeConfiguration) throws {
         try configuration.validate()
         self.configuration = configuration
-        let sessionConfiguration = URLSessionConfiguration.ephemeral
-        // TimeInterval is seconds as a Double: a duration, never money.
-        sessionConfiguration.timeoutIntervalForRequest = Double(configuration.requestTimeoutMilliseconds) / 1_000
-        sessionConfiguration.timeoutIntervalForResource = Double(configuration.requestTimeoutMilliseconds) / 1_000
-        sessionConfiguration.httpCookieStorage = nil
-        sessionConfiguration.urlCache = nil
-        owner = SessionOwner(URLSession(configuration: sessionConfiguration))
     }
 
     /// `POST path` with `form`, under `idempotencyKey`; the JSON of the 2xx answer.
@@ -59,12 +47,27 @@ public struct StripeClient: Sendable {
         request.setValue(idempotencyKey, forHTTPHeaderField: "Idempotency-Key")
         request.setValue("application/json", forHTTPHeaderField: "Accept")
         var lastFailure = ""
+        // Every attempt and every wait fits in the total deadline: a Stripe that never answers
+        // fails in `totalTimeoutMilliseconds` (60 s by default), not attempts x timeout + waits.
+        let deadline = ContinuousClock.now + .milliseconds(configuration.totalTimeoutMilliseconds)
+        var attempts = 0
         for attempt in 1...configuration.maximumAttempts {
-            if attempt > 1 { try await Task.sleep(for: .milliseconds(configuration.backoffMilliseconds(afterAttempt: attempt - 1))) }
+            if attempt > 1 {
+                let wait = Duration.milliseconds(configuration.backoffMilliseconds(afterAttempt: attempt - 1))
+                guard ContinuousClock.now + wait < deadline else { break }
+                try await Task.sleep(for: wait)
+            }
+            let remaining = deadline - ContinuousClock.now
+            guard remaining > .zero else { break }
+            attempts = attempt
+            request.timeoutInterval = min(Double(configuration.requestTimeoutMilliseconds) / 1_000, Self.seconds(remaining))
             let data: Data
             let response: URLResponse
             do {
-                (data, response) = try await session.data(for: request)
+                (data, response) = try await BoundedRequest.send(request, timeoutSeconds: request.timeoutInterval,
+                                                                 maximumBytes: configuration.maximumResponseBytes)
+            } catch let error as BoundedRequest.TooLarge {
+                throw SettlementError(.railUnavailable, "Stripe's answer to \(what) is larger than \(error.limit) bytes: not read")
             } catch let error as URLError where Self.isTransient(error) {
                 lastFailure = Self.describe(error)
                 continue
@@ -82,11 +85,17 @@ public struct StripeClient: Sendable {
             var retry = http.statusCode == 429 || http.statusCode >= 500 || failure.code == "idempotency_key_in_use"
             if let advice = http.value(forHTTPHeaderField: "Stripe-Should-Retry") { retry = advice == "true" }
             guard retry else { throw failure.settlementError(what: what, key: configuration.secretKey) }
-            lastFailure = "HTTP \(http.statusCode)" + (failure.code.map { " \($0)" } ?? "")
+            lastFailure = configuration.secretKey.redacting("HTTP \(http.statusCode)" + (failure.code.map { " \($0)" } ?? ""))
         }
         throw SettlementError(.railUnavailable, configuration.secretKey.redacting(
-            "\(what) did not reach Stripe after \(configuration.maximumAttempts) attempts (last: \(lastFailure)); "
+            "\(what) did not reach Stripe after \(attempts) attempt\(attempts == 1 ? "" : "s") in at most \(configuration.totalTimeoutMilliseconds / 1_000) s (last: \(lastFailure)); "
             + "running it again is safe: it is sent under the same idempotency key"))
+    }
+
+    /// A duration in seconds, as URLRequest's timeout takes it (a Double: time, never money).
+    static func seconds(_ duration: Duration) -> Double {
+        let (seconds, attoseconds) = duration.components
+        return Double(seconds) + Double(attoseconds) / 1e18
     }
 
     /// Timeouts and network failures: the request may or may not have been applied, so it is sent
@@ -151,26 +160,30 @@ struct StripeFailure: Sendable {
     var reason: String { declineCode ?? code ?? "declined" }
 
     func settlementError(what: String, key: StripeSecretKey) -> SettlementError {
+        // Every field Stripe sends back may quote the key (a bad key, a key pasted in a parameter):
+        // all of them are redacted, and the whole message again at the end.
         let said = message.map { key.redacting($0) }
+        let code = self.code.map { key.redacting($0) }, param = self.param.map { key.redacting($0) }
+        let reason = key.redacting(self.reason)
         if status == 401 || status == 403 || type == "authentication_error" || type == "permission_error" {
             // Stripe's message for a bad key quotes part of it: not repeated.
             return SettlementError(.railAuthentication, "Stripe refused the secret key for \(what) (HTTP \(status)); check STRIPE_SECRET_KEY or --stripe-key-file")
         }
         if type == "idempotency_error" {
-            return SettlementError(.idempotencyConflict, "\(what): Stripe already saw this idempotency key with other parameters" + (said.map { " (\($0))" } ?? ""))
+            return SettlementError(.idempotencyConflict, key.redacting("\(what): Stripe already saw this idempotency key with other parameters" + (said.map { " (\($0))" } ?? "")))
         }
         if status == 402 || type == "card_error" || code == "card_declined" {
-            return SettlementError(.paymentDeclined, "\(what) was declined by Stripe: \(reason)" + (said.map { " (\($0))" } ?? ""))
+            return SettlementError(.paymentDeclined, key.redacting("\(what) was declined by Stripe: \(SafeText.escaping(reason))" + (said.map { " (\($0))" } ?? "")))
         }
         if status == 429 || status >= 500 {
-            return SettlementError(.railUnavailable, "\(what): Stripe answered HTTP \(status)" + (said.map { " (\($0))" } ?? ""))
+            return SettlementError(.railUnavailable, key.redacting("\(what): Stripe answered HTTP \(status)" + (said.map { " (\($0))" } ?? "")))
         }
         var text = "Stripe refused \(what) (HTTP \(status)"
         if let code { text += ", \(code)" }
         if let param { text += ", parameter \(param)" }
         text += ")"
         if let said { text += ": \(said)" }
-        return SettlementError(.railRejected, text)
+        return SettlementError(.railRejected, key.redacting(text))
     }
 }
 
@@ -179,5 +192,81 @@ extension String {
         var text = self
         while text.hasSuffix(suffix) { text.removeLast(suffix.count) }
         return text
+    }
+}
+
+/// One HTTP exchange whose answer is read up to a bound: the body is collected as it arrives and
+/// the transfer cancelled as soon as it passes `maximumBytes` (or as soon as a `Content-Length`
+/// says it will), so a 3 GB answer costs at most the bound, not 3 GB.
+enum BoundedRequest {
+    struct TooLarge: Error { var limit: Int }
+
+    static func send(_ request: URLRequest, timeoutSeconds: Double, maximumBytes: Int) async throws -> (Data, URLResponse) {
+        let collector = Collector(limit: maximumBytes)
+        let configuration = URLSessionConfiguration.ephemeral
+        configuration.timeoutIntervalForRequest = timeoutSeconds
+        configuration.timeoutIntervalForResource = timeoutSeconds
+        configuration.httpCookieStorage = nil
+        configuration.urlCache = nil
+        let session = URLSession(configuration: configuration, delegate: collector, delegateQueue: nil)
+        defer { session.finishTasksAndInvalidate() }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                collector.start(continuation)
+                session.dataTask(with: request).resume()
+            }
+        } onCancel: {
+            session.invalidateAndCancel()
+        }
+    }
+
+    final class Collector: NSObject, URLSessionDataDelegate, @unchecked Sendable {
+        let limit: Int
+        private let lock = NSLock()
+        private var data = Data()
+        private var response: URLResponse?
+        private var tooLarge = false
+        private var continuation: CheckedContinuation<(Data, URLResponse), any Error>?
+
+        init(limit: Int) { self.limit = limit }
+
+        func start(_ continuation: CheckedContinuation<(Data, URLResponse), any Error>) {
+            lock.withLock { self.continuation = continuation }
+        }
+
+        func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
+                        completionHandler: @escaping @Sendable (URLSession.ResponseDisposition) -> Void) {
+            let refuse = response.expectedContentLength > Int64(limit)
+            lock.withLock {
+                self.response = response
+                if refuse { tooLarge = true }
+            }
+            completionHandler(refuse ? .cancel : .allow)
+        }
+
+        func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
+            let over: Bool = lock.withLock {
+                if tooLarge || self.data.count + data.count > limit {
+                    tooLarge = true
+                    self.data = Data()
+                    return true
+                }
+                self.data.append(data)
+                return false
+            }
+            if over { dataTask.cancel() }
+        }
+
+        func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: (any Error)?) {
+            let (continuation, result): (CheckedContinuation<(Data, URLResponse), any Error>?, Result<(Data, URLResponse), any Error>) = lock.withLock {
+                let continuation = self.continuation
+                self.continuation = nil
+                if tooLarge { return (continuation, .failure(TooLarge(limit: limit))) }
+                if let error { return (continuation, .failure(error)) }
+                guard let response else { return (continuation, .failure(URLError(.badServerResponse))) }
+                return (continuation, .success((data, response)))
+            }
+            continuation?.resume(with: result)
+        }
     }
 }

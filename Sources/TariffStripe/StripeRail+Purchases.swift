@@ -16,6 +16,8 @@ struct PaymentIntent: Decodable {
     var amount: Int64
     var amount_received: Int64?
     var currency: String
+    /// The customer charged (`cus_...`); Stripe may expand it to an object, read as absent then.
+    var customer: String?
     var metadata: [String: String]?
     var last_payment_error: PaymentError?
 }
@@ -44,7 +46,32 @@ extension StripeRail: PurchaseRail {
         guard let intent = try? JSONDecoder().decode(PaymentIntent.self, from: data) else {
             throw SettlementError(.railUnavailable, "Stripe's answer to \(what) is not a PaymentIntent")
         }
+        try Self.check(intent, matches: purchase, what: what)
         return try Self.outcome(of: intent, what: what, key: client.configuration.secretKey)
+    }
+
+    /// settlement.md: a PaymentIntent is credited only when its amount, currency and customer are
+    /// the purchase's. An answer that says `succeeded` for another amount (a negative one), another
+    /// currency or another customer is not this purchase's payment, whatever its status: refused,
+    /// nothing credited.
+    /// - throws: `rail_rejected` naming what differs.
+    static func check(_ intent: PaymentIntent, matches purchase: CreditPurchase, what: String) throws {
+        var differences: [String] = []
+        let expected = try StripeAmount.minorUnits(purchase.amount, purchase.currency)
+        if intent.amount != expected { differences.append("amount \(intent.amount) instead of \(expected)") }
+        if let received = intent.amount_received, intent.status == "succeeded", received != expected {
+            differences.append("amount received \(received) instead of \(expected)")
+        }
+        if intent.currency.lowercased() != purchase.currency.code.lowercased() {
+            differences.append("currency '\(SafeText.escaping(intent.currency))' instead of '\(purchase.currency.code.lowercased())'")
+        }
+        if intent.customer != purchase.payer {
+            differences.append("customer '\(SafeText.escaping(intent.customer ?? "none"))' instead of '\(SafeText.escaping(purchase.payer))'")
+        }
+        guard differences.isEmpty else {
+            throw SettlementError(.railRejected, "Stripe answered \(what) with PaymentIntent \(SafeText.escaping(intent.id)) of "
+                                  + differences.joined(separator: ", ") + ": not this purchase's payment, nothing credited")
+        }
     }
 
     static func outcome(of intent: PaymentIntent, what: String, key: StripeSecretKey) throws -> CreditPaymentOutcome {

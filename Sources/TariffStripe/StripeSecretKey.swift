@@ -1,4 +1,5 @@
 import Foundation
+import Tariff
 import TariffSettlement
 
 /// The platform's Stripe secret key (`sk_live_...`, `sk_test_...`, `rk_...`).
@@ -21,6 +22,9 @@ public struct StripeSecretKey: Sendable, Hashable, CustomStringConvertible, Cust
         value = trimmed
     }
 
+    /// The largest key file read (`--stripe-key-file`).
+    public static let maximumKeyFileBytes = 4_096
+
     public var description: String { "sk_***" }
     public var debugDescription: String { "sk_***" }
     public var customMirror: Mirror { Mirror(self, children: [], displayStyle: .struct) }
@@ -30,8 +34,16 @@ public struct StripeSecretKey: Sendable, Hashable, CustomStringConvertible, Cust
     ///   the file and the variable, never the key).
     public static func load(file: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> StripeSecretKey {
         if let file {
-            guard let data = FileManager.default.contents(atPath: file), let text = String(data: data, encoding: .utf8) else {
-                throw SettlementError(.invalidInput, "cannot read the Stripe key file '\(file)'")
+            // Bounded: a key is about 100 bytes; a 1 GB file (or /dev/zero) is refused after 4 KiB.
+            let bytes: [UInt8]
+            do throws(BoundedRead.Failure) {
+                bytes = try BoundedRead.bytes(atPath: file, maximumBytes: maximumKeyFileBytes)
+            } catch {
+                let why = error == .tooLarge(maximumBytes: maximumKeyFileBytes) ? "it is larger than \(maximumKeyFileBytes) bytes" : "\(error)"
+                throw SettlementError(.invalidInput, "cannot read the Stripe key file '\(SafeText.escaping(file))': \(why)")
+            }
+            guard let text = String(validating: bytes, as: UTF8.self) else {
+                throw SettlementError(.invalidInput, "the Stripe key file '\(SafeText.escaping(file))' is not UTF-8 text")
             }
             return try StripeSecretKey(text)
         }

@@ -8,6 +8,9 @@ struct CLITests {
 
     /// The `tariff` binary next to the test bundle (SwiftPM builds every product before testing).
     static var executable: URL? {
+        // TARIFF_TEST_EXECUTABLE runs the suites against another build (an older one, to see a
+        // regression test fail before its fix).
+        if let other = ProcessInfo.processInfo.environment["TARIFF_TEST_EXECUTABLE"], !other.isEmpty { return URL(fileURLWithPath: other) }
         let candidates = [
             URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("tariff"),
             repositoryRoot.appendingPathComponent(".build/debug/tariff"),
@@ -21,21 +24,32 @@ struct CLITests {
         var error: String
     }
 
-    static func run(_ arguments: [String], in directory: URL = repositoryRoot) throws -> Run {
+    static func run(_ arguments: [String], in directory: URL = repositoryRoot, standardOutput: FileHandle? = nil,
+                    environment: [String: String]? = nil) throws -> Run {
         let process = Process()
         process.executableURL = try #require(executable, "the tariff executable is not built")
         process.arguments = arguments
         process.currentDirectoryURL = directory
+        if let environment { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let output = Pipe(), error = Pipe()
-        process.standardOutput = output
+        process.standardOutput = standardOutput ?? output
         process.standardError = error
         // Nothing on standard input: `--usage -` reads an empty trace rather than waiting.
         process.standardInput = FileHandle.nullDevice
         try process.run()
-        let outputData = output.fileHandleForReading.readDataToEndOfFile()
-        let errorData = error.fileHandleForReading.readDataToEndOfFile()
+        // Standard error is read on its own thread: a long output on one pipe cannot block the other.
+        let errorBox = DataBox()
+        let reader = Thread { errorBox.data = error.fileHandleForReading.readDataToEndOfFile(); errorBox.done.signal() }
+        reader.start()
+        let outputData = standardOutput == nil ? output.fileHandleForReading.readDataToEndOfFile() : Data()
+        errorBox.done.wait()
         process.waitUntilExit()
-        return Run(status: process.terminationStatus, output: String(decoding: outputData, as: UTF8.self), error: String(decoding: errorData, as: UTF8.self))
+        return Run(status: process.terminationStatus, output: String(decoding: outputData, as: UTF8.self), error: String(decoding: errorBox.data, as: UTF8.self))
+    }
+
+    final class DataBox: @unchecked Sendable {
+        var data = Data()
+        let done = DispatchSemaphore(value: 0)
     }
 
     /// A throwaway catalog folder with `plans/` and `rules/`.

@@ -45,7 +45,7 @@ struct PayoutTests {
         accumulator.add(creator: "acct_a", at: Self.at("2026-11-09T00:00:00Z"), share: Money(micros: 4_500_000))
         // Another creator with 25 in one week: pays 25.00.
         accumulator.add(creator: "acct_b", at: Self.at("2026-11-04T00:00:00Z"), share: Money(micros: 25_000_000))
-        let rows = accumulator.rows()
+        let rows = try accumulator.rows()
         #expect(rows.map(\.creator) == ["acct_a", "acct_a", "acct_b"])
         #expect(rows.map(\.earnings.micros) == [8_123_457, 4_500_000, 25_000_000])
         #expect(rows.map(\.amount.micros) == [0, 12_620_000, 25_000_000])

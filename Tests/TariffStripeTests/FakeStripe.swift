@@ -182,7 +182,7 @@ final class FakeStripe: Sendable {
                 return state.withLock { state in
                     state.nextId += 1
                     return (200, "{\"id\":\"pi_\(state.nextId - 1)\",\"object\":\"payment_intent\",\"status\":\"requires_payment_method\",\"amount\":\(value),"
-                            + "\"currency\":\"\(currency)\",\"last_payment_error\":{\"code\":\"card_declined\",\"decline_code\":\"lost_card\",\"message\":\"Your card was declined.\"}}")
+                            + "\"currency\":\"\(currency)\",\"customer\":\"\(customer)\",\"last_payment_error\":{\"code\":\"card_declined\",\"decline_code\":\"lost_card\",\"message\":\"Your card was declined.\"}}")
                 }
             }
             let status = method == "pm_card_threeDSecure2Required" ? "requires_action" : "succeeded"
@@ -196,7 +196,7 @@ final class FakeStripe: Sendable {
                 state.nextId += 1
                 state.charges.append(charge)
                 return (200, "{\"id\":\"\(charge.id)\",\"object\":\"payment_intent\",\"status\":\"\(status)\",\"amount\":\(value),"
-                        + "\"amount_received\":\(status == "succeeded" ? value : 0),\"currency\":\"\(currency)\",\"metadata\":{\(metadata.joined(separator: ","))}}")
+                        + "\"amount_received\":\(status == "succeeded" ? value : 0),\"currency\":\"\(currency)\",\"customer\":\"\(customer)\",\"metadata\":{\(metadata.joined(separator: ","))}}")
             }
         default:
             return Self.errorBody(404, "invalid_request_error", nil, "Unrecognized request URL (POST: \(request.path))")

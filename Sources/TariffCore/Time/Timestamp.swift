@@ -35,6 +35,22 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         return value
     }
 
+    /// The first and last representable instants, for messages: `1677-09-21T00:12:43.145224192Z to 2262-04-11T23:47:16.854775807Z`.
+    public static var representableRangeText: String {
+        "\(Timestamp(nanosecondsSinceEpoch: .min)) to \(Timestamp(nanosecondsSinceEpoch: .max))"
+    }
+
+    /// Whether `text` is written as RFC 3339 whatever its year: true for a well-formed timestamp
+    /// outside the representable range (`9999-01-01T00:00:00Z`), so a message can say "outside the
+    /// range" rather than "not RFC 3339". The year is replaced by 2000, a leap year, so any valid
+    /// month and day stays valid.
+    public static func isWellFormedRFC3339(_ text: String) -> Bool {
+        let bytes = Array(text.utf8)
+        guard bytes.count > 4, bytes[0..<4].allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return false }
+        return Timestamp(rfc3339: "2000" + String(decoding: bytes[4...], as: UTF8.self)) != nil
+            || Timestamp(date: "2000" + String(decoding: bytes[4...], as: UTF8.self)) != nil
+    }
+
     /// See `init?(rfc3339: Substring)`.
     public init?(rfc3339 text: String) {
         self.init(rfc3339: Substring(text))

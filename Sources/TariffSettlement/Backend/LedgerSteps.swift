@@ -233,13 +233,13 @@ public enum LedgerSteps {
     /// Gives back every hold past its expiry at `now`.
     public static func expireHolds<Store: LedgerStore>(at now: Timestamp, in store: inout Store) throws -> Int {
         let due = try store.expiredHolds(consumer: nil, at: now)
-        var consumers: [String: ConsumerRecord] = [:]
+        var consumers: [ByteKey: ConsumerRecord] = [:]
         for hold in due {
-            guard var consumer = try consumers[hold.consumer] ?? store.consumer(hold.consumer) else { continue }
+            guard var consumer = try consumers[ByteKey(hold.consumer)] ?? store.consumer(hold.consumer) else { continue }
             try expire(hold, of: &consumer, at: now, in: &store)
-            consumers[hold.consumer] = consumer
+            consumers[ByteKey(hold.consumer)] = consumer
         }
-        for consumer in consumers.values.sorted(by: { $0.id < $1.id }) { try save(consumer, isNew: false, in: &store) }
+        for consumer in consumers.values.sorted(by: { $0.id.bytesPrecede($1.id) }) { try save(consumer, isNew: false, in: &store) }
         return due.count
     }
 

@@ -106,4 +106,26 @@ public protocol SettlementBackend: Sendable {
 
     /// Every row, for `verify` and for tests.
     func snapshot() async throws -> LedgerSnapshot
+
+    /// Every consumer's id, in byte order (default: from `snapshot()`).
+    func consumerIDs() async throws -> [String]
+
+    /// What every charge line left uncollected, summed exactly (default: from `snapshot()`).
+    func uncollectedTotal() async throws -> MoneySum
+}
+
+// Reads a replay's summary needs, without loading every row of the ledger (`snapshot()` held some
+// 4 KB per replayed event). A backend answers them with a query; the defaults read the snapshot.
+extension SettlementBackend {
+    /// Every consumer's id, in byte order.
+    public func consumerIDs() async throws -> [String] {
+        try await snapshot().consumers.map(\.id).sorted { $0.bytesPrecede($1) }
+    }
+
+    /// What every charge line left uncollected, summed exactly.
+    public func uncollectedTotal() async throws -> MoneySum {
+        var total = MoneySum()
+        for charge in try await snapshot().charges { total.add(charge.uncollected) }
+        return total
+    }
 }

@@ -34,12 +34,12 @@ extension InMemoryBackend: SettlementBackend {
     }
 
     public func balance(consumer: String, at now: Timestamp) throws -> Balance {
-        guard let record = state.consumers[consumer] else {
+        guard let record = state.consumers[ByteKey(consumer)] else {
             throw SettlementError(.unknownConsumer, "no credits were ever purchased for consumer '\(consumer)'")
         }
         // Holds past their expiry already count as available (without writing anything).
         var expired: Int64 = 0
-        for execution in state.activeHolds[consumer] ?? [] {
+        for execution in state.activeHolds[ByteKey(consumer)] ?? [] {
             if let hold = state.holds[execution], !(now < hold.expiresAt) { expired += hold.amount.micros }
         }
         return Balance(consumer: consumer, currency: currency, available: Money(micros: record.available.micros + expired),
@@ -51,11 +51,11 @@ extension InMemoryBackend: SettlementBackend {
     }
 
     public func periodState(_ key: PeriodKey) -> PeriodState {
-        state.periods[key.rawValue] ?? .empty
+        state.periods[ByteKey(key.rawValue)] ?? .empty
     }
 
     public func hold(execution: String) -> HoldRecord? {
-        state.holds[execution]
+        state.holds[ByteKey(execution)]
     }
 
     public func extendHold(_ command: ExtendCommand) throws -> MeterReceipt {
@@ -87,7 +87,7 @@ extension InMemoryBackend: SettlementBackend {
     }
 
     public func payouts(weekStart: CivilDate) -> [PayoutRecord] {
-        state.payouts.values.filter { $0.weekStart == weekStart }.sorted { $0.creator < $1.creator }
+        state.payouts.values.filter { $0.weekStart == weekStart }.sorted { $0.creator.bytesPrecede($1.creator) }
     }
 
     public func chargeRecords(_ query: ChargeQuery) -> [ChargeRecord] {
@@ -97,30 +97,31 @@ extension InMemoryBackend: SettlementBackend {
     public func snapshot() -> LedgerSnapshot {
         LedgerSnapshot(
             currency: currency,
-            consumers: state.consumers.values.sorted { $0.id < $1.id },
-            holds: state.holds.values.sorted { $0.execution < $1.execution },
+            consumers: state.consumers.values.sorted { $0.id.bytesPrecede($1.id) },
+            holds: state.holds.values.sorted { $0.execution.bytesPrecede($1.execution) },
             entries: state.entries,
             charges: state.charges,
-            operations: state.operations.values.sorted { $0.key < $1.key },
-            payouts: state.payouts.values.sorted { $0.key < $1.key },
-            periods: state.periods.map { PeriodRecord(key: $0.key, state: $0.value) }.sorted { $0.key < $1.key })
+            operations: state.operations.values.sorted { $0.key.bytesPrecede($1.key) },
+            payouts: state.payouts.values.sorted { $0.key.bytesPrecede($1.key) },
+            periods: state.periods.map { PeriodRecord(key: $0.key.string, state: $0.value) }.sorted { $0.key.bytesPrecede($1.key) })
     }
 }
 
-/// The in-memory ledger's rows.
+/// The in-memory ledger's rows, keyed by ids as UTF-8 bytes (`ByteKey`): as SQLite and PostgreSQL
+/// key them, so precomposed and decomposed `café` are two consumers here too.
 struct MemoryState {
-    var consumers: [String: ConsumerRecord] = [:]
-    var holds: [String: HoldRecord] = [:]
+    var consumers: [ByteKey: ConsumerRecord] = [:]
+    var holds: [ByteKey: HoldRecord] = [:]
     /// Consumer -> executions of its active holds (expiry looks only at these).
-    var activeHolds: [String: Set<String>] = [:]
-    var periods: [String: PeriodState] = [:]
-    var operations: [String: OperationRecord] = [:]
-    var payouts: [String: PayoutRecord] = [:]
+    var activeHolds: [ByteKey: Set<ByteKey>] = [:]
+    var periods: [ByteKey: PeriodState] = [:]
+    var operations: [ByteKey: OperationRecord] = [:]
+    var payouts: [ByteKey: PayoutRecord] = [:]
     var entries: [Entry] = []
     var charges: [ChargeRecord] = []
 
-    mutating func setHold(_ execution: String, _ hold: HoldRecord?) {
-        let consumer = hold?.consumer ?? holds[execution]?.consumer
+    mutating func setHold(_ execution: ByteKey, _ hold: HoldRecord?) {
+        let consumer = (hold?.consumer ?? holds[execution]?.consumer).map(ByteKey.init)
         holds[execution] = hold
         guard let consumer else { return }
         if hold?.state == .active {
@@ -139,11 +140,11 @@ struct MemoryStore: LedgerStore {
     private var undo: [Undo] = []
 
     private enum Undo {
-        case consumer(String, ConsumerRecord?)
-        case hold(String, HoldRecord?)
-        case period(String, PeriodState?)
-        case operation(String, OperationRecord?)
-        case payout(String, PayoutRecord?)
+        case consumer(ByteKey, ConsumerRecord?)
+        case hold(ByteKey, HoldRecord?)
+        case period(ByteKey, PeriodState?)
+        case operation(ByteKey, OperationRecord?)
+        case payout(ByteKey, PayoutRecord?)
         case entries(Int)
         case charges(Int)
     }
@@ -167,44 +168,50 @@ struct MemoryStore: LedgerStore {
         }
     }
 
-    func consumer(_ id: String) -> ConsumerRecord? { state.consumers[id] }
+    func consumer(_ id: String) -> ConsumerRecord? { state.consumers[ByteKey(id)] }
 
     mutating func saveConsumer(_ record: ConsumerRecord, isNew: Bool) {
-        undo.append(.consumer(record.id, state.consumers[record.id]))
-        state.consumers[record.id] = record
+        let key = ByteKey(record.id)
+        undo.append(.consumer(key, state.consumers[key]))
+        state.consumers[key] = record
     }
 
-    func hold(_ execution: String) -> HoldRecord? { state.holds[execution] }
+    func hold(_ execution: String) -> HoldRecord? { state.holds[ByteKey(execution)] }
 
     mutating func saveHold(_ record: HoldRecord, isNew: Bool) {
-        undo.append(.hold(record.execution, state.holds[record.execution]))
-        state.setHold(record.execution, record)
+        let key = ByteKey(record.execution)
+        undo.append(.hold(key, state.holds[key]))
+        state.setHold(key, record)
     }
 
     func expiredHolds(consumer: String?, at now: Timestamp) -> [HoldRecord] {
-        let executions: [String] = consumer.map { Array(state.activeHolds[$0] ?? []) } ?? state.activeHolds.values.flatMap { $0 }
-        return executions.compactMap { state.holds[$0] }.filter { $0.state == .active && !(now < $0.expiresAt) }.sorted { $0.execution < $1.execution }
+        let executions: [ByteKey] = consumer.map { Array(state.activeHolds[ByteKey($0)] ?? []) } ?? state.activeHolds.values.flatMap { $0 }
+        return executions.compactMap { state.holds[$0] }.filter { $0.state == .active && !(now < $0.expiresAt) }
+            .sorted { $0.execution.bytesPrecede($1.execution) }
     }
 
-    func periodState(_ key: String) -> PeriodState? { state.periods[key] }
+    func periodState(_ key: String) -> PeriodState? { state.periods[ByteKey(key)] }
 
     mutating func savePeriodState(_ key: String, _ value: PeriodState) {
+        let key = ByteKey(key)
         undo.append(.period(key, state.periods[key]))
         state.periods[key] = value
     }
 
-    func operation(_ key: String) -> OperationRecord? { state.operations[key] }
+    func operation(_ key: String) -> OperationRecord? { state.operations[ByteKey(key)] }
 
     mutating func saveOperation(_ record: OperationRecord) {
-        undo.append(.operation(record.key, state.operations[record.key]))
-        state.operations[record.key] = record
+        let key = ByteKey(record.key)
+        undo.append(.operation(key, state.operations[key]))
+        state.operations[key] = record
     }
 
-    func payout(_ key: String) -> PayoutRecord? { state.payouts[key] }
+    func payout(_ key: String) -> PayoutRecord? { state.payouts[ByteKey(key)] }
 
     mutating func savePayout(_ record: PayoutRecord, isNew: Bool) {
-        undo.append(.payout(record.key, state.payouts[record.key]))
-        state.payouts[record.key] = record
+        let key = ByteKey(record.key)
+        undo.append(.payout(key, state.payouts[key]))
+        state.payouts[key] = record
     }
 
     mutating func append(_ entry: Entry) {

@@ -52,8 +52,16 @@ public struct Account: Sendable, Hashable, Comparable, CustomStringConvertible {
         self.owner = owner
     }
 
+    // Owners are ids: equal, hashed and ordered as UTF-8 bytes (usage.md), as the databases do.
+    public static func == (lhs: Account, rhs: Account) -> Bool { lhs.kind == rhs.kind && lhs.owner.bytesEqual(rhs.owner) }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(kind)
+        hasher.combine(ByteKey(owner))
+    }
+
     public static func < (lhs: Account, rhs: Account) -> Bool {
-        lhs.kind.rawValue != rhs.kind.rawValue ? lhs.kind.rawValue < rhs.kind.rawValue : lhs.owner < rhs.owner
+        lhs.kind.rawValue != rhs.kind.rawValue ? lhs.kind.rawValue < rhs.kind.rawValue : lhs.owner.bytesPrecede(rhs.owner)
     }
 
     /// `available:cus_1`, `platform`.

@@ -15,16 +15,16 @@ final class HoldDirectory: Sendable {
     /// Bounded: a process that reserves without ever settling cannot grow it without limit
     /// (past the bound it starts over, and settles read their hold instead).
     static let capacity = 100_000
-    private let known = Mutex<[String: Info]>([:])
+    private let known = Mutex<[ByteKey: Info]>([:])
 
     func remember(_ info: Info, for execution: String) {
         known.withLock { known in
             if known.count >= Self.capacity { known.removeAll(keepingCapacity: true) }
-            known[execution] = info
+            known[ByteKey(execution)] = info
         }
     }
 
-    func info(for execution: String) -> Info? { known.withLock { $0[execution] } }
+    func info(for execution: String) -> Info? { known.withLock { $0[ByteKey(execution)] } }
 
-    func forget(_ execution: String) { _ = known.withLock { $0.removeValue(forKey: execution) } }
+    func forget(_ execution: String) { _ = known.withLock { $0.removeValue(forKey: ByteKey(execution)) } }
 }

@@ -54,25 +54,25 @@ enum LedgerVerifier {
 
         // 2. purchases - charged - reserved = available, from four separate sources.
         failures = Failures()
-        var purchased: [String: Int128] = [:], charged: [String: Int128] = [:], held: [String: Int128] = [:]
+        var purchased: [ByteKey: Int128] = [:], charged: [ByteKey: Int128] = [:], held: [ByteKey: Int128] = [:]
         // The purchase entry names the consumer; the operation keeps the amount.
-        var purchaseConsumer: [String: String] = [:]
+        var purchaseConsumer: [ByteKey: String] = [:]
         for entry in ledger.entries where entry.credit.kind == .available && entry.debit.kind == .purchases {
-            purchaseConsumer[entry.operation] = entry.credit.owner
+            purchaseConsumer[ByteKey(entry.operation)] = entry.credit.owner
         }
         for operation in ledger.operations where operation.key.hasPrefix("purchase:") {
-            purchased[purchaseConsumer[operation.key] ?? "", default: 0] += Int128(operation.result.first ?? 0)
+            purchased[ByteKey(purchaseConsumer[ByteKey(operation.key)] ?? ""), default: 0] += Int128(operation.result.first ?? 0)
         }
-        for record in ledger.charges { charged[record.consumer, default: 0] += Int128(record.charged.micros) }
-        for hold in ledger.holds where hold.state == .active { held[hold.consumer, default: 0] += Int128(hold.amount.micros) }
+        for record in ledger.charges { charged[ByteKey(record.consumer), default: 0] += Int128(record.charged.micros) }
+        for hold in ledger.holds where hold.state == .active { held[ByteKey(hold.consumer), default: 0] += Int128(hold.amount.micros) }
         for consumer in ledger.consumers {
-            let id = consumer.id
+            let id = ByteKey(consumer.id)
             let expected = (purchased[id] ?? 0) - (charged[id] ?? 0) - (held[id] ?? 0)
             if expected != Int128(consumer.available.micros) {
                 failures.add("\(id): purchases \(Self.text(purchased[id] ?? 0)) - charged \(Self.text(charged[id] ?? 0)) - reserved \(Self.text(held[id] ?? 0)) = \(Self.text(expected)), but available is \(consumer.available)")
             }
-            if -balance(Account(.purchases, id)) != (purchased[id] ?? 0) {
-                failures.add("\(id): purchase entries total \(Self.text(-balance(Account(.purchases, id)))), purchases \(Self.text(purchased[id] ?? 0))")
+            if -balance(Account(.purchases, id.string)) != (purchased[id] ?? 0) {
+                failures.add("\(id): purchase entries total \(Self.text(-balance(Account(.purchases, id.string)))), purchases \(Self.text(purchased[id] ?? 0))")
             }
         }
         report.invariants.append(.init(number: 2, name: "purchases - charged - reserved = available", failures: failures.list))
@@ -119,43 +119,43 @@ enum LedgerVerifier {
 
         // 5. Each execution settled at most once; each key applied at most once.
         failures = Failures()
-        var executionLines: [String: Int] = [:]
-        for record in ledger.charges where record.kind == .execution { executionLines[record.execution ?? "", default: 0] += 1 }
+        var executionLines: [ByteKey: Int] = [:]
+        for record in ledger.charges where record.kind == .execution { executionLines[ByteKey(record.execution ?? ""), default: 0] += 1 }
         for (execution, count) in executionLines where count > 1 { failures.add("execution \(execution) was charged \(count) times") }
-        var holdsByExecution: [String: HoldRecord] = [:]
+        var holdsByExecution: [ByteKey: HoldRecord] = [:]
         for hold in ledger.holds {
-            if holdsByExecution[hold.execution] != nil { failures.add("execution \(hold.execution) has two holds") }
-            holdsByExecution[hold.execution] = hold
+            if holdsByExecution[ByteKey(hold.execution)] != nil { failures.add("execution \(hold.execution) has two holds") }
+            holdsByExecution[ByteKey(hold.execution)] = hold
         }
         for (execution, count) in executionLines where count == 1 {
             if holdsByExecution[execution]?.state != .settled { failures.add("execution \(execution) was charged but its hold is not settled") }
         }
-        for hold in ledger.holds where hold.state == .settled && hold.outcome?.refusal == nil && executionLines[hold.execution] == nil {
+        for hold in ledger.holds where hold.state == .settled && hold.outcome?.refusal == nil && executionLines[ByteKey(hold.execution)] == nil {
             failures.add("execution \(hold.execution) was settled without its charge line")
         }
-        var entriesByOperation: [String: Int] = [:]
-        for entry in ledger.entries { entriesByOperation[entry.operation, default: 0] += 1 }
-        for operation in ledger.operations where operation.key.hasPrefix("purchase:") && entriesByOperation[operation.key] != 1 {
-            failures.add("\(operation.key) wrote \(entriesByOperation[operation.key] ?? 0) entries")
+        var entriesByOperation: [ByteKey: Int] = [:]
+        for entry in ledger.entries { entriesByOperation[ByteKey(entry.operation), default: 0] += 1 }
+        for operation in ledger.operations where operation.key.hasPrefix("purchase:") && entriesByOperation[ByteKey(operation.key)] != 1 {
+            failures.add("\(operation.key) wrote \(entriesByOperation[ByteKey(operation.key)] ?? 0) entries")
         }
-        for payout in ledger.payouts where entriesByOperation[payout.key] != 1 {
-            failures.add("\(payout.key) wrote \(entriesByOperation[payout.key] ?? 0) entries")
+        for payout in ledger.payouts where entriesByOperation[ByteKey(payout.key)] != 1 {
+            failures.add("\(payout.key) wrote \(entriesByOperation[ByteKey(payout.key)] ?? 0) entries")
         }
         // A period key (fees, period-end lines) is applied once: its lines add up to the one result
         // recorded under it. Lines written twice under one key (or under no recorded key) do not.
-        var periodLines: [String: [Int128]] = [:]
+        var periodLines: [ByteKey: [Int128]] = [:]
         for record in ledger.charges where record.kind != .execution {
-            let sums = periodLines[record.operation] ?? [0, 0, 0]
-            periodLines[record.operation] = [sums[0] + Int128(record.billed.micros), sums[1] + Int128(record.charged.micros),
+            let sums = periodLines[ByteKey(record.operation)] ?? [0, 0, 0]
+            periodLines[ByteKey(record.operation)] = [sums[0] + Int128(record.billed.micros), sums[1] + Int128(record.charged.micros),
                                              sums[2] + Int128(record.uncollected.micros)]
         }
-        var results: [String: [Int64]] = [:]
-        for operation in ledger.operations { results[operation.key] = operation.result }
+        var results: [ByteKey: [Int64]] = [:]
+        for operation in ledger.operations { results[ByteKey(operation.key)] = operation.result }
         for (key, sums) in periodLines.sorted(by: { $0.key < $1.key }) where results[key]?.map({ Int128($0) }) != sums {
             failures.add("\(key) wrote lines of billed \(Self.text(sums[0])), charged \(Self.text(sums[1])), uncollected \(Self.text(sums[2])), "
                          + "but was applied once for \(results[key].map { $0.map { Self.text(Int128($0)) }.joined(separator: ", ") } ?? "nothing")")
         }
-        for (keys, what) in [(ledger.operations.map(\.key), "operation"), (ledger.payouts.map(\.key), "payout")] where Set(keys).count != keys.count {
+        for (keys, what) in [(ledger.operations.map(\.key), "operation"), (ledger.payouts.map(\.key), "payout")] where Set(keys.map(ByteKey.init)).count != keys.count {
             failures.add("an \(what) key was applied twice")
         }
         report.invariants.append(.init(number: 5, name: "each execution settled at most once, each key applied at most once", failures: failures.list))
@@ -163,27 +163,27 @@ enum LedgerVerifier {
         // 6. For every creator, earnings = paid out + carried, and no payout exceeds what was earned
         // by the end of its week.
         failures = Failures()
-        var earned: [String: Int128] = [:]
-        var sharesByCreator: [String: [(at: Timestamp, share: Int64)]] = [:]
+        var earned: [ByteKey: Int128] = [:]
+        var sharesByCreator: [ByteKey: [(at: Timestamp, share: Int64)]] = [:]
         for record in ledger.charges {
-            earned[record.creator, default: 0] += Int128(record.split.creator.micros)
-            sharesByCreator[record.creator, default: []].append((record.datedAt, record.split.creator.micros))
+            earned[ByteKey(record.creator), default: 0] += Int128(record.split.creator.micros)
+            sharesByCreator[ByteKey(record.creator), default: []].append((record.datedAt, record.split.creator.micros))
         }
-        var paidByCreator: [String: [PayoutRecord]] = [:]
+        var paidByCreator: [ByteKey: [PayoutRecord]] = [:]
         for payout in ledger.payouts {
-            paidByCreator[payout.creator, default: []].append(payout)
+            paidByCreator[ByteKey(payout.creator), default: []].append(payout)
             if payout.amount.micros <= 0 || payout.amount.micros % 10_000 != 0 {
                 failures.add("\(payout.key) pays \(payout.amount): payouts are positive whole cents")
             }
         }
         for creator in Set(earned.keys).union(paidByCreator.keys).sorted() {
             let paid = (paidByCreator[creator] ?? []).reduce(Int128(0)) { $0 + Int128($1.amount.micros) }
-            let carried = balance(Account(.earnings, creator))
+            let carried = balance(Account(.earnings, creator.string))
             if (earned[creator] ?? 0) != paid + carried {
                 failures.add("\(creator) earned \(Self.text(earned[creator] ?? 0)) but was paid \(Self.text(paid)) and carries \(Self.text(carried))")
             }
-            if balance(Account(.paidOut, creator)) != paid {
-                failures.add("\(creator)'s paid-out entries total \(Self.text(balance(Account(.paidOut, creator)))), its payouts \(Self.text(paid))")
+            if balance(Account(.paidOut, creator.string)) != paid {
+                failures.add("\(creator)'s paid-out entries total \(Self.text(balance(Account(.paidOut, creator.string)))), its payouts \(Self.text(paid))")
             }
             var paidBefore = Int128(0)
             // Walk the creator's shares in date order alongside its payouts in week order.

@@ -63,7 +63,7 @@ extension Settlement {
         let from = now.adding(nanoseconds: -period.nanoseconds) ?? Timestamp(nanosecondsSinceEpoch: Int64.min)
         let to = now.adding(nanoseconds: 1) ?? now
         let records = try await backend.chargeRecords(ChargeQuery(consumer: consumer, from: from, to: to))
-        var sums: [String: (units: Int128, cost: Int128, executions: Int64)] = [:]
+        var sums: [ByteKey: (units: Int128, cost: Int128, executions: Int64)] = [:]
         for record in records {
             let key: String
             switch groupBy {
@@ -72,16 +72,17 @@ extension Settlement {
             case .plan: key = record.plan
             case .day: key = record.datedAt.civilDate.description
             }
-            var sum = sums[key] ?? (0, 0, 0)
+            var sum = sums[ByteKey(key)] ?? (0, 0, 0)
             sum.cost += Int128(record.charged.micros)
             if record.kind == .execution {
                 sum.units += Int128(record.computeUnits.millis)
                 sum.executions += 1
             }
-            sums[key] = sum
+            sums[ByteKey(key)] = sum
         }
-        return try sums.keys.sorted().map { key in
-            let sum = sums[key]!
+        return try sums.keys.sorted().map { byteKey in
+            let key = byteKey.string
+            guard let sum = sums[byteKey] else { throw SettlementError(.storage, "a usage group vanished") }
             guard let units = Int64(exactly: sum.units), let cost = Int64(exactly: sum.cost) else {
                 throw SettlementError(.outOfRange, "the usage of \(key) exceeds the 64-bit range")
             }
@@ -116,15 +117,20 @@ extension Settlement {
         for record in try await backend.chargeRecords(ChargeQuery(to: week.end)) {
             accumulator.add(creator: record.creator, at: record.datedAt, share: record.split.creator)
         }
-        var recorded: [String: PayoutRecord] = [:]
-        for payout in try await backend.payouts(weekStart: weekStart) { recorded[payout.creator] = payout }
-        return accumulator.rows().filter { $0.week.start == week.start }.map { row in
+        var recorded: [ByteKey: PayoutRecord] = [:]
+        for payout in try await backend.payouts(weekStart: weekStart) { recorded[ByteKey(payout.creator)] = payout }
+        let rows: [PayoutRow]
+        do throws(AmountOverflow) { rows = try accumulator.rows() } catch { throw SettlementError(.outOfRange, error.description) }
+        return try rows.filter { $0.week.start == week.start }.map { row in
             var line = PayoutLine(key: Self.payoutKey(creator: row.creator, weekStart: weekStart), creator: row.creator, weekStart: weekStart,
                                   payDate: row.week.payDate, earnings: row.earnings, amount: row.amount, carried: row.carried,
                                   status: row.amount.micros > 0 ? .due : .carried)
-            if let payout = recorded[row.creator] {
+            if let payout = recorded[ByteKey(row.creator)] {
                 // What was recorded is what was paid, even if a late line changed the week since.
-                line.carried = Money(micros: line.carried.micros + line.amount.micros - payout.amount.micros)
+                guard let carried = (MoneySum(line.carried) + MoneySum(line.amount) - MoneySum(payout.amount)).money else {
+                    throw SettlementError(.outOfRange, "what \(row.creator) carries out of the week of \(weekStart) is beyond the largest amount")
+                }
+                line.carried = carried
                 line.amount = payout.amount
                 line.status = payout.reference == nil ? .recorded : .paid
             }

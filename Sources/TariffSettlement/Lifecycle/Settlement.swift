@@ -27,9 +27,10 @@ public struct Settlement: Sendable {
     public static let defaultTTL: Duration = .seconds(15 * 60)
     /// The longest hold: a limit on everything, so a forgotten hold cannot lock credits for ever.
     public static let maximumTTL: Duration = .seconds(7 * 86_400)
-    /// The largest single purchase, 10^9 currency units: far beyond any real top-up, and far enough
-    /// from Int64's 9.2 * 10^12 units that sums of many purchases stay exact.
-    public static let maximumPurchase = Money(micros: 1_000_000_000 * 1_000_000)
+    /// The largest single purchase, and the largest hold: 10^12 currency units, the bound of every
+    /// amount of a plan (plans.md) and of a trace's purchase (usage.md), so a replay accepts what
+    /// `simulate` accepts. Sums past Int64's 9.2 * 10^12 units are checked (`out_of_range`), never wrapped.
+    public static let maximumPurchase = Money(micros: 1_000_000_000_000 * 1_000_000)
     /// The longest id or idempotency key, in characters.
     public static let maximumKeyLength = 255
 
@@ -84,9 +85,9 @@ public struct Settlement: Sendable {
             throw SettlementError(.invalidInput, "a hold's TTL must be more than 0 and at most 7 days")
         }
         let now = clock.now()
-        guard let expiresAt = now.adding(nanoseconds: request.ttl.nanoseconds) else {
-            throw SettlementError(.invalidInput, "the hold would expire past the last representable instant")
-        }
+        // Near the last representable instant (2262-04-11) the hold expires then: a run dated there
+        // is still settled, as `simulate` prices it.
+        let expiresAt = now.adding(nanoseconds: request.ttl.nanoseconds) ?? Timestamp(nanosecondsSinceEpoch: .max)
         let fingerprint = "consumer=\(request.consumer);plan=\(plan.id)@\(plan.version);period=\(Self.text(request.period.start));"
             + "estimate=\(estimate.micros);ttl_ns=\(request.ttl.nanoseconds)"
         let hold = try await backend.reserve(ReserveCommand(execution: request.execution, fingerprint: fingerprint, consumer: request.consumer, plan: plan.id,

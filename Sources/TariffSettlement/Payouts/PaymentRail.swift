@@ -47,30 +47,40 @@ public protocol PaymentRail: Sendable {
 /// Writes the request each payout would send, one JSON object per line, for dry runs:
 /// `{"method":"POST","path":"/v1/transfers","idempotency_key":"payout:acct_1:2026-11-02","body":{"amount":1262,"currency":"usd","destination":"acct_1","transfer_group":"2026-11-02"}}`
 public final class LogRail: PaymentRail {
-    let output: Mutex<FileHandle>
+    /// Every line goes out in one checked write: a rail log on a full disk (`--rail-log /dev/full`)
+    /// fails the step with `storage` (it trapped); a payout stays `recorded`, sent again by a rerun.
+    let output: Mutex<OutputWriter>
 
-    /// Appends to `handle` (standard error by default).
-    public init(handle: FileHandle = .standardError) {
-        output = Mutex(handle)
+    /// Appends to `writer` (standard error by default).
+    public init(writer: OutputWriter = .standardError()) {
+        output = Mutex(writer)
     }
 
-    /// Appends to the file at `path`, creating it.
+    /// Appends to the file at `path`, creating it (a device or FIFO is written in place).
+    /// - throws: `invalid_input` when it cannot be opened.
     public convenience init(path: String) throws {
-        if !FileManager.default.fileExists(atPath: path) {
-            guard FileManager.default.createFile(atPath: path, contents: nil) else {
-                throw SettlementError(.invalidInput, "cannot create the rail log '\(path)'")
+        do {
+            self.init(writer: try OutputWriter(path: path, name: "the rail log '\(SafeText.escaping(path))'", append: true))
+        } catch {
+            throw SettlementError(.invalidInput, error.description)
+        }
+    }
+
+    /// Writes one request line.
+    /// - throws: `storage` when the line could not be written (nothing was "sent").
+    func append(_ line: String) throws {
+        try output.withLock { writer in
+            do throws(OutputError) { try writer.write(line) } catch {
+                throw SettlementError(.storage, error.description)
             }
         }
-        guard let handle = FileHandle(forWritingAtPath: path) else { throw SettlementError(.invalidInput, "cannot open the rail log '\(path)'") }
-        handle.seekToEndOfFile()
-        self.init(handle: handle)
     }
 
     public func send(_ transfer: PayoutTransfer) async throws -> String {
         let line = "{\"method\":\"POST\",\"path\":\"/v1/transfers\",\"idempotency_key\":\(Self.quoted(transfer.idempotencyKey)),"
             + "\"body\":{\"amount\":\(try transfer.minorUnits()),\"currency\":\(Self.quoted(transfer.currency.code.lowercased())),"
             + "\"destination\":\(Self.quoted(transfer.destination)),\"transfer_group\":\(Self.quoted(transfer.transferGroup))}}\n"
-        output.withLock { $0.write(Data(line.utf8)) }
+        try append(line)
         return "log:" + transfer.idempotencyKey
     }
 

@@ -99,7 +99,7 @@ extension LogRail: PurchaseRail {
         let line = "{\"method\":\"POST\",\"path\":\"/v1/payment_intents\",\"idempotency_key\":\(Self.quoted("purchase:" + purchase.idempotencyKey)),"
             + "\"body\":{\"amount\":\(try purchase.minorUnits()),\"currency\":\(Self.quoted(purchase.currency.code.lowercased())),"
             + "\"customer\":\(Self.quoted(purchase.payer)),\"payment_method\":\(Self.quoted(purchase.paymentMethod)),\"confirm\":true}}\n"
-        output.withLock { $0.write(Data(line.utf8)) }
+        try append(line)
         return .succeeded(reference: "log:purchase:" + purchase.idempotencyKey)
     }
 }

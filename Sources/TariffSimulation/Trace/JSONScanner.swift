@@ -374,7 +374,8 @@ enum JSONNumber {
                     if next == UInt8(ascii: "-") { sign = -1 } else if next >= 0x30 && next <= 0x39 {
                         value = value * 10 + Int(next - 0x30)
                         digits += 1
-                        if value >= 1_000 { return .failure(.outOfRange) }
+                        // Saturated, not refused: 1e-999999 is tiny (too precise, or 0 for 0e-999999), 1e999999 is huge.
+                        if value >= 1_000 { value = 1_000 }
                     } else if next != UInt8(ascii: "+") { return .failure(.outOfRange) }
                     cursor += 1
                 }

@@ -10,8 +10,18 @@ struct TraceParser {
     private var cachedDate: (low: UInt64, high: UInt16) = (0, 0)
     private var cachedMidnight: Timestamp?
 
-    init(meterNames: [String]) {
+    /// usage.md: every event lies within this many nanoseconds either way of the first accepted
+    /// event in file order (`--max-span`, default 400 days); one farther is rejected with its line.
+    let maxSpanNanoseconds: Int64
+    /// The first accepted event's time and line (file order).
+    private(set) var firstEvent: (time: Timestamp, line: Int)?
+
+    /// 400 days, usage.md's default for `--max-span`.
+    static let defaultMaxSpanNanoseconds: Int64 = 400 * 86_400 * 1_000_000_000
+
+    init(meterNames: [String], maxSpanNanoseconds: Int64 = TraceParser.defaultMaxSpanNanoseconds) {
         meterNameBytes = meterNames.map { Array($0.utf8) }
+        self.maxSpanNanoseconds = max(0, maxSpanNanoseconds)
     }
 
     /// Fields of any event, as read (before checking which are required).
@@ -78,7 +88,29 @@ struct TraceParser {
             }
         }
         if let problem = fields.problem { return .rejected(problem) }
-        return build(fields, line: line, entities: &entities, intern: intern, events: &events)
+        let outcome = build(fields, line: line, entities: &entities, intern: intern, events: &events)
+        guard case .event = outcome, let time = events.last?.time else { return outcome }
+        // --max-span: one line cannot make a run bill centuries of periods (a typo in a year).
+        guard let first = firstEvent else {
+            firstEvent = (time, line)
+            return outcome
+        }
+        let distance = Int128(time.nanosecondsSinceEpoch) - Int128(first.time.nanosecondsSinceEpoch)
+        if distance.magnitude > UInt128(maxSpanNanoseconds) {
+            events.removeLast()
+            return .rejected("its time \(time) is more than \(Self.spanText(maxSpanNanoseconds)) \(distance < 0 ? "before" : "after") "
+                             + "the first event (line \(first.line), \(first.time)); --max-span changes this bound")
+        }
+        return outcome
+    }
+
+    /// `400d`, `36h`, `15m`, `90s` (the largest whole unit), or nanoseconds.
+    static func spanText(_ nanoseconds: Int64) -> String {
+        let second: Int64 = 1_000_000_000
+        for (unit, size) in [("d", 86_400 * second), ("h", 3_600 * second), ("m", 60 * second), ("s", second)] where nanoseconds % size == 0 && nanoseconds > 0 {
+            return "\(nanoseconds / size)\(unit)"
+        }
+        return "\(nanoseconds)ns"
     }
 
     // The field readers are static, handed the meter names: closures of a mutating `parse` that
@@ -180,8 +212,8 @@ struct TraceParser {
                 let number = try scanner.numberBytes()
                 switch JSONNumber.scaled(number, fractionalDigits: MeterValue.fractionalDigits, maximum: Int128(MeterValue.maximumWholeUnits) * 1_000_000) {
                 case .failure(.negative): fields.problem = fields.problem ?? "meter '\(key.string)' is negative"
-                case .failure(.tooPrecise): fields.problem = fields.problem ?? "meter '\(key.string)' has more than 6 fractional digits"
-                case .failure(.outOfRange): fields.problem = fields.problem ?? "meter '\(key.string)' is above 10^12"
+                case .failure(.tooPrecise): fields.problem = fields.problem ?? "meter '\(SafeText.escaping(key.string))' has more than 6 fractional digits"
+                case .failure(.outOfRange): fields.problem = fields.problem ?? "meter '\(SafeText.escaping(key.string))' is above 10^12"
                 case .success(let micros):
                     if let index = meterIndex {
                         fields.meters[MeterIndex(rawValue: index)] = MeterValue(micros: Int64(micros))
@@ -260,7 +292,13 @@ struct TraceParser {
             guard let field else { return (nil, "missing field '\(name)'") }
             let parsed: Timestamp?
             if case .raw(let bytes) = field { parsed = parseTimestamp(bytes) } else { parsed = field.timestamp }
-            guard let value = parsed else { return (nil, "field '\(name)' is not an RFC 3339 timestamp: '\(field.string.prefix(40))'") }
+            guard let value = parsed else {
+                let text = SafeText.escaping(String(field.string.prefix(40)))
+                if Timestamp.isWellFormedRFC3339(field.string) {
+                    return (nil, "field '\(name)' is outside the representable range (\(Timestamp.representableRangeText)): '\(text)'")
+                }
+                return (nil, "field '\(name)' is not an RFC 3339 timestamp: '\(text)'")
+            }
             return (value, nil)
         }
         let type: String
@@ -339,9 +377,21 @@ struct TraceParser {
                 }
             }
             guard micros > 0 else { return .rejected("amount must be positive") }
+            if let id = fields.id, id.isEmpty { return .rejected("field 'id' is empty") }
             var event = TraceEvent(line: line, time: at, kind: .purchase, consumer: -1, subject: -1)
             if intern { event.setConsumer(consumer) } else { event.consumerName = consumer.string }
             event.amount = Money(micros: Int64(micros))
+            // usage.md: the ledger key is `trace:` + id, else `trace:CONSUMER:AT_NS:AMOUNT_MICROS` from
+            // the parsed values, never the line: a trace replayed again, with lines added, removed or
+            // moved, credits nothing twice. Kept in `executionID` (a purchase has no execution id).
+            let consumerText = consumer.string
+            event.executionID = fields.id.map { "trace:" + $0.string } ?? "trace:\(consumerText):\(at.nanosecondsSinceEpoch):\(micros)"
+            (event.idHashHigh, event.idHashLow) = FieldHash.pair(event.executionID)
+            var hash = FieldHash()
+            hash.add(consumerText)
+            hash.addWord(UInt64(bitPattern: at.nanosecondsSinceEpoch))
+            hash.addWord(UInt64(bitPattern: Int64(micros)))
+            event.fingerprint = hash.value
             events.append(event)
             return .event
         default:
