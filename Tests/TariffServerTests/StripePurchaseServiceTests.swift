@@ -40,6 +40,33 @@ struct StripePurchaseServiceTests {
         #expect(declined.status == 402)
         #expect(declined.code == "payment_declined")
         #expect(try await server.send("GET", "/v1/balance", key: bob).string("available") == "0.000000")
+
+        // A customer Stripe does not know: Stripe refused the server's request, 502 rail_rejected, nothing added.
+        #expect(try await server.send("PUT", "/v1/consumers/cus_c", key: admin, json: #"{"stripe_customer":"cus_doesnotexist"}"#).status == 200)
+        let rejected = try await server.send("POST", "/v1/purchases", key: admin, json: #"{"consumer":"cus_c","amount":"5","payment_method":"pm_doesnotexist"}"#,
+                                             headers: ["Idempotency-Key": "o3"])
+        #expect(rejected.status == 502)
+        #expect(rejected.code == "rail_rejected")
+        #expect(try await server.send("GET", "/v1/balance?consumer=cus_c", key: admin).status == 404)
+        await server.stop()
+    }
+
+    @Test("Stripe cannot be reached: 503 rail_unavailable with Retry-After, nothing added, the same key may be sent again")
+    func unreachable() async throws {
+        // A closed loopback port: every attempt fails at once; the rail retries, then gives up.
+        let rail = try StripeRail(configuration: StripeConfiguration(apiBase: "http://127.0.0.1:9", secretKey: try StripeSecretKey("sk_test_unreachable_000"),
+                                                                     maximumAttempts: 2, initialBackoffMilliseconds: 10, maximumBackoffMilliseconds: 20,
+                                                                     requestTimeoutMilliseconds: 2_000))
+        TestServer.secrets.withLock { _ = $0.insert("sk_test_unreachable_000") }
+        let server = try await TestServer.start(rail: .stripe(rail))
+        let admin = server.adminKey
+        #expect(try await server.send("PUT", "/v1/consumers/cus_a", key: admin, json: #"{"stripe_customer":"cus_x"}"#).status == 200)
+        let answer = try await server.send("POST", "/v1/purchases", key: admin, json: #"{"consumer":"cus_a","amount":"5","payment_method":"pm_x"}"#,
+                                           headers: ["Idempotency-Key": "u1"])
+        #expect(answer.status == 503)
+        #expect(answer.code == "rail_unavailable")
+        #expect(answer.headers["retry-after"] != nil)
+        #expect(try await server.send("GET", "/v1/balance?consumer=cus_a", key: admin).status == 404)
         await server.stop()
     }
 }
