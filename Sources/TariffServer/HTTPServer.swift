@@ -7,6 +7,7 @@ import Logging
 import NIOCore
 import NIOSSL
 import ServiceLifecycle
+import Synchronization
 import UnixSignals
 
 /// Where and how `tariff serve` listens.
@@ -133,14 +134,28 @@ public enum TariffHTTPServer {
         try await app.run()
     }
 
+    /// A request id: the client's when it is a plain token, else this process's random prefix and a
+    /// counter (unique, and no system call per request: reading the kernel's random source for
+    /// each request showed in profiles).
     static func requestID(_ incoming: String?) -> String {
         if let incoming, (1...128).contains(incoming.utf8.count),
            incoming.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2D || $0 == 0x2E || $0 == 0x5F }) {
             return incoming
         }
-        var generator = SystemRandomNumberGenerator()
-        return (0..<12).map { _ in APIKeys.hex(UInt8.random(in: .min ... .max, using: &generator)) }.joined()
+        let count = requestCounter.withLock { value -> UInt64 in
+            value &+= 1
+            return value
+        }
+        let suffix = String(count, radix: 16)
+        return requestPrefix + String(repeating: "0", count: max(0, 8 - suffix.count)) + suffix
     }
+
+    static let requestPrefix: String = {
+        var generator = SystemRandomNumberGenerator()
+        let bits = String(generator.next() as UInt64, radix: 16)
+        return String(repeating: "0", count: 16 - bits.count) + bits
+    }()
+    static let requestCounter = Mutex<UInt64>(0)
 
     static func respond(service: TariffService, request: Request, context: ServiceRequestContext) async -> Response {
         let started = DispatchTime.now().uptimeNanoseconds

@@ -13,7 +13,15 @@ struct Route: Sendable, Hashable {
     var method: String
     var template: String
     var access: Access
-    var segments: [Substring] { template.split(separator: "/") }
+    /// The template's segments, split once (matching runs on every request).
+    let segments: [Substring]
+
+    init(method: String, template: String, access: Access) {
+        self.method = method
+        self.template = template
+        self.access = access
+        segments = template.split(separator: "/")
+    }
 
     static let all: Set<RoleName> = [.admin, .runtime, .consumer]
 

@@ -1,6 +1,7 @@
 import CoreMetrics
 import Foundation
 import Prometheus
+import Synchronization
 
 /// The server's metrics, through swift-metrics into its own Prometheus registry (one per server,
 /// so tests running several servers in one process keep them apart). Labels are routes
@@ -8,6 +9,8 @@ import Prometheus
 final class ServiceMetrics: Sendable {
     let registry = PrometheusCollectorRegistry()
     let factory: PrometheusMetricsFactory
+    /// The handlers of each label set, made once (making them looks the registry up under its lock).
+    private let requestHandlers = Mutex<[String: (counter: CoreMetrics.Counter, timer: CoreMetrics.Timer)]>([:])
 
     init() {
         var factory = PrometheusMetricsFactory(registry: registry)
@@ -18,19 +21,25 @@ final class ServiceMetrics: Sendable {
     }
 
     func request(route: String, method: String, status: Int, nanoseconds: Int64) {
-        let labels = [("route", route), ("method", method), ("status", String(status))]
-        Counter(label: "tariff_http_requests_total", dimensions: labels, factory: factory).increment()
-        Timer(label: "tariff_http_request_duration_seconds", dimensions: [("route", route), ("method", method)], factory: factory)
-            .recordNanoseconds(nanoseconds)
+        let key = "\(method) \(route) \(status)"
+        let handlers = requestHandlers.withLock { cache in
+            if let found = cache[key] { return found }
+            let made = (CoreMetrics.Counter(label: "tariff_http_requests_total", dimensions: [("route", route), ("method", method), ("status", String(status))], factory: factory),
+                        CoreMetrics.Timer(label: "tariff_http_request_duration_seconds", dimensions: [("route", route), ("method", method)], factory: factory))
+            cache[key] = made
+            return made
+        }
+        handlers.counter.increment()
+        handlers.timer.recordNanoseconds(nanoseconds)
     }
 
     /// A ledger step's outcome: `ok` or the refusal's code (`insufficient_credits`).
     func ledgerStep(route: String, outcome: String) {
-        Counter(label: "tariff_ledger_steps_total", dimensions: [("route", route), ("outcome", outcome)], factory: factory).increment()
+        CoreMetrics.Counter(label: "tariff_ledger_steps_total", dimensions: [("route", route), ("outcome", outcome)], factory: factory).increment()
     }
 
     func catalogReload(succeeded: Bool) {
-        Counter(label: "tariff_catalog_reloads_total", dimensions: [("result", succeeded ? "ok" : "errors")], factory: factory).increment()
+        CoreMetrics.Counter(label: "tariff_catalog_reloads_total", dimensions: [("result", succeeded ? "ok" : "errors")], factory: factory).increment()
     }
 
     func render() -> String { registry.emitToString() }

@@ -133,16 +133,28 @@ public final class TariffService: Sendable {
                 principal = found
             }
             let response = try await dispatch(route, parameters: parameters, principal: principal, request: request)
+            countLedgerStep(route, outcome: "ok")
             return (response, route.template)
         } catch let error as APIError {
+            countLedgerStep(route, outcome: error.code)
             return (.problem(error), route.template)
         } catch let error as SettlementError {
-            return (.problem(APIError(error)), route.template)
+            let problem = APIError(error)
+            countLedgerStep(route, outcome: problem.code)
+            return (.problem(problem), route.template)
         } catch {
             // Anything else is the storage or the network failing under us: retryable, never a 500.
             configuration.logger.error("request failed", metadata: ["route": .string(route.template), "error": .string(String(describing: type(of: error)))])
             return (.problem(APIError(503, "storage", "the service could not complete the request; try again", headers: [("Retry-After", "1")])), route.template)
         }
+    }
+
+    /// The routes that write to the ledger: their steps and refusals are counted by outcome.
+    static let ledgerRoutes: Set<String> = ["/v1/purchases", "/v1/executions", "/v1/executions/{id}/meter", "/v1/executions/{id}/settle",
+                                            "/v1/executions/{id}/release", "/v1/payouts/{week}/execute", "/v1/webhooks/stripe"]
+
+    func countLedgerStep(_ route: Route, outcome: String) {
+        if route.method == "POST", Self.ledgerRoutes.contains(route.template) { metrics.ledgerStep(route: route.template, outcome: outcome) }
     }
 
     /// Reads a JSON body: `application/json` only (415 otherwise), at most 1 MiB (413 past it).

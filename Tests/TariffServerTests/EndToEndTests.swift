@@ -222,6 +222,12 @@ struct EndToEndTests {
         #expect(try await server.send("POST", "/v1/executions/exe_1/settle", key: runtime, json: "{\"ended_at\":\"\(now)\",\"meters\":{\"gpu_ms\":1}}").code == "invalid_input")
         #expect(try await server.send("POST", "/v1/executions/exe_1/settle", key: runtime, json: #"{"meters":{}}"#).code == "invalid_input")
         #expect(try await server.send("POST", "/v1/executions", key: alice, json: #"{"execution":"exe_9","consumer":"cus_a","agent":"agt_research"}"#).status == 403)
+        // The metrics count ledger steps by route and outcome, and never name a consumer or an execution.
+        let metrics = try await server.send("GET", "/metrics")
+        #expect(metrics.body.contains("tariff_ledger_steps_total"))
+        #expect(metrics.body.contains("insufficient_credits"))
+        #expect(metrics.body.contains("tariff_http_request_duration_seconds"))
+        for id in ["cus_a", "cus_poor", "exe_1", "exe_2"] { #expect(!metrics.body.contains(id)) }
 
         // Usage of the last 30 days, as `tariff ledger usage`.
         let usage = try await server.send("GET", "/v1/usage?period=30d&group_by=agent", key: alice)

@@ -53,11 +53,23 @@ struct ServicePostgresServerTests {
         let adminKey = APIKeys.newSecret()
         TestServer.secrets.withLock { _ = $0.insert(adminKey) }
         try adminKey.write(toFile: directory + "/admin.key", atomically: true, encoding: .utf8)
-        let arguments = ["--ledger", Self.freshURL(), "--plans", plans, "--rules", rules, "--admin-key-file", directory + "/admin.key",
+        let ledger = Self.freshURL()
+        let arguments = ["--ledger", ledger, "--plans", plans, "--rules", rules, "--admin-key-file", directory + "/admin.key",
                          "--rail-log", directory + "/rail.log"]
         async let startedA = ServeProcess.start(arguments, directory: directory)
         async let startedB = ServeProcess.start(arguments, directory: directory)
         let servers = try await [startedA, startedB]
+
+        // A key made by `tariff keys create` on the ledger works on both servers; revoked, both refuse it within 1 s.
+        let created = try runTariff(["keys", "create", "--role", "runtime", "--name", "rt", "--ledger", ledger, "--format", "json"])
+        #expect(created.status == 0, "\(created.error)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(created.output.utf8)) as? [String: Any])
+        let runtimeKey = try #require(object["key"] as? String)
+        TestServer.secrets.withLock { _ = $0.insert(runtimeKey) }
+        for server in servers { #expect(try await HTTP.send("GET", server.base + "/v1/plans", key: runtimeKey).status == 200) }
+        #expect(try runTariff(["keys", "revoke", try #require(object["id"] as? String), "--ledger", ledger]).status == 0)
+        try await Task.sleep(for: .milliseconds(1_100))
+        for server in servers { #expect(try await HTTP.send("GET", server.base + "/v1/plans", key: runtimeKey).status == 401) }
 
         // A purchase on one server, replayed on the other: the first answer, marked replayed.
         let bought = try await HTTP.send("POST", servers[0].base + "/v1/purchases", key: adminKey, body: Data(#"{"consumer":"cus_race","amount":"10000"}"#.utf8),

@@ -60,9 +60,13 @@ final class ServeProcess: @unchecked Sendable {
         return nil
     }
 
+    /// SIGTERM (SIGKILL after 40 s), then checks that no secret a test handed out reached its log.
     func stop() async {
         if process.isRunning { signal(SIGTERM) }
         if await wait(seconds: 40) == nil { signal(SIGKILL) }
+        let log = errorLog + ((try? String(contentsOfFile: outputFile, encoding: .utf8)) ?? "")
+        for secret in TestServer.secrets.withLock({ $0 }) { #expect(!log.contains(secret), "a secret reached the log of tariff serve") }
+        #expect(!log.lowercased().contains("bearer "), "an Authorization value reached the log of tariff serve")
     }
 }
 

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 import Tariff
 @testable import TariffServer
@@ -40,6 +43,73 @@ struct StripePurchaseServiceTests {
         #expect(declined.status == 402)
         #expect(declined.code == "payment_declined")
         #expect(try await server.send("GET", "/v1/balance", key: bob).string("available") == "0.000000")
+
+        // A customer Stripe does not know: Stripe refused the server's request, 502 rail_rejected, nothing added.
+        #expect(try await server.send("PUT", "/v1/consumers/cus_c", key: admin, json: #"{"stripe_customer":"cus_doesnotexist"}"#).status == 200)
+        let rejected = try await server.send("POST", "/v1/purchases", key: admin, json: #"{"consumer":"cus_c","amount":"5","payment_method":"pm_doesnotexist"}"#,
+                                             headers: ["Idempotency-Key": "o3"])
+        #expect(rejected.status == 502)
+        #expect(rejected.code == "rail_rejected")
+        #expect(try await server.send("GET", "/v1/balance?consumer=cus_c", key: admin).status == 404)
+        await server.stop()
+    }
+
+    @Test("Stripe cannot be reached: 503 rail_unavailable with Retry-After, nothing added, the same key may be sent again")
+    func unreachable() async throws {
+        // A closed loopback port: every attempt fails at once; the rail retries, then gives up.
+        let rail = try StripeRail(configuration: StripeConfiguration(apiBase: "http://127.0.0.1:9", secretKey: try StripeSecretKey("sk_test_unreachable_000"),
+                                                                     maximumAttempts: 2, initialBackoffMilliseconds: 10, maximumBackoffMilliseconds: 20,
+                                                                     requestTimeoutMilliseconds: 2_000))
+        TestServer.secrets.withLock { _ = $0.insert("sk_test_unreachable_000") }
+        let server = try await TestServer.start(rail: .stripe(rail))
+        let admin = server.adminKey
+        #expect(try await server.send("PUT", "/v1/consumers/cus_a", key: admin, json: #"{"stripe_customer":"cus_x"}"#).status == 200)
+        let answer = try await server.send("POST", "/v1/purchases", key: admin, json: #"{"consumer":"cus_a","amount":"5","payment_method":"pm_x"}"#,
+                                           headers: ["Idempotency-Key": "u1"])
+        #expect(answer.status == 503)
+        #expect(answer.code == "rail_unavailable")
+        #expect(answer.headers["retry-after"] != nil)
+        #expect(try await server.send("GET", "/v1/balance?consumer=cus_a", key: admin).status == 404)
+        await server.stop()
+    }
+}
+
+/// A purchase whose key is still in flight: the second request waits for the first's answer and
+/// gets 409 request_in_progress after 10 s.
+@Suite("Purchases in flight")
+struct PurchaseInFlightTests {
+    @Test("the same Idempotency-Key while the first purchase is still being answered: 409 request_in_progress after 10 s")
+    func inProgress() async throws {
+        // A listener that accepts connections (the kernel's backlog) and never answers: Stripe hanging.
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(listener) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) == 0 && getsockname(listener, $0, &length) == 0 }
+        }
+        #expect(bound && listen(listener, 16) == 0)
+        let port = UInt16(bigEndian: address.sin_port)
+        let rail = try StripeRail(configuration: StripeConfiguration(apiBase: "http://127.0.0.1:\(port)", secretKey: try StripeSecretKey("sk_test_hanging_000"),
+                                                                     maximumAttempts: 1, initialBackoffMilliseconds: 10, maximumBackoffMilliseconds: 20,
+                                                                     requestTimeoutMilliseconds: 14_000))
+        TestServer.secrets.withLock { _ = $0.insert("sk_test_hanging_000") }
+        let server = try await TestServer.start(rail: .stripe(rail))
+        let admin = server.adminKey
+        #expect(try await server.send("PUT", "/v1/consumers/cus_a", key: admin, json: #"{"stripe_customer":"cus_x"}"#).status == 200)
+        let body = #"{"consumer":"cus_a","amount":"5","payment_method":"pm_x"}"#
+        async let first = server.send("POST", "/v1/purchases", key: admin, json: body, headers: ["Idempotency-Key": "slow"])
+        try await Task.sleep(for: .milliseconds(500))
+        let started = ContinuousClock.now
+        let second = try await server.send("POST", "/v1/purchases", key: admin, json: body, headers: ["Idempotency-Key": "slow"])
+        let waited = ContinuousClock.now - started
+        #expect(second.status == 409)
+        #expect(second.code == "request_in_progress")
+        #expect(waited >= .seconds(9) && waited <= .seconds(13), "answered after \(waited)")
+        let firstAnswer = try await first
+        #expect(firstAnswer.code == "rail_unavailable")
         await server.stop()
     }
 }
