@@ -2,7 +2,10 @@
 // libFuzzer harnesses for Tariff's input parsers (issue 12). A package of its own so that the
 // main `swift build` never builds them (they have no `main`: libFuzzer supplies it). Built and run
 // by `.ci/fuzz`:
-//   swift build --package-path Fuzz --sanitize fuzzer --sanitize address -Xswiftc -parse-as-library
+//   swift build --package-path Fuzz --scratch-path .build-fuzz --sanitize fuzzer --sanitize address \
+//       -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library
+// (SwiftPM's --sanitize links libFuzzer's main; -Xswiftc -sanitize=fuzzer instruments every Swift
+// module for coverage, which --sanitize alone did not.)
 // Each harness is one `LLVMFuzzerTestOneInput`; its seed corpus is in `Fuzz/corpus/<name>/`.
 import PackageDescription
 
