@@ -13,6 +13,8 @@ let package = Package(
         .library(name: "TariffEngine", targets: ["TariffEngine"]),
         .library(name: "TariffModels", targets: ["TariffModels"]),
         .library(name: "TariffSettlement", targets: ["TariffSettlement"]),
+        // Traces: reader, billing processor, simulation (a product so the fuzzers in Fuzz/ can link it).
+        .library(name: "TariffSimulation", targets: ["TariffSimulation"]),
         .library(name: "TariffSQLite", targets: ["TariffSQLite"]),
         .library(name: "TariffSettlementTesting", targets: ["TariffSettlementTesting"]),
         .library(name: "TariffStripe", targets: ["TariffStripe"]),

@@ -53,6 +53,8 @@ func compileCatalog(paths: [String], options: CatalogOptions) -> CatalogCompilat
     }
     var planFiles: [String] = []
     var rules = options.rules
+    // The plans folder named on the command line (where an empty catalog is reported).
+    var plansFolder = options.plans
     for path in paths {
         var isDirectory: ObjCBool = false
         let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
@@ -60,13 +62,15 @@ func compileCatalog(paths: [String], options: CatalogOptions) -> CatalogCompilat
             let base = path.hasSuffix("/") ? String(path.dropLast()) : path
             if FileManager.default.fileExists(atPath: base + "/plans") {
                 planFiles += CatalogLoader.yamlFiles(in: base + "/plans") ?? []
+                plansFolder = base + "/plans"
                 if FileManager.default.fileExists(atPath: base + "/rules") { rules = base + "/rules" }
             } else {
                 planFiles += CatalogLoader.yamlFiles(in: path) ?? []
+                plansFolder = path
             }
         } else {
             planFiles.append(path)
         }
     }
-    return CatalogLoader.compile(plansDirectory: options.plans, rulesDirectory: rules, planFiles: planFiles, plugins: options.plugins.registry)
+    return CatalogLoader.compile(plansDirectory: plansFolder, rulesDirectory: rules, planFiles: planFiles, plugins: options.plugins.registry)
 }

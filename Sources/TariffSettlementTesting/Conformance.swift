@@ -331,7 +331,7 @@ public enum SettlementConformance {
         let settlement = ledger.settlement
         let key300 = String(repeating: "k", count: 300)
         for (amount, what) in [(Money.zero, "zero"), (money("-1.00"), "negative"), (Money(micros: Int64.max), "Int64.max"),
-                               (money("0.005"), "not whole cents"), (money("1000000000.01"), "above the largest purchase")] {
+                               (money("0.005"), "not whole cents"), (money("1000000000000.01"), "above the largest purchase (10^12)")] {
             try await ledger.expectRefused(.invalidAmount, "a \(what) purchase") {
                 try await settlement.purchase(consumer: "cus_x", amount: amount, idempotencyKey: "bad-\(what)")
             }

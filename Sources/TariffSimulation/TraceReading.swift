@@ -58,3 +58,21 @@ extension Simulator {
         try runCurrency(catalog, SimulationOptions(currency: requested))
     }
 }
+
+extension Simulator {
+    /// What one trace line parses to, for tools and fuzzers: nil for a blank line, else the event
+    /// or the rejection `simulate` would report (usage.md, "Bad input"). Never traps.
+    public static func parseLine(_ bytes: UnsafeBufferPointer<UInt8>, meterNames: [String], line: Int = 1) -> Result<TraceEvent, Rejection>? {
+        var parser = TraceParser(meterNames: meterNames)
+        var events: [TraceEvent] = []
+        var entities = TraceEntities()
+        switch parser.parse(bytes, line: line, interning: &entities, appendingTo: &events) {
+        case .blank: return nil
+        case .rejected(let reason): return .failure(Rejection(line: line, reason: reason))
+        case .event:
+            guard var event = events.last else { return nil }
+            event.resolve(in: &entities)
+            return .success(event)
+        }
+    }
+}

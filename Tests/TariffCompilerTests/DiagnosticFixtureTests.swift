@@ -57,7 +57,7 @@ let allDiagnosticCodes: [String] = [
     "invalid-id", "invalid-date", "unknown-currency", "tiers-not-increasing", "tiers-open-last", "split-sum",
     "unknown-metering", "unknown-split", "unknown-meter", "unknown-timezone", "duplicate-name", "duplicate-plan",
     "duplicate-effective", "version-mismatch", "default-mismatch", "default-not-per-call", "duplicate-default",
-    "unreachable-plan", "spend-cap-below-execution-cap", "rule-needs-period", "unused-section", "limit-exceeded", "io-error",
+    "unreachable-plan", "spend-cap-below-execution-cap", "rule-needs-period", "unused-section", "limit-exceeded", "io-error", "empty-catalog",
     // The pricing reviewer's lint (warnings).
     "cheap-overage", "sub-minor-unit", "full-discount", "unreachable-band", "unreachable-rule", "overlapping-discounts",
 ]

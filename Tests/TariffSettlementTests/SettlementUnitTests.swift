@@ -30,9 +30,12 @@ struct SettlementUnitTests {
         #expect(SettlementMath.collect(billed: credit, split: rule.allocate(credit), rule: rule, coverable: .zero).charged == credit)
     }
 
-    @Test("ids and keys: 1 to 255 characters, no control characters")
+    @Test("ids and keys: 1 to 255 UTF-8 bytes (usage.md: measured as bytes), no control characters")
     func keys() {
-        #expect(throws: Never.self) { try Settlement.validate(String(repeating: "é", count: 255), "key") }
+        // "é" is 2 bytes: 127 of them are 254 bytes, 128 are 256.
+        #expect(throws: Never.self) { try Settlement.validate(String(repeating: "é", count: 127), "key") }
+        #expect(throws: SettlementError.self) { try Settlement.validate(String(repeating: "é", count: 128), "key") }
+        #expect(throws: Never.self) { try Settlement.validate(String(repeating: "k", count: 255), "key") }
         #expect(throws: SettlementError.self) { try Settlement.validate(String(repeating: "k", count: 256), "key") }
         #expect(throws: SettlementError.self) { try Settlement.validate("", "key") }
         #expect(throws: SettlementError.self) { try Settlement.validate("tab\there", "key") }

@@ -110,7 +110,8 @@ final class LocalStripe: Sendable {
     var client: StripeClient {
         get throws {
             try StripeClient(configuration: StripeConfiguration(apiBase: baseURL, secretKey: try StripeSecretKey(Self.secretKey),
-                                                                initialBackoffMilliseconds: 50, maximumBackoffMilliseconds: 200))
+                                                                initialBackoffMilliseconds: 50, maximumBackoffMilliseconds: 200,
+                                                          totalTimeoutMilliseconds: 600_000))
         }
     }
 

@@ -11,7 +11,8 @@ struct LocalStripeTests {
 
     static func rail(_ server: LocalStripe) throws -> StripeRail {
         try StripeRail(configuration: StripeConfiguration(apiBase: server.baseURL, secretKey: try StripeSecretKey(LocalStripe.secretKey),
-                                                          initialBackoffMilliseconds: 50, maximumBackoffMilliseconds: 200))
+                                                          initialBackoffMilliseconds: 50, maximumBackoffMilliseconds: 200,
+                                                          totalTimeoutMilliseconds: 600_000))
     }
 
     @Test("card 4242 4242 4242 4242 pays: the PaymentIntent succeeds and the credits are added once")

@@ -108,9 +108,9 @@ struct StripeConnectTests {
         fake.inject(.holdUntilConflict(limitMilliseconds: 60_000))
         let patient = try StripeRail(configuration: StripeConfiguration(apiBase: fake.baseURL, secretKey: try StripeSecretKey(FakeStripe.secretKey),
                                                                         maximumAttempts: 10, initialBackoffMilliseconds: 50,
-                                                                        maximumBackoffMilliseconds: 400, requestTimeoutMilliseconds: 90_000))
+                                                                        maximumBackoffMilliseconds: 400, requestTimeoutMilliseconds: 90_000, totalTimeoutMilliseconds: 600_000))
         let waiting = try StripeRail(configuration: StripeConfiguration(apiBase: fake.baseURL, secretKey: try StripeSecretKey(FakeStripe.secretKey),
-                                                                        requestTimeoutMilliseconds: 90_000))
+                                                                        requestTimeoutMilliseconds: 90_000, totalTimeoutMilliseconds: 600_000))
         async let first = waiting.send(S.transfer("acct_c", "30.00"))
         var polls = 0
         while fake.keysInFlight == 0, polls < 12_000 {

@@ -35,7 +35,8 @@ public enum SafeText {
 /// it accepts any scheme, in any case (`Postgres://`, `postgress://`, `pg://`, `sqlite://`),
 /// leading spaces, and no scheme at all. The rule: the user information, i.e. everything between
 /// the start of the authority (after `scheme://`, or `scheme:` when no `//` follows, or the start of
-/// the value) and the last `@` before the path, keeps its user name and loses the rest; query items
+/// the value) and the last `@` before the path, keeps its user name (after `//` only) and loses the
+/// rest; query items
 /// named like a secret (`password`, `pass`, `pwd`, `secret`, `token`, `key`, `sslpassword`, ...)
 /// lose their values.
 public enum Redaction {
@@ -52,6 +53,9 @@ public enum Redaction {
             prefix += text[...colon]
             text = text[text.index(after: colon)...]
         }
+        // Without `//` what looks like a scheme may be a user name (`u:SECRET@host`): the whole
+        // user information is hidden then.
+        let hasAuthorityMarker = text.hasPrefix("/")
         while text.hasPrefix("/") {
             prefix += "/"
             text = text.dropFirst()
@@ -63,7 +67,7 @@ public enum Redaction {
         if let at = text[..<authorityEnd].lastIndex(of: "@") {
             let info = text[..<at]
             let user = info.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
-            userinfo = (info.contains(":") ? String(user) + ":***" : String(user)) + "@"
+            userinfo = !hasAuthorityMarker ? "***@" : (info.contains(":") ? String(user) + ":***" : String(user)) + "@"
             rest = text[text.index(after: at)...]
         } else if !text[..<authorityEnd].isEmpty, text.contains("@") {
             // An '@' past the authority (a password holding '/', unencoded): hide everything to it.

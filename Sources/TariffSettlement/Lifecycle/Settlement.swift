@@ -31,7 +31,8 @@ public struct Settlement: Sendable {
     /// amount of a plan (plans.md) and of a trace's purchase (usage.md), so a replay accepts what
     /// `simulate` accepts. Sums past Int64's 9.2 * 10^12 units are checked (`out_of_range`), never wrapped.
     public static let maximumPurchase = Money(micros: 1_000_000_000_000 * 1_000_000)
-    /// The longest id or idempotency key, in characters.
+    /// The longest id or idempotency key, in UTF-8 bytes (usage.md: ids are measured as bytes, so
+    /// every backend agrees on what fits, whatever the normalization of the text).
     public static let maximumKeyLength = 255
 
     public init(backend: any SettlementBackend, catalog: CompiledCatalog?, clock: any SettlementClock = SystemClock()) {
@@ -213,9 +214,9 @@ public struct Settlement: Sendable {
         guard !key.isEmpty else { throw SettlementError(.invalidKey, "the \(what) is empty") }
         // Printable ASCII (nearly every real key): one byte a character, nothing to look up.
         if key.utf8.count <= maximumKeyLength, key.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) { return }
-        let length = key.count
+        let length = key.utf8.count
         guard length <= maximumKeyLength else {
-            throw SettlementError(.invalidKey, "the \(what) is \(length) characters long; at most \(maximumKeyLength)")
+            throw SettlementError(.invalidKey, "the \(what) is \(length) bytes long (UTF-8); at most \(maximumKeyLength)")
         }
         guard !key.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
             throw SettlementError(.invalidKey, "the \(what) holds a control character")

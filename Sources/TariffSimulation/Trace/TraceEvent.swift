@@ -158,8 +158,8 @@ public struct TraceEntities: Sendable {
     public init() {}
 }
 
-/// A rejected trace line: its number and why (usage.md, "Bad input").
-public struct Rejection: Sendable, Hashable {
+/// A rejected trace line: its number and why (usage.md, "Bad input"). An `Error`, so a parse is a `Result`.
+public struct Rejection: Error, Sendable, Hashable {
     public var line: Int
     public var reason: String
     public init(line: Int, reason: String) {
