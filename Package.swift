@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "TariffSettlementTesting", targets: ["TariffSettlementTesting"]),
         .library(name: "TariffStripe", targets: ["TariffStripe"]),
         .library(name: "TariffPostgres", targets: ["TariffPostgres"]),
+        .library(name: "TariffCommands", targets: ["TariffCommands"]),
         .executable(name: "tariff", targets: ["TariffCLI"]),
     ],
     dependencies: [
@@ -65,12 +66,15 @@ let package = Package(
         .target(name: "TariffReplay", dependencies: ["TariffSimulation", "TariffSettlement"]),
         // Counts heap allocations (malloc interposition) for `tariff bench`; linked into the CLI only.
         .target(name: "CAllocationCounter"),
-        // The `tariff` executable: parses flags, calls the library, renders.
-        .executableTarget(
-            name: "TariffCLI",
+        // The `tariff` commands as a library (parse flags, call the library, render), with one entry
+        // point taking a plugin registry: a third party's `tariff` is a five-line executable.
+        .target(
+            name: "TariffCommands",
             dependencies: ["Tariff", "TariffSimulation", "TariffSettlement", "TariffSQLite", "TariffReplay", "TariffStripe", "TariffPostgres", "CAllocationCounter", "TariffExamplePlugins",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
+        // The shipped `tariff` executable: the commands with the shipped plugins.
+        .executableTarget(name: "TariffCLI", dependencies: ["Tariff", "TariffCommands"]),
         .testTarget(name: "TariffCoreTests", dependencies: ["TariffCore", .product(name: "PropertyBased", package: "swift-property-based")]),
         .testTarget(name: "TariffCompilerTests", dependencies: ["Tariff"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TariffEngineTests", dependencies: ["Tariff", .product(name: "PropertyBased", package: "swift-property-based")]),

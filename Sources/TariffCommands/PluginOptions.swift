@@ -18,9 +18,9 @@ struct PluginOptions: ParsableArguments {
             help: "Register extra plugins: examples (the prepaid_bundle model and cap_per_execution rule kind of Sources/TariffExamplePlugins).")
     var sets: [PluginSet] = []
 
-    /// The shipped plugins, then the sets asked for.
+    /// The program's plugins (`TariffProgram.main(plugins:)`), then the sets asked for.
     var registry: PluginRegistry {
-        var registry = ShippedPlugins.registry
+        var registry = TariffProgram.plugins
         for set in sets {
             switch set {
             case .examples: ExamplePlugins.register(into: &registry)
