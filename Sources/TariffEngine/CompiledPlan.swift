@@ -113,8 +113,11 @@ final class CompiledPlan: Sendable {
             case .percentOff(let percent):
                 instructions.append(.percentOff(remainingPartsPerMillion: Percent.partsPerWhole - percent.partsPerMillion))
             case .roundHalfEven: instructions.append(.round)
-            case .capPerExecution(let cap): instructions.append(.cap(picos: cap.picos))
-            case .spendCap(let cap): instructions.append(.spendCap(picos: cap.picos))
+            // A cap finer than the ledger's micro-units is applied as the largest micro-unit amount
+            // at or below it: capping at 0.0000135 and then rounding half-even would bill 0.000014,
+            // more than the cap (caps are non-negative: the verifier checked).
+            case .capPerExecution(let cap): instructions.append(.cap(picos: cap.picos - cap.picos % 1_000_000))
+            case .spendCap(let cap): instructions.append(.spendCap(picos: cap.picos - cap.picos % 1_000_000))
             case .conditionalPercentOff(let percent, let condition):
                 let index = Self.flatten(condition, into: &conditions, zones: &zones)
                 instructions.append(.conditionalPercentOff(remainingPartsPerMillion: Percent.partsPerWhole - percent.partsPerMillion, condition: index))

@@ -74,7 +74,7 @@ public struct RecordingTracer: PricingTracer {
 extension CompiledCatalog {
     /// Prices an execution and explains it. The result equals `price`'s exactly.
     public func explain(_ handle: PlanHandle, _ execution: ExecutionInput, state: PeriodState) -> (result: PricingResult, explanation: Explanation) {
-        guard Int(handle.index) < plans.count else { return (price(handle, execution, state: state), Explanation(steps: [])) }
+        guard contains(handle) else { return (price(handle, execution, state: state), Explanation(steps: [])) }
         var tracer = RecordingTracer()
         var result = price(handle, execution, state: state, tracer: &tracer)
         result.lines = result.refusal == nil ? tracer.lines : .empty

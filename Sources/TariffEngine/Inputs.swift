@@ -135,5 +135,10 @@ public struct PricingResult: Sendable {
 /// An opaque reference to one compiled plan version of a catalog: resolved once, priced many times.
 public struct PlanHandle: Sendable, Hashable {
     public let index: Int32
-    @inlinable init(index: Int32) { self.index = index }
+    /// The identity of the catalog that resolved it: another catalog refuses it.
+    public let catalog: UInt32
+    @inlinable init(index: Int32, catalog: UInt32) {
+        self.index = index
+        self.catalog = catalog
+    }
 }

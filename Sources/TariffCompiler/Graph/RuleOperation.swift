@@ -51,6 +51,30 @@ public enum RuleOperation: Sendable, Hashable {
         }
     }
 
+    /// Whether the operation is a guardrail (`max_cost_per_execution`, `spend_cap`): guardrails run
+    /// last, after the model's pricing and every rule, so a cap is never exceeded (plans.md).
+    public var isGuardrail: Bool {
+        switch self {
+        case .capPerExecution, .spendCap: true
+        default: false
+        }
+    }
+
+    /// The period state the operation reads: it needs a plan with a period (a per-call plan keeps
+    /// none, so `free_executions` there would make every call free).
+    public var periodInputs: [GraphInput] {
+        inputs.filter { [.periodUsage, .periodSpend, .periodExecutions, .periodFees, .availability].contains($0) }
+    }
+
+    /// The meters the operation reads (a surcharge's, a meter condition's).
+    public var meters: [MeterIndex] {
+        switch self {
+        case .meterSurcharge(let meter, _): [meter]
+        case .conditionalPercentOff(_, let condition): condition.meters
+        default: []
+        }
+    }
+
     /// The kind name shown in graphs and explain traces.
     public var kindName: String {
         switch self {
@@ -156,6 +180,15 @@ public indirect enum ExecutionCondition: Sendable, Hashable, CustomStringConvert
         case .weekdays, .hours, .dateRange: [.endedAt]
         case .meterAtLeast: [.meters]
         case .all(let conditions): Array(Set(conditions.flatMap(\.inputs))).sorted { $0.rawValue < $1.rawValue }
+        }
+    }
+
+    /// The meters the condition reads.
+    public var meters: [MeterIndex] {
+        switch self {
+        case .meterAtLeast(let meter, _): [meter]
+        case .all(let conditions): conditions.flatMap(\.meters)
+        default: []
         }
     }
 
