@@ -41,8 +41,6 @@ let package = Package(
         .target(name: "TariffEngine", dependencies: ["TariffCore", "TariffCompiler"]),
         // The library a settlement service imports: compile, price, quote, batch, explain, hot reload.
         .target(name: "Tariff", dependencies: ["TariffCore", "TariffCompiler", "TariffEngine", "TariffModels"]),
-        // A third party's plugins (prepaid_bundle, cap_per_execution): the public API only, no core change.
-        .target(name: "TariffExamplePlugins", dependencies: ["TariffCore", "TariffCompiler"]),
         // zlib, for gzip-compressed traces.
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         // Usage traces, the billing processor (subscriptions, periods, plan selection), simulation, reports.
@@ -70,7 +68,7 @@ let package = Package(
         // point taking a plugin registry: a third party's `tariff` is a five-line executable.
         .target(
             name: "TariffCommands",
-            dependencies: ["Tariff", "TariffSimulation", "TariffSettlement", "TariffSQLite", "TariffReplay", "TariffStripe", "TariffPostgres", "CAllocationCounter", "TariffExamplePlugins",
+            dependencies: ["Tariff", "TariffSimulation", "TariffSettlement", "TariffSQLite", "TariffReplay", "TariffStripe", "TariffPostgres", "CAllocationCounter",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // The shipped `tariff` executable: the commands with the shipped plugins.
@@ -87,7 +85,6 @@ let package = Package(
         // Depends on the executable so `swift test` always builds the binary it runs.
         .testTarget(name: "TariffSimulationTests", dependencies: ["TariffSimulation", .product(name: "PropertyBased", package: "swift-property-based")]),
         .testTarget(name: "TariffCLITests", dependencies: ["Tariff", "TariffCLI"]),
-        .testTarget(name: "TariffExamplePluginsTests", dependencies: ["TariffExamplePlugins", "Tariff"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -2,7 +2,7 @@ import TariffCore
 
 /// The JSON Schema (draft 2020-12) of catalog files, built from one Swift description: the
 /// compiler's own keys here, each plugin's options from its `sectionSchema` / `optionsSchema`. So a
-/// catalog compiled with extra plugins gets a schema that knows them (`tariff schema --plugins ...`).
+/// catalog compiled with extra plugins gets a schema that knows them (a program's own `tariff schema`).
 ///
 /// A file is a plan file (`$defs/plan_file`, the one with `plan:`) or a rules file
 /// (`$defs/rules_file`); the root accepts either (`anyOf`), so an editor completes the keys of both
