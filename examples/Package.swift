@@ -7,7 +7,7 @@ import PackageDescription
 // A dependency by path is known by its folder's name (the repository's checkout folder, whatever
 // it is called), so the product references use that name.
 let tariffFolder = "../"
-let tariffPackage = Context.packageDirectory.split(separator: "/").dropLast().last.map(String.init) ?? "Tariff"
+let tariffPackage = Context.packageDirectory.split(separator: "/").dropLast().last.map { $0.lowercased() } ?? "tariff"
 
 let package = Package(
     name: "TariffExamples",
