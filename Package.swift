@@ -29,6 +29,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.0.0"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.21.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.5.0"),
+        // WebAssembly rule kinds loaded at run time (rules/plugins.yaml): an interpreter with fuel
+        // metering and memory limits, and its WAT assembler for `.wat` modules.
+        .package(url: "https://github.com/swiftwasm/WasmKit.git", .upToNextMinor(from: "0.4.2")),
     ],
     targets: [
         // Exact values (money, compute units, percents, currencies, timestamps) and diagnostics.
@@ -39,8 +42,12 @@ let package = Package(
         .target(name: "TariffModels", dependencies: ["TariffCore", "TariffCompiler"]),
         // The flat evaluator over compiled plans: no YAML, no strings on the hot path.
         .target(name: "TariffEngine", dependencies: ["TariffCore", "TariffCompiler"]),
+        // Rule kinds written in WebAssembly (rules/plugins.yaml), run by WasmKit under a fuel budget
+        // and a memory limit. Only this module imports WasmKit.
+        .target(name: "TariffWasm", dependencies: ["TariffCore", "TariffCompiler", .product(name: "WasmKit", package: "WasmKit"),
+                                                   .product(name: "WAT", package: "WasmKit")]),
         // The library a settlement service imports: compile, price, quote, batch, explain, hot reload.
-        .target(name: "Tariff", dependencies: ["TariffCore", "TariffCompiler", "TariffEngine", "TariffModels"]),
+        .target(name: "Tariff", dependencies: ["TariffCore", "TariffCompiler", "TariffEngine", "TariffModels", "TariffWasm"]),
         // zlib, for gzip-compressed traces.
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         // Usage traces, the billing processor (subscriptions, periods, plan selection), simulation, reports.

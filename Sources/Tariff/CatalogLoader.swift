@@ -1,4 +1,5 @@
 import Foundation
+import TariffWasm
 
 /// The outcome of compiling a catalog: the compiled catalog, or none when there are errors, and
 /// every diagnostic as values (never only printed text).
@@ -28,6 +29,9 @@ public struct CatalogCompilation: Sendable {
 public enum CatalogLoader {
     /// Compiles in-memory sources (a catalog kept in a database) with the given plugins.
     public static func compile(sources: [CatalogSource], plugins: PluginRegistry = ShippedPlugins.registry) -> CatalogCompilation {
+        var plugins = plugins
+        // WebAssembly rule kinds of rules/plugins.yaml load through WasmKit unless the caller chose.
+        if plugins.externalRuleLoader == nil { plugins.externalRuleLoader = WasmRuleLoader() }
         let (definition, diagnostics) = Compiler(registry: plugins).compile(sources)
         let planFiles = sources.count { $0.kind == .plan }
         guard let definition else { return CatalogCompilation(catalog: nil, diagnostics: diagnostics, planFiles: planFiles) }

@@ -16,6 +16,8 @@ enum Instruction: Sendable {
     case minimumCharge(picos: Int128)
     case surcharge(meter: Int32, pricePicos: Int128)
     case freeExecutions(count: Int64)
+    /// A loaded rule (WebAssembly): index into the plan's `externals`.
+    case external(index: Int32)
 }
 
 /// A graduated tier flattened for evaluation: `[lowerMillis, upperMillis)` at `pricePicos` per CU.
@@ -89,6 +91,8 @@ final class CompiledPlan: Sendable {
     @usableFromInline let precisionMillis: Int64
     @usableFromInline let split: SplitRule
     @usableFromInline let billFailed: Bool
+    /// The loaded rules the pipeline calls (`.external(index:)`).
+    @usableFromInline let externals: [ExternalRule]
 
     init(_ definition: PlanDefinition) {
         self.definition = definition
@@ -96,6 +100,7 @@ final class CompiledPlan: Sendable {
         var tiers: [FlatTier] = []
         var conditions: [FlatCondition] = []
         var zones = ZoneTables()
+        var externals: [ExternalRule] = []
         for node in definition.executionNodes {
             switch node.operation {
             case .perExecutionFee(let fee): instructions.append(.fee(picos: fee.picos))
@@ -124,6 +129,9 @@ final class CompiledPlan: Sendable {
             case .minimumCharge(let amount): instructions.append(.minimumCharge(picos: amount.picos))
             case .meterSurcharge(let meter, let price): instructions.append(.surcharge(meter: Int32(meter.rawValue), pricePicos: price.picos))
             case .freeExecutions(let count): instructions.append(.freeExecutions(count: count))
+            case .external(let rule):
+                instructions.append(.external(index: Int32(externals.count)))
+                externals.append(rule)
             case .periodFee, .commitmentShortfall, .slaCredit:
                 // Period operations never reach the execution pipeline (the compiler keeps them apart);
                 // a third-party plugin that puts one there gets a no-op rather than a trap.
@@ -131,6 +139,7 @@ final class CompiledPlan: Sendable {
             }
         }
         self.instructions = instructions
+        self.externals = externals
         self.tiers = tiers
         self.conditions = conditions
         zoneStartNanoseconds = zones.starts

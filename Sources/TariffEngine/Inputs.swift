@@ -71,6 +71,8 @@ public enum Refusal: String, Sendable, Hashable {
     case spendCap = "spend_cap"
     /// A reading or product beyond the documented limits (an execution above 10^12 CU).
     case outOfRange = "out_of_range"
+    /// A loaded (WebAssembly) rule answered -1: shown as `plugin:KIND` (`PricingResult.refusingNode`).
+    case plugin = "plugin"
 }
 
 /// One line of an execution's charge: the node that produced it and its amount. The lines add up
@@ -121,6 +123,8 @@ public struct PricingResult: Sendable {
     public var refusal: Refusal?
     public var state: PeriodState
     public var lines: ChargeLines
+    /// The node that refused the execution (`plugin`: the loaded rule), -1 otherwise.
+    public var refusingNode: Int32 = -1
 
     @inlinable init(computeUnits: ComputeUnits, charge: Money, split: SplitShares, refusal: Refusal?, state: PeriodState, lines: ChargeLines) {
         self.computeUnits = computeUnits

@@ -188,6 +188,7 @@ private struct PlanCheck {
         case .capPerExecution, .spendCap, .conditionalPercentOff, .minimumCharge: max(scale, 12)
         case .meterSurcharge: 18
         case .freeExecutions: max(scale, 6)
+        case .external: max(scale, 6)
         case .periodFee, .commitmentShortfall, .slaCredit: scale
         }
     }
@@ -224,6 +225,9 @@ private struct PlanCheck {
         case .minimumCharge(let amount): if !money(amount) { bad("the amount \(amount) is outside 0 to 10^12") }
         case .meterSurcharge(_, let price): if !money(price) { bad("the price \(price) is outside 0 to 10^12") }
         case .freeExecutions(let count): if count < 0 { bad("a negative count \(count)") }
+        case .external(let rule):
+            if rule.options.count > ExternalRule.maximumOptions { bad("\(rule.options.count) options; at most \(ExternalRule.maximumOptions)") }
+            if rule.meters.count > CatalogLimits.maximumMeters { bad("\(rule.meters.count) meters; at most \(CatalogLimits.maximumMeters)") }
         case .periodFee, .commitmentShortfall, .slaCredit: break
         }
     }

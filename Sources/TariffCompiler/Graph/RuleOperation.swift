@@ -32,6 +32,9 @@ public enum RuleOperation: Sendable, Hashable {
     case meterSurcharge(meter: MeterIndex, pricePerUnit: PlanMoney)
     /// The charge is zero for the first `count` executions of each period.
     case freeExecutions(count: Int64)
+    /// A rule kind loaded at run time (a WebAssembly module of rules/plugins.yaml): the charge is
+    /// what it answers, in micro-units; `-1` refuses the execution; a failure leaves the charge.
+    case external(ExternalRule)
 
     // MARK: Period lines
 
@@ -71,6 +74,7 @@ public enum RuleOperation: Sendable, Hashable {
         switch self {
         case .meterSurcharge(let meter, _): [meter]
         case .conditionalPercentOff(_, let condition): condition.meters
+        case .external(let rule): rule.meters
         default: []
         }
     }
@@ -89,6 +93,7 @@ public enum RuleOperation: Sendable, Hashable {
         case .minimumCharge: "minimum_charge"
         case .meterSurcharge: "meter_surcharge"
         case .freeExecutions: "free_executions"
+        case .external: "wasm_rule"
         case .periodFee: "period_fee"
         case .commitmentShortfall: "commitment_shortfall"
         case .slaCredit: "sla_credit"
@@ -106,6 +111,9 @@ public enum RuleOperation: Sendable, Hashable {
         case .conditionalPercentOff(_, let condition): condition.inputs
         case .meterSurcharge: [.meters]
         case .freeExecutions: [.periodExecutions]
+        case .external(let rule):
+            [.computeUnits, .status, .endedAt] + (rule.meters.isEmpty ? [] : [.meters])
+                + (rule.readsPeriod ? [.periodUsage, .periodSpend, .periodExecutions] : [])
         case .periodFee: []
         case .commitmentShortfall: [.periodFees, .periodSpend]
         case .slaCredit: [.periodFees, .periodSpend, .availability]
@@ -128,6 +136,7 @@ public enum RuleOperation: Sendable, Hashable {
         case .minimumCharge(let amount): [("amount", amount.description)]
         case .meterSurcharge(let meter, let price): [("meter", "#\(meter.rawValue)"), ("per_unit", price.description)]
         case .freeExecutions(let count): [("count", String(count))]
+        case .external(let rule): [("kind", rule.kind), ("options", rule.options.map(String.init).joined(separator: ", "))]
         case .periodFee(let fee): [("fee", fee.description)]
         case .commitmentShortfall(let commitment): [("commitment", commitment.description)]
         case .slaCredit(let promised, let bands):
