@@ -61,7 +61,7 @@ let allDiagnosticCodes: [String] = [
     // The pricing reviewer's lint (warnings).
     "cheap-overage", "sub-minor-unit", "full-discount", "unreachable-band", "unreachable-rule", "overlapping-discounts",
     // The graph verifier and the plugins' contract.
-    "unweighed-meter", "graph-needs-period", "invalid-graph", "plugin-silent-refusal",
+    "unweighed-meter", "graph-needs-period", "invalid-graph", "plugin-silent-refusal", "invalid-plugin",
 ]
 
 /// A mistake that is generated rather than stored (a file over 1 MiB, a limit of a hundred entries).
@@ -195,6 +195,9 @@ let generatedCases: [GeneratedCase] = [
                   sources: { MinimalCatalog.sources(plan: MinimalCatalog.plan + "rules:\n  - kind: silent\n") },
                   expected: ["error plugin-silent-refusal plans/pro.yaml:12:11"],
                   registry: FaultyPlugins.registry { $0.register(ruleKind: FaultyPlugins.Silent()) }),
+    GeneratedCase(name: "invalid-plugin: a WebAssembly rule kind whose module cannot be read", code: "invalid-plugin",
+                  sources: { MinimalCatalog.sources(extra: [CatalogSource(path: "rules/plugins.yaml", text: "plugins:\n  - kind: probe\n    wasm: absent-module.wasm\n", kind: .rules)]) },
+                  expected: ["error invalid-plugin rules/plugins.yaml:3:11"]),
     // `fee:` of the flat section is line 7, column 3.
     GeneratedCase(name: "graph-needs-period: a model without a period lowering a spend cap", code: "graph-needs-period",
                   sources: { MinimalCatalog.sources(plan: "plan: pro\nagent: agt_demo\ncreator: acct_demo\ncurrency: USD\nmodel: flat\nflat:\n  fee: 0.01\n") },

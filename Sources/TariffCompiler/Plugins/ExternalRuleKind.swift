@@ -130,7 +130,11 @@ enum PluginDeclarations {
                 optionsReader.finish()
             }
             reader.finish()
-            guard let kind, let wasm, valid else { continue }
+            guard let kind, let wasm, valid else {
+                // Reported above: a plan using the kind reports nothing more.
+                if let kind { state.brokenRuleKinds.insert(kind.value) }
+                continue
+            }
             if let previous = declared[kind.value] {
                 diagnostics.error("duplicate-name", at: kind.valueLocation, "the plugin '\(kind.value)' is already declared at \(previous)")
                 continue
@@ -142,6 +146,7 @@ enum PluginDeclarations {
             }
             declared[kind.value] = kind.valueLocation
             guard let loader = state.registry.externalRuleLoader else {
+                state.brokenRuleKinds.insert(kind.value)
                 diagnostics.error("invalid-plugin", at: wasm.valueLocation, "this program cannot load WebAssembly rule kinds (no loader registered)",
                                   fix: "compile with CatalogLoader, which registers TariffWasm's loader")
                 continue
@@ -149,6 +154,7 @@ enum PluginDeclarations {
             let path = resolve(wasm.value, against: source.path)
             switch loader.load(kind: kind.value, path: path) {
             case .failure(let error):
+                state.brokenRuleKinds.insert(kind.value)
                 diagnostics.error("invalid-plugin", at: wasm.valueLocation, "the plugin '\(kind.value)' (\(path)) cannot be used: \(error.description)",
                                   fix: "see docs/plan-authoring.md, 'WebAssembly rule kinds', for what a module must import and export")
             case .success(let function):

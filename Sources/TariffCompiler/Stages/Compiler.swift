@@ -51,6 +51,8 @@ public struct CompilationState {
     /// reports nothing more, so one mistake makes one diagnostic.
     public var brokenMeterings: Set<String> = []
     public var brokenSplits: Set<String> = []
+    /// Rule kinds declared in rules/plugins.yaml whose module could not be used (reported there).
+    public var brokenRuleKinds: Set<String> = []
     /// True when part of rules/ could not be read (a YAML error, an unknown top-level key, a section
     /// that is not a mapping): any metering, split or meter may be defined in what was lost.
     public var rulesIncomplete = false

@@ -177,6 +177,12 @@ struct ReadPlansStage: CompilerStage {
             return []
         }
         guard let plugin = state.registry.ruleKind(named: kind.value) else {
+            if state.brokenRuleKinds.contains(kind.value) {
+                // A plugin of rules/plugins.yaml that could not be loaded: reported at its declaration.
+                for key in options.writtenKeys { options.allow(key) }
+                options.finish()
+                return []
+            }
             let kinds = state.registry.ruleKinds.map(\.kind)
             var message = "unknown rule kind '\(kind.value)'"
             if let suggestion = Suggestion.closest(to: kind.value, among: kinds) { message += "; did you mean '\(suggestion)'?" }
