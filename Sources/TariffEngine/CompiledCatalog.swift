@@ -63,6 +63,33 @@ public final class CompiledCatalog: Sendable {
         return plans[Int(handle.index)].definition
     }
 
+    /// The loaded (WebAssembly) rule functions the catalog's plans call, one per module.
+    public var externalRuleFunctions: [any ExternalRuleFunction] {
+        var seen: [any ExternalRuleFunction] = []
+        for plan in plans {
+            for rule in plan.externals where !seen.contains(where: { $0 === rule.function }) { seen.append(rule.function) }
+        }
+        return seen
+    }
+
+    /// Per loaded rule kind, how many calls failed so far and the last reason (each failure kept
+    /// the charge before the rule). Compare two readings to report a run's failures.
+    public func externalRuleFailures() -> [(kind: String, count: Int, lastReason: String?)] {
+        externalRuleFunctions.map { function in
+            let failures = function.failures
+            return (function.kind, failures.count, failures.lastReason)
+        }
+    }
+
+    /// One warning per loaded rule that failed since `before` (an earlier `externalRuleFailures()`).
+    public func externalRuleWarnings(since before: [(kind: String, count: Int, lastReason: String?)]) -> [String] {
+        externalRuleFailures().compactMap { now in
+            let earlier = before.first { $0.kind == now.kind }?.count ?? 0
+            guard now.count > earlier else { return nil }
+            return "plugin '\(now.kind)' failed \(now.count - earlier) time(s) and was skipped for those executions (their charge is the one before it); last: \(now.lastReason ?? "?")"
+        }
+    }
+
     /// Whether `handle` was resolved by this catalog (a handle kept across a hot reload was not).
     @inlinable
     public func contains(_ handle: PlanHandle) -> Bool {
