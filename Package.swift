@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "TariffStripe", targets: ["TariffStripe"]),
         .library(name: "TariffPostgres", targets: ["TariffPostgres"]),
         .library(name: "TariffServer", targets: ["TariffServer"]),
+        .library(name: "TariffCommands", targets: ["TariffCommands"]),
         .executable(name: "tariff", targets: ["TariffCLI"]),
     ],
     dependencies: [
@@ -41,6 +42,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.24.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.29.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.0.0"),
+        // WebAssembly rule kinds loaded at run time (rules/plugins.yaml): an interpreter with fuel
+        // metering and memory limits, and its WAT assembler for `.wat` modules.
+        .package(url: "https://github.com/swiftwasm/WasmKit.git", .upToNextMinor(from: "0.4.2")),
     ],
     targets: [
         // Exact values (money, compute units, percents, currencies, timestamps) and diagnostics.
@@ -51,10 +55,12 @@ let package = Package(
         .target(name: "TariffModels", dependencies: ["TariffCore", "TariffCompiler"]),
         // The flat evaluator over compiled plans: no YAML, no strings on the hot path.
         .target(name: "TariffEngine", dependencies: ["TariffCore", "TariffCompiler"]),
+        // Rule kinds written in WebAssembly (rules/plugins.yaml), run by WasmKit under a fuel budget
+        // and a memory limit. Only this module imports WasmKit.
+        .target(name: "TariffWasm", dependencies: ["TariffCore", "TariffCompiler", .product(name: "WasmKit", package: "WasmKit"),
+                                                   .product(name: "WAT", package: "WasmKit")]),
         // The library a settlement service imports: compile, price, quote, batch, explain, hot reload.
-        .target(name: "Tariff", dependencies: ["TariffCore", "TariffCompiler", "TariffEngine", "TariffModels"]),
-        // A third party's plugins (prepaid_bundle, cap_per_execution): the public API only, no core change.
-        .target(name: "TariffExamplePlugins", dependencies: ["TariffCore", "TariffCompiler"]),
+        .target(name: "Tariff", dependencies: ["TariffCore", "TariffCompiler", "TariffEngine", "TariffModels", "TariffWasm"]),
         // zlib, for gzip-compressed traces.
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         // Usage traces, the billing processor (subscriptions, periods, plan selection), simulation, reports.
@@ -94,12 +100,15 @@ let package = Package(
         .target(name: "TariffReplay", dependencies: ["TariffSimulation", "TariffSettlement"]),
         // Counts heap allocations (malloc interposition) for `tariff bench`; linked into the CLI only.
         .target(name: "CAllocationCounter"),
-        // The `tariff` executable: parses flags, calls the library, renders.
-        .executableTarget(
-            name: "TariffCLI",
-            dependencies: ["Tariff", "TariffSimulation", "TariffSettlement", "TariffSQLite", "TariffReplay", "TariffStripe", "TariffPostgres", "CAllocationCounter", "TariffExamplePlugins", "TariffServer",
+        // The `tariff` commands as a library (parse flags, call the library, render), with one entry
+        // point taking a plugin registry: a third party's `tariff` is a five-line executable.
+        .target(
+            name: "TariffCommands",
+            dependencies: ["Tariff", "TariffSimulation", "TariffSettlement", "TariffSQLite", "TariffReplay", "TariffStripe", "TariffPostgres", "CAllocationCounter", "TariffServer",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Logging", package: "swift-log")]
         ),
+        // The shipped `tariff` executable: the commands with the shipped plugins.
+        .executableTarget(name: "TariffCLI", dependencies: ["Tariff", "TariffCommands"]),
         .testTarget(name: "TariffCoreTests", dependencies: ["TariffCore", .product(name: "PropertyBased", package: "swift-property-based")]),
         .testTarget(name: "TariffCompilerTests", dependencies: ["Tariff"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TariffEngineTests", dependencies: ["Tariff", .product(name: "PropertyBased", package: "swift-property-based")]),
@@ -113,8 +122,7 @@ let package = Package(
         .testTarget(name: "TariffSimulationTests", dependencies: ["TariffSimulation", .product(name: "PropertyBased", package: "swift-property-based")]),
         .testTarget(name: "TariffCLITests", dependencies: ["Tariff", "TariffCLI"]),
         // Over loopback with a real HTTP client (URLSession); the PostgreSQL ones need TARIFF_TEST_POSTGRES_URL.
-        .testTarget(name: "TariffServerTests", dependencies: ["TariffServer", "TariffCLI", "TariffSettlementTesting", "TariffStripe"]),
-        .testTarget(name: "TariffExamplePluginsTests", dependencies: ["TariffExamplePlugins", "Tariff"]),
+        .testTarget(name: "TariffServerTests", dependencies: ["TariffServer", "TariffCLI", "TariffCommands", "TariffSettlementTesting", "TariffStripe"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,5 +1,6 @@
-// Counts heap allocations by interposing glibc's malloc family in the `tariff` executable only
-// (the library targets never link this). Each call is forwarded to glibc's own implementation.
+// Counts heap allocations by interposing glibc's malloc family, for `tariff bench`: linked only
+// into the command line library (TariffCommands) and so into a `tariff` program, never into the
+// pricing libraries. Each call is forwarded to glibc's own implementation.
 #include "AllocationCounter.h"
 #include <stddef.h>
 #include <stdatomic.h>

@@ -1,4 +1,5 @@
 import Foundation
+import TariffWasm
 
 /// The outcome of compiling a catalog: the compiled catalog, or none when there are errors, and
 /// every diagnostic as values (never only printed text).
@@ -28,9 +29,18 @@ public struct CatalogCompilation: Sendable {
 public enum CatalogLoader {
     /// Compiles in-memory sources (a catalog kept in a database) with the given plugins.
     public static func compile(sources: [CatalogSource], plugins: PluginRegistry = ShippedPlugins.registry) -> CatalogCompilation {
+        var plugins = plugins
+        // WebAssembly rule kinds of rules/plugins.yaml load through WasmKit unless the caller chose.
+        if plugins.externalRuleLoader == nil { plugins.externalRuleLoader = WasmRuleLoader() }
         let (definition, diagnostics) = Compiler(registry: plugins).compile(sources)
-        return CatalogCompilation(catalog: definition.map(CompiledCatalog.init), diagnostics: diagnostics,
-                                  planFiles: sources.count { $0.kind == .plan })
+        let planFiles = sources.count { $0.kind == .plan }
+        guard let definition else { return CatalogCompilation(catalog: nil, diagnostics: diagnostics, planFiles: planFiles) }
+        do {
+            return CatalogCompilation(catalog: try CompiledCatalog(definition), diagnostics: diagnostics, planFiles: planFiles)
+        } catch {
+            // The compiler's verify-graph stage ran the same checks: this is the engine's own guard.
+            return CatalogCompilation(catalog: nil, diagnostics: Diagnostic.sorted(diagnostics + error.diagnostics), planFiles: planFiles)
+        }
     }
 
     /// Compiles the `*.yaml` / `*.yml` files of a plans folder and a rules folder. `planFiles`

@@ -4,3 +4,4 @@
 @_exported import TariffCore
 @_exported import TariffEngine
 @_exported import TariffModels
+@_exported import TariffWasm

@@ -38,8 +38,8 @@ public enum PlanTestRunner {
                         func text(_ s: SplitShares) -> String { "creator \(s.creator), platform \(s.platform), processing \(s.processing)" }
                         mismatches.append(Mismatch(field: "split", expected: text(expected.value), actual: text(result.split)))
                     }
-                    if let expected = test.expect.refused, expected.value != result.refusal?.rawValue {
-                        mismatches.append(Mismatch(field: "refused", expected: expected.value ?? "none", actual: result.refusal?.rawValue ?? "none"))
+                    if let expected = test.expect.refused, expected.value != result.reason(in: plan) {
+                        mismatches.append(Mismatch(field: "refused", expected: expected.value ?? "none", actual: result.reason(in: plan) ?? "none"))
                     }
                     outcomes.append(Outcome(plan: plan.id, version: plan.version, name: test.name, location: test.location,
                                             mismatches: mismatches, explanation: explanation))

@@ -89,6 +89,7 @@ extension CompiledCatalog {
         let state = PeriodState(usedComputeUnits: request.periodUsage, usageCharges: request.periodSpend, executions: request.periodExecutions)
         var explanation: Explanation?
         let result: PricingResult
+        let failuresBefore = externalRuleFailures()
         if explain {
             let explained = self.explain(handle, execution, state: state)
             result = explained.result
@@ -96,6 +97,8 @@ extension CompiledCatalog {
         } else {
             result = price(handle, execution, state: state)
         }
+        // A WebAssembly rule that failed was skipped: the quote says which and why.
+        warnings += externalRuleWarnings(since: failuresBefore)
         return Quote(plan: definition, handle: handle, result: result, warnings: warnings,
                      reservation: reservationEstimate(handle), isExact: definition.quoteIsExact, explanation: explanation)
     }

@@ -1,5 +1,17 @@
+import Synchronization
 import TariffCompiler
 import TariffCore
+
+/// A catalog definition the engine refused: the graph breaks an invariant the evaluator relies on
+/// (GraphVerifier). The diagnostics name the plugin that produced each violation.
+public struct InvalidCatalogGraph: Error, Sendable, CustomStringConvertible {
+    public var diagnostics: [Diagnostic]
+    public var description: String { diagnostics.map(\.description).joined(separator: "\n") }
+}
+
+/// Each compiled catalog's identity, carried by its handles so a handle of another catalog (kept
+/// across a hot reload) is refused rather than pricing whatever plan has the same index here.
+private let catalogIdentities = Atomic<UInt32>(0)
 
 /// A compiled catalog: immutable, `Sendable`, shared by every thread that prices.
 ///
@@ -13,13 +25,23 @@ public final class CompiledCatalog: Sendable {
     /// Agent -> its default plan id.
     private let defaultPlanByAgent: [String: String]
 
-    public init(_ definition: CatalogDefinition) {
+    /// This catalog's identity (its handles carry it).
+    @usableFromInline let identity: UInt32
+
+    /// Verifies the graph (GraphVerifier: whoever produced it, the engine evaluates only a graph
+    /// that cannot trap it) and flattens every plan for evaluation.
+    /// - throws: `InvalidCatalogGraph` with a diagnostic for each violation.
+    public init(_ definition: CatalogDefinition) throws(InvalidCatalogGraph) {
+        let violations = GraphVerifier.verify(definition)
+        guard violations.isEmpty else { throw InvalidCatalogGraph(diagnostics: violations) }
+        let identity = catalogIdentities.wrappingAdd(1, ordering: .relaxed).newValue
+        self.identity = identity
         self.definition = definition
         plans = definition.plans.map(CompiledPlan.init)
         var versions: [String: [PlanHandle]] = [:]
         var defaults: [String: String] = [:]
         for (index, plan) in definition.plans.enumerated() {
-            versions[plan.id, default: []].append(PlanHandle(index: Int32(index)))
+            versions[plan.id, default: []].append(PlanHandle(index: Int32(index), catalog: identity))
             if plan.isDefault { defaults[plan.agent] = plan.id }
         }
         for (id, handles) in versions {
@@ -34,8 +56,45 @@ public final class CompiledCatalog: Sendable {
     }
 
     /// The plan definition behind a handle (its id, version, nodes and their source positions).
-    /// The handle must come from this catalog (a programmer error otherwise).
-    public func plan(_ handle: PlanHandle) -> PlanDefinition { plans[Int(handle.index)].definition }
+    /// The handle must come from this catalog (`contains`): pricing refuses a foreign handle, but
+    /// this look-up has nothing else to return, and reading another catalog's plan would lie.
+    public func plan(_ handle: PlanHandle) -> PlanDefinition {
+        precondition(contains(handle), "a PlanHandle of another catalog")
+        return plans[Int(handle.index)].definition
+    }
+
+    /// The loaded (WebAssembly) rule functions the catalog's plans call, one per module.
+    public var externalRuleFunctions: [any ExternalRuleFunction] {
+        var seen: [any ExternalRuleFunction] = []
+        for plan in plans {
+            for rule in plan.externals where !seen.contains(where: { $0 === rule.function }) { seen.append(rule.function) }
+        }
+        return seen
+    }
+
+    /// Per loaded rule kind, how many calls failed so far and the last reason (each failure kept
+    /// the charge before the rule). Compare two readings to report a run's failures.
+    public func externalRuleFailures() -> [(kind: String, count: Int, lastReason: String?)] {
+        externalRuleFunctions.map { function in
+            let failures = function.failures
+            return (function.kind, failures.count, failures.lastReason)
+        }
+    }
+
+    /// One warning per loaded rule that failed since `before` (an earlier `externalRuleFailures()`).
+    public func externalRuleWarnings(since before: [(kind: String, count: Int, lastReason: String?)]) -> [String] {
+        externalRuleFailures().compactMap { now in
+            let earlier = before.first { $0.kind == now.kind }?.count ?? 0
+            guard now.count > earlier else { return nil }
+            return "plugin '\(now.kind)' failed \(now.count - earlier) time(s) and was skipped for those executions (their charge is the one before it); last: \(now.lastReason ?? "?")"
+        }
+    }
+
+    /// Whether `handle` was resolved by this catalog (a handle kept across a hot reload was not).
+    @inlinable
+    public func contains(_ handle: PlanHandle) -> Bool {
+        handle.catalog == identity && handle.index >= 0 && Int(handle.index) < plans.count
+    }
 
     public var meterNames: [String] { definition.meterNames }
 
@@ -45,7 +104,7 @@ public final class CompiledCatalog: Sendable {
 
     /// Every plan version's handle, in the order of `definition.plans` (handle `i` is plan `i`),
     /// so callers can keep per-plan facts in arrays rather than look plans up by id.
-    public var allPlans: [PlanHandle] { (0..<plans.count).map { PlanHandle(index: Int32($0)) } }
+    public var allPlans: [PlanHandle] { (0..<plans.count).map { PlanHandle(index: Int32($0), catalog: identity) } }
 
     /// Every plan id, sorted.
     public var planIDs: [String] { versionsByID.keys.sorted() }
@@ -80,8 +139,9 @@ public final class CompiledCatalog: Sendable {
     /// Prices one execution with `plan` in period `state`. Pure and allocation-free.
     @inlinable
     public func price(_ plan: PlanHandle, _ execution: ExecutionInput, state: PeriodState) -> PricingResult {
-        // A handle of another catalog (kept across a hot reload) is refused, not a trap.
-        guard Int(plan.index) < plans.count else {
+        // A handle of another catalog (kept across a hot reload) is refused: not a trap, and not
+        // the plan that happens to have the same index here.
+        guard contains(plan) else {
             return PricingResult(computeUnits: .zero, charge: .zero, split: .zero, refusal: .noPlan, state: state, lines: .empty)
         }
         var collector = LineCollector()
@@ -95,7 +155,7 @@ public final class CompiledCatalog: Sendable {
     @inlinable
     /// The result's `lines` are left empty: the tracer receives them.
     public func price<Tracer: PricingTracer>(_ plan: PlanHandle, _ execution: ExecutionInput, state: PeriodState, tracer: inout Tracer) -> PricingResult {
-        guard Int(plan.index) < plans.count else {
+        guard contains(plan) else {
             return PricingResult(computeUnits: .zero, charge: .zero, split: .zero, refusal: .noPlan, state: state, lines: .empty)
         }
         return plans[Int(plan.index)].evaluate(execution, state: state, tracer: &tracer)
@@ -103,7 +163,8 @@ public final class CompiledCatalog: Sendable {
 
     /// The compute units of a reading set under a plan's metering (nil beyond the documented limit).
     public func computeUnits(_ plan: PlanHandle, _ meters: MeterReadings) -> ComputeUnits? {
-        plans[Int(plan.index)].computeUnits(meters).map { ComputeUnits(millis: $0.millis) }
+        guard contains(plan) else { return nil }
+        return plans[Int(plan.index)].computeUnits(meters).map { ComputeUnits(millis: $0.millis) }
     }
 }
 
@@ -145,7 +206,7 @@ extension CompiledCatalog {
             for index in 0..<count {
                 let item = items[index]
                 let planIndex = Int(item.plan.index)
-                guard planIndex >= 0 && planIndex < plans.count else {
+                guard item.plan.catalog == identity && planIndex >= 0 && planIndex < plans.count else {
                     results[index] = BatchResult(refusal: .noPlan, state: item.state)
                     continue
                 }

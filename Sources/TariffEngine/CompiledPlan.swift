@@ -16,6 +16,8 @@ enum Instruction: Sendable {
     case minimumCharge(picos: Int128)
     case surcharge(meter: Int32, pricePicos: Int128)
     case freeExecutions(count: Int64)
+    /// A loaded rule (WebAssembly): index into the plan's `externals`.
+    case external(index: Int32)
 }
 
 /// A graduated tier flattened for evaluation: `[lowerMillis, upperMillis)` at `pricePicos` per CU.
@@ -89,6 +91,8 @@ final class CompiledPlan: Sendable {
     @usableFromInline let precisionMillis: Int64
     @usableFromInline let split: SplitRule
     @usableFromInline let billFailed: Bool
+    /// The loaded rules the pipeline calls (`.external(index:)`).
+    @usableFromInline let externals: [ExternalRule]
 
     init(_ definition: PlanDefinition) {
         self.definition = definition
@@ -96,6 +100,7 @@ final class CompiledPlan: Sendable {
         var tiers: [FlatTier] = []
         var conditions: [FlatCondition] = []
         var zones = ZoneTables()
+        var externals: [ExternalRule] = []
         for node in definition.executionNodes {
             switch node.operation {
             case .perExecutionFee(let fee): instructions.append(.fee(picos: fee.picos))
@@ -113,14 +118,20 @@ final class CompiledPlan: Sendable {
             case .percentOff(let percent):
                 instructions.append(.percentOff(remainingPartsPerMillion: Percent.partsPerWhole - percent.partsPerMillion))
             case .roundHalfEven: instructions.append(.round)
-            case .capPerExecution(let cap): instructions.append(.cap(picos: cap.picos))
-            case .spendCap(let cap): instructions.append(.spendCap(picos: cap.picos))
+            // A cap finer than the ledger's micro-units is applied as the largest micro-unit amount
+            // at or below it: capping at 0.0000135 and then rounding half-even would bill 0.000014,
+            // more than the cap (caps are non-negative: the verifier checked).
+            case .capPerExecution(let cap): instructions.append(.cap(picos: cap.picos - cap.picos % 1_000_000))
+            case .spendCap(let cap): instructions.append(.spendCap(picos: cap.picos - cap.picos % 1_000_000))
             case .conditionalPercentOff(let percent, let condition):
                 let index = Self.flatten(condition, into: &conditions, zones: &zones)
                 instructions.append(.conditionalPercentOff(remainingPartsPerMillion: Percent.partsPerWhole - percent.partsPerMillion, condition: index))
             case .minimumCharge(let amount): instructions.append(.minimumCharge(picos: amount.picos))
             case .meterSurcharge(let meter, let price): instructions.append(.surcharge(meter: Int32(meter.rawValue), pricePicos: price.picos))
             case .freeExecutions(let count): instructions.append(.freeExecutions(count: count))
+            case .external(let rule):
+                instructions.append(.external(index: Int32(externals.count)))
+                externals.append(rule)
             case .periodFee, .commitmentShortfall, .slaCredit:
                 // Period operations never reach the execution pipeline (the compiler keeps them apart);
                 // a third-party plugin that puts one there gets a no-op rather than a trap.
@@ -128,6 +139,7 @@ final class CompiledPlan: Sendable {
             }
         }
         self.instructions = instructions
+        self.externals = externals
         self.tiers = tiers
         self.conditions = conditions
         zoneStartNanoseconds = zones.starts

@@ -8,6 +8,12 @@ public protocol PricingTracer {
     mutating func step(_ node: Int, input: ExactAmount, output: ExactAmount)
     /// A charge line (the lines of an execution add up to its charge).
     mutating func line(_ line: ChargeLine)
+    /// A loaded rule failed at `node` and was skipped (the charge stays what it was).
+    mutating func ruleSkipped(_ node: Int, reason: String)
+}
+
+extension PricingTracer {
+    @inlinable public mutating func ruleSkipped(_ node: Int, reason: String) {}
 }
 
 /// The tracer of the batch hot path: records nothing, not even lines.
@@ -149,6 +155,20 @@ extension CompiledPlan {
                     units = 0
                     scale = 6
                 }
+            case .external(let externalIndex):
+                switch callExternal(externals[Int(externalIndex)], charge: lastRounded, cuMillis: cuMillis, usedMillis: usedMillis,
+                                    execution: execution, state: state) {
+                case .charge(let micros):
+                    units = Int128(micros)
+                    scale = 6
+                case .refuse:
+                    var refused = PricingResult(computeUnits: ComputeUnits(millis: cuMillis), charge: .zero, split: .zero, refusal: .plugin, state: state, lines: lines)
+                    refused.refusingNode = Int32(index)
+                    return refused
+                case .failed(let reason):
+                    // Skipped: the charge stays what it was before this rule, never free.
+                    tracer.ruleSkipped(index, reason: reason)
+                }
             }
             guard let rounded = Self.roundedMicros(units, scale) else {
                 outOfRange = true
@@ -171,6 +191,31 @@ extension CompiledPlan {
         if execution.failed { newState.failed &+= 1 } else { newState.succeeded &+= 1 }
         return PricingResult(computeUnits: ComputeUnits(millis: cuMillis), charge: charge, split: split.allocate(charge),
                              refusal: nil, state: newState, lines: lines)
+    }
+
+    /// Calls a loaded rule with the ABI's inputs (docs/plan-authoring.md), in a buffer on the stack.
+    @inlinable
+    func callExternal(_ rule: ExternalRule, charge: Int64, cuMillis: Int64, usedMillis: Int64, execution: ExecutionInput, state: PeriodState) -> ExternalRuleOutcome {
+        let count = 7 + rule.meters.count + rule.options.count
+        return withUnsafeTemporaryAllocation(of: Int64.self, capacity: count) { buffer in
+            buffer[0] = charge
+            buffer[1] = cuMillis
+            buffer[2] = execution.failed ? 1 : 0
+            buffer[3] = rule.readsPeriod ? usedMillis : 0
+            buffer[4] = rule.readsPeriod ? max(0, state.usageCharges.micros) : 0
+            buffer[5] = rule.readsPeriod ? max(0, state.executions) : 0
+            buffer[6] = execution.endedAt.nanosecondsSinceEpoch
+            var position = 7
+            for meter in rule.meters {
+                buffer[position] = execution.meters[meter].micros
+                position += 1
+            }
+            for option in rule.options {
+                buffer[position] = option
+                position += 1
+            }
+            return rule.function.evaluate(UnsafeBufferPointer(buffer))
+        }
     }
 
     @inlinable

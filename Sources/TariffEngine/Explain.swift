@@ -69,12 +69,15 @@ public struct RecordingTracer: PricingTracer {
         steps.append((node, input, output))
     }
     public mutating func line(_ line: ChargeLine) { lines.append(line) }
+    /// Loaded rules skipped (node, reason): explain shows the reason on the rule's step.
+    public var skipped: [(node: Int, reason: String)] = []
+    public mutating func ruleSkipped(_ node: Int, reason: String) { skipped.append((node, reason)) }
 }
 
 extension CompiledCatalog {
     /// Prices an execution and explains it. The result equals `price`'s exactly.
     public func explain(_ handle: PlanHandle, _ execution: ExecutionInput, state: PeriodState) -> (result: PricingResult, explanation: Explanation) {
-        guard Int(handle.index) < plans.count else { return (price(handle, execution, state: state), Explanation(steps: [])) }
+        guard contains(handle) else { return (price(handle, execution, state: state), Explanation(steps: [])) }
         var tracer = RecordingTracer()
         var result = price(handle, execution, state: state, tracer: &tracer)
         result.lines = result.refusal == nil ? tracer.lines : .empty
@@ -107,19 +110,23 @@ extension CompiledCatalog {
                 case .periodExecutions: inputs.append(("period_executions", .count(state.executions)))
                 case .endedAt: inputs.append(("ended_at", .timestamp(execution.endedAt)))
                 case .meters:
-                    if case .meterSurcharge(let meter, _) = node.operation {
+                    for meter in node.operation.meters where meter.rawValue >= 0 && meter.rawValue < definition.meterNames.count {
                         inputs.append((definition.meterNames[meter.rawValue], .text(execution.meters[meter].description)))
                     }
                 default: break
                 }
+            }
+            if let skipped = tracer.skipped.first(where: { $0.node == recorded.node }) {
+                inputs.append(("skipped", .text("plugin '\(node.rule)' failed: \(skipped.reason); the charge is what it was before it")))
             }
             let changed = recorded.node == 0 || recorded.input.compare(recorded.output) != 0
             steps.append(.init(kind: node.operation.kindName, rule: node.rule, location: node.location, inputs: inputs,
                                output: .amount(recorded.output), contributed: changed, operation: node.operation))
         }
         if let refusal = result.refusal {
-            steps.append(.init(kind: "refusal", rule: refusal.rawValue, location: plan.modelLocation, inputs: [],
-                               output: .text("refused: \(refusal.rawValue)"), contributed: true, operation: nil))
+            let reason = result.reason(in: plan) ?? refusal.rawValue
+            steps.append(.init(kind: "refusal", rule: reason, location: plan.modelLocation, inputs: [],
+                               output: .text("refused: \(reason)"), contributed: true, operation: nil))
         } else {
             let split = plan.split
             steps.append(.init(kind: "split", rule: split.name ?? "inline", location: split.location,
@@ -128,5 +135,17 @@ extension CompiledCatalog {
                                output: .shares(result.split), contributed: true, operation: nil))
         }
         return (result, Explanation(steps: steps))
+    }
+}
+
+extension PricingResult {
+    /// The refusal as plans.md writes it: `spend_cap`, `no_plan`, `out_of_range`, or `plugin:KIND`
+    /// for a loaded rule's refusal (its kind read from `plan`'s refusing node). nil when priced.
+    public func reason(in plan: PlanDefinition) -> String? {
+        guard let refusal else { return nil }
+        if refusal == .plugin, refusingNode >= 0, Int(refusingNode) < plan.executionNodes.count {
+            return "plugin:\(plan.executionNodes[Int(refusingNode)].rule)"
+        }
+        return refusal.rawValue
     }
 }

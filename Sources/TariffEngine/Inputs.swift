@@ -71,6 +71,8 @@ public enum Refusal: String, Sendable, Hashable {
     case spendCap = "spend_cap"
     /// A reading or product beyond the documented limits (an execution above 10^12 CU).
     case outOfRange = "out_of_range"
+    /// A loaded (WebAssembly) rule answered -1: shown as `plugin:KIND` (`PricingResult.refusingNode`).
+    case plugin = "plugin"
 }
 
 /// One line of an execution's charge: the node that produced it and its amount. The lines add up
@@ -121,6 +123,8 @@ public struct PricingResult: Sendable {
     public var refusal: Refusal?
     public var state: PeriodState
     public var lines: ChargeLines
+    /// The node that refused the execution (`plugin`: the loaded rule), -1 otherwise.
+    public var refusingNode: Int32 = -1
 
     @inlinable init(computeUnits: ComputeUnits, charge: Money, split: SplitShares, refusal: Refusal?, state: PeriodState, lines: ChargeLines) {
         self.computeUnits = computeUnits
@@ -135,5 +139,10 @@ public struct PricingResult: Sendable {
 /// An opaque reference to one compiled plan version of a catalog: resolved once, priced many times.
 public struct PlanHandle: Sendable, Hashable {
     public let index: Int32
-    @inlinable init(index: Int32) { self.index = index }
+    /// The identity of the catalog that resolved it: another catalog refuses it.
+    public let catalog: UInt32
+    @inlinable init(index: Int32, catalog: UInt32) {
+        self.index = index
+        self.catalog = catalog
+    }
 }

@@ -24,6 +24,7 @@ public struct PeriodLine: Sendable, Hashable {
 extension CompiledCatalog {
     /// The lines charged when a period of `plan` starts (the fee, rounded half-even; none when zero).
     public func periodStartLines(_ plan: PlanHandle) -> [PeriodLine] {
+        guard contains(plan) else { return [] }
         let compiled = plans[Int(plan.index)]
         var lines: [PeriodLine] = []
         for (index, node) in compiled.definition.periodNodes.enumerated() {
@@ -37,6 +38,7 @@ extension CompiledCatalog {
     /// SLA credit over `fee + usage + shortfall` for the band measured availability falls under.
     /// `fees` is what the period's start lines charged. Zero lines are not emitted.
     public func periodEndLines(_ plan: PlanHandle, state: PeriodState, fees: Money) -> [PeriodLine] {
+        guard contains(plan) else { return [] }
         let compiled = plans[Int(plan.index)]
         var lines: [PeriodLine] = []
         let billed = Int128(fees.micros) + Int128(state.usageCharges.micros)
@@ -82,6 +84,7 @@ extension CompiledCatalog {
     /// model's `reserve:`, else `max_cost_per_execution`, else the catalog's default reservation;
     /// rounded half-even to micro-units.
     public func reservationEstimate(_ plan: PlanHandle) -> Money {
+        guard contains(plan) else { return self.definition.defaultReservation.exact.roundedToMoney(.halfEven) ?? Money(micros: Int64.max) }
         let definition = plans[Int(plan.index)].definition
         let amount = definition.reserve ?? self.definition.defaultReservation
         return amount.exact.roundedToMoney(.halfEven) ?? Money(micros: Int64.max)

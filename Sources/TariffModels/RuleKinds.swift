@@ -178,7 +178,9 @@ enum ConditionReader {
             let to = hours.required("to", .integer(in: 0...24))
             hours.finish()
             if let from, let to {
-                if from.value == to.value % 24 {
+                // [from, to) with to up to 24: `from: 0, to: 24` is the whole day; only the same
+                // hour twice (`from: 5, to: 5`) is empty.
+                if from.value == to.value {
                     diagnostics.error("invalid-value", at: to.valueLocation, "the hours range is empty: 'from' and 'to' are the same hour")
                     valid = false
                 } else {

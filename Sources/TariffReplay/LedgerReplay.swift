@@ -66,6 +66,7 @@ public enum LedgerReplay {
                            shard: ReplayShard? = nil, progress: (@Sendable (Int) -> Void)? = nil) async throws -> ReplayReport {
         let currency: Currency?
         let reading: TraceReading
+        let failuresBefore = catalog.externalRuleFailures()
         do throws(SimulationError) {
             currency = try Simulator.currency(of: catalog, requested: options.currency ?? backend.currency)
             reading = try Simulator.readTrace(path, catalog: catalog, strict: options.strict, maxSpanNanoseconds: options.maxSpanNanoseconds)
@@ -110,6 +111,8 @@ public enum LedgerReplay {
             }
         }
         report.consumers.sort { $0.consumer.bytesPrecede($1.consumer) }
+        report.warnings.append(contentsOf: driver.warnings)
+        report.warnings += catalog.externalRuleWarnings(since: failuresBefore).map { TraceWarning(line: 0, message: $0) }
         report.warnings.sort { $0.line < $1.line }
 
         // Two reads, not a snapshot of every row (which held some 4 KB per replayed event).

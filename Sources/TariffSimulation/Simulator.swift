@@ -55,12 +55,15 @@ public enum Simulator {
     public static func run(trace path: String, catalog: CompiledCatalog, options: SimulationOptions,
                            progress: ((Int) -> Void)? = nil) throws(SimulationError) -> SimulationReport {
         let currency = try runCurrency(catalog, options)
+        let failuresBefore = catalog.externalRuleFailures()
         var outcome = try pass(path, catalog: catalog, options: options, currency: currency, buffered: path == "-", progress: progress)
         if outcome == nil {
             outcome = try pass(path, catalog: catalog, options: options, currency: currency, buffered: true, progress: progress)
         }
         guard var report = outcome else { throw SimulationError("the trace could not be ordered") }
         report.currency = currency
+        // A WebAssembly rule that failed was skipped for those executions: said once per plugin.
+        report.warnings += catalog.externalRuleWarnings(since: failuresBefore).map { TraceWarning(line: 0, message: $0) }
         return report
     }
 

@@ -60,6 +60,8 @@ let allDiagnosticCodes: [String] = [
     "unreachable-plan", "spend-cap-below-execution-cap", "rule-needs-period", "unused-section", "limit-exceeded", "io-error", "empty-catalog",
     // The pricing reviewer's lint (warnings).
     "cheap-overage", "sub-minor-unit", "full-discount", "unreachable-band", "unreachable-rule", "overlapping-discounts",
+    // The graph verifier and the plugins' contract.
+    "unweighed-meter", "graph-needs-period", "invalid-graph", "plugin-silent-refusal", "invalid-plugin",
 ]
 
 /// A mistake that is generated rather than stored (a file over 1 MiB, a limit of a hundred entries).
@@ -68,7 +70,41 @@ struct GeneratedCase: CustomTestStringConvertible, Sendable {
     var code: String
     var sources: @Sendable () -> [CatalogSource]
     var expected: [String]
+    /// The plugins it compiles with: a graph only a faulty plugin produces needs that plugin.
+    var registry: PluginRegistry = ShippedPlugins.registry
     var testDescription: String { name }
+}
+
+/// Faulty plugins, for the codes of the graph verifier (the shipped plugins cannot produce them).
+enum FaultyPlugins {
+    /// Lowers to a surcharge on meter #15 (the catalog has 2 meters).
+    struct PastTheMeters: RuleKindPlugin {
+        let kind = "past_the_meters"
+        func lower(_ options: MappingReader, context: PlanLoweringContext) -> [RuleNode]? {
+            [RuleNode(rule: kind, operation: .meterSurcharge(meter: MeterIndex(rawValue: 15), pricePerUnit: PlanMoney(picos: 1)), location: options.location, plugin: kind)]
+        }
+    }
+    /// Lowers to nothing and says nothing.
+    struct Silent: RuleKindPlugin {
+        let kind = "silent"
+        func lower(_ options: MappingReader, context: PlanLoweringContext) -> [RuleNode]? { nil }
+    }
+    /// A model without a period that still caps the period's spend.
+    struct FlatWithSpendCap: BillingModelPlugin {
+        let name = "flat"
+        func lower(_ section: MappingReader, context: PlanLoweringContext) -> ModelLowering? {
+            guard let fee = section.required("fee", .money) else { return nil }
+            return ModelLowering(period: nil, billFailed: false, executionNodes: [
+                RuleNode(rule: "fee", operation: .perExecutionFee(fee.value), location: fee.keyLocation, plugin: name),
+                RuleNode(rule: "cap", operation: .spendCap(PlanMoney(picos: 1_000_000_000_000)), location: fee.keyLocation, plugin: name),
+            ])
+        }
+    }
+    static func registry(_ configure: (inout PluginRegistry) -> Void) -> PluginRegistry {
+        var registry = ShippedPlugins.registry
+        configure(&registry)
+        return registry
+    }
 }
 
 /// A minimal valid catalog in memory (the same as Fixtures/valid), for the generated cases.
@@ -144,6 +180,29 @@ let generatedCases: [GeneratedCase] = [
                       return MinimalCatalog.sources(metering: metering)
                   },
                   expected: ["error limit-exceeded rules/metering.yaml:20:7"]),
+    // The graph verifier. `rules:` is line 11; its first entry's `kind` is at 12:5, its value at 12:11.
+    GeneratedCase(name: "unweighed-meter: a surcharge on a meter only another metering weighs", code: "unweighed-meter",
+                  sources: {
+                      let metering = MinimalCatalog.metering + "  other:\n    weights:\n      m2: 0.001\n"
+                      return MinimalCatalog.sources(plan: MinimalCatalog.plan + "rules:\n  - kind: surcharge\n    meter: m2\n    per_unit: 0.01\n", metering: metering)
+                  },
+                  expected: ["error unweighed-meter plans/pro.yaml:14:5"]),
+    GeneratedCase(name: "invalid-graph: a rule kind lowering to a meter past the catalog's", code: "invalid-graph",
+                  sources: { MinimalCatalog.sources(plan: MinimalCatalog.plan + "rules:\n  - kind: past_the_meters\n") },
+                  expected: ["error invalid-graph plans/pro.yaml:12:5"],
+                  registry: FaultyPlugins.registry { $0.register(ruleKind: FaultyPlugins.PastTheMeters()) }),
+    GeneratedCase(name: "plugin-silent-refusal: a rule kind returning nil without a diagnostic", code: "plugin-silent-refusal",
+                  sources: { MinimalCatalog.sources(plan: MinimalCatalog.plan + "rules:\n  - kind: silent\n") },
+                  expected: ["error plugin-silent-refusal plans/pro.yaml:12:11"],
+                  registry: FaultyPlugins.registry { $0.register(ruleKind: FaultyPlugins.Silent()) }),
+    GeneratedCase(name: "invalid-plugin: a WebAssembly rule kind whose module cannot be read", code: "invalid-plugin",
+                  sources: { MinimalCatalog.sources(extra: [CatalogSource(path: "rules/plugins.yaml", text: "plugins:\n  - kind: probe\n    wasm: absent-module.wasm\n", kind: .rules)]) },
+                  expected: ["error invalid-plugin rules/plugins.yaml:3:11"]),
+    // `fee:` of the flat section is line 7, column 3.
+    GeneratedCase(name: "graph-needs-period: a model without a period lowering a spend cap", code: "graph-needs-period",
+                  sources: { MinimalCatalog.sources(plan: "plan: pro\nagent: agt_demo\ncreator: acct_demo\ncurrency: USD\nmodel: flat\nflat:\n  fee: 0.01\n") },
+                  expected: ["error graph-needs-period plans/pro.yaml:7:3"],
+                  registry: FaultyPlugins.registry { $0.register(model: FaultyPlugins.FlatWithSpendCap()) }),
 ]
 
 @Suite struct DiagnosticFixtureTests {
@@ -175,7 +234,7 @@ let generatedCases: [GeneratedCase] = [
 
     @Test(arguments: generatedCases)
     func generated(_ testCase: GeneratedCase) {
-        let compilation = CatalogLoader.compile(sources: testCase.sources())
+        let compilation = CatalogLoader.compile(sources: testCase.sources(), plugins: testCase.registry)
         #expect(compilation.diagnostics.map { DiagnosticFixtures.render($0) } == testCase.expected)
         #expect(compilation.catalog == nil)
     }

@@ -66,6 +66,7 @@ struct QuoteExactnessTests {
     @Test func rulesThatReadTheRunMakeAPerCallQuoteAnEstimate() throws {
         #expect(try Self.isExact(""))
         // Constant or period-state rules keep the price known before the run.
+        // (free_executions reads the period state: a per_call plan keeps none, so it is a check error there.)
         #expect(try Self.isExact("rules:\n  - kind: minimum_charge\n    amount: 0.02\n"))
         // A surcharge per inference call, a meter threshold or a time condition depend on the run.
         #expect(try !Self.isExact("rules:\n  - kind: surcharge\n    meter: inference_calls\n    per_unit: 0.01\n"))

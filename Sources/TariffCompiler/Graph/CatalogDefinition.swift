@@ -95,6 +95,36 @@ public struct PlanTestCase: Sendable {
     }
 }
 
+/// Where the phases of a plan's execution pipeline start: pricing (the model's own steps) from 0,
+/// then the plan's `rules:`, then the guardrails (`max_cost_per_execution`, then `spend_cap`), so
+/// "never charged more than this" holds whatever the rules add (plans.md, "Rule plugins").
+public struct PipelinePhases: Sendable, Hashable {
+    /// The index of the first rule step (== `guardrailsStart` when the plan has no rules).
+    public var rulesStart: Int
+    /// The index of the first guardrail step (== the step count when there is none).
+    public var guardrailsStart: Int
+    public init(rulesStart: Int, guardrailsStart: Int) {
+        self.rulesStart = rulesStart
+        self.guardrailsStart = guardrailsStart
+    }
+
+    /// The phases of a pipeline written as model steps, then rule steps, then guardrails, read off
+    /// the operations: guardrails are the trailing `isGuardrail` steps; everything before is
+    /// pricing (a plan built by hand has no rule phase unless it says so).
+    public init(inferredFrom nodes: [RuleNode]) {
+        var start = nodes.count
+        while start > 0 && nodes[start - 1].operation.isGuardrail { start -= 1 }
+        self.init(rulesStart: start, guardrailsStart: start)
+    }
+
+    public enum Phase: String, Sendable { case pricing, rules, guardrails }
+
+    /// The phase of step `index`.
+    public func phase(of index: Int) -> Phase {
+        index >= guardrailsStart ? .guardrails : (index >= rulesStart ? .rules : .pricing)
+    }
+}
+
 /// One compiled plan version: everything the engine needs, with the positions explain shows.
 public struct PlanDefinition: Sendable {
     public var id: String
@@ -112,6 +142,8 @@ public struct PlanDefinition: Sendable {
     public var period: PeriodUnit?
     public var billFailed: Bool
     public var executionNodes: [RuleNode]
+    /// Where rules and guardrails start in `executionNodes`.
+    public var phases: PipelinePhases
     public var periodNodes: [RuleNode]
     public var reserve: PlanMoney?
     public var quoteIsExact: Bool
@@ -125,7 +157,8 @@ public struct PlanDefinition: Sendable {
     public init(id: String, version: Int, effective: Timestamp?, agent: String, creator: String, currency: Currency,
                 metering: MeteringProfile, split: SplitDefinition, isDefault: Bool, model: String, period: PeriodUnit?,
                 billFailed: Bool, executionNodes: [RuleNode], periodNodes: [RuleNode], reserve: PlanMoney?, quoteIsExact: Bool,
-                attributes: [(key: String, value: String)], tests: [PlanTestCase], file: String, location: SourceLocation, modelLocation: SourceLocation) {
+                attributes: [(key: String, value: String)], tests: [PlanTestCase], file: String, location: SourceLocation, modelLocation: SourceLocation,
+                phases: PipelinePhases? = nil) {
         self.id = id
         self.version = version
         self.effective = effective
@@ -139,6 +172,7 @@ public struct PlanDefinition: Sendable {
         self.period = period
         self.billFailed = billFailed
         self.executionNodes = executionNodes
+        self.phases = phases ?? PipelinePhases(inferredFrom: executionNodes)
         self.periodNodes = periodNodes
         self.reserve = reserve
         self.quoteIsExact = quoteIsExact

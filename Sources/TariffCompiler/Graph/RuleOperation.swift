@@ -32,6 +32,9 @@ public enum RuleOperation: Sendable, Hashable {
     case meterSurcharge(meter: MeterIndex, pricePerUnit: PlanMoney)
     /// The charge is zero for the first `count` executions of each period.
     case freeExecutions(count: Int64)
+    /// A rule kind loaded at run time (a WebAssembly module of rules/plugins.yaml): the charge is
+    /// what it answers, in micro-units; `-1` refuses the execution; a failure leaves the charge.
+    case external(ExternalRule)
 
     // MARK: Period lines
 
@@ -51,6 +54,31 @@ public enum RuleOperation: Sendable, Hashable {
         }
     }
 
+    /// Whether the operation is a guardrail (`max_cost_per_execution`, `spend_cap`): guardrails run
+    /// last, after the model's pricing and every rule, so a cap is never exceeded (plans.md).
+    public var isGuardrail: Bool {
+        switch self {
+        case .capPerExecution, .spendCap: true
+        default: false
+        }
+    }
+
+    /// The period state the operation reads: it needs a plan with a period (a per-call plan keeps
+    /// none, so `free_executions` there would make every call free).
+    public var periodInputs: [GraphInput] {
+        inputs.filter { [.periodUsage, .periodSpend, .periodExecutions, .periodFees, .availability].contains($0) }
+    }
+
+    /// The meters the operation reads (a surcharge's, a meter condition's).
+    public var meters: [MeterIndex] {
+        switch self {
+        case .meterSurcharge(let meter, _): [meter]
+        case .conditionalPercentOff(_, let condition): condition.meters
+        case .external(let rule): rule.meters
+        default: []
+        }
+    }
+
     /// The kind name shown in graphs and explain traces.
     public var kindName: String {
         switch self {
@@ -65,6 +93,7 @@ public enum RuleOperation: Sendable, Hashable {
         case .minimumCharge: "minimum_charge"
         case .meterSurcharge: "meter_surcharge"
         case .freeExecutions: "free_executions"
+        case .external: "wasm_rule"
         case .periodFee: "period_fee"
         case .commitmentShortfall: "commitment_shortfall"
         case .slaCredit: "sla_credit"
@@ -82,6 +111,9 @@ public enum RuleOperation: Sendable, Hashable {
         case .conditionalPercentOff(_, let condition): condition.inputs
         case .meterSurcharge: [.meters]
         case .freeExecutions: [.periodExecutions]
+        case .external(let rule):
+            [.computeUnits, .status, .endedAt] + (rule.meters.isEmpty ? [] : [.meters])
+                + (rule.readsPeriod ? [.periodUsage, .periodSpend, .periodExecutions] : [])
         case .periodFee: []
         case .commitmentShortfall: [.periodFees, .periodSpend]
         case .slaCredit: [.periodFees, .periodSpend, .availability]
@@ -104,6 +136,7 @@ public enum RuleOperation: Sendable, Hashable {
         case .minimumCharge(let amount): [("amount", amount.description)]
         case .meterSurcharge(let meter, let price): [("meter", "#\(meter.rawValue)"), ("per_unit", price.description)]
         case .freeExecutions(let count): [("count", String(count))]
+        case .external(let rule): [("kind", rule.kind), ("options", rule.options.map(String.init).joined(separator: ", "))]
         case .periodFee(let fee): [("fee", fee.description)]
         case .commitmentShortfall(let commitment): [("commitment", commitment.description)]
         case .slaCredit(let promised, let bands):
@@ -156,6 +189,15 @@ public indirect enum ExecutionCondition: Sendable, Hashable, CustomStringConvert
         case .weekdays, .hours, .dateRange: [.endedAt]
         case .meterAtLeast: [.meters]
         case .all(let conditions): Array(Set(conditions.flatMap(\.inputs))).sorted { $0.rawValue < $1.rawValue }
+        }
+    }
+
+    /// The meters the condition reads.
+    public var meters: [MeterIndex] {
+        switch self {
+        case .meterAtLeast(let meter, _): [meter]
+        case .all(let conditions): conditions.flatMap(\.meters)
+        default: []
         }
     }
 

@@ -144,6 +144,9 @@ public struct ModelLowering: Sendable {
 public struct PluginRegistry: Sendable {
     public private(set) var models: [any BillingModelPlugin] = []
     public private(set) var ruleKinds: [any RuleKindPlugin] = []
+    /// Loads the WebAssembly rule kinds of `rules/plugins.yaml` (TariffWasm's; `CatalogLoader` sets
+    /// it when a registry has none). Without one, a catalog declaring plugins is an `invalid-plugin` error.
+    public var externalRuleLoader: (any ExternalRuleLoader)?
 
     public init() {}
 

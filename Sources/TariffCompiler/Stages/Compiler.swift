@@ -51,6 +51,8 @@ public struct CompilationState {
     /// reports nothing more, so one mistake makes one diagnostic.
     public var brokenMeterings: Set<String> = []
     public var brokenSplits: Set<String> = []
+    /// Rule kinds declared in rules/plugins.yaml whose module could not be used (reported there).
+    public var brokenRuleKinds: Set<String> = []
     /// True when part of rules/ could not be read (a YAML error, an unknown top-level key, a section
     /// that is not a mapping): any metering, split or meter may be defined in what was lost.
     public var rulesIncomplete = false
@@ -89,7 +91,7 @@ public struct Compiler: Sendable {
 
     /// The stages, in order. Each reads what the earlier ones produced and reports into one sink,
     /// so every mistake of a catalog is reported at once.
-    public static let stageNames = ["parse-yaml", "read-rules", "read-plans", "check-versions", "resolve-defaults", "lint"]
+    public static let stageNames = ["parse-yaml", "read-rules", "read-plans", "check-versions", "resolve-defaults", "lint", "verify-graph"]
 
     static func stages() -> [any CompilerStage] {
         [ParseYAMLStage(), ReadRulesStage(), ReadPlansStage(), CheckVersionsStage(), ResolveDefaultsStage(), LintStage()]
@@ -105,6 +107,11 @@ public struct Compiler: Sendable {
         let plans = state.plans.map(\.definition).sorted { ($0.id, $0.version) < ($1.id, $1.version) }
         let catalog = CatalogDefinition(plans: plans, meterNames: state.meterNames, meterings: state.meterings,
                                         splits: state.splits, payouts: state.payouts, defaultReservation: state.defaultReservation)
+        // The last stage, verify-graph: what the plugins produced, checked against every invariant
+        // the engine relies on (GraphVerifier). It runs on a catalog without errors only, so a
+        // mistake the readers reported is not reported again as a graph violation.
+        let violations = GraphVerifier.verify(catalog)
+        guard violations.isEmpty else { return (nil, Diagnostic.sorted(diagnostics + violations)) }
         return (catalog, diagnostics)
     }
 }

@@ -43,7 +43,14 @@ enum PlanTestReader {
                                                 keyLocation: splitPair.keyLocation, valueLocation: splitPair.value.location)
                 }
             }
-            if let refused = expect.optional("refused", .oneOf(["spend_cap", "none"])) {
+            // `plugin:KIND`: a WebAssembly rule's refusal (plans.md, "Loadable rule plugins").
+            let refusals = ValueType<String>.scalar("spend_cap, plugin:KIND or none") { text, location, diagnostics in
+                if text == "spend_cap" || text == "none" { return String(text) }
+                if text.hasPrefix("plugin:"), Identifier.isValid(text.dropFirst("plugin:".count)) { return String(text) }
+                diagnostics.error("invalid-value", at: location, "'\(text)' is not a refusal a plan test can expect", fix: "use spend_cap, plugin:KIND or none")
+                return nil
+            }
+            if let refused = expect.optional("refused", refusals) {
                 expectation.refused = Located(refused.value == "none" ? nil : refused.value, keyLocation: refused.keyLocation, valueLocation: refused.valueLocation)
             }
             expect.finish()

@@ -49,8 +49,12 @@ struct ReadPlansStage: CompilerStage {
             if let found = state.registry.model(named: model.value) {
                 plugin = found
                 if let section = reader.mapping(model.value) {
+                    let errorsBefore = diagnostics.errorCount
                     lowering = found.lower(section, context: context)
                     section.finish()
+                    if lowering == nil && diagnostics.errorCount == errorsBefore {
+                        Self.reportSilentRefusal(plugin: found.name, what: "model", at: model.keyLocation, diagnostics)
+                    }
                 } else if reader.entry(model.value) == nil {
                     reader.reportMissing(model.value, "a '\(model.value)' plan needs a '\(model.value):' section with its settings",
                                          at: model.keyLocation, fix: "add a '\(model.value):' mapping")
@@ -74,15 +78,14 @@ struct ReadPlansStage: CompilerStage {
             }
         }
 
-        var executionNodes = lowering?.executionNodes ?? []
         // A per-call price is known before the run only while no rule reads what the run measures
         // (meters, compute units, when it ends): a surcharge per inference call makes a quote an estimate.
         var quoteIsExact = lowering?.quoteIsExact ?? false
+        var ruleNodes: [RuleNode] = []
         if let ruleEntries {
             if ruleEntries.value.count > CatalogLimits.maximumRulesPerPlan {
                 diagnostics.error("limit-exceeded", at: ruleEntries.keyLocation, "a plan has at most \(CatalogLimits.maximumRulesPerPlan) rules")
             }
-            var ruleNodes: [RuleNode] = []
             for entry in ruleEntries.value {
                 let nodes = lowerRule(entry, context: context, state: state)
                 // plans.md: a rule whose meaning needs a period on a model that has none (per_call)
@@ -98,16 +101,25 @@ struct ReadPlansStage: CompilerStage {
                 ruleNodes += nodes
             }
             if ruleNodes.contains(where: { !Set($0.operation.inputs).isDisjoint(with: [.meters, .computeUnits, .endedAt]) }) { quoteIsExact = false }
-            // Rules apply to the model's charge before its spend cap, so the cap stays the last word.
-            let capIndex = executionNodes.firstIndex { if case .spendCap = $0.operation { true } else { false } } ?? executionNodes.endIndex
-            executionNodes.insert(contentsOf: ruleNodes, at: capIndex)
         }
+        // Explicit phases: the model's pricing, then the rules in order, then the guardrails (the
+        // model's and a rule's caps per execution, then the spend cap), so "never charged more than
+        // this" holds whatever the rules add (plans.md, "Rule plugins").
+        let modelNodes = lowering?.executionNodes ?? []
+        let guardrails = (modelNodes + ruleNodes).filter(\.operation.isGuardrail)
+        let pricing = modelNodes.filter { !$0.operation.isGuardrail }
+        let rules = ruleNodes.filter { !$0.operation.isGuardrail }
+        let orderedGuardrails = guardrails.filter { if case .spendCap = $0.operation { false } else { true } }
+            + guardrails.filter { if case .spendCap = $0.operation { true } else { false } }
+        var executionNodes = pricing + rules + orderedGuardrails
+        var phases = PipelinePhases(rulesStart: pricing.count, guardrailsStart: pricing.count + rules.count)
         // The engine keeps an execution's lines inline (no heap), one per node at most.
         if executionNodes.count > CatalogLimits.maximumExecutionNodes {
             diagnostics.error("limit-exceeded", at: model?.keyLocation ?? reader.location,
                               "the model and rules of this plan make \(executionNodes.count) pricing steps; at most \(CatalogLimits.maximumExecutionNodes)",
                               fix: "use fewer rules")
             executionNodes = []
+            phases = PipelinePhases(rulesStart: 0, guardrailsStart: 0)
         }
         var tests: [PlanTestCase] = []
         if let testEntries, let metering {
@@ -131,7 +143,7 @@ struct ReadPlansStage: CompilerStage {
             currency: currency.value, metering: metering, split: split, isDefault: defaultMark?.value ?? false, model: model.value,
             period: lowering.period, billFailed: lowering.billFailed, executionNodes: executionNodes, periodNodes: lowering.periodNodes,
             reserve: lowering.reserve, quoteIsExact: quoteIsExact, attributes: lowering.attributes, tests: tests, file: file,
-            location: id.keyLocation, modelLocation: model.keyLocation)
+            location: id.keyLocation, modelLocation: model.keyLocation, phases: phases)
         return ReadPlan(definition: definition, versionLocation: version?.keyLocation ?? id.keyLocation, effectiveLocation: effective?.keyLocation,
                         defaultMark: defaultMark, agentLocation: agent.keyLocation, currencyLocation: currency.keyLocation,
                         periodLocation: lowering.periodLocation)
@@ -181,6 +193,12 @@ struct ReadPlansStage: CompilerStage {
             return []
         }
         guard let plugin = state.registry.ruleKind(named: kind.value) else {
+            if state.brokenRuleKinds.contains(kind.value) {
+                // A plugin of rules/plugins.yaml that could not be loaded: reported at its declaration.
+                for key in options.writtenKeys { options.allow(key) }
+                options.finish()
+                return []
+            }
             let kinds = state.registry.ruleKinds.map(\.kind)
             var message = "unknown rule kind '\(kind.value)'"
             if let suggestion = Suggestion.closest(to: kind.value, among: kinds) { message += "; did you mean '\(suggestion)'?" }
@@ -188,8 +206,20 @@ struct ReadPlansStage: CompilerStage {
                                     fix: "rule kinds: \(kinds.joined(separator: ", ")); a plugin's rule kind needs its plugin registered")
             return []
         }
-        let nodes = plugin.lower(options, context: context) ?? []
+        let errorsBefore = state.diagnostics.errorCount
+        let nodes = plugin.lower(options, context: context)
         options.finish()
-        return nodes
+        if (nodes ?? []).isEmpty && state.diagnostics.errorCount == errorsBefore {
+            Self.reportSilentRefusal(plugin: plugin.kind, what: "rule kind", at: kind.valueLocation, state.diagnostics)
+        }
+        return nodes ?? []
+    }
+
+    /// A plugin that lowers to nothing must say why: otherwise the plan (or its rule) would vanish
+    /// from the catalog without a word. Reported at the plan's `model:` or the rule's `kind:`.
+    static func reportSilentRefusal(plugin: String, what: String, at location: SourceLocation, _ diagnostics: DiagnosticSink) {
+        diagnostics.error("plugin-silent-refusal", at: location,
+                          "the \(what) plugin '\(plugin)' lowered this to nothing and reported no diagnostic, so the compiler cannot say what is wrong",
+                          fix: "this is a bug in the plugin '\(plugin)': a lowering that refuses must report an error at the value it refuses")
     }
 }

@@ -10,7 +10,8 @@ struct ReadRulesStage: CompilerStage {
         var meteringEntries: [(name: String, location: SourceLocation, reader: MappingReader)] = []
         var payoutsSeen: SourceLocation?
         var reservationSeen: SourceLocation?
-        let sections = ["metering", "splits", "payouts", "reservation"]
+        let sections = ["metering", "splits", "payouts", "reservation", "plugins"]
+        var pluginEntries: [(source: CatalogSource, node: YAMLNode)] = []
         for (source, root) in state.documents where source.kind == .rules {
             guard let root else { state.rulesIncomplete = true; continue }
             if case .null = root.kind { continue }
@@ -58,6 +59,9 @@ struct ReadRulesStage: CompilerStage {
                     state.payouts = readPayouts(payouts, location: pair.keyLocation, diagnostics: diagnostics)
                 }
             }
+            if let plugins = file.sequence("plugins") {
+                pluginEntries += plugins.value.map { (source, $0) }
+            }
             if let reservation = file.optional("reservation", .money) {
                 if let previous = reservationSeen {
                     diagnostics.error("duplicate-name", at: reservation.keyLocation, "reservation is already defined at \(previous)")
@@ -102,6 +106,8 @@ struct ReadRulesStage: CompilerStage {
             entry.reader.finish()
             state.meterings.append(MeteringProfile(name: entry.name, weights: weights, precision: precision, location: entry.location))
         }
+        // WebAssembly rule kinds (rules/plugins.yaml): after the meterings, whose meters they name.
+        PluginDeclarations.read(pluginEntries, state: &state)
     }
 
     private func checkName(_ name: String, at location: SourceLocation, _ diagnostics: DiagnosticSink) -> Bool {

@@ -109,7 +109,7 @@ struct QuoteCommand: ParsableCommand {
             ("split", .object([("creator", .string(result.split.creator.description)), ("platform", .string(result.split.platform.description)),
                                ("processing", .string(result.split.processing.description))])),
             ("lines", .array(lines)),
-            ("refused", .optional(result.refusal?.rawValue)),
+            ("refused", .optional(result.reason(in: quote.plan))),
             ("priority", .optional(quote.plan.attribute("priority"))), ("support", .optional(quote.plan.attribute("support"))),
             ("exact", .bool(quote.isExact)), ("reservation", .string(quote.reservation.description)),
             ("warnings", .array(quote.warnings.map { .string($0) })),
@@ -132,7 +132,7 @@ struct QuoteCommand: ParsableCommand {
             ["compute units", result.computeUnits.description],
             ["charge", result.charge.description + (quote.isExact ? "  (exact before the run)" : "")],
         ]
-        if let refusal = result.refusal { rows.append(["refused", refusal.rawValue]) }
+        if let reason = result.reason(in: quote.plan) { rows.append(["refused", reason]) }
         for line in result.lines {
             let node = quote.plan.executionNodes[Int(line.node)]
             rows.append(["  \(node.rule)", "\(line.amount)  \(node.location)"])

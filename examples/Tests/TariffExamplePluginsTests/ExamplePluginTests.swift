@@ -3,11 +3,12 @@ import Tariff
 import TariffExamplePlugins
 import Testing
 
-/// The third-party example (Sources/TariffExamplePlugins), compiled and priced like the shipped
+/// The third-party example (examples/Sources/TariffExamplePlugins), compiled and priced like the shipped
 /// plugins. Amounts are worked out by hand in the comments.
 @Suite("Example plugins: prepaid_bundle and cap_per_execution")
 struct ExamplePluginTests {
-    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    /// The examples package (examples/): its catalog and its sources.
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     static var registry: PluginRegistry {
         var registry = ShippedPlugins.registry
@@ -48,7 +49,7 @@ struct ExamplePluginTests {
 
     @Test("the examples/ catalog compiles cleanly with the example plugins, and all its plan tests pass")
     func examplesCatalog() throws {
-        let folder = Self.repositoryRoot.appendingPathComponent("examples").path
+        let folder = Self.packageRoot.path
         let compilation = CatalogLoader.compile(plansDirectory: folder + "/plans", rulesDirectory: folder + "/rules", plugins: Self.registry)
         #expect(compilation.diagnostics.isEmpty, "\(compilation.diagnostics)")
         let catalog = try #require(compilation.catalog)
@@ -161,7 +162,7 @@ struct ExamplePluginTests {
 
     @Test("the example uses the public API only: it imports TariffCompiler and TariffCore, nothing @testable")
     func publicAPIOnly() throws {
-        let folder = Self.repositoryRoot.appendingPathComponent("Sources/TariffExamplePlugins")
+        let folder = Self.packageRoot.appendingPathComponent("Sources/TariffExamplePlugins")
         let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".swift") }
         #expect(!files.isEmpty)
         for file in files {

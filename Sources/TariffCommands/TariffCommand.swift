@@ -4,7 +4,7 @@ import Tariff
 
 /// The root command: declares the subcommands and maps every failure to cli.md's exit codes
 /// (0 success, 1 catalog or plan-test errors, 2 bad invocation or input), never a trap.
-@main
+/// Programs start it through `TariffProgram.main(plugins:)`.
 struct TariffCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tariff",
@@ -62,7 +62,7 @@ struct CatalogOptions: ParsableArguments {
     /// Compiles the catalog or stops with exit 2, the diagnostics on standard error.
     func load() throws -> CompiledCatalog { try Self.load(plans: plans, rules: rules, plugins: plugins.registry) }
 
-    static func load(plans: String, rules: String, plugins: PluginRegistry = ShippedPlugins.registry) throws -> CompiledCatalog {
+    static func load(plans: String, rules: String, plugins: PluginRegistry = TariffProgram.plugins) throws -> CompiledCatalog {
         let compilation = CatalogLoader.compile(plansDirectory: plans, rulesDirectory: rules, plugins: plugins)
         guard let catalog = compilation.catalog else {
             for diagnostic in compilation.diagnostics where diagnostic.severity == .error { printError(diagnostic.description) }

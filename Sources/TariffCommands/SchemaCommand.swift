@@ -8,8 +8,8 @@ struct SchemaCommand: ParsableCommand {
         abstract: "Print the JSON Schema of plan and rules files (for editors: yaml-language-server).",
         discussion: """
             Save it and point a file at it: '# yaml-language-server: $schema=../tariff.schema.json' as the first line of a \
-            plan, or map plans/*.yaml and rules/*.yaml to it in the editor's yaml.schemas setting. --plugins adds the \
-            options of those plugins' models and rule kinds. 'tariff check' still reports what a schema cannot \
+            plan, or map plans/*.yaml and rules/*.yaml to it in the editor's yaml.schemas setting. It has the options \
+            of every model and rule kind this program registers. 'tariff check' still reports what a schema cannot \
             express (tiers increasing, splits adding up, names that must exist).
             """
     )
