@@ -138,5 +138,5 @@ struct PostgresLedgerBench {
         return text
     }
 
-    private func progress(_ text: String) { FileHandle.standardError.write(Data((text + "\n").utf8)) }
+    private func progress(_ text: String) { printError(text) }
 }

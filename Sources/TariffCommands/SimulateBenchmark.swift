@@ -72,13 +72,19 @@ struct SimulateBenchmark {
     }
 
     static func write(trace: URL, events: Int, catalog: CompiledCatalog, seed: UInt64) throws {
-        guard FileManager.default.createFile(atPath: trace.path, contents: nil) else { throw InputError("cannot write the trace \(trace.path)") }
-        let handle = try FileHandle(forWritingTo: trace)
-        defer { try? handle.close() }
+        // Through the checked writer: a full temporary disk is an error, not a trap (issue 12).
+        let writer: OutputWriter
+        do throws(OutputError) { writer = try OutputWriter(path: trace.path) } catch { throw InputError(error.description) }
         let start = Timestamp(dateOrTimestamp: "2026-11-02") ?? Timestamp(nanosecondsSinceEpoch: 0)
-        TraceGenerator(events: events, consumers: 10_000, days: 30, start: start, seed: seed).generate(for: catalog) { chunk in
-            handle.write(Data(chunk.utf8))
+        var failure: OutputError?
+        _ = TraceGenerator(events: events, consumers: 10_000, days: 30, start: start, seed: seed).generate(for: catalog) { chunk in
+            guard failure == nil else { return }
+            do throws(OutputError) { try writer.write(chunk) } catch { failure = error }
         }
+        do throws(OutputError) {
+            if let failure { throw failure }
+            try writer.commit()
+        } catch { throw InputError(error.description) }
     }
 
     /// Runs `tariff simulate` as a child process; returns its wall time and peak resident memory.

@@ -17,7 +17,7 @@ public struct HTMLReport {
         var body = ""
         body += "<h1>Tariff simulation</h1>\n"
         body += "<p class=\"window\">\(escape(report.currency?.code ?? "")) &middot; [\(escape(report.from?.description ?? "-")), \(escape(report.to?.description ?? "-")))"
-        body += " &middot; \(report.linesRead) lines, \(report.priced) executions priced, \(report.refused) refused, \(report.duplicates) duplicates, \(report.rejected.count) rejected lines</p>\n"
+        body += " &middot; \(report.linesRead) lines, \(report.priced) executions priced, \(report.refused) refused, \(report.duplicates) duplicates, \(max(report.rejectedTotal, report.rejected.count)) rejected lines</p>\n"
         body += "<section><h2>Totals</h2><table class=\"totals\">"
         for (name, amount) in [("charged", report.totals.charged), ("purchased", report.totals.purchased), ("creator", report.totals.creator),
                                ("platform", report.totals.platform), ("processing", report.totals.processing)] {

@@ -63,7 +63,7 @@ extension Settlement {
         let from = now.adding(nanoseconds: -period.nanoseconds) ?? Timestamp(nanosecondsSinceEpoch: Int64.min)
         let to = now.adding(nanoseconds: 1) ?? now
         let records = try await backend.chargeRecords(ChargeQuery(consumer: consumer, from: from, to: to))
-        var sums: [ByteKey: (units: Int128, cost: Int128, executions: Int64)] = [:]
+        var sums: [ByteKey: (units: Int128, cost: MoneySum, executions: Int64)] = [:]
         for record in records {
             let key: String
             switch groupBy {
@@ -72,8 +72,8 @@ extension Settlement {
             case .plan: key = record.plan
             case .day: key = record.datedAt.civilDate.description
             }
-            var sum = sums[ByteKey(key)] ?? (0, 0, 0)
-            sum.cost += Int128(record.charged.micros)
+            var sum = sums[ByteKey(key)] ?? (0, MoneySum(), 0)
+            sum.cost.add(record.charged)
             if record.kind == .execution {
                 sum.units += Int128(record.computeUnits.millis)
                 sum.executions += 1
@@ -83,10 +83,10 @@ extension Settlement {
         return try sums.keys.sorted().map { byteKey in
             let key = byteKey.string
             guard let sum = sums[byteKey] else { throw SettlementError(.storage, "a usage group vanished") }
-            guard let units = Int64(exactly: sum.units), let cost = Int64(exactly: sum.cost) else {
-                throw SettlementError(.outOfRange, "the usage of \(key) exceeds the 64-bit range")
+            guard let units = Int64(exactly: sum.units), let cost = sum.cost.money else {
+                throw SettlementError(.outOfRange, "the usage of \(SafeText.escaping(key)) exceeds the 64-bit range (cost \(sum.cost))")
             }
-            return UsageRow(key: key, computeUnits: ComputeUnits(millis: units), cost: Money(micros: cost), executions: sum.executions)
+            return UsageRow(key: key, computeUnits: ComputeUnits(millis: units), cost: cost, executions: sum.executions)
         }
     }
 
