@@ -94,12 +94,15 @@ extension TariffService {
         return ServiceResponse(status: stored.status, headers: [("Idempotent-Replayed", "true")], body: body, contentType: "application/json")
     }
 
+    /// Takes the key, waiting up to 10 s (wall clock) while another request of this process holds it;
+    /// false when the wait ended (the other answered, or the 10 s passed).
     private func claim(_ key: String) async throws -> Bool {
-        for _ in 0..<500 {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while true {
             if inFlightClaim(key) { return true }
+            guard ContinuousClock.now < deadline else { return false }
             try await Task.sleep(for: .milliseconds(20))
             if try await configuration.store.answer(key: key) != nil { return false }
         }
-        return false
     }
 }
