@@ -94,15 +94,15 @@ extension TariffService {
         return ServiceResponse(status: stored.status, headers: [("Idempotent-Replayed", "true")], body: body, contentType: "application/json")
     }
 
+    /// Takes the key, waiting up to 10 s (wall clock) while another request of this process holds it;
+    /// false when the wait ended (the other answered, or the 10 s passed).
     private func claim(_ key: String) async throws -> Bool {
-        // A deadline, not a count of tries: on a busy machine 500 tries of 20 ms took over 13 s, and
-        // the waiter then took the claim after the first had failed and sent the purchase again.
         let deadline = ContinuousClock.now + .seconds(10)
-        while ContinuousClock.now < deadline {
+        while true {
             if inFlightClaim(key) { return true }
+            guard ContinuousClock.now < deadline else { return false }
             try await Task.sleep(for: .milliseconds(20))
             if try await configuration.store.answer(key: key) != nil { return false }
         }
-        return false
     }
 }

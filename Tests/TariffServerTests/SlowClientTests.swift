@@ -14,7 +14,9 @@ struct SlowClientTests {
         let server = try await TestServer.start()
         let port = server.port
         let started = DispatchTime.now().uptimeNanoseconds
-        let slow = Task.detached { () -> (closed: Bool, seconds: Double) in
+        // A thread of its own: the client blocks in sleep() and recv(), which must not hold one of
+        // the few threads every test's tasks share.
+        async let slow = BlockingThread.run { () -> (closed: Bool, seconds: Double) in
             let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             defer { close(socket) }
             var address = sockaddr_in()
@@ -47,10 +49,20 @@ struct SlowClientTests {
             try await Task.sleep(for: .seconds(1))
             #expect(try await server.send("GET", "/healthz").status == 200)
         }
-        let outcome = await slow.value
+        let outcome = await slow
         #expect(outcome.closed, "the slow connection was not closed")
         #expect(outcome.seconds <= 12, "closed after \(Int(outcome.seconds)) s")
         #expect(outcome.seconds >= 9, "closed after only \(Int(outcome.seconds)) s")
         await server.stop()
+    }
+}
+
+/// Runs blocking work on a new thread and awaits its result.
+enum BlockingThread {
+    static func run<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            let thread = Thread { continuation.resume(returning: body()) }
+            thread.start()
+        }
     }
 }

@@ -107,7 +107,8 @@ struct PurchaseInFlightTests {
         let waited = ContinuousClock.now - started
         #expect(second.status == 409)
         #expect(second.code == "request_in_progress")
-        #expect(waited >= .seconds(9) && waited <= .seconds(13), "answered after \(waited)")
+        // 10 s of waiting, then the answer (a loaded machine adds its delay to the loopback round trips).
+        #expect(waited >= .seconds(9.9) && waited <= .seconds(20), "answered after \(waited)")
         let firstAnswer = try await first
         #expect(firstAnswer.code == "rail_unavailable")
         await server.stop()
