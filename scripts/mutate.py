@@ -15,7 +15,7 @@ Usage:  scripts/mutate.py [--only ID[,ID...]] [--list] [--report FILE] [--scratc
 Not run by CI (it rebuilds once per mutant). The scratch clone lives in .build-mutate/ (ignored by
 git) and keeps its own .build, so runs after the first rebuild only what a mutant touches. Each
 mutant runs a filter of the suite (the test targets that exercise its code), not the whole suite,
-to keep a run near an hour on a shared 2-core machine; the filters are listed with each mutant and
+to keep a run under half an hour on a shared 2-core machine; the filters are listed with each mutant and
 in the report. The unmutated HEAD must pass every filter first, or no result would mean anything.
 Exit status: 0 when every mutant is killed, 1 otherwise. docs/testing.md has the last result.
 """
@@ -217,7 +217,8 @@ def main():
     lines = [f"Mutation run of {head[:10]}: {killed} of {len(results)} mutants killed, {total / 60:.1f} minutes "
              f"(baseline build and filters included).", "",
              "| mutant | area | bug | tests run (--filter) | result | seconds |", "| --- | --- | --- | --- | --- | --- |"]
-    lines += [f"| `{r[0]}` | {r[1]} | {r[2]} | `{r[3]}` | {r[4]} | {r[5]:.0f} |" for r in results]
+    # A | inside a table cell must be escaped, even inside backticks.
+    lines += [f"| `{r[0]}` | {r[1]} | {r[2]} | `{r[3].replace('|', chr(92) + '|')}` | {r[4]} | {r[5]:.0f} |" for r in results]
     report = "\n".join(lines)
     print()
     print(report)

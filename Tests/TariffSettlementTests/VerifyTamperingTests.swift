@@ -12,6 +12,8 @@ import Testing
 /// append-only triggers dropped and CHECK constraints ignored where the break needs it; the same
 /// break applied to the rows the in-memory backend hands `verify`), and `verify` must name the
 /// invariant of settlement.md that the break violates, and only the ones it sensibly drags along.
+/// (The SQLite ledgers here skip the fsync at commit, `.normal`: what is checked is the rows, not
+/// durability, and the suite stays fast on a busy disk.)
 @Suite("verify against broken ledgers")
 struct VerifyTamperingTests {
     static func money(_ text: String) -> Money { TestLedger.money(text) }
@@ -53,7 +55,7 @@ struct VerifyTamperingTests {
     @Test("the base ledger holds the hand-worked values and passes every invariant", arguments: ["memory", "sqlite"])
     func baseLedger(_ kind: String) async throws {
         let backend: any SettlementBackend = kind == "memory" ? InMemoryBackend(currency: TestLedger.usd)
-            : try SQLiteBackend(path: Backends.temporaryLedgerPath(), currency: TestLedger.usd)
+            : try SQLiteBackend(path: Backends.temporaryLedgerPath(), currency: TestLedger.usd, durability: .normal)
         let settlement = try await Self.writeBaseLedger(backend)
         let snapshot = try await backend.snapshot()
         func consumer(_ id: String) -> ConsumerRecord? { snapshot.consumers.first { $0.id == id } }
@@ -240,7 +242,7 @@ struct VerifyTamperingTests {
     @Test("SQLite: a ledger broken behind the ledger's back fails verify, naming the invariant", arguments: breaks)
     func sqlite(_ broken: Break) async throws {
         let path = Backends.temporaryLedgerPath()
-        let backend = try SQLiteBackend(path: path, currency: TestLedger.usd)
+        let backend = try SQLiteBackend(path: path, currency: TestLedger.usd, durability: .normal)
         let settlement = try await Self.writeBaseLedger(backend)
         #expect(try await settlement.verify().passed)
         let queue = try DatabaseQueue(path: path)
@@ -272,7 +274,7 @@ struct VerifyTamperingTests {
     @Test("a payout is floored to the cent: 12.938 earned pays 12.93 and carries 0.008", arguments: ["memory", "sqlite"])
     func payoutsFloor(_ kind: String) async throws {
         let backend: any SettlementBackend = kind == "memory" ? InMemoryBackend(currency: TestLedger.usd)
-            : try SQLiteBackend(path: Backends.temporaryLedgerPath(), currency: TestLedger.usd)
+            : try SQLiteBackend(path: Backends.temporaryLedgerPath(), currency: TestLedger.usd, durability: .normal)
         let settlement = try await Self.writeBaseLedger(backend)
         let lines = try await settlement.payouts(week: try #require(Timestamp(date: "2026-11-02")?.civilDate))
         let metered = try #require(lines.first { $0.creator == "acct_metered" })

@@ -113,8 +113,8 @@ struct UnsortedTraceTests {
             }
         }
         func text(_ second: Int) -> String {
-            let date = Date(timeIntervalSince1970: 1_793_491_200 + TimeInterval(second))  // 2026-11-01T00:00:00Z
-            return ISO8601DateFormatter().string(from: date)
+            // From 2026-11-01T00:00:00Z, whole seconds (Timestamp prints RFC 3339 in UTC).
+            Timestamp(nanosecondsSinceEpoch: (1_793_491_200 + Int64(second)) * 1_000_000_000).rfc3339
         }
         let consumers = ["cus_0", "cus_1", "cus_2"], plans = ["pro", "pro-plus", "ent", "capped"], agents = ["agt_a", "agt_e", "agt_c", "agt_p"]
         var lines: [(second: Int, text: String)] = []
@@ -155,7 +155,8 @@ struct UnsortedTraceTests {
     @Test("property: a shuffled trace gives the report of the same trace in time order")
     func shuffled() async throws {
         let catalog = try #require(F.catalog())
-        await propertyCheck(count: 40, input: Gen.int(in: 0...Int(UInt32.max)), Gen.int(in: 20...90)) { seed, count in
+        // 15 traces (each simulated twice): enough orders to matter, cheap enough to keep the suite short.
+        await propertyCheck(count: 15, input: Gen.int(in: 0...Int(UInt32.max)), Gen.int(in: 20...90)) { seed, count in
             let generated = Self.events(seed: seed, count: count)
             var random = SplitMix(state: UInt64(seed) ^ 0xA5A5)
             var shuffled = generated.lines
