@@ -9,6 +9,7 @@ let package = Package(
     products: [
         .library(name: "Tariff", targets: ["Tariff"]),
         .library(name: "TariffCore", targets: ["TariffCore"]),
+        .library(name: "TariffGraph", targets: ["TariffGraph"]),
         .library(name: "TariffCompiler", targets: ["TariffCompiler"]),
         .library(name: "TariffEngine", targets: ["TariffEngine"]),
         .library(name: "TariffModels", targets: ["TariffModels"]),
@@ -49,18 +50,21 @@ let package = Package(
     targets: [
         // Exact values (money, compute units, percents, currencies, timestamps) and diagnostics.
         .target(name: "TariffCore"),
+        // The rule graph: operations, nodes, plan and catalog definitions, and their verifier. No
+        // YAML, no Foundation: the compiler produces it, the engine evaluates it.
+        .target(name: "TariffGraph", dependencies: ["TariffCore"]),
         // YAML -> positioned syntax -> checks -> rule graph; the plugin protocols and registry.
-        .target(name: "TariffCompiler", dependencies: ["TariffCore", .product(name: "Yams", package: "Yams")]),
+        .target(name: "TariffCompiler", dependencies: ["TariffCore", "TariffGraph", .product(name: "Yams", package: "Yams")]),
         // The shipped plugins (per_call, subscription, enterprise, rule kinds): public API only.
         .target(name: "TariffModels", dependencies: ["TariffCore", "TariffCompiler"]),
         // The flat evaluator over compiled plans: no YAML, no strings on the hot path.
-        .target(name: "TariffEngine", dependencies: ["TariffCore", "TariffCompiler"]),
+        .target(name: "TariffEngine", dependencies: ["TariffCore", "TariffGraph"]),
         // Rule kinds written in WebAssembly (rules/plugins.yaml), run by WasmKit under a fuel budget
         // and a memory limit. Only this module imports WasmKit.
         .target(name: "TariffWasm", dependencies: ["TariffCore", "TariffCompiler", .product(name: "WasmKit", package: "WasmKit"),
                                                    .product(name: "WAT", package: "WasmKit")]),
         // The library a settlement service imports: compile, price, quote, batch, explain, hot reload.
-        .target(name: "Tariff", dependencies: ["TariffCore", "TariffCompiler", "TariffEngine", "TariffModels", "TariffWasm"]),
+        .target(name: "Tariff", dependencies: ["TariffCore", "TariffGraph", "TariffCompiler", "TariffEngine", "TariffModels", "TariffWasm"]),
         // zlib, for gzip-compressed traces.
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         // Usage traces, the billing processor (subscriptions, periods, plan selection), simulation, reports.

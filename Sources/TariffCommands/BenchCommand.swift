@@ -102,12 +102,7 @@ struct BenchCommand: ParsableCommand {
         let count = explain ? max(1, executions / 5) : executions
         let items = try Workload.executions(catalog, count: count, seed: seed)
         var results = [BatchResult](repeating: BatchResult(), count: count)
-        var rates: [Double] = []
-        var allocations: UInt64 = 0
-        // One warm-up run, then the measured repetitions.
-        for repetition in 0...repetitions {
-            let allocationsBefore = tariff_allocation_count()
-            let start = ContinuousClock.now
+        let measured = Self.measure(items, repetitions: repetitions) { items in
             if explain {
                 var checksum: Int64 = 0
                 for item in items {
@@ -116,23 +111,40 @@ struct BenchCommand: ParsableCommand {
                 }
                 blackHole(checksum)
             } else {
-                items.withUnsafeBufferPointer { input in
-                    results.withUnsafeMutableBufferPointer { output in catalog.price(batch: input, into: output) }
-                }
+                Self.priceBatch(catalog, items, into: &results)
             }
+        }
+        blackHole(results.reduce(Int64(0)) { $0 &+ $1.charge.micros })
+        return BenchmarkResult(
+            name: explain ? "price-explain" : "price", unit: "executions/s", value: measured.rate, target: explain ? 200_000 : 5_000_000,
+            higherIsBetter: true, allocationsPerExecution: measured.allocationsPerExecution,
+            workload: "\(count) executions (per_call, subscription, enterprise mix, seed \(seed)), 1 warm-up, \(repetitions) repetitions, one core",
+            extraRequirementMet: explain || measured.allocationsPerExecution == 0)
+    }
+
+    /// Prices `items` through the batch API into `results` (made once, outside the measured runs).
+    static func priceBatch(_ catalog: CompiledCatalog, _ items: [BatchItem], into results: inout [BatchResult]) {
+        items.withUnsafeBufferPointer { input in
+            results.withUnsafeMutableBufferPointer { output in catalog.price(batch: input, into: output) }
+        }
+    }
+
+    /// Runs `body` over `items` once to warm up, then `repetitions` times: the median rate
+    /// (executions per second) and the heap allocations per execution while it ran.
+    static func measure(_ items: [BatchItem], repetitions: Int, _ body: ([BatchItem]) -> Void) -> (rate: Int, allocationsPerExecution: Double) {
+        var rates: [Double] = []
+        var allocations: UInt64 = 0
+        for repetition in 0...repetitions {
+            let allocationsBefore = tariff_allocation_count()
+            let start = ContinuousClock.now
+            body(items)
             let elapsed = ContinuousClock.now - start
             let allocationsDuring = tariff_allocation_count() - allocationsBefore
             guard repetition > 0 else { continue }
             allocations += allocationsDuring
-            rates.append(Double(count) / Self.seconds(elapsed))
+            rates.append(Double(items.count) / seconds(elapsed))
         }
-        blackHole(results.reduce(Int64(0)) { $0 &+ $1.charge.micros })
-        let perExecution = Double(allocations) / Double(count * repetitions)
-        return BenchmarkResult(
-            name: explain ? "price-explain" : "price", unit: "executions/s", value: Int(Self.median(rates)), target: explain ? 200_000 : 5_000_000,
-            higherIsBetter: true, allocationsPerExecution: perExecution,
-            workload: "\(count) executions (per_call, subscription, enterprise mix, seed \(seed)), 1 warm-up, \(repetitions) repetitions, one core",
-            extraRequirementMet: explain || allocations == 0)
+        return (Int(median(rates)), Double(allocations) / Double(max(1, items.count * repetitions)))
     }
 
     private func compiling() throws -> BenchmarkResult {

@@ -1,4 +1,3 @@
-import CAllocationCounter
 import Foundation
 import Tariff
 
@@ -76,26 +75,13 @@ struct WasmBenchmark {
             items.append(BatchItem(plan: handle, execution: ExecutionInput(meters: readings), state: state))
         }
         var results = [BatchResult](repeating: BatchResult(), count: executions)
-        var rates: [Double] = []
-        var allocations: UInt64 = 0
-        for repetition in 0...repetitions {
-            let allocationsBefore = tariff_allocation_count()
-            let start = ContinuousClock.now
-            items.withUnsafeBufferPointer { input in
-                results.withUnsafeMutableBufferPointer { output in catalog.price(batch: input, into: output) }
-            }
-            let elapsed = ContinuousClock.now - start
-            let allocationsDuring = tariff_allocation_count() - allocationsBefore
-            guard repetition > 0 else { continue }
-            allocations += allocationsDuring
-            rates.append(Double(executions) / BenchCommand.seconds(elapsed))
-        }
+        let measured = BenchCommand.measure(items, repetitions: repetitions) { BenchCommand.priceBatch(catalog, $0, into: &results) }
         blackHole(results.reduce(Int64(0)) { $0 &+ $1.charge.micros })
         let failures = catalog.externalRuleFailures().reduce(0) { $0 + $1.count }
         guard failures == 0 else { throw InputError("the benchmark's WebAssembly rule failed \(failures) time(s)") }
         return BenchmarkResult(
-            name: "price-wasm", unit: "executions/s", value: Int(BenchCommand.median(rates)), target: 500_000, higherIsBetter: true,
-            allocationsPerExecution: Double(allocations) / Double(executions * repetitions),
+            name: "price-wasm", unit: "executions/s", value: measured.rate, target: 500_000, higherIsBetter: true,
+            allocationsPerExecution: measured.allocationsPerExecution,
             workload: "\(executions) executions of a subscription plan with one WebAssembly rule (loyalty_discount, WasmKit's interpreter, fuel metered), seed \(seed), 1 warm-up, \(repetitions) repetitions, one core",
             extraRequirementMet: true)
     }

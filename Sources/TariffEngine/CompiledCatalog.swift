@@ -1,5 +1,5 @@
 import Synchronization
-import TariffCompiler
+import TariffGraph
 import TariffCore
 
 /// A catalog definition the engine refused: the graph breaks an invariant the evaluator relies on

@@ -1,4 +1,4 @@
-import TariffCompiler
+import TariffGraph
 import TariffCore
 
 /// One step of a compiled execution pipeline. Payloads are plain integers: evaluation is a

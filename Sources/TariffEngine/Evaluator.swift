@@ -1,4 +1,4 @@
-import TariffCompiler
+import TariffGraph
 import TariffCore
 
 /// Receives each step of an evaluation. The fast path uses `NoTrace`, whose empty methods the

@@ -1,4 +1,4 @@
-import TariffCompiler
+import TariffGraph
 import TariffCore
 
 /// A value in an explain trace, kept typed: formatting to text happens only when rendered.

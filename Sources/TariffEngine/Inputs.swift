@@ -1,4 +1,4 @@
-import TariffCompiler
+import TariffGraph
 import TariffCore
 
 /// The catalog's meter readings of one execution, by `MeterIndex`, in micro-units of each meter.

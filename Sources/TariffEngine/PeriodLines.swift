@@ -1,4 +1,4 @@
-import TariffCompiler
+import TariffGraph
 import TariffCore
 
 /// A line billed at a period boundary: a fee at the start, a shortfall or SLA credit at the end.

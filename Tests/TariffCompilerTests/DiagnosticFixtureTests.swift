@@ -293,7 +293,7 @@ enum SourceCodes {
     static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     static func diagnosticCodes() throws -> Set<String> {
-        let folders = ["Sources/TariffCompiler", "Sources/TariffModels", "Sources/Tariff"]
+        let folders = ["Sources/TariffGraph", "Sources/TariffCompiler", "Sources/TariffModels", "Sources/Tariff"]
         let literal = /"([a-z0-9]+(?:-[a-z0-9]+)+)"/
         let reporting = /\.(?:error|warning)\(\s*"|Diagnostic\(\s*\.(?:error|warning)\s*,\s*"|DiagnosticCode|^\s*(?:case\b[^:]*|default)\s*:\s*"/
         var codes: Set<String> = []

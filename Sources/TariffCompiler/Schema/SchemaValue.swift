@@ -1,3 +1,5 @@
+import TariffCore
+
 /// A JSON value with ordered keys: what the catalog's JSON Schema is built of.
 ///
 /// Ordered, so the printed schema is stable (diffable, comparable with a committed copy) and reads
@@ -23,47 +25,20 @@ public indirect enum SchemaValue: Sendable, Equatable {
         return .object(members)
     }
 
-    /// JSON text: two-space indentation, one member or element per line; short scalar arrays on one line.
-    public func rendered(indent: String = "") -> String {
-        switch self {
-        case .string(let text): return Self.quoted(text)
-        case .integer(let value): return String(value)
-        case .bool(let value): return value ? "true" : "false"
-        case .null: return "null"
-        case .array(let elements):
-            if elements.isEmpty { return "[]" }
-            let scalars = elements.allSatisfy { if case .array = $0 { false } else if case .object = $0 { false } else { true } }
-            let inline = "[" + elements.map { $0.rendered() }.joined(separator: ", ") + "]"
-            if scalars && inline.count <= 100 { return inline }
-            let inner = indent + "  "
-            return "[\n" + elements.map { inner + $0.rendered(indent: inner) }.joined(separator: ",\n") + "\n" + indent + "]"
-        case .object(let members):
-            if members.isEmpty { return "{}" }
-            let inner = indent + "  "
-            return "{\n" + members.map { inner + Self.quoted($0.key) + ": " + $0.value.rendered(indent: inner) }.joined(separator: ",\n") + "\n" + indent + "}"
-        }
-    }
+    /// JSON text: two-space indentation, one member or element per line; short scalar arrays on
+    /// one line (written by Tariff's one JSON writer, `JSON.pretty`).
+    public func rendered(indent: String = "") -> String { json.pretty(indent: indent) }
 
-    /// A JSON string literal: quotes, backslashes and control characters escaped.
-    static func quoted(_ text: String) -> String {
-        var result = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": result += "\\\""
-            case "\\": result += "\\\\"
-            case "\n": result += "\\n"
-            case "\t": result += "\\t"
-            case "\r": result += "\\r"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    result.unicodeScalars.append(scalar)
-                }
-            }
+    /// The same value as the JSON writer's.
+    public var json: JSON {
+        switch self {
+        case .string(let text): .string(text)
+        case .integer(let value): .integer(value)
+        case .bool(let value): .bool(value)
+        case .null: .null
+        case .array(let elements): .array(elements.map(\.json))
+        case .object(let members): .object(members.map { ($0.key, $0.value.json) })
         }
-        return result + "\""
     }
 }
 

@@ -84,21 +84,7 @@ public final class LogRail: PaymentRail {
         return "log:" + transfer.idempotencyKey
     }
 
-    static func quoted(_ text: String) -> String {
-        var output = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": output += "\\\""
-            case "\\": output += "\\\\"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    output += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    output.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return output + "\""
-    }
+    /// A JSON string literal (Tariff's one JSON writer).
+    static func quoted(_ text: String) -> String { JSON.quoted(text) }
+
 }

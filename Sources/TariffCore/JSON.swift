@@ -1,6 +1,7 @@
-/// A JSON value with ordered object keys, rendered compactly: outputs keep the field order of cli.md.
-/// Amounts are strings ("21.400000"), never floats.
-public enum JSON: Sendable {
+/// A JSON value with ordered object keys: the one JSON writer of Tariff, for the commands'
+/// outputs (compact: `rendered`, keeping the field order of cli.md), the catalog's JSON Schema
+/// (indented: `pretty`), and the rail logs (`quoted`). Amounts are strings ("21.400000"), never floats.
+public indirect enum JSON: Sendable {
     case string(String)
     case integer(Int64)
     /// A number already written as JSON text (a measured ratio such as 7.5996).
@@ -44,6 +45,32 @@ public enum JSON: Sendable {
         }
     }
 
+    /// Indented text: two spaces a level, one member or element per line; an array of scalars on
+    /// one line when it fits 100 characters (the committed schema's layout: stable and diffable).
+    public func pretty(indent: String = "") -> String {
+        switch self {
+        case .string, .integer, .number, .bool, .null: return rendered
+        case .array(let elements):
+            if elements.isEmpty { return "[]" }
+            let scalars = elements.allSatisfy { if case .array = $0 { false } else if case .object = $0 { false } else { true } }
+            let inline = "[" + elements.map(\.rendered).joined(separator: ", ") + "]"
+            if scalars && inline.count <= 100 { return inline }
+            let inner = indent + "  "
+            return "[\n" + elements.map { inner + $0.pretty(indent: inner) }.joined(separator: ",\n") + "\n" + indent + "]"
+        case .object(let members):
+            if members.isEmpty { return "{}" }
+            let inner = indent + "  "
+            return "{\n" + members.map { inner + Self.quoted($0.0) + ": " + $0.1.pretty(indent: inner) }.joined(separator: ",\n") + "\n" + indent + "}"
+        }
+    }
+
+    /// A JSON string literal of `text` (quotes, backslashes and control characters escaped).
+    public static func quoted(_ text: String) -> String {
+        var output = ""
+        escape(text, into: &output)
+        return output
+    }
+
     public static func escape(_ text: String, into output: inout String) {
         output += "\""
         // Almost every string of a report (ids, amounts, dates) needs no escape: appending it whole
@@ -74,19 +101,4 @@ public enum JSON: Sendable {
         }
         output += "\""
     }
-}
-
-/// Left-aligned text columns for people.
-public func table(_ rows: [[String]], indent: String = "") -> String {
-    guard let width = rows.map(\.count).max() else { return "" }
-    var widths = [Int](repeating: 0, count: width)
-    for row in rows { for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) } }
-    return rows.map { row in
-        var line = indent
-        for (index, cell) in row.enumerated() {
-            line += cell
-            if index < row.count - 1 { line += String(repeating: " ", count: widths[index] - cell.count + 2) }
-        }
-        return line
-    }.joined(separator: "\n")
 }
