@@ -82,6 +82,8 @@ let package = Package(
         // The shared PostgreSQL backend (postgres-nio): one round trip per lifecycle step, many workers on one ledger.
         .target(name: "TariffPostgres", dependencies: ["TariffSettlement", .product(name: "PostgresNIO", package: "postgres-nio"),
                                                       .product(name: "Logging", package: "swift-log")]),
+        // localstripe started on a loopback port, for the Stripe rail's and the service's tests.
+        .target(name: "TariffStripeTesting", dependencies: ["TariffStripe"]),
         // The conformance suite every backend runs (shipped so third-party backends reuse it).
         .target(name: "TariffSettlementTesting", dependencies: ["TariffSettlement", .product(name: "PropertyBased", package: "swift-property-based")]),
         // `tariff serve`: the billing layer as an HTTP service (service.md) over Settlement and the
@@ -119,14 +121,14 @@ let package = Package(
         .testTarget(name: "TariffSettlementTests", dependencies: ["TariffSettlementTesting", "TariffSQLite", "TariffReplay", .product(name: "GRDB", package: "GRDB.swift"),
                                                                  .product(name: "PropertyBased", package: "swift-property-based")]),
         // Against localstripe (started by the tests; skipped when it cannot be) and an in-process fake for Connect.
-        .testTarget(name: "TariffStripeTests", dependencies: ["TariffStripe", "TariffSettlementTesting", "TariffSQLite", "TariffCLI"]),
+        .testTarget(name: "TariffStripeTests", dependencies: ["TariffStripe", "TariffStripeTesting", "TariffSettlementTesting", "TariffSQLite", "TariffCLI"]),
         .testTarget(name: "TariffPostgresTests", dependencies: ["TariffSettlementTesting", "TariffPostgres", "TariffSQLite", .product(name: "PostgresNIO", package: "postgres-nio"),
                                                                .product(name: "PropertyBased", package: "swift-property-based")]),
         // Depends on the executable so `swift test` always builds the binary it runs.
         .testTarget(name: "TariffSimulationTests", dependencies: ["TariffSimulation", .product(name: "PropertyBased", package: "swift-property-based")]),
         .testTarget(name: "TariffCLITests", dependencies: ["Tariff", "TariffCLI"]),
         // Over loopback with a real HTTP client (URLSession); the PostgreSQL ones need TARIFF_TEST_POSTGRES_URL.
-        .testTarget(name: "TariffServerTests", dependencies: ["TariffServer", "TariffCLI", "TariffCommands", "TariffSettlementTesting", "TariffStripe"]),
+        .testTarget(name: "TariffServerTests", dependencies: ["TariffServer", "TariffStripeTesting", "TariffCLI", "TariffCommands", "TariffSettlementTesting", "TariffStripe"]),
     ],
     swiftLanguageModes: [.v6]
 )

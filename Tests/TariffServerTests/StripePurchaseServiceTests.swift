@@ -1,3 +1,4 @@
+import TariffStripeTesting
 import Foundation
 #if canImport(Glibc)
 import Glibc

@@ -1,3 +1,4 @@
+import TariffStripeTesting
 import Foundation
 import Tariff
 import TariffSettlement

@@ -1,4 +1,3 @@
-// A copy of Tests/TariffStripeTests/LocalStripe.swift (test targets cannot share files): localstripe for the server's Stripe rail.
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -7,16 +6,16 @@ import FoundationNetworking
 import Glibc
 #endif
 import Testing
-@testable import TariffStripe
+import TariffStripe
 
 /// localstripe (PyPI), started once per test process on 127.0.0.1 and a free port, stopped by a
 /// watchdog shell when the test process exits. Tests that need it call `LocalStripe.require()`,
 /// which skips them (with the reason) where it is not installed or does not start: `.ci/run`
 /// installs it so CI runs them.
-final class LocalStripe: Sendable {
-    let baseURL: String
+public final class LocalStripe: Sendable {
+    public let baseURL: String
     /// localstripe accepts any secret key that looks like one.
-    static let secretKey = "sk_test_localstripe_tariff_123"
+    public static let secretKey = "sk_test_localstripe_tariff_123"
 
     private init(baseURL: String) { self.baseURL = baseURL }
 
@@ -25,21 +24,21 @@ final class LocalStripe: Sendable {
     struct LocalStripeUnavailable: Error, CustomStringConvertible { var description: String }
 
     /// The running server, or a skip that says why there is none.
-    static func require() throws -> LocalStripe {
+    public static func require() throws -> LocalStripe {
         switch shared {
         case .success(let server): return server
         case .failure(let reason): try Test.cancel("skipped: \(reason.description)")
         }
     }
 
-    static func onPath(_ name: String) -> String? {
+    public static func onPath(_ name: String) -> String? {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
         return path.split(separator: ":").map { "\($0)/\(name)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
     /// `localstripe` on the PATH, else `python3 -m localstripe` when the module is installed but its
     /// script is not on the PATH (a pip --user install): (program, arguments before the flags).
-    static func command() -> (program: String, prefix: String)? {
+    public static func command() -> (program: String, prefix: String)? {
         if let script = onPath("localstripe") { return (script, "") }
         guard let python = onPath("python3") else { return nil }
         let probe = Process()
@@ -108,15 +107,16 @@ final class LocalStripe: Sendable {
 
     // MARK: Fixtures made through localstripe's API
 
-    var client: StripeClient {
+    public var client: StripeClient {
         get throws {
             try StripeClient(configuration: StripeConfiguration(apiBase: baseURL, secretKey: try StripeSecretKey(Self.secretKey),
-                                                                initialBackoffMilliseconds: 50, maximumBackoffMilliseconds: 200))
+                                                                initialBackoffMilliseconds: 50, maximumBackoffMilliseconds: 200,
+                                                          totalTimeoutMilliseconds: 600_000))
         }
     }
 
     /// A customer with a card payment method attached: (`cus_...`, `pm_...`).
-    func customer(card number: String) async throws -> (customer: String, paymentMethod: String) {
+    public func customer(card number: String) async throws -> (customer: String, paymentMethod: String) {
         struct Object: Decodable { var id: String }
         let client = try client
         let nonce = UUID().uuidString
@@ -131,7 +131,7 @@ final class LocalStripe: Sendable {
     }
 
     /// `GET /v1/payment_intents/ID`: what localstripe recorded.
-    func paymentIntent(_ id: String) async throws -> (amount: Int64, currency: String, status: String) {
+    public func paymentIntent(_ id: String) async throws -> (amount: Int64, currency: String, status: String) {
         struct Intent: Decodable { var amount: Int64; var currency: String; var status: String }
         var request = URLRequest(url: URL(string: "\(baseURL)/v1/payment_intents/\(id)")!)
         request.setValue("Bearer \(Self.secretKey)", forHTTPHeaderField: "Authorization")
