@@ -14,9 +14,20 @@ struct SchemaCommand: ParsableCommand {
             """
     )
 
+    enum Format: String, ExpressibleByArgument, CaseIterable {
+        case json
+        case markdown
+    }
+
+    @Option(help: "json: the JSON Schema; markdown: the options reference of every model and rule kind, rendered from the same declarations (the tables of docs/plan-authoring.md).")
+    var format: Format = .json
+
     @OptionGroup var plugins: PluginOptions
 
     func run() throws {
-        print(CatalogSchema.make(registry: plugins.registry).rendered())
+        switch format {
+        case .json: print(CatalogSchema.make(registry: plugins.registry).rendered())
+        case .markdown: print(OptionsReference.markdown(registry: plugins.registry), terminator: "")
+        }
     }
 }

@@ -10,55 +10,62 @@ public struct EnterpriseModel: BillingModelPlugin {
     public let name = "enterprise"
     public init() {}
 
-    public var sectionSchema: OptionsSchema? {
-        let tier = OptionsSchema("A graduated tier: its price applies to the part of the period's usage up to 'up_to'.", [
-            .init("up_to", .computeUnits, "The tier's upper bound in the period's cumulative compute units; strictly increasing; the last tier has none."),
-            .init("price", .money, required: true, "Price per compute unit inside the tier (0: included).", example: "0.004"),
-        ])
-        let band = OptionsSchema("An SLA credit band.", [
-            .init("below", .percent, required: true, "Applies when measured availability is strictly under this (the lowest such band wins).", example: "99.9%"),
-            .init("credit", .percent, required: true, "Credited off the period's fee, usage and shortfall.", example: "10%"),
-        ])
-        let sla = OptionsSchema("The service level: the promise shown in quotes and the credit bands.", [
-            .init("availability", .percent, "The promised availability (shown in quotes and invoices; the bands alone decide credits).", example: "99.9%"),
-            .init("credits", .list(.mapping(band), minItems: 0), required: true, "The credit bands, at most \(CatalogLimits.maximumSLABands)."),
-        ])
-        let guardrails = OptionsSchema("Limits on what an execution and a period may cost.", [
-            .init("max_cost_per_execution", .money, "One execution is never charged more than this.", example: "5.00"),
-            .init("spend_cap", .money, "Usage charges in one period never exceed this; once reached, executions are refused (spend_cap).", example: "20000.00"),
-        ])
-        return OptionsSchema("enterprise: a negotiated agreement: a period fee, graduated usage tiers, discount, commitment, SLA credits, guardrails.", [
-            .init("period", .oneOf(PeriodUnit.allCases.map(\.rawValue)), required: true, "The billing period.", example: "month"),
-            .init("fee", .money, required: true, "Charged per period (platform access, dedicated support).", example: "2000.00"),
-            .init("usage", .list(.mapping(tier), minItems: 1), required: true, "Graduated tiers over the period's cumulative compute units: strictly increasing 'up_to', one open last tier; at most \(CatalogLimits.maximumTiers)."),
-            .init("discount", .percent, "Off usage charges (not the fee), before rounding.", example: "10%"),
-            .init("commitment", .money, "The minimum billed per period (fee + usage) before SLA credits; a shortfall line makes up the difference.", example: "5000.00"),
-            .init("sla", .mapping(sla), "SLA credits."),
-            .init("support", .oneOf(["standard", "priority", "dedicated"]), "The support class (reported in quotes and invoices)."),
-            .init("priority", .oneOf(["standard", "high", "critical"]), "The compute allocation class (reported in quotes)."),
-            .init("guardrails", .mapping(guardrails), "Per-execution and per-period caps."),
-            .init("bill_failed", .boolean, "Whether failed executions are billed.", default: "false"),
-            .init("reserve", .money, "The amount held before a run; default: max_cost_per_execution, else rules/ 'reservation'."),
-        ])
+    /// The section's options, declared once: read below, and described by `tariff schema`.
+    public enum Options {
+        public enum Tier {
+            public static let upTo = PluginOption("up_to", .computeUnits, "The tier's upper bound in the period's cumulative compute units; strictly increasing; the last tier has none.", defaultNote: "none (the last tier only)", example: "500000")
+            public static let price = PluginOption("price", .money, required: true, "Price per compute unit inside the tier (0: included).", example: "0.004")
+            public static let schema = OptionsSchema("A graduated tier: its price applies to the part of the period's usage up to 'up_to'.", declaring: [upTo, price])
+        }
+        public enum Band {
+            public static let below = PluginOption("below", .percent, required: true, "Applies when measured availability is strictly under this (the lowest such band wins).", example: "99.9%")
+            public static let credit = PluginOption("credit", .percent, required: true, "Credited off the period's fee, usage and shortfall.", example: "10%")
+            public static let schema = OptionsSchema("An SLA credit band.", declaring: [below, credit])
+        }
+        public enum SLA {
+            public static let availability = PluginOption("availability", .percent, "The promised availability (shown in quotes and invoices; the bands alone decide credits).", example: "99.9%")
+            public static let credits = OptionSchema("credits", .list(.mapping(Band.schema), minItems: 0), required: true, "The credit bands, at most \(CatalogLimits.maximumSLABands).")
+            public static let schema = OptionsSchema("The service level: the promise shown in quotes and the credit bands.", declaring: [availability, credits])
+        }
+        public enum Guardrails {
+            public static let maxCostPerExecution = PluginOption("max_cost_per_execution", .money, "One execution is never charged more than this.", example: "5.00")
+            public static let spendCap = PluginOption("spend_cap", .money, "Usage charges in one period never exceed this; once reached, executions are refused (spend_cap).", example: "20000.00")
+            public static let schema = OptionsSchema("Limits on what an execution and a period may cost.", declaring: [maxCostPerExecution, spendCap])
+        }
+        public static let period = PluginOption("period", .oneOf(PeriodUnit.allCases.map(\.rawValue)), required: true, "The billing period.", example: "month")
+        public static let fee = PluginOption("fee", .money, required: true, "Charged per period (platform access, dedicated support).", example: "2000.00")
+        public static let usage = OptionSchema("usage", .list(.mapping(Tier.schema), minItems: 1), required: true, "Graduated tiers over the period's cumulative compute units: strictly increasing 'up_to', one open last tier; at most \(CatalogLimits.maximumTiers).")
+        public static let discount = PluginOption("discount", .percent, "Off usage charges (not the fee), before the one rounding.", example: "10%")
+        public static let commitment = PluginOption("commitment", .money, "The minimum billed per period (fee + usage) before SLA credits; a shortfall line makes up the difference.", example: "5000.00")
+        public static let sla = OptionSchema("sla", .mapping(SLA.schema), "SLA credits.")
+        public static let support = PluginOption("support", .oneOf(["standard", "priority", "dedicated"]), "The support class (reported in quotes and invoices).", example: "dedicated")
+        public static let priority = PluginOption("priority", .oneOf(["standard", "high", "critical"]), "The compute allocation class (reported in quotes).", example: "high")
+        public static let guardrails = OptionSchema("guardrails", .mapping(Guardrails.schema), "Per-execution and per-period caps.")
+        public static let billFailed = PluginOption("bill_failed", .boolean, "Whether failed executions are billed.", default: "false", example: "true")
+        public static let reserve = PluginOption("reserve", .money, "The amount held before a run.", defaultNote: "max_cost_per_execution, else rules/ 'reservation'", example: "5.00")
+        public static let schema = OptionsSchema("enterprise: a negotiated agreement: a period fee, graduated usage tiers, discount, commitment, SLA credits, guardrails.",
+                                                 declaring: [period, fee, usage, discount, commitment, sla, support, priority, guardrails, billFailed, reserve])
     }
+
+    public var sectionSchema: OptionsSchema? { Options.schema }
 
     public func lower(_ section: MappingReader, context: PlanLoweringContext) -> ModelLowering? {
         let diagnostics = section.diagnostics
-        let period = section.required("period", .oneOf(PeriodUnit.allCases.map(\.rawValue)))
-        let fee = section.required("fee", .money)
+        let period = section.read(Options.period)
+        let fee = section.read(Options.fee)
         let tiers = readTiers(section)
-        let discount = section.optional("discount", .percent)
-        let commitment = section.optional("commitment", .money)
+        let discount = section.read(Options.discount)
+        let commitment = section.read(Options.commitment)
         let sla = readSLA(section)
-        let support = section.optional("support", .oneOf(["standard", "priority", "dedicated"]))
-        let priority = section.optional("priority", .oneOf(["standard", "high", "critical"]))
-        let billFailed = section.optional("bill_failed", .boolean)?.value ?? false
-        let reserve = section.optional("reserve", .money)
+        let support = section.read(Options.support)
+        let priority = section.read(Options.priority)
+        let billFailed = section.value(Options.billFailed) == true
+        let reserve = section.read(Options.reserve)
         var maxCost: Located<PlanMoney>?
         var spendCap: Located<PlanMoney>?
-        if let guardrails = section.mapping("guardrails") {
-            maxCost = guardrails.optional("max_cost_per_execution", .money)
-            spendCap = guardrails.optional("spend_cap", .money)
+        if let guardrails = section.mapping(Options.guardrails) {
+            maxCost = guardrails.read(Options.Guardrails.maxCostPerExecution)
+            spendCap = guardrails.read(Options.Guardrails.spendCap)
             guardrails.finish()
         }
         if let maxCost, let spendCap, spendCap.value < maxCost.value {
@@ -103,7 +110,7 @@ public struct EnterpriseModel: BillingModelPlugin {
     /// `usage:` tiers: strictly increasing `up_to`, exactly one open last tier.
     private func readTiers(_ section: MappingReader) -> Located<[PriceTier]>? {
         let diagnostics = section.diagnostics
-        guard let list = section.sequence("usage", required: true) else { return nil }
+        guard let list = section.sequence(Options.usage) else { return nil }
         guard !list.value.isEmpty else {
             diagnostics.error("tiers-open-last", at: list.valueLocation, "'usage' needs at least one tier, the last with no 'up_to'")
             return nil
@@ -117,8 +124,8 @@ public struct EnterpriseModel: BillingModelPlugin {
         var previous: Located<ComputeUnits>?
         for (position, entry) in list.value.enumerated() {
             guard let reader = MappingReader(entry, context: "a usage tier", diagnostics: diagnostics) else { valid = false; continue }
-            let upTo = reader.optional("up_to", .computeUnits)
-            let price = reader.required("price", .money)
+            let upTo = reader.read(Options.Tier.upTo)
+            let price = reader.read(Options.Tier.price)
             reader.finish()
             let isLast = position == list.value.count - 1
             if let upTo {
@@ -150,17 +157,17 @@ public struct EnterpriseModel: BillingModelPlugin {
 
     private func readSLA(_ section: MappingReader) -> Located<(promised: Percent?, bands: [SLABand])>? {
         let diagnostics = section.diagnostics
-        guard let pair = section.entry("sla"), let sla = MappingReader(pair, context: "'sla'", diagnostics: diagnostics) else { return nil }
-        let promised = sla.optional("availability", .percent)
+        guard let pair = section.entry(Options.sla.name), let sla = MappingReader(pair, context: "'sla'", diagnostics: diagnostics) else { return nil }
+        let promised = sla.read(Options.SLA.availability)
         var bands: [SLABand] = []
-        if let credits = sla.sequence("credits", required: true) {
+        if let credits = sla.sequence(Options.SLA.credits) {
             if credits.value.count > CatalogLimits.maximumSLABands {
                 diagnostics.error("limit-exceeded", at: credits.keyLocation, "at most \(CatalogLimits.maximumSLABands) SLA credit bands")
             }
             for entry in credits.value.prefix(CatalogLimits.maximumSLABands) {
                 guard let band = MappingReader(entry, context: "an SLA credit band", diagnostics: diagnostics) else { continue }
-                let below = band.required("below", .percent)
-                let credit = band.required("credit", .percent)
+                let below = band.read(Options.Band.below)
+                let credit = band.read(Options.Band.credit)
                 band.finish()
                 if let below, let credit {
                     if bands.contains(where: { $0.below == below.value }) {

@@ -17,19 +17,21 @@ public struct DiscountRule: RuleKindPlugin {
     public let kind = "discount"
     public init() {}
 
-    public var optionsSchema: OptionsSchema? {
-        OptionsSchema("discount: a percentage off the execution's charge while a condition holds.", [
-            .init("percent", .percent, required: true, "Off the charge so far, rounded half-to-even.", example: "20%"),
-            .init("when", .mapping(ConditionReader.schema), "When the discount applies (every condition written must hold); always without it."),
-        ])
+    /// The rule's options, declared once: read below, and described by `tariff schema`.
+    public enum Options {
+        public static let percent = PluginOption("percent", .percent, required: true, "Off the charge so far, rounded half-to-even.", example: "20%")
+        public static let when = OptionSchema("when", .mapping(ConditionReader.schema), "When the discount applies (every condition written must hold).", defaultNote: "always")
+        public static let schema = OptionsSchema("discount: a percentage off the execution's charge while a condition holds.", declaring: [percent, when])
     }
+
+    public var optionsSchema: OptionsSchema? { Options.schema }
 
     public func lower(_ options: MappingReader, context: PlanLoweringContext) -> [RuleNode]? {
         let diagnostics = options.diagnostics
-        let percent = options.required("percent", .percent)
+        let percent = options.read(Options.percent)
         var condition: ExecutionCondition?
         var valid = true
-        if let pair = options.entry("when") {
+        if let pair = options.entry(Options.when.name) {
             if let when = MappingReader(pair, context: "'when'", diagnostics: diagnostics) {
                 let parsed = ConditionReader.read(when, context: context)
                 condition = parsed.condition
@@ -49,7 +51,7 @@ public struct DiscountRule: RuleKindPlugin {
             ?? .conditionalPercentOff(percent.value, .all([]))
         var node = RuleNode(rule: "discount", operation: operation, location: percent.keyLocation, plugin: kind)
         // The compiler's lint (a condition that can never hold, two discounts that overlap) points here.
-        node.conditionLocation = options.entry("when")?.keyLocation
+        node.conditionLocation = options.entry(Options.when.name)?.keyLocation
         return [node]
     }
 }
@@ -60,14 +62,16 @@ public struct MinimumChargeRule: RuleKindPlugin {
     public let kind = "minimum_charge"
     public init() {}
 
-    public var optionsSchema: OptionsSchema? {
-        OptionsSchema("minimum_charge: a billed execution costs at least this; free executions stay free.", [
-            .init("amount", .money, required: true, "The minimum charge of an execution whose charge is above zero.", example: "0.01"),
-        ])
+    /// The rule's options, declared once: read below, and described by `tariff schema`.
+    public enum Options {
+        public static let amount = PluginOption("amount", .money, required: true, "The minimum charge of an execution whose charge is above zero.", example: "0.01")
+        public static let schema = OptionsSchema("minimum_charge: a billed execution costs at least this; free executions stay free.", declaring: [amount])
     }
 
+    public var optionsSchema: OptionsSchema? { Options.schema }
+
     public func lower(_ options: MappingReader, context: PlanLoweringContext) -> [RuleNode]? {
-        guard let amount = options.required("amount", .money) else { return nil }
+        guard let amount = options.read(Options.amount) else { return nil }
         return [RuleNode(rule: "minimum_charge", operation: .minimumCharge(amount.value), location: amount.keyLocation, plugin: kind)]
     }
 }
@@ -78,16 +82,18 @@ public struct SurchargeRule: RuleKindPlugin {
     public let kind = "surcharge"
     public init() {}
 
-    public var optionsSchema: OptionsSchema? {
-        OptionsSchema("surcharge: an extra price per unit of one meter, added to the charge.", [
-            .init("meter", .id, required: true, "The meter (weighed by a metering in rules/).", example: "inference_calls"),
-            .init("per_unit", .money, required: true, "Price per unit of the meter's reading.", example: "0.002"),
-        ])
+    /// The rule's options, declared once: read below, and described by `tariff schema`.
+    public enum Options {
+        public static let meter = PluginOption("meter", .id, required: true, "The meter (weighed by a metering in rules/).", example: "inference_calls")
+        public static let perUnit = PluginOption("per_unit", .money, required: true, "Price per unit of the meter's reading.", example: "0.002")
+        public static let schema = OptionsSchema("surcharge: an extra price per unit of one meter, added to the charge.", declaring: [meter, perUnit])
     }
 
+    public var optionsSchema: OptionsSchema? { Options.schema }
+
     public func lower(_ options: MappingReader, context: PlanLoweringContext) -> [RuleNode]? {
-        let meter = options.required("meter", .id)
-        let price = options.required("per_unit", .money)
+        let meter = options.read(Options.meter)
+        let price = options.read(Options.perUnit)
         guard let meter, let price else { return nil }
         guard let index = context.meter(named: meter.value, at: meter.valueLocation, diagnostics: options.diagnostics) else { return nil }
         return [RuleNode(rule: "surcharge", operation: .meterSurcharge(meter: index, pricePerUnit: price.value), location: price.keyLocation, plugin: kind)]
@@ -100,44 +106,55 @@ public struct FreeExecutionsRule: RuleKindPlugin {
     public let kind = "free_executions"
     public init() {}
 
-    public var optionsSchema: OptionsSchema? {
-        OptionsSchema("free_executions: the first executions of each period are free (still metered).", [
-            .init("count", .integer(1...1_000_000_000), required: true, "How many billable executions of each period are free.", example: "3"),
-        ])
+    /// The rule's options, declared once: read below, and described by `tariff schema`.
+    public enum Options {
+        public static let count = PluginOption("count", .integer(in: 1...1_000_000_000), required: true, "How many billable executions of each period are free (still metered); only on a plan with a period.", example: "3")
+        public static let schema = OptionsSchema("free_executions: the first executions of each period are free (still metered).", declaring: [count])
     }
 
+    public var optionsSchema: OptionsSchema? { Options.schema }
+
     public func lower(_ options: MappingReader, context: PlanLoweringContext) -> [RuleNode]? {
-        guard let count = options.required("count", .integer(in: 1...1_000_000_000)) else { return nil }
+        guard let count = options.read(Options.count) else { return nil }
         return [RuleNode(rule: "free_executions", operation: .freeExecutions(count: Int64(count.value)), location: count.keyLocation, plugin: kind)]
     }
 }
 
 /// Reads a `when:` mapping into an `ExecutionCondition`.
 enum ConditionReader {
-    /// The options of `when:`, for `tariff schema`.
-    static let schema = OptionsSchema("Conditions on the execution; every one written must hold. Weekdays and hours are read on one clock: 'timezone' or 'utc_offset' (UTC without either).", [
-        .init("weekday", .list(.weekday, minItems: 0), "The local day of ended_at is one of these ([sat, sun])."),
-        .init("hours", .mapping(OptionsSchema("Local hours [from, to), wrapping past midnight when from > to.", [
-            .init("from", .integer(0...23), required: true, "The first hour.", example: "22"),
-            .init("to", .integer(0...24), required: true, "The hour after the last.", example: "6"),
-        ])), "The local hour of ended_at is in [from, to)."),
-        .init("dates", .mapping(OptionsSchema("from <= ended_at < to (a date is midnight UTC); at least one bound.", [
-            .init("from", .dateOrTimestamp, "The first instant.", example: "2026-12-01"),
-            .init("to", .dateOrTimestamp, "The instant after the last.", example: "2027-01-01"),
-        ], constraints: [["minProperties": 1]])), "ended_at is in the range."),
-        .init("meter", .mapping(OptionsSchema("A meter threshold.", [
-            .init("name", .id, required: true, "The meter.", example: "inference_calls"),
-            .init("at_least", .meterValue, required: true, "The reading is at least this.", example: "10"),
-        ])), "The meter reading is at least a threshold."),
-        .init("timezone", .timeZone, "The IANA zone weekdays and hours are read in, daylight saving time included.", example: "Europe/Paris"),
-        .init("utc_offset", .utcOffset, "A fixed offset weekdays and hours are read in.", default: "UTC"),
-    ], constraints: [["not": ["required": ["timezone", "utc_offset"]]]])
+    // The options of `when:`, declared once: read below, and described by `tariff schema`.
+    enum Hours {
+        static let from = PluginOption("from", .integer(in: 0...23), required: true, "The first hour.", example: "22")
+        static let to = PluginOption("to", .integer(in: 0...24), required: true, "The hour after the last.", example: "6")
+        static let schema = OptionsSchema("Local hours [from, to), wrapping past midnight when from > to.", declaring: [from, to])
+    }
+    enum Dates {
+        static let from = PluginOption("from", .dateOrTimestamp, "The first instant.", example: "2026-12-01")
+        static let to = PluginOption("to", .dateOrTimestamp, "The instant after the last.", example: "2027-01-01")
+        static let schema = OptionsSchema("from <= ended_at < to (a date is midnight UTC); at least one bound.", declaring: [from, to],
+                                          constraints: [["minProperties": 1]])
+    }
+    enum Meter {
+        static let name = PluginOption("name", .id, required: true, "The meter.", example: "inference_calls")
+        static let atLeast = PluginOption("at_least", .meterValue, required: true, "The reading is at least this.", example: "10")
+        static let schema = OptionsSchema("A meter threshold.", declaring: [name, atLeast])
+    }
+    static let weekday = OptionSchema("weekday", .list(.weekday, minItems: 0), "The local day of ended_at is one of these (mon ... sun or full names).", defaultNote: "any day")
+    static let hours = OptionSchema("hours", .mapping(Hours.schema), "The local hour of ended_at is in [from, to); {from: 0, to: 24} is the whole day, the same hour twice is an error.", defaultNote: "any hour")
+    static let dates = OptionSchema("dates", .mapping(Dates.schema), "ended_at is in the range.", defaultNote: "any time")
+    static let meter = OptionSchema("meter", .mapping(Meter.schema), "The meter reading is at least a threshold.")
+    static let timezone = PluginOption("timezone", .timeZone, "The IANA zone weekdays and hours are read in, daylight saving time included.", example: "Europe/Paris")
+    // Read as text and parsed below (`parseOffset`), with its own message.
+    static let utcOffset = OptionSchema("utc_offset", .utcOffset, "A fixed offset weekdays and hours are read in (not with timezone).", default: "UTC", example: "+05:30")
+    static let schema = OptionsSchema("Conditions on the execution; every one written must hold. Weekdays and hours are read on one clock: 'timezone' or 'utc_offset' (UTC without either).",
+                                      declaring: [weekday, hours, dates, meter, timezone, utcOffset],
+                                      constraints: [["not": ["required": ["timezone", "utc_offset"]]]])
 
     static func read(_ when: MappingReader, context: PlanLoweringContext) -> (condition: ExecutionCondition, valid: Bool) {
         let diagnostics = when.diagnostics
         var valid = true
         var clock = LocalClock.utc
-        let offset = when.optional("utc_offset", .text)
+        let offset = when.optional(utcOffset.name, .text)
         if let offset {
             if let seconds = parseOffset(offset.value) { clock = .utcOffset(seconds: seconds) } else {
                 diagnostics.error("invalid-value", at: offset.valueLocation, "'\(offset.value)' is not a UTC offset such as +01:00 or -05:30")
@@ -145,19 +162,19 @@ enum ConditionReader {
             }
         }
         // A zone follows daylight saving time; its offsets are tabled here, at compile time.
-        if let pair = when.entry("timezone") {
+        if let pair = when.entry(timezone.name) {
             if let offset {
                 diagnostics.error("invalid-value", at: pair.keyLocation, "'when' has both 'utc_offset' (at \(offset.keyLocation)) and 'timezone': give one clock",
                                   fix: "keep 'timezone' to follow daylight saving time, or 'utc_offset' for a fixed offset")
                 valid = false
-            } else if let zone = when.optional("timezone", .timeZone) {
+            } else if let zone = when.read(timezone) {
                 clock = .timeZone(zone.value)
             } else {
                 valid = false
             }
         }
         var conditions: [ExecutionCondition] = []
-        if let days = when.sequence("weekday") {
+        if let days = when.sequence(Self.weekday) {
             var mask: UInt8 = 0
             for day in days.value {
                 guard let text = day.scalarText, let weekday = Weekday(name: text) else {
@@ -173,9 +190,9 @@ enum ConditionReader {
             }
             conditions.append(.weekdays(mask: mask, clock: clock))
         }
-        if let hours = when.mapping("hours") {
-            let from = hours.required("from", .integer(in: 0...23))
-            let to = hours.required("to", .integer(in: 0...24))
+        if let hours = when.mapping(Self.hours) {
+            let from = hours.read(Hours.from)
+            let to = hours.read(Hours.to)
             hours.finish()
             if let from, let to {
                 // [from, to) with to up to 24: `from: 0, to: 24` is the whole day; only the same
@@ -188,9 +205,9 @@ enum ConditionReader {
                 }
             } else { valid = false }
         }
-        if let dates = when.mapping("dates") {
-            let from = dates.optional("from", .dateOrTimestamp)
-            let to = dates.optional("to", .dateOrTimestamp)
+        if let dates = when.mapping(Self.dates) {
+            let from = dates.read(Dates.from)
+            let to = dates.read(Dates.to)
             dates.finish()
             if let from, let to, to.value <= from.value {
                 diagnostics.error("invalid-value", at: to.valueLocation, "the date range ends before it starts")
@@ -202,9 +219,9 @@ enum ConditionReader {
                 conditions.append(.dateRange(from: from?.value, to: to?.value))
             }
         }
-        if let meter = when.mapping("meter") {
-            let name = meter.required("name", .id)
-            let threshold = meter.required("at_least", .meterValue)
+        if let meter = when.mapping(Self.meter) {
+            let name = meter.read(Meter.name)
+            let threshold = meter.read(Meter.atLeast)
             meter.finish()
             if let name, let threshold, let index = context.meter(named: name.value, at: name.valueLocation, diagnostics: diagnostics) {
                 conditions.append(.meterAtLeast(meter: index, threshold: threshold.value))

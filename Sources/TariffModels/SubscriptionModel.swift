@@ -7,24 +7,27 @@ public struct SubscriptionModel: BillingModelPlugin {
     public let name = "subscription"
     public init() {}
 
-    public var sectionSchema: OptionsSchema? {
-        OptionsSchema("subscription: a periodic fee with an included compute-unit allowance, overage per unit beyond it.", [
-            .init("period", .oneOf(PeriodUnit.allCases.map(\.rawValue)), required: true, "The billing period, anchored at the subscription's start (month ends clamped).", example: "month"),
-            .init("fee", .money, required: true, "Charged at the start of every period.", example: "49.00"),
-            .init("allowance", .computeUnits, required: true, "Compute units included in every period; what is unused expires at period end.", example: "10000"),
-            .init("overage", .money, required: true, "Price per compute unit beyond the allowance.", example: "0.005"),
-            .init("bill_failed", .boolean, "Whether failed executions are billed (and consume allowance).", default: "false"),
-            .init("reserve", .money, "The amount held before a run (settlement); default: rules/ 'reservation'."),
-        ])
+    /// The section's options, declared once: read below, and described by `tariff schema`.
+    public enum Options {
+        public static let period = PluginOption("period", .oneOf(PeriodUnit.allCases.map(\.rawValue)), required: true, "The billing period, anchored at the subscription's start (month ends clamped: Jan 31 -> Feb 28).", example: "month")
+        public static let fee = PluginOption("fee", .money, required: true, "Charged at the start of every period.", example: "49.00")
+        public static let allowance = PluginOption("allowance", .computeUnits, required: true, "Compute units included in every period; what is unused expires at period end.", example: "10000")
+        public static let overage = PluginOption("overage", .money, required: true, "Price per compute unit beyond the allowance.", example: "0.005")
+        public static let billFailed = PluginOption("bill_failed", .boolean, "Whether failed executions are billed (and consume allowance).", default: "false", example: "true")
+        public static let reserve = PluginOption("reserve", .money, "The amount held before a run (settlement).", defaultNote: "rules/ 'reservation'", example: "0.50")
+        public static let schema = OptionsSchema("subscription: a periodic fee with an included compute-unit allowance, overage per unit beyond it.",
+                                                 declaring: [period, fee, allowance, overage, billFailed, reserve])
     }
 
+    public var sectionSchema: OptionsSchema? { Options.schema }
+
     public func lower(_ section: MappingReader, context: PlanLoweringContext) -> ModelLowering? {
-        let period = section.required("period", .oneOf(PeriodUnit.allCases.map(\.rawValue)))
-        let fee = section.required("fee", .money)
-        let allowance = section.required("allowance", .computeUnits)
-        let overage = section.required("overage", .money)
-        let billFailed = section.optional("bill_failed", .boolean)?.value ?? false
-        let reserve = section.optional("reserve", .money)
+        let period = section.read(Options.period)
+        let fee = section.read(Options.fee)
+        let allowance = section.read(Options.allowance)
+        let overage = section.read(Options.overage)
+        let billFailed = section.value(Options.billFailed) == true
+        let reserve = section.read(Options.reserve)
         if let fee { context.checkMinorUnit(fee, "fee", diagnostics: section.diagnostics) }
         if let fee, let allowance, let overage {
             context.checkOveragePrice(overage, fee: fee.value, included: allowance.value, diagnostics: section.diagnostics)

@@ -28,13 +28,56 @@ import Testing
         #expect(Self.keysRead { _ = rule.lower($0, context: Self.context) } == schema.names.sorted())
     }
 
-    /// docs/plan-authoring.md has a table row for every option of every shipped model and rule kind.
-    @Test func everyOptionIsInThePlanAuthorsGuide() throws {
+    /// The option tables of docs/plan-authoring.md are exactly what the declarations render, one
+    /// block for every shipped model and rule kind (refresh: tools/plugin_docs.py).
+    @Test func theGuideTablesAreTheDeclarations() throws {
         let guide = try String(contentsOf: SourceCodes.packageRoot.appendingPathComponent("docs/plan-authoring.md"), encoding: .utf8)
-        let names = ShippedPlugins.registry.models.flatMap { $0.sectionSchema?.names ?? [] }
-            + ShippedPlugins.registry.ruleKinds.flatMap { $0.optionsSchema?.names ?? [] }
-        let missing = Set(names).filter { !guide.contains("| `\($0)` |") }
-        #expect(missing.isEmpty, "docs/plan-authoring.md has no row for \(missing.sorted())")
+        let schemas = ShippedPlugins.registry.models.map { ("model \($0.name)", $0.sectionSchema) }
+            + ShippedPlugins.registry.ruleKinds.map { ("rule \($0.kind)", $0.optionsSchema) }
+        for (marker, schema) in schemas {
+            let schema = try #require(schema, "\(marker) declares no options")
+            let begin = try #require(guide.range(of: OptionsReference.begin(marker) + "\n"), "docs/plan-authoring.md has no block for \(marker)")
+            let end = try #require(guide.range(of: "\n" + OptionsReference.end, range: begin.upperBound..<guide.endIndex))
+            #expect(String(guide[begin.upperBound..<end.lowerBound]) == OptionsReference.markdown(schema),
+                    "the \(marker) table differs from its declarations: run tools/plugin_docs.py")
+        }
+    }
+
+    /// Every declared default and example is a value of the option's own type: the reader applies
+    /// the default as written, and the guide shows the example.
+    @Test func everyDefaultAndExampleReadsWithItsType() throws {
+        let schemas = ShippedPlugins.registry.models.compactMap(\.sectionSchema) + ShippedPlugins.registry.ruleKinds.compactMap(\.optionsSchema)
+        for schema in schemas { #expect(schema.declarationProblems().isEmpty, "\(schema.declarationProblems())") }
+        // And the check itself sees a bad one (an example of the wrong type, a default its type refuses).
+        let bad = OptionsSchema("bad", declaring: [
+            PluginOption("fee", .money, "x", example: "15%"),
+            PluginOption("flag", .boolean, "x", default: "yes"),
+            OptionSchema("nested", .mapping(OptionsSchema("n", declaring: [PluginOption("count", .integer(in: 1...3), "x", example: "4")])), "x"),
+        ])
+        #expect(bad.declarationProblems().count == 3)
+        #expect(bad.declarationProblems().last?.hasPrefix("nested > count:") == true)
+    }
+
+    /// A declared default is what the reader gives for an option left out, at the mapping's
+    /// position; written, the option reads as written; written wrong, it reads as absent (reported).
+    @Test func theReaderAppliesTheDeclaredDefault() throws {
+        let option = PluginOption("period", .oneOf(["week", "month"]), "How often.", default: "month")
+        let location = SourceLocation(file: "p.yaml", line: 3, column: 1)
+        let empty = MappingReader(pairs: [], location: location, context: "s", diagnostics: DiagnosticSink())
+        let defaulted = try #require(empty.read(option))
+        #expect(defaulted.value == "month")
+        #expect(defaulted.keyLocation == location)
+        let written = YAMLPair(key: "period", keyLocation: location, value: YAMLNode(kind: .scalar("week", plain: true), location: location))
+        #expect(MappingReader(pairs: [written], location: location, context: "s", diagnostics: DiagnosticSink()).value(option) == "week")
+        let wrong = YAMLPair(key: "period", keyLocation: location, value: YAMLNode(kind: .scalar("mnth", plain: true), location: location))
+        let diagnostics = DiagnosticSink()
+        #expect(MappingReader(pairs: [wrong], location: location, context: "s", diagnostics: diagnostics).read(option) == nil)
+        #expect(diagnostics.diagnostics.map(\.code) == ["invalid-value"])
+        // Required: `missing-key`, never a default.
+        let required = PluginOption("fee", .money, required: true, "x", example: "0.02")
+        let sink = DiagnosticSink()
+        #expect(MappingReader(pairs: [], location: location, context: "s", diagnostics: sink).read(required) == nil)
+        #expect(sink.diagnostics.map(\.code) == ["missing-key"])
     }
 
     @Test func theSchemaIsJSONWithEveryPluginAndValueType() throws {

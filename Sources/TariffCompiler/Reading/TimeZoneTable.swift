@@ -66,7 +66,7 @@ extension ValueType where Value == UTCOffsetTable {
     /// An IANA time zone name (`Europe/Paris`, `America/New_York`, `UTC`): `unknown-timezone` at the
     /// value otherwise, with a did-you-mean among the tz database's names.
     public static var timeZone: ValueType<UTCOffsetTable> {
-        .scalar("an IANA time zone such as Europe/Paris") { text, location, diagnostics in
+        .scalar("an IANA time zone such as Europe/Paris", optionType: .timeZone) { text, location, diagnostics in
             if let table = TimeZoneTable.table(for: String(text)) { return table }
             var message = "'\(text)' is not an IANA time zone"
             if let suggestion = Suggestion.closest(to: String(text), among: TimeZoneTable.knownIdentifiers) { message += "; did you mean '\(suggestion)'?" }

@@ -18,10 +18,37 @@ public struct OptionsSchema: Sendable {
     /// Extra `allOf` constraints on the mapping (written out as JSON Schema), e.g. two exclusive options.
     public var constraints: [SchemaValue]
 
+    /// The typed declarations the options came from (`PluginOption`s), for `declarationProblems()`.
+    public var declarations: [any OptionDeclaration]
+
     public init(_ description: String, _ options: [OptionSchema], constraints: [SchemaValue] = []) {
         self.description = description
         self.options = options
         self.constraints = constraints
+        self.declarations = options
+    }
+
+    /// The options a plugin declared (`PluginOption`s, and `OptionSchema`s for nested sections it
+    /// reads itself), in the order the schema and the reference list them.
+    public init(_ description: String, declaring options: [any OptionDeclaration], constraints: [SchemaValue] = []) {
+        self.init(description, options.map(\.declaredOption), constraints: constraints)
+        self.declarations = options
+    }
+
+    /// What is wrong with the declarations themselves, nested mappings included: a default or an
+    /// example that the option's own type refuses (the reader would apply a default it cannot
+    /// read; the docs would show an example `check` rejects). Empty for a sound plugin.
+    public func declarationProblems() -> [String] {
+        var problems: [String] = []
+        for declaration in declarations {
+            problems += declaration.declarationProblems
+            switch declaration.declaredOption.type {
+            case .mapping(let nested), .list(.mapping(let nested), _):
+                problems += nested.declarationProblems().map { "\(declaration.declaredOption.name) > \($0)" }
+            default: break
+            }
+        }
+        return problems
     }
 
     /// The option names, in order (what the plugin reads).
@@ -50,22 +77,29 @@ public struct OptionSchema: Sendable {
     public var defaultValue: String?
     /// An example value, as written in YAML.
     public var example: String?
+    /// What the plugin computes when the option is left out, in words (`price / units`): documented,
+    /// never applied by the reader (unlike `defaultValue`).
+    public var defaultNote: String?
 
     public init(_ name: String, _ type: OptionType, required: Bool = false, _ description: String, default defaultValue: String? = nil,
-                example: String? = nil) {
+                defaultNote: String? = nil, example: String? = nil) {
         self.name = name
         self.type = type
         self.required = required
         self.description = description
         self.defaultValue = defaultValue
+        self.defaultNote = defaultNote
         self.example = example
     }
+
+    /// The default as the options reference shows it: the value, or what the plugin computes.
+    public var defaultText: String? { defaultValue ?? defaultNote }
 
     /// The option's JSON Schema: its type's, with the description, default and example.
     public var schema: SchemaValue {
         var text = description
         if required { text += " Required." }
-        if let defaultValue { text += " Default: \(defaultValue)." }
+        if let defaultText { text += " Default: \(defaultText)." }
         var value = type.schema.setting("description", .string(text))
         if let defaultValue { value = value.setting("default", type.jsonValue(defaultValue)) }
         if let example { value = value.setting("examples", [type.jsonValue(example)]) }

@@ -63,7 +63,7 @@ enum PlanTestReader {
     }
 
     /// A ledger amount (at most 6 fractional digits; negative allowed for credits).
-    static let ledgerMoney = ValueType<Money>.scalar("an amount such as 0.0035") { text, location, diagnostics in
+    static let ledgerMoney = ValueType<Money>.scalar("an amount such as 0.0035", optionType: .ledgerMoney) { text, location, diagnostics in
         do throws(DecimalText.Failure) { return try Money(parsing: text, allowNegative: true) } catch {
             diagnostics.error(error.diagnosticCode, at: location, "'\(text)' is not a ledger amount (at most 6 fractional digits): \(error)")
             return nil

@@ -27,21 +27,25 @@ public struct PrepaidBundleModel: BillingModelPlugin {
     public let name = "prepaid_bundle"
     public init() {}
 
-    public var sectionSchema: OptionsSchema? {
-        OptionsSchema("prepaid_bundle (example plugin): a bundle of compute units for a fixed price every period, then a fallback rate per unit.", [
-            .init("period", .oneOf(PeriodUnit.allCases.map(\.rawValue)), "How often the bundle is bought.", default: "month"),
-            .init("price", .money, required: true, "The bundle's price, charged at the start of every period.", example: "25.00"),
-            .init("units", .computeUnits, required: true, "Compute units the price buys, per period (more than 0; unused units expire).", example: "5000"),
-            .init("fallback", .money, "Price per compute unit past the bundle.", default: "price / units, rounded up to 12 decimals"),
-        ])
+    /// The section's options, declared once: `lower` reads them with these values, and `tariff
+    /// schema` (JSON and `--format markdown`) describes them from the same ones.
+    public enum Options {
+        public static let period = PluginOption("period", .oneOf(PeriodUnit.allCases.map(\.rawValue)), "How often the bundle is bought.", default: "month")
+        public static let price = PluginOption("price", .money, required: true, "The bundle's price, charged at the start of every period.", example: "25.00")
+        public static let units = PluginOption("units", .computeUnits, required: true, "Compute units the price buys, per period (more than 0; unused units expire).", example: "5000")
+        public static let fallback = PluginOption("fallback", .money, "Price per compute unit past the bundle.", defaultNote: "price / units, rounded up to 12 decimals")
+        public static let schema = OptionsSchema("prepaid_bundle (example plugin): a bundle of compute units for a fixed price every period, then a fallback rate per unit.",
+                                                 declaring: [period, price, units, fallback])
     }
+
+    public var sectionSchema: OptionsSchema? { Options.schema }
 
     public func lower(_ section: MappingReader, context: PlanLoweringContext) -> ModelLowering? {
         let diagnostics = section.diagnostics
-        let period = section.optional("period", .oneOf(PeriodUnit.allCases.map(\.rawValue)))
-        let price = section.required("price", .money)
-        let units = section.required("units", .computeUnits)
-        let fallback = section.optional("fallback", .money)
+        let period = section.read(Options.period)
+        let price = section.read(Options.price)
+        let units = section.read(Options.units)
+        let fallback = section.read(Options.fallback)
         // A bundle of nothing would make every unit a fallback unit and the price a pure fee:
         // that is a subscription with allowance 0, so the bundle refuses it.
         if let units, units.value.millis == 0 {
@@ -49,7 +53,7 @@ public struct PrepaidBundleModel: BillingModelPlugin {
                               fix: "give the compute units the price buys, e.g. units: 5000")
             return nil
         }
-        if period == nil, section.entry("period") != nil { return nil }   // written wrong: already reported
+        guard let period else { return nil }   // written wrong: already reported (left out, it is the declared default)
         // The core's shared reviewer checks, with this model's own key names.
         if let price { context.checkMinorUnit(price, "price", diagnostics: diagnostics) }
         if let price, let units, let fallback {
@@ -57,7 +61,7 @@ public struct PrepaidBundleModel: BillingModelPlugin {
                                       overageKey: "fallback", feeKey: "price", includedKey: "units")
         }
         guard let price, let units else { return nil }
-        let unit = period.flatMap { PeriodUnit(rawValue: $0.value) } ?? .month
+        guard let unit = PeriodUnit(rawValue: period.value) else { return nil }
         // Without `fallback`, units past the bundle cost what units inside it cost: price / units,
         // rounded up to the 12 decimals money is written in (never below the bundle's own rate).
         let rate = fallback?.value ?? PlanMoney(picos: (price.value.picos * 1_000).divided(by: Int128(units.value.millis), rounding: .up))
@@ -68,7 +72,7 @@ public struct PrepaidBundleModel: BillingModelPlugin {
         ]
         let periodNodes = [RuleNode(rule: "bundle", operation: .periodFee(price.value), location: price.keyLocation, plugin: name)]
         return ModelLowering(period: unit, billFailed: false, executionNodes: nodes, periodNodes: periodNodes,
-                             periodLocation: period?.keyLocation ?? section.location)
+                             periodLocation: period.keyLocation)
     }
 }
 
@@ -86,14 +90,15 @@ public struct CapPerExecutionRule: RuleKindPlugin {
     public let kind = "cap_per_execution"
     public init() {}
 
-    public var optionsSchema: OptionsSchema? {
-        OptionsSchema("cap_per_execution (example plugin): no execution costs more than this.", [
-            .init("amount", .money, required: true, "The most one execution is charged (more than 0).", example: "2.00"),
-        ])
+    public enum Options {
+        public static let amount = PluginOption("amount", .money, required: true, "The most one execution is charged (more than 0).", example: "2.00")
+        public static let schema = OptionsSchema("cap_per_execution (example plugin): no execution costs more than this.", declaring: [amount])
     }
 
+    public var optionsSchema: OptionsSchema? { Options.schema }
+
     public func lower(_ options: MappingReader, context: PlanLoweringContext) -> [RuleNode]? {
-        guard let amount = options.required("amount", .money) else { return nil }
+        guard let amount = options.read(Options.amount) else { return nil }
         guard amount.value.picos > 0 else {
             options.diagnostics.error("invalid-value", at: amount.valueLocation, "a cap of 0 would make every execution free",
                                       fix: "give the most one execution may cost, e.g. amount: 2.00; for free executions use free_executions")

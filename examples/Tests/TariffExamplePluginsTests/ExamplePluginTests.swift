@@ -160,6 +160,18 @@ struct ExamplePluginTests {
         #expect(schema["$defs"]?["rule_cap_per_execution"]?["properties"]?["amount"] != nil)
     }
 
+    @Test("the options are declared once: defaults and examples read with their types, the reference renders them")
+    func optionsAreDeclaredOnce() throws {
+        #expect(PrepaidBundleModel.Options.schema.declarationProblems().isEmpty)
+        #expect(CapPerExecutionRule.Options.schema.declarationProblems().isEmpty)
+        // The declared default is the one applied: a bundle without `period` is monthly.
+        #expect(PrepaidBundleModel.Options.period.defaultValue == "month")
+        let reference = OptionsReference.markdown(registry: Self.registry)
+        #expect(reference.contains("<!-- options: model prepaid_bundle -->"))
+        #expect(reference.contains("| `units` | compute units | required | `5000` | Compute units the price buys, per period (more than 0; unused units expire). |"))
+        #expect(reference.contains("| `fallback` | money | price / units, rounded up to 12 decimals |  | Price per compute unit past the bundle. |"))
+    }
+
     @Test("the example uses the public API only: it imports TariffCompiler and TariffCore, nothing @testable")
     func publicAPIOnly() throws {
         let folder = Self.packageRoot.appendingPathComponent("Sources/TariffExamplePlugins")
