@@ -103,7 +103,8 @@ struct PostgresHardeningTests {
                                                          database: backend.configuration.database, tls: .disable))
         let runner = Task { await client.run() }
         defer { runner.cancel() }
-        try await client.query(PostgresQuery(unsafeSQL: "SET search_path TO \"\(backend.configuration.schema)\"; " + sql))
+        // Extended protocol: one statement per query, so the tables are named with their schema (`S.` in `sql`).
+        try await client.query(PostgresQuery(unsafeSQL: sql.replacingOccurrences(of: "S.", with: "\"\(backend.configuration.schema)\".")))
     }
 
     static func expectStorage(_ column: String, _ value: String, sourceLocation: Testing.SourceLocation = #_sourceLocation,
@@ -125,25 +126,25 @@ struct PostgresHardeningTests {
             let backend = try await PostgresBackend(url: PostgresTestServer.freshURL(pool: 2))
             let settlement = Settlement(backend: backend, catalog: TestLedger.catalog, clock: ManualClock(TestLedger.start))
             let plan = TestLedger.catalog.plan(id: "flat", at: TestLedger.start)!
-            _ = try await settlement.purchase(consumer: "cus_s", amount: TestLedger.money("10.00"), idempotencyKey: "buy")
+            _ = try await settlement.purchase(consumer: "cus_s", amount: TestLedger.money("20.00"), idempotencyKey: "buy")
             _ = try await settlement.reserve(ReservationRequest(execution: "exe_done", consumer: "cus_s", plan: plan))
             _ = try await settlement.settle(SettlementRequest(execution: "exe_done", meters: MeterReadings(), endedAt: TestLedger.start))
             _ = try await settlement.reserve(ReservationRequest(execution: "exe_live", consumer: "cus_s", plan: plan))
             switch breakage {
             case "holds.state":
-                try await Self.execute("UPDATE holds SET state = 7 WHERE execution = 'exe_live'", on: backend)
+                try await Self.execute("UPDATE S.holds SET state = 7 WHERE execution = 'exe_live'", on: backend)
                 await Self.expectStorage("holds.state", "7") { _ = try await backend.hold(execution: "exe_live") }
                 await Self.expectStorage("holds.state", "7") { _ = try await backend.snapshot() }
             case "holds.refusal":
-                try await Self.execute("UPDATE holds SET refusal = 'bogus' WHERE execution = 'exe_done'", on: backend)
+                try await Self.execute("UPDATE S.holds SET refusal = 'bogus' WHERE execution = 'exe_done'", on: backend)
                 await Self.expectStorage("holds.refusal", "bogus") { _ = try await backend.hold(execution: "exe_done") }
             case "entries.debit_kind":
-                try await Self.execute("INSERT INTO entries (operation, debit_kind, debit_owner, credit_kind, credit_owner, amount, at) VALUES ('x', 42, 'c', 1, 'c', 1, 0)", on: backend)
+                try await Self.execute("INSERT INTO S.entries (operation, debit_kind, debit_owner, credit_kind, credit_owner, amount, at) VALUES ('x', 42, 'c', 1, 'c', 1, 0)", on: backend)
                 await Self.expectStorage("entries.debit_kind", "42") { _ = try await backend.snapshot() }
             default:
                 try await Self.execute("""
-                    INSERT INTO charges (operation, kind, consumer, agent, creator, plan, version, execution, compute_units, billed, charged, uncollected,
-                    creator_share, platform_share, processing_share, failed, dated_at) VALUES ('x', 'bogus', 'cus_s', 'a', 'cr', 'flat', 1, NULL, 0, 0, 0, 0, 0, 0, 0, false, 0)
+                    INSERT INTO S.charges (operation, kind, consumer, agent, creator, plan, version, execution, compute_units, billed, charged, uncollected,
+                    creator_share, platform_share, processing_share, failed, dated_at) VALUES ('x', 'bogus', 'cus_s', 'a', 'cr', 'flat', 1, NULL, 0, 0, 0, 0, 0, 0, 0, false, (SELECT max(dated_at) FROM S.charges))
                     """, on: backend)
                 await Self.expectStorage("charges.kind", "bogus") { _ = try await backend.snapshot() }
                 await Self.expectStorage("charges.kind", "bogus") { _ = try await settlement.usage() }

@@ -15,7 +15,7 @@ struct StoredValueTests {
     static func ledger() async throws -> (TestLedger, DatabaseQueue) {
         let path = Backends.temporaryLedgerPath()
         let ledger = try await TestLedger.make(BackendFactory(name: "sqlite-file") { currency in try SQLiteBackend(path: path, currency: currency) })
-        try await ledger.purchase("cus_s", "10.00")
+        try await ledger.purchase("cus_s", "20.00")
         try await ledger.reserve("exe_done", "cus_s", plan: "flat")
         try await ledger.settle("exe_done")
         try await ledger.reserve("exe_live", "cus_s", plan: "flat")
@@ -66,7 +66,7 @@ struct StoredValueTests {
         try await otherQueue.write { db in
             try db.execute(sql: """
                 INSERT INTO charges (operation, kind, consumer, agent, creator, plan, version, execution, compute_units, billed, charged, uncollected,
-                creator_share, platform_share, processing_share, failed, dated_at) VALUES ('x', 'bogus', 'cus_s', 'a', 'cr', 'flat', 1, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+                creator_share, platform_share, processing_share, failed, dated_at) VALUES ('x', 'bogus', 'cus_s', 'a', 'cr', 'flat', 1, NULL, 0, 0, 0, 0, 0, 0, 0, 0, (SELECT max(dated_at) FROM charges))
                 """)
         }
         await Self.expectStorage("charges.kind", "bogus") { _ = try await other.backend.snapshot() }
