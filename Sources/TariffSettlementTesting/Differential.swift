@@ -1,3 +1,4 @@
+import Foundation
 import Synchronization
 import Tariff
 import TariffSettlement
@@ -69,40 +70,49 @@ public enum Differential {
     /// Runs `words` (one step each) through every subject; records an issue at the first step where
     /// two backends disagree (and stops there: later steps would only repeat it).
     public static func run(_ words: [Int], subjects: [Subject], sourceLocation: Testing.SourceLocation = #_sourceLocation) async throws -> Counts {
+        try await run(steps: words.enumerated().map { DifferentialStep(word: $0.element, index: $0.offset) }, subjects: subjects, sourceLocation: sourceLocation)
+    }
+
+    /// The same with the steps written out (a fixed scenario).
+    public static func run(steps: [DifferentialStep], subjects: [Subject], sourceLocation: Testing.SourceLocation = #_sourceLocation) async throws -> Counts {
         var lanes: [Lane] = []
         for subject in subjects { lanes.append(try await Lane(subject)) }
         var counts = Counts()
         var history: [String] = []
-        for (index, word) in words.enumerated() {
-            let step = DifferentialStep(word: word, index: index)
+        // Where each step's rows end: the rows of one step are compared in order of operation.
+        var entryBounds: [Int] = [], chargeBounds: [Int] = []
+        for (index, step) in steps.enumerated() {
             history.append(step.description)
             var outcomes: [String] = []
             for lane in lanes { outcomes.append(try await lane.apply(step)) }
             counts.steps += 1
+            if ProcessInfo.processInfo.environment["TARIFF_DIFFERENTIAL_TRACE"] != nil { print("\(index) \(step) -> \(outcomes[0].prefix(160))") }
             if step.isFault { counts.faults += 1 }
             if outcomes.first?.hasPrefix("refused:") == true { counts.refused += 1 } else { counts.applied += 1 }
             guard Set(outcomes).count == 1 else {
                 let answers: String = zip(lanes, outcomes).map { "  \($0.subject.name): \($1)" }.joined(separator: "\n")
-                Issue.record("step \(index) \(step): the backends answered differently:\n\(answers)\nsteps: \(history.joined(separator: "; "))",
+                record("step \(index) \(step): the backends answered differently:\n\(answers)\nsteps: \(history.joined(separator: "; "))",
                              sourceLocation: sourceLocation)
                 return counts
             }
             if outcomes[0].hasPrefix("failed:") {
-                Issue.record("step \(index) \(step) failed on every backend: \(outcomes[0])\nsteps: \(history.joined(separator: "; "))", sourceLocation: sourceLocation)
+                record("step \(index) \(step) failed on every backend: \(outcomes[0])\nsteps: \(history.joined(separator: "; "))", sourceLocation: sourceLocation)
                 return counts
             }
             var snapshots: [LedgerSnapshot] = []
-            for lane in lanes { snapshots.append(normalized(try await lane.backend.snapshot())) }
+            for lane in lanes { snapshots.append(normalized(try await lane.backend.snapshot(), entryBounds: entryBounds, chargeBounds: chargeBounds)) }
             var rails: [String] = []
             for lane in lanes { rails.append(lane.railState()) }
             for (lane, snapshot) in zip(lanes, snapshots).dropFirst() where snapshot != snapshots[0] {
                 let rows: String = difference(snapshots[0], snapshot)
-                Issue.record("after step \(index) \(step) the ledger of \(lane.subject.name) differs from \(lanes[0].subject.name)'s:\n\(rows)\nsteps: \(history.joined(separator: "; "))",
+                record("after step \(index) \(step) the ledger of \(lane.subject.name) differs from \(lanes[0].subject.name)'s:\n\(rows)\nsteps: \(history.joined(separator: "; "))",
                              sourceLocation: sourceLocation)
                 return counts
             }
+            entryBounds.append(snapshots[0].entries.count)
+            chargeBounds.append(snapshots[0].charges.count)
             guard Set(rails).count == 1 else {
-                Issue.record("after step \(index) \(step) the rails differ: \(rails)\nsteps: \(history.joined(separator: "; "))", sourceLocation: sourceLocation)
+                record("after step \(index) \(step) the rails differ: \(rails)\nsteps: \(history.joined(separator: "; "))", sourceLocation: sourceLocation)
                 return counts
             }
         }
@@ -115,13 +125,41 @@ public enum Differential {
         return counts
     }
 
+    /// Records an issue (and prints it with `TARIFF_DIFFERENTIAL_TRACE`: a property check holds its
+    /// issues back while it shrinks the sequence).
+    static func record(_ message: String, sourceLocation: Testing.SourceLocation) {
+        if ProcessInfo.processInfo.environment["TARIFF_DIFFERENTIAL_TRACE"] != nil { print("MISMATCH \(message)") }
+        Issue.record(Comment(rawValue: message), sourceLocation: sourceLocation)
+    }
+
     /// Entries and charge lines renumbered 1, 2, 3 in their order: PostgreSQL's sequences skip the
-    /// numbers of rolled back steps, SQLite's and the in-memory backend's do not. Nothing else differs.
-    public static func normalized(_ snapshot: LedgerSnapshot) -> LedgerSnapshot {
+    /// numbers of rolled back steps, SQLite's and the in-memory backend's do not. The rows of one
+    /// step (between consecutive `bounds`, and after the last) are put in order of their operation
+    /// first: PostgreSQL's expiry sweep writes the holds of several consumers in the order of the
+    /// consumers' ids, the others in the order of the executions' ids (the same rows; found by this
+    /// test). Nothing else is normalized: rows of different steps keep their order.
+    public static func normalized(_ snapshot: LedgerSnapshot, entryBounds: [Int] = [], chargeBounds: [Int] = []) -> LedgerSnapshot {
         var snapshot = snapshot
+        snapshot.entries = byOperationWithinSteps(snapshot.entries, bounds: entryBounds, operation: \.operation)
+        snapshot.charges = byOperationWithinSteps(snapshot.charges, bounds: chargeBounds, operation: \.operation)
         for index in snapshot.entries.indices { snapshot.entries[index].sequence = Int64(index + 1) }
         for index in snapshot.charges.indices { snapshot.charges[index].sequence = Int64(index + 1) }
         return snapshot
+    }
+
+    static func byOperationWithinSteps<Row>(_ rows: [Row], bounds: [Int], operation: (Row) -> String) -> [Row] {
+        var result: [Row] = []
+        var start = 0
+        for end in bounds + [rows.count] where end > start && end <= rows.count {
+            let block = rows[start..<end].enumerated().sorted { left, right in
+                let (a, b) = (operation(left.element), operation(right.element))
+                return a.utf8.lexicographicallyPrecedes(b.utf8) || (a == b && left.offset < right.offset)
+            }
+            result.append(contentsOf: block.map(\.element))
+            start = end
+        }
+        if start < rows.count { result.append(contentsOf: rows[start...]) }
+        return result
     }
 
     /// The first differing rows of each table.
@@ -145,6 +183,19 @@ public enum Differential {
         let transfers = FakeRail()
         let charges = FakeRail()
         private let current: Mutex<Settlement>
+        /// Executions this lane reserved and has not closed, in order: `open:K` in a step names the
+        /// K-th (modulo their count), so settles, meters and releases mostly find a hold. Every
+        /// lane keeps the same list as long as the backends answer alike (and the run stops where
+        /// they do not).
+        private let open = Mutex<[String]>([])
+
+        func resolve(_ execution: String) -> String {
+            guard execution.hasPrefix("open:"), let index = Int(execution.dropFirst("open:".count)) else { return execution }
+            return open.withLock { $0.isEmpty ? "exe_none" : $0[index % $0.count] }
+        }
+
+        private func opened(_ execution: String) { open.withLock { if !$0.contains(execution) { $0.append(execution) } } }
+        private func closed(_ execution: String) { open.withLock { $0.removeAll { $0 == execution } } }
 
         init(_ subject: Subject) async throws {
             self.subject = subject
@@ -189,17 +240,27 @@ public enum Differential {
                     _ = try? await settlement.purchase(purchase, through: charges)
                 }
                 return "\(try await settlement.purchase(purchase, through: charges))"
-            case .reserve(let execution, let consumer, let plan):
+            case .reserve(let execution, let consumer, let plan, let longHold):
                 let handle = ledger.plan(id: plan, at: TestLedger.start)!
                 let period: BillingPeriod = ledger.plan(handle).period == nil ? .unbounded : .starting(TestLedger.periodStart)
-                return "\(try await settlement.reserve(ReservationRequest(execution: execution, consumer: consumer, plan: handle, period: period)))"
+                let hold = try await settlement.reserve(ReservationRequest(execution: execution, consumer: consumer, plan: handle, period: period,
+                                                                           ttl: longHold ? .seconds(86_400) : Settlement.defaultTTL))
+                opened(execution)
+                return "\(hold)"
             case .meter(let execution, let cpu):
+                let execution = resolve(execution)
                 return "\(try await settlement.meter(execution: execution, sample: MeterSample(at: clock.now(), meters: Self.meters(cpu))))"
             case .settle(let execution, let cpu, let failed, let daysLate):
+                let execution = resolve(execution)
                 let endedAt = clock.now().adding(nanoseconds: -Int64(daysLate) * 86_400 * 1_000_000_000) ?? clock.now()
-                return "\(try await settlement.settle(SettlementRequest(execution: execution, meters: Self.meters(cpu), failed: failed, endedAt: endedAt)))"
+                let receipt = try await settlement.settle(SettlementRequest(execution: execution, meters: Self.meters(cpu), failed: failed, endedAt: endedAt))
+                closed(execution)
+                return "\(receipt)"
             case .release(let execution):
-                return "\(try await settlement.release(execution: execution))"
+                let execution = resolve(execution)
+                let receipt = try await settlement.release(execution: execution)
+                closed(execution)
+                return "\(receipt)"
             case .advance(let seconds, let sweep):
                 clock.advance(by: .seconds(seconds))
                 return sweep ? "expired \(try await settlement.expireHolds())" : "at \(clock.now())"
@@ -210,9 +271,9 @@ public enum Differential {
                                                                    periodStart: TestLedger.periodStart, periodEnd: Timestamp(rfc3339: "2026-12-01T00:00:00Z")!)
                 return "\(receipt)"
             case .payouts(let weeksBack, let fault):
-                // Weeks start on Mondays; TestLedger.start is one. The week `weeksBack` weeks before the current one.
+                // Weeks start on Mondays (TestLedger.start is one): the last week that has ended, or one before it.
                 let days = (clock.now().nanosecondsSinceEpoch - TestLedger.start.nanosecondsSinceEpoch) / 86_400_000_000_000
-                let monday = TestLedger.start.adding(nanoseconds: ((days / 7) - Int64(weeksBack)) * 7 * 86_400_000_000_000)!.civilDate
+                let monday = TestLedger.start.adding(nanoseconds: ((days / 7) - 1 - Int64(weeksBack)) * 7 * 86_400_000_000_000)!.civilDate
                 switch fault {
                 case .none: break
                 case .timeoutAfterApplying: transfers.failNextAfterApplying()
@@ -307,13 +368,15 @@ public indirect enum DifferentialStep: Sendable, CustomStringConvertible {
 
     case purchase(consumer: String, cents: Int64, key: String)
     case railPurchase(consumer: String, cents: Int64, key: String, timesOut: Bool)
-    case reserve(execution: String, consumer: String, plan: String)
+    /// `longHold`: a TTL of a day rather than the default 15 minutes (so some holds outlive a day's jump).
+    case reserve(execution: String, consumer: String, plan: String, longHold: Bool)
     case meter(execution: String, cpuMilliseconds: Int64)
     case settle(execution: String, cpuMilliseconds: Int64, failed: Bool, daysLate: Int)
     case release(execution: String)
     case advance(seconds: Int64, sweep: Bool)
     case periodStart(consumer: String, plan: String)
     case periodEnd(consumer: String, plan: String)
+    /// The payout run of the last week that has ended (`weeksBack` 0), or of a week before it.
     case payouts(weeksBack: Int, fault: PayoutFault)
     case crash
     case cutConnections
@@ -331,23 +394,29 @@ public indirect enum DifferentialStep: Sendable, CustomStringConvertible {
         }
         let kind = take(32)
         let consumer = Self.consumers[take(3)]
-        let execution = "exe_\(take(10))"
+        // A new or reused id for a reserve; for the steps on a hold, mostly one of the open holds.
+        let execution = "exe_\(take(40))"
+        let onHold = take(4) == 0 ? "exe_\(take(40))" : "open:\(take(16))"
         switch kind {
-        case 0...3: self = .purchase(consumer: consumer, cents: Int64(take(4_000) + 1), key: "buy_\(take(8))")
+        case 0...3:
+            // The amount follows the key (a repeat is a replay), but one purchase in four changes it (a conflict).
+            let key = take(12)
+            self = .purchase(consumer: consumer, cents: Int64(500 * (key + 1) + (take(4) == 0 ? 1 : 0)), key: "buy_\(consumer)_\(key)")
         case 4, 5: self = .railPurchase(consumer: consumer, cents: Int64(take(4_000) + 1), key: "card_\(take(6))", timesOut: take(2) == 0)
-        case 6...11: self = .reserve(execution: execution, consumer: consumer, plan: Self.plans[take(3)])
-        case 12, 13: self = .meter(execution: execution, cpuMilliseconds: Int64(take(40_000)))
+        case 6...11: self = .reserve(execution: execution, consumer: consumer, plan: Self.plans[take(3)], longHold: take(2) == 0)
+        case 12, 13: self = .meter(execution: onHold, cpuMilliseconds: Int64(take(40_000)))
         case 14...18:
             let late = take(4) == 0
-            self = .settle(execution: execution, cpuMilliseconds: Int64(take(40_000)), failed: take(6) == 0, daysLate: late ? 7 + take(7) : 0)
-        case 19, 20: self = .release(execution: execution)
+            self = .settle(execution: onHold, cpuMilliseconds: Int64(take(40_000)), failed: take(6) == 0, daysLate: late ? 7 + take(7) : 0)
+        case 19: self = .release(execution: onHold)
         case 21: self = .advance(seconds: Int64(take(1_200)), sweep: take(2) == 0)
-        case 22: self = .advance(seconds: Int64(86_400 + take(3 * 86_400)), sweep: take(2) == 0)
-        case 23: self = .periodStart(consumer: consumer, plan: take(2) == 0 ? "metered" : "ent")
-        case 24: self = .periodEnd(consumer: consumer, plan: take(2) == 0 ? "metered" : "ent")
-        case 25, 26:
+        // Days at a time, so that weeks end and their payouts run within a sequence.
+        case 20, 22: self = .advance(seconds: Int64(86_400 + take(4 * 86_400)), sweep: take(2) == 0)
+        case 23: self = take(2) == 0 ? .periodStart(consumer: consumer, plan: take(2) == 0 ? "metered" : "ent")
+                                     : .periodEnd(consumer: consumer, plan: take(2) == 0 ? "metered" : "ent")
+        case 24...26:
             let fault: PayoutFault = [.none, .timeoutAfterApplying, .crashBeforeSending][take(3)]
-            self = .payouts(weeksBack: 1 + take(2), fault: fault)
+            self = .payouts(weeksBack: take(4) == 0 ? 1 : 0, fault: fault)
         case 27: self = .crash
         case 28: self = .cutConnections
         default:
@@ -374,14 +443,14 @@ public indirect enum DifferentialStep: Sendable, CustomStringConvertible {
         switch self {
         case .purchase(let c, let cents, let key): return "purchase(\(c), \(cents)c, \(key))"
         case .railPurchase(let c, let cents, let key, let timesOut): return "railPurchase(\(c), \(cents)c, \(key)\(timesOut ? ", times out" : ""))"
-        case .reserve(let e, let c, let p): return "reserve(\(e), \(c), \(p))"
+        case .reserve(let e, let c, let p, let long): return "reserve(\(e), \(c), \(p)\(long ? ", a day" : ""))"
         case .meter(let e, let cpu): return "meter(\(e), \(cpu)ms)"
         case .settle(let e, let cpu, let failed, let late): return "settle(\(e), \(cpu)ms\(failed ? ", failed" : "")\(late > 0 ? ", \(late) days late" : ""))"
         case .release(let e): return "release(\(e))"
         case .advance(let s, let sweep): return "advance(\(s)s\(sweep ? ", sweep" : ""))"
         case .periodStart(let c, let p): return "periodStart(\(c), \(p))"
         case .periodEnd(let c, let p): return "periodEnd(\(c), \(p))"
-        case .payouts(let back, let fault): return "payouts(\(back) weeks back, \(fault))"
+        case .payouts(let back, let fault): return "payouts(last ended week\(back > 0 ? " - \(back)" : ""), \(fault))"
         case .crash: return "crash"
         case .cutConnections: return "cutConnections"
         case .retry(let inner): return "retry(\(inner))"
