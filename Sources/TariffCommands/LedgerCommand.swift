@@ -15,8 +15,8 @@ struct LedgerCommand: ParsableCommand {
         abstract: "Prepaid credits, the double-entry ledger, usage and creator payouts.",
         discussion: """
             --ledger picks the backend: sqlite:PATH (default sqlite:tariff.sqlite), memory:, or postgres://user@host:port/db \
-            (settings as URL query items or flags: pool, sslmode, connect_timeout, statement_timeout, schema; the password from the URL \
-            or PGPASSWORD, never printed).
+            (settings as URL query items or flags: pool, sslmode, sslrootcert, connect_timeout, statement_timeout, schema; the password from the URL \
+            or PGPASSWORD, never printed; sslmode defaults to verify-full for a host that is not loopback).
             """,
         subcommands: [LedgerPurchaseCommand.self, LedgerBalanceCommand.self, LedgerUsageCommand.self, LedgerPayoutsCommand.self,
                       LedgerVerifyCommand.self, LedgerReplayCommand.self, LedgerMigrateCommand.self]
@@ -34,7 +34,7 @@ struct LedgerOptions: ParsableArguments {
     @Option(name: .customLong("pool-size"), help: "PostgreSQL: most connections this process opens (overrides the URL's pool=; default 16).")
     var poolSize: Int?
 
-    @Option(help: "PostgreSQL: disable, prefer, require or verify-full (overrides the URL's sslmode=; default prefer).")
+    @Option(help: "PostgreSQL: disable, prefer, require or verify-full (overrides the URL's sslmode=; default verify-full, prefer on a loopback host).")
     var sslmode: String?
 
     @Option(name: .customLong("connect-timeout"), help: "PostgreSQL: seconds to open a connection (overrides connect_timeout=; default 10).")

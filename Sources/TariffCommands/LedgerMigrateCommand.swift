@@ -22,7 +22,8 @@ struct LedgerMigrateCommand: ParsableCommand {
             case let postgres as PostgresBackend:
                 defer { postgres.shutdown() }
                 return (postgres.configuration.description, try await postgres.migrationHistory())
-            case let sqlite as SQLiteBackend: return (options.ledger, try sqlite.migrationHistory())
+            // Named redacted, as every error names it: a path may hold what looks like a password.
+            case let sqlite as SQLiteBackend: return (Redaction.url(options.ledger), try sqlite.migrationHistory())
             default: return (options.ledger, [])
             }
         }

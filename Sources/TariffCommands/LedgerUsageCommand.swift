@@ -19,7 +19,9 @@ struct LedgerUsageCommand: ParsableCommand {
     var consumer: String?
 
     func validate() throws {
-        if Settlement.usagePeriod(period) == nil { throw ValidationError("--period is written like 30d, 7d or 24h, not '\(period)'") }
+        if Settlement.usagePeriod(period) == nil {
+            throw ValidationError("--period is a whole number of days or hours, at most 3650d (87600h), e.g. 30d, 7d or 24h; not '\(SafeText.escaping(period))'")
+        }
         if UsageGrouping(rawValue: groupBy) == nil { throw ValidationError("--group-by is agent, consumer, plan or day, not '\(groupBy)'") }
     }
 

@@ -38,8 +38,15 @@ final class ConnectionPool: Sendable {
     /// The server's statement timeout in seconds (0: none), for the deadline of a use of a connection.
     let statementTimeoutSeconds: Int
 
-    init(configuration: PostgresConnection.Configuration, maximumConnections: Int, statementTimeoutSeconds: Int = 30, logger: Logger) {
+    /// Statement deadline timers alive now: each ends when its statement answers (tests check that
+    /// none outlives its use).
+    let liveDeadlineTimers = Atomic<Int>(0)
+    /// A shorter deadline than the statement timeout's (tests).
+    let deadlineOverride: Duration?
+
+    init(configuration: PostgresConnection.Configuration, maximumConnections: Int, statementTimeoutSeconds: Int = 30, statementDeadline: Duration? = nil, logger: Logger) {
         self.configuration = configuration
+        self.deadlineOverride = statementDeadline
         self.statementTimeoutSeconds = statementTimeoutSeconds
         self.maximumConnections = max(1, maximumConnections)
         self.logger = logger
@@ -51,20 +58,30 @@ final class ConnectionPool: Sendable {
 
     /// Runs `body` on a leased connection and gives the connection back whatever happens.
     ///
-    /// With a deadline: postgres-nio 1.33.2 was seen (about one run in 100 of the lost-connections
-    /// test) to leave a query unanswered for good when the server terminated its connection as the
-    /// query was sent, even after the connection was closed. So the use races its deadline: past
-    /// it, the connection is closed and dropped, its slot freed, the stuck task abandoned (its late
-    /// answer, if any, is ignored), and the caller gets `DeadlineExceeded`, which the backend
-    /// retries like a lost connection, under the step's idempotency key.
-    func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+    /// Every statement sent through the `LeasedConnection` races its own deadline (the server's
+    /// statement timeout + 15 s): postgres-nio 1.33.2 was seen (about one run in 100 of the
+    /// lost-connections test) to leave a query unanswered for good when the server terminated its
+    /// connection as the query was sent, even after the connection was closed. Past a statement's
+    /// deadline the use is abandoned: the connection is closed and dropped, its slot freed, the
+    /// stuck task cancelled (its late answer, if any, is ignored), and the caller gets
+    /// `DeadlineExceeded`, which the backend retries like a lost connection, under the step's
+    /// idempotency key. The deadline is per statement, not per use, so a transaction of many quick
+    /// statements (a migration, a locked settle) is never cut for its length; each statement's
+    /// timer is cancelled as soon as the statement answers, so none outlives its use.
+    func withConnection<T: Sendable>(_ body: @escaping @Sendable (LeasedConnection) async throws -> T) async throws -> T {
         let connection = try await lease()
-        let settled = Once()
         return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-            let work = Task {
+            let work = Mutex<Task<Void, Never>?>(nil)
+            let use = Use(deadline: deadline, pool: self) { [deadlineSeconds] in
+                // A statement's deadline passed first: abandon the use.
+                work.withLock { $0 }?.cancel()
+                self.giveBack(connection, discard: true)
+                continuation.resume(throwing: DeadlineExceeded(seconds: deadlineSeconds))
+            }
+            let task = Task {
                 let outcome: Result<T, any Error>
-                do { outcome = .success(try await body(connection)) } catch { outcome = .failure(error) }
-                guard settled.claim() else { return }
+                do { outcome = .success(try await body(LeasedConnection(connection: connection, use: use))) } catch { outcome = .failure(error) }
+                guard use.claim() else { return }
                 switch outcome {
                 case .success: self.giveBack(connection)
                 // A connection the server terminated (or that failed below the protocol) is not reused,
@@ -73,61 +90,99 @@ final class ConnectionPool: Sendable {
                 }
                 continuation.resume(with: outcome)
             }
-            Task { [deadline] in
-                try? await Task.sleep(for: deadline)
-                guard settled.claim() else { return }
-                work.cancel()
-                self.giveBack(connection, discard: true)
-                continuation.resume(throwing: DeadlineExceeded(seconds: self.deadlineSeconds))
-            }
+            work.withLock { $0 = task }
         }
     }
 
-    /// Whichever of the work and the deadline claims it first settles the use.
-    private final class Once: Sendable {
+    /// One use of a leased connection: whichever of the work and a statement's deadline claims it
+    /// first settles it.
+    final class Use: Sendable {
         private let claimed = Mutex(false)
+        let deadline: Duration
+        /// Counts the live timers (`liveDeadlineTimers`).
+        private let pool: ConnectionPool
+        private let expire: @Sendable () -> Void
+
+        init(deadline: Duration, pool: ConnectionPool, expire: @escaping @Sendable () -> Void) {
+            self.deadline = deadline
+            self.pool = pool
+            self.expire = expire
+        }
+
         func claim() -> Bool {
             claimed.withLock { claimed in
                 defer { claimed = true }
                 return !claimed
             }
         }
+
+        /// Runs one statement under its own deadline; its timer ends as soon as it answers.
+        func statement<R: Sendable>(_ body: () async throws -> R) async throws -> R {
+            let timer = Task { [self] in
+                pool.liveDeadlineTimers.add(1, ordering: .relaxed)
+                defer { pool.liveDeadlineTimers.subtract(1, ordering: .relaxed) }
+                do { try await Task.sleep(for: deadline) } catch { return }
+                guard claim() else { return }
+                expire()
+            }
+            defer { timer.cancel() }
+            return try await body()
+        }
     }
 
     /// A use of a connection that did not finish within its deadline (the connection was dropped).
     struct DeadlineExceeded: Error, CustomStringConvertible {
         let seconds: Int
-        var description: String { "no answer from the ledger's database within \(seconds) s (the connection was dropped)" }
+        var description: String { "no answer from the ledger's database to a statement within \(seconds) s (the connection was dropped)" }
     }
 
     private var deadlineSeconds: Int { statementTimeoutSeconds == 0 ? 600 : statementTimeoutSeconds + 15 }
 
-    /// The longest a step may hold a connection: the server's statement timeout plus the time to
-    /// send and answer it (a statement timeout of 0, no limit, gets a generous 10 minutes).
-    private var deadline: Duration { .seconds(deadlineSeconds) }
+    /// The longest one statement may wait for its answer: the server's statement timeout plus the
+    /// time to send and answer it (a statement timeout of 0, no limit, gets a generous 10 minutes).
+    private var deadline: Duration { deadlineOverride ?? .seconds(deadlineSeconds) }
 
     /// Errors after which a connection must be dropped: below the protocol (no server answer), the
     /// server's "terminating connection" and connection-exception classes (57P0x, 08xxx), or a
     /// transaction whose BEGIN, COMMIT or ROLLBACK failed (the connection's state is unknown).
     static func isConnectionLost(_ error: any Error) -> Bool {
         var error = error
-        if let wrapped = error as? PostgresTransactionError {
-            if wrapped.beginError != nil || wrapped.commitError != nil || wrapped.rollbackError != nil { return true }
-            guard let inner = wrapped.closureError else { return false }
-            error = inner
+        if let wrapped = error as? TransactionError {
+            if wrapped.phase != .body || wrapped.rollbackFailed { return true }
+            error = wrapped.underlying
         }
         guard let psql = error as? PSQLError else { return false }
         guard let state = psql.serverInfo?[.sqlState] else { return true }
         return state.hasPrefix("57P") || state.hasPrefix("08")
     }
 
-    /// `BEGIN`, `body`, `COMMIT` on one connection (`ROLLBACK` when `body` throws). A connection
-    /// whose rollback or commit failed is in an unknown state: it is closed rather than reused.
-    func withTransaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
-        // A failed BEGIN, COMMIT or ROLLBACK leaves the connection in an unknown state: `withConnection` drops it.
+    /// A transaction that failed: in which phase, and the error there.
+    struct TransactionError: Error, CustomStringConvertible {
+        enum Phase: Sendable { case begin, body, commit }
+        let phase: Phase
+        let underlying: any Error
+        /// The body failed and so did its ROLLBACK.
+        var rollbackFailed = false
+        var description: String { "\(underlying)" }
+    }
+
+    /// `BEGIN`, `body`, `COMMIT` on one connection (`ROLLBACK` when `body` throws), each statement
+    /// under its own deadline. A connection whose rollback or commit failed is in an unknown state:
+    /// `withConnection` closes it rather than reuse it.
+    func withTransaction<T: Sendable>(_ body: @escaping @Sendable (LeasedConnection) async throws -> T) async throws -> T {
         let logger = logger
         return try await withConnection { connection in
-            try await connection.withTransaction(logger: logger) { connection in try await body(connection) }
+            do { try await connection.query("BEGIN", logger: logger) } catch { throw TransactionError(phase: .begin, underlying: error) }
+            let value: T
+            do {
+                value = try await body(connection)
+            } catch {
+                var failure = TransactionError(phase: .body, underlying: error)
+                do { try await connection.query("ROLLBACK", logger: logger) } catch { failure.rollbackFailed = true }
+                throw failure
+            }
+            do { try await connection.query("COMMIT", logger: logger) } catch { throw TransactionError(phase: .commit, underlying: error) }
+            return value
         }
     }
 
@@ -229,5 +284,22 @@ final class ConnectionPool: Sendable {
     /// (postgres-nio asserts that a connection is closed before it is released).
     private static func close(_ connection: PostgresConnection) {
         connection.close().whenComplete { _ in withExtendedLifetime(connection) {} }
+    }
+}
+
+/// A connection leased for one use of the pool: every statement sent through it runs under its
+/// own deadline (`ConnectionPool.withConnection`), and its rows are read in full within it.
+struct LeasedConnection: Sendable {
+    let connection: PostgresConnection
+    let use: ConnectionPool.Use
+
+    /// Runs one statement and reads all its rows, under the statement's deadline.
+    @discardableResult
+    func query(_ query: PostgresQuery, logger: Logger) async throws -> [PostgresRow] {
+        try await use.statement {
+            var rows: [PostgresRow] = []
+            for try await row in try await connection.query(query, logger: logger) { rows.append(row) }
+            return rows
+        }
     }
 }

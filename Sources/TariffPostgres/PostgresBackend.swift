@@ -91,8 +91,19 @@ public final class PostgresBackend: SettlementBackend {
         } catch let error as PSQLError where error.serverInfo != nil {
             return
         } catch {
-            throw SettlementError(.storage, "cannot reach the ledger at \(settings): \((error as? PSQLError)?.code.description ?? "\(type(of: error))")")
+            let reason = (error as? PSQLError)?.code.description ?? "\(error)"
+            throw SettlementError(.storage, "cannot reach the ledger at \(settings): \(reason)" + tlsAdvice(settings, reason: reason))
         }
+    }
+
+    /// What to do when a connection failed under `verify-full` (the default off this machine): the
+    /// error says it was the default and how to trust the server, so nobody is left guessing.
+    static func tlsAdvice(_ settings: PostgresConfiguration, reason: String) -> String {
+        guard settings.tls == .verifyFull else { return "" }
+        let defaulted = PostgresConfiguration.defaultTLS(host: settings.host) == .verifyFull
+        return " (sslmode=verify-full\(defaulted ? ", the default for a host that is not loopback," : "") needs the server to offer TLS "
+            + "with a certificate for '\(settings.host)' signed by a trusted authority: give sslrootcert=FILE for a private CA, "
+            + "or sslmode=require to encrypt without checking the certificate, or sslmode=disable on a network you trust)"
     }
 
     /// - throws: `invalid_input` when the TLS settings cannot make a context (no usable trust store for verify-full).
@@ -106,7 +117,11 @@ public final class PostgresBackend: SettlementBackend {
             context.certificateVerification = .none
             let sslContext = try Self.sslContext(context)
             tls = settings.tls == .prefer ? .prefer(sslContext) : .require(sslContext)
-        case .verifyFull: tls = .require(try Self.sslContext(.makeClientConfiguration()))
+        case .verifyFull:
+            var context = TLSConfiguration.makeClientConfiguration()
+            context.certificateVerification = .fullVerification
+            if let file = settings.trustedCertificatesFile { context.trustRoots = .file(file) }
+            tls = .require(try Self.sslContext(context))
         }
         var configuration = PostgresConnection.Configuration(host: settings.host, port: settings.port, username: settings.user, password: settings.password,
                                                              database: settings.database, tls: tls)
@@ -141,9 +156,8 @@ public final class PostgresBackend: SettlementBackend {
                 applied_at timestamptz NOT NULL DEFAULT now())
                 """), logger: logger)
             var applied = Set<Int64>()
-            for try await version in try await connection.query(PostgresQuery(unsafeSQL: "SELECT version FROM \"\(schema)\".tariff_migrations"),
-                                                                logger: logger).decode(Int64.self) {
-                applied.insert(version)
+            for row in try await connection.query(PostgresQuery(unsafeSQL: "SELECT version FROM \"\(schema)\".tariff_migrations"), logger: logger) {
+                applied.insert(try row.decode(Int64.self))
             }
             for migration in migrations where !applied.contains(migration.version) {
                 for statement in migration.statements {
@@ -171,8 +185,8 @@ public final class PostgresBackend: SettlementBackend {
         let code = currency.code
         return try await pool.withConnection { connection in
             try await connection.query("INSERT INTO ledger_meta (key, value) VALUES ('currency', \(code)) ON CONFLICT (key) DO NOTHING", logger: logger)
-            for try await value in try await connection.query("SELECT value FROM ledger_meta WHERE key = 'currency'", logger: logger).decode(String.self) {
-                return value
+            for row in try await connection.query("SELECT value FROM ledger_meta WHERE key = 'currency'", logger: logger) {
+                return try row.decode(String.self)
             }
             throw SettlementError(.storage, "the ledger keeps no currency")
         }
@@ -181,18 +195,16 @@ public final class PostgresBackend: SettlementBackend {
     // MARK: Running statements
 
     /// The rows of one statement, on `connection` (inside a transaction) or on a connection of the pool.
-    func rows(_ query: PostgresQuery, on connection: PostgresConnection? = nil) async throws -> [PostgresRandomAccessRow] {
+    func rows(_ query: PostgresQuery, on connection: LeasedConnection? = nil) async throws -> [PostgresRandomAccessRow] {
         if let connection { return try await Self.collect(query, on: connection) }
         return try await pool.withConnection { connection in try await Self.collect(query, on: connection) }
     }
 
-    static func collect(_ query: PostgresQuery, on connection: PostgresConnection) async throws -> [PostgresRandomAccessRow] {
-        var rows: [PostgresRandomAccessRow] = []
-        for try await row in try await connection.query(query, logger: logger) { rows.append(row.makeRandomAccess()) }
-        return rows
+    static func collect(_ query: PostgresQuery, on connection: LeasedConnection) async throws -> [PostgresRandomAccessRow] {
+        try await connection.query(query, logger: logger).map { $0.makeRandomAccess() }
     }
 
-    func row(_ query: PostgresQuery, on connection: PostgresConnection? = nil) async throws -> PostgresRandomAccessRow {
+    func row(_ query: PostgresQuery, on connection: LeasedConnection? = nil) async throws -> PostgresRandomAccessRow {
         guard let row = try await rows(query, on: connection).first else { throw SettlementError(.storage, "the ledger's function returned no row") }
         return row
     }
@@ -223,6 +235,7 @@ public final class PostgresBackend: SettlementBackend {
 
     /// The server's error inside a transaction's wrapper (a refusal raised in a locked step arrives wrapped).
     static func underlying(_ error: any Error) -> any Error {
+        if let wrapped = error as? ConnectionPool.TransactionError { return underlying(wrapped.underlying) }
         guard let wrapped = error as? PostgresTransactionError else { return error }
         return wrapped.closureError.map(underlying) ?? wrapped.beginError ?? wrapped.commitError ?? error
     }
@@ -352,7 +365,7 @@ public final class PostgresBackend: SettlementBackend {
         }
     }
 
-    private func lockConsumer(ofExecution execution: String, on connection: PostgresConnection) async throws {
+    private func lockConsumer(ofExecution execution: String, on connection: LeasedConnection) async throws {
         _ = try await rows("SELECT 1 FROM consumers WHERE id = (SELECT consumer FROM holds WHERE execution = \(execution)) FOR UPDATE", on: connection)
     }
 
@@ -418,7 +431,7 @@ public final class PostgresBackend: SettlementBackend {
 
     /// Reads the hold, the period state and the consumer's available credits; prices; applies if
     /// nothing it read changed (else the function raises `stale`).
-    private func settleOnce(_ command: SettleCommand, pricing: @Sendable (PeriodState) throws -> PricedCharge, on connection: PostgresConnection?) async throws -> SettleReceipt {
+    private func settleOnce(_ command: SettleCommand, pricing: @Sendable (PeriodState) throws -> PricedCharge, on connection: LeasedConnection?) async throws -> SettleReceipt {
         // nil for a per-call plan, which keeps no period state (the join then finds no row: empty state).
         let stateKey = command.period?.rawValue
         let now = command.now.nanosecondsSinceEpoch
@@ -484,7 +497,7 @@ public final class PostgresBackend: SettlementBackend {
     /// Calls `tariff_settle` with a price and what it was computed against (a NULL expected hold: any hold covering the price).
     static func applySettle(_ command: SettleCommand, priced: PricedCharge, periodVersion: Int64, expectedHeld: Int64?, minimumAvailable: Int64?,
                             exactAvailable: Int64?, charged: Money, uncollected: Money, split: SplitShares,
-                            on connection: PostgresConnection) async throws -> SettleReceipt {
+                            on connection: LeasedConnection) async throws -> SettleReceipt {
         let stateKey = command.period?.rawValue
         let now = command.now.nanosecondsSinceEpoch
         let rows = try await collect("""
@@ -507,7 +520,7 @@ public final class PostgresBackend: SettlementBackend {
                       split: SplitShares(creator: Money(micros: try row[first + 4].decode(Int64.self)), platform: Money(micros: try row[first + 5].decode(Int64.self)),
                                          processing: Money(micros: try row[first + 6].decode(Int64.self))),
                       computeUnits: ComputeUnits(millis: try row[first + 7].decode(Int64.self)),
-                      refusal: try row[first + 8].decode(String?.self).flatMap(Refusal.init(rawValue:)),
+                      refusal: try StoredValue.decode(Refusal.self, try row[first + 8].decode(String?.self), column: "refusal"),
                       released: Money(micros: try row[first + 9].decode(Int64.self)))
     }
 
@@ -529,7 +542,7 @@ public final class PostgresBackend: SettlementBackend {
         }
     }
 
-    private func chargePeriodOnce(_ command: PeriodChargeCommand, lines: (PeriodState) throws -> [PricedLine], on connection: PostgresConnection?) async throws -> PeriodChargeReceipt {
+    private func chargePeriodOnce(_ command: PeriodChargeCommand, lines: (PeriodState) throws -> [PricedLine], on connection: LeasedConnection?) async throws -> PeriodChargeReceipt {
         let stateKey = command.period.rawValue
         let now = command.now.nanosecondsSinceEpoch
         let row = try await self.row("""

@@ -1,4 +1,5 @@
 import Foundation
+import Tariff
 import TariffSettlement
 
 /// Where and how to reach the PostgreSQL ledger, read from a URL and flags:
@@ -11,7 +12,8 @@ import TariffSettlement
 /// | query item | meaning | default |
 /// | --- | --- | --- |
 /// | `pool` | most connections this process opens (1...512) | 16 |
-/// | `sslmode` | `disable`, `prefer` (TLS when the server offers it), `require` (TLS, certificate not checked, as libpq), `verify-full` (TLS, certificate and host checked) | `prefer` |
+/// | `sslmode` | `disable`, `prefer` (TLS when the server offers it, certificate not checked), `require` (TLS, certificate not checked, as libpq), `verify-full` (TLS, certificate and host checked) | `verify-full` for a host that is not loopback; `prefer` for `localhost`, `127.x.y.z`, `::1` |
+/// | `sslrootcert` | a PEM file of the certificate authorities `verify-full` trusts (a private CA) | the system's trust store |
 /// | `connect_timeout` | seconds to open a connection | 10 |
 /// | `statement_timeout` | seconds one statement may run on the server (0: no limit) | 30 |
 /// | `schema` | the schema holding the ledger's tables (several ledgers in one database) | `public` |
@@ -30,26 +32,36 @@ public struct PostgresConfiguration: Sendable, Hashable, CustomStringConvertible
     public var database: String
     public var poolSize: Int
     public var tls: TLSMode
+    /// PEM file of trusted certificate authorities for `verify-full` (nil: the system's).
+    public var trustedCertificatesFile: String?
     public var connectTimeoutSeconds: Int
     public var statementTimeoutSeconds: Int
     public var schema: String
     public var applicationName: String
 
     public init(host: String = "127.0.0.1", port: Int = 5432, user: String = "postgres", password: String? = nil, database: String = "postgres",
-                poolSize: Int = 16, tls: TLSMode = .prefer, connectTimeoutSeconds: Int = 10, statementTimeoutSeconds: Int = 30,
-                schema: String = "public", applicationName: String = "tariff") {
+                poolSize: Int = 16, tls: TLSMode? = nil, trustedCertificatesFile: String? = nil, connectTimeoutSeconds: Int = 10,
+                statementTimeoutSeconds: Int = 30, schema: String = "public", applicationName: String = "tariff") {
         self.host = host
         self.port = port
         self.user = user
         self.password = password
         self.database = database
         self.poolSize = poolSize
-        self.tls = tls
+        self.tls = tls ?? Self.defaultTLS(host: host)
+        self.trustedCertificatesFile = trustedCertificatesFile
         self.connectTimeoutSeconds = connectTimeoutSeconds
         self.statementTimeoutSeconds = statementTimeoutSeconds
         self.schema = schema
         self.applicationName = applicationName
     }
+
+    /// `verify-full` for a server reached over a network, `prefer` on this machine.
+    ///
+    /// Why: `prefer` and `require` encrypt but accept any certificate, so anyone on the path can
+    /// pose as the server and read the password and every ledger row; over loopback there is no
+    /// path to be on. An explicit `sslmode` is kept as written.
+    public static func defaultTLS(host: String) -> TLSMode { LoopbackHost.contains(host) ? .prefer : .verifyFull }
 
     /// Whether a `--ledger` value names this backend.
     /// Schemes are case-insensitive (RFC 3986): `Postgres://` is a PostgreSQL URL too.
@@ -67,6 +79,7 @@ public struct PostgresConfiguration: Sendable, Hashable, CustomStringConvertible
         self.init()
         guard let host = components.host, !host.isEmpty else { throw SettlementError(.invalidInput, "the ledger URL names no host") }
         self.host = host
+        tls = Self.defaultTLS(host: host)
         if let port = components.port {
             guard (1...65_535).contains(port) else { throw SettlementError(.invalidInput, "the ledger URL's port \(port) is out of range") }
             self.port = port
@@ -84,6 +97,9 @@ public struct PostgresConfiguration: Sendable, Hashable, CustomStringConvertible
                     throw SettlementError(.invalidInput, "sslmode must be one of \(TLSMode.allCases.map(\.rawValue).joined(separator: ", ")), not '\(value)'")
                 }
                 tls = mode
+            case "sslrootcert":
+                guard !value.isEmpty else { throw SettlementError(.invalidInput, "sslrootcert names a PEM file of certificate authorities") }
+                trustedCertificatesFile = value
             case "connect_timeout": connectTimeoutSeconds = try Self.integer(value, item.name, in: 1...3_600)
             case "statement_timeout": statementTimeoutSeconds = try Self.integer(value, item.name, in: 0...86_400)
             case "schema":
@@ -94,7 +110,7 @@ public struct PostgresConfiguration: Sendable, Hashable, CustomStringConvertible
                 schema = value
             case "application_name": applicationName = value
             default:
-                throw SettlementError(.invalidInput, "unknown ledger URL setting '\(item.name)' (pool, sslmode, connect_timeout, statement_timeout, schema, application_name)")
+                throw SettlementError(.invalidInput, "unknown ledger URL setting '\(item.name)' (pool, sslmode, sslrootcert, connect_timeout, statement_timeout, schema, application_name)")
             }
         }
     }

@@ -23,7 +23,7 @@ enum Rows {
                                     split: SplitShares(creator: Money(micros: try row[16].decode(Int64.self)), platform: Money(micros: try row[17].decode(Int64.self)),
                                                        processing: Money(micros: try row[18].decode(Int64.self))),
                                     computeUnits: ComputeUnits(millis: try row[19].decode(Int64.self)),
-                                    refusal: try row[20].decode(String?.self).flatMap(Refusal.init(rawValue:)),
+                                    refusal: try StoredValue.decode(Refusal.self, try row[20].decode(String?.self), column: "holds.refusal"),
                                     released: Money(micros: try row[21].decode(Int64.self)))
         }
         return HoldRecord(execution: execution, consumer: consumer, plan: try row[2].decode(String.self), version: Int(try row[3].decode(Int64.self)),
@@ -31,7 +31,7 @@ enum Rows {
                           estimate: Money(micros: try row[5].decode(Int64.self)), amount: Money(micros: try row[6].decode(Int64.self)),
                           createdAt: Timestamp(nanosecondsSinceEpoch: try row[7].decode(Int64.self)),
                           expiresAt: Timestamp(nanosecondsSinceEpoch: try row[8].decode(Int64.self)),
-                          state: HoldRecord.State(rawValue: Int(try row[9].decode(Int16.self))) ?? .active,
+                          state: try StoredValue.decode(HoldRecord.State.self, Int(try row[9].decode(Int16.self)), column: "holds.state"),
                           fingerprint: try row[10].decode(String.self), closingFingerprint: try row[11].decode(String?.self), outcome: outcome,
                           closedAt: try row[12].decode(Int64?.self).map(Timestamp.init(nanosecondsSinceEpoch:)))
     }
@@ -43,8 +43,8 @@ enum Rows {
 
     static func entry(_ row: PostgresRandomAccessRow) throws -> Entry {
         Entry(sequence: try row[0].decode(Int64.self), operation: try row[1].decode(String.self),
-              debit: Account(Account.Kind(rawValue: Int(try row[2].decode(Int16.self))) ?? .available, try row[3].decode(String.self)),
-              credit: Account(Account.Kind(rawValue: Int(try row[4].decode(Int16.self))) ?? .available, try row[5].decode(String.self)),
+              debit: Account(try StoredValue.decode(Account.Kind.self, Int(try row[2].decode(Int16.self)), column: "entries.debit_kind"), try row[3].decode(String.self)),
+              credit: Account(try StoredValue.decode(Account.Kind.self, Int(try row[4].decode(Int16.self)), column: "entries.credit_kind"), try row[5].decode(String.self)),
               amount: Money(micros: try row[6].decode(Int64.self)), at: Timestamp(nanosecondsSinceEpoch: try row[7].decode(Int64.self)))
     }
 
@@ -55,7 +55,7 @@ enum Rows {
 
     static func charge(_ row: PostgresRandomAccessRow) throws -> ChargeRecord {
         ChargeRecord(sequence: try row[0].decode(Int64.self), operation: try row[1].decode(String.self),
-                     kind: ChargeRecord.Kind(rawValue: try row[2].decode(String.self)) ?? .execution, consumer: try row[3].decode(String.self),
+                     kind: try StoredValue.decode(ChargeRecord.Kind.self, try row[2].decode(String.self), column: "charges.kind"), consumer: try row[3].decode(String.self),
                      agent: try row[4].decode(String.self), creator: try row[5].decode(String.self), plan: try row[6].decode(String.self),
                      version: Int(try row[7].decode(Int64.self)), execution: try row[8].decode(String?.self),
                      computeUnits: ComputeUnits(millis: try row[9].decode(Int64.self)), billed: Money(micros: try row[10].decode(Int64.self)),

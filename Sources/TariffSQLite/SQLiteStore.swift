@@ -39,42 +39,47 @@ struct SQLiteStore: LedgerStore {
         let statement = try statement("SELECT execution, consumer, plan, version, period_start, estimate, amount, created_at, expires_at, state, fingerprint, closing_fingerprint, closed_at, billed, charged, uncollected, creator_share, platform_share, processing_share, compute_units, refusal, released FROM holds WHERE execution = ?")
         defer { statement.reset() }
         statement.bind(1, execution)
-        return try statement.step() ? Self.hold(from: statement) : nil
+        return try statement.step() ? try Self.hold(from: statement) : nil
     }
 
     /// The hold of the statement's current row (columns in `holdColumns` order).
-    static func hold(from row: RawStatement) -> HoldRecord {
+    /// - throws: `storage` for a state or refusal this build does not know.
+    static func hold(from row: RawStatement) throws -> HoldRecord {
         var outcome: SettleReceipt?
         if let billed = row.optionalInt64(13) {
             outcome = SettleReceipt(execution: row.text(0), consumer: row.text(1), billed: Money(micros: billed), charged: Money(micros: row.int64(14)),
                                     uncollected: Money(micros: row.int64(15)),
                                     split: SplitShares(creator: Money(micros: row.int64(16)), platform: Money(micros: row.int64(17)),
                                                        processing: Money(micros: row.int64(18))),
-                                    computeUnits: ComputeUnits(millis: row.int64(19)), refusal: row.optionalText(20).flatMap(Refusal.init(rawValue:)),
+                                    computeUnits: ComputeUnits(millis: row.int64(19)),
+                                    refusal: try StoredValue.decode(Refusal.self, row.optionalText(20), column: "holds.refusal"),
                                     released: Money(micros: row.int64(21)))
         }
         return HoldRecord(execution: row.text(0), consumer: row.text(1), plan: row.text(2), version: row.int(3),
                           periodStart: row.optionalInt64(4).map(Timestamp.init(nanosecondsSinceEpoch:)),
                           estimate: Money(micros: row.int64(5)), amount: Money(micros: row.int64(6)), createdAt: Timestamp(nanosecondsSinceEpoch: row.int64(7)),
-                          expiresAt: Timestamp(nanosecondsSinceEpoch: row.int64(8)), state: HoldRecord.State(rawValue: row.int(9)) ?? .active,
+                          expiresAt: Timestamp(nanosecondsSinceEpoch: row.int64(8)),
+                          state: try StoredValue.decode(HoldRecord.State.self, row.int(9), column: "holds.state"),
                           fingerprint: row.text(10), closingFingerprint: row.optionalText(11), outcome: outcome,
                           closedAt: row.optionalInt64(12).map(Timestamp.init(nanosecondsSinceEpoch:)))
     }
 
     /// The same from a GRDB row (reads outside the steps).
-    static func hold(from row: Row) -> HoldRecord {
+    static func hold(from row: Row) throws -> HoldRecord {
         var outcome: SettleReceipt?
         if let billed: Int64 = row[13] {
             outcome = SettleReceipt(execution: row[0], consumer: row[1], billed: Money(micros: billed), charged: Money(micros: row[14]),
                                     uncollected: Money(micros: row[15]),
                                     split: SplitShares(creator: Money(micros: row[16]), platform: Money(micros: row[17]), processing: Money(micros: row[18])),
-                                    computeUnits: ComputeUnits(millis: row[19]), refusal: (row[20] as String?).flatMap(Refusal.init(rawValue:)),
+                                    computeUnits: ComputeUnits(millis: row[19]),
+                                    refusal: try StoredValue.decode(Refusal.self, row[20] as String?, column: "holds.refusal"),
                                     released: Money(micros: row[21]))
         }
         return HoldRecord(execution: row[0], consumer: row[1], plan: row[2], version: row[3],
                           periodStart: (row[4] as Int64?).map(Timestamp.init(nanosecondsSinceEpoch:)),
                           estimate: Money(micros: row[5]), amount: Money(micros: row[6]), createdAt: Timestamp(nanosecondsSinceEpoch: row[7]),
-                          expiresAt: Timestamp(nanosecondsSinceEpoch: row[8]), state: HoldRecord.State(rawValue: row[9]) ?? .active,
+                          expiresAt: Timestamp(nanosecondsSinceEpoch: row[8]),
+                          state: try StoredValue.decode(HoldRecord.State.self, row[9] as Int, column: "holds.state"),
                           fingerprint: row[10], closingFingerprint: row[11], outcome: outcome,
                           closedAt: (row[12] as Int64?).map(Timestamp.init(nanosecondsSinceEpoch:)))
     }
@@ -138,7 +143,7 @@ struct SQLiteStore: LedgerStore {
         }
         defer { statement.reset() }
         var holds: [HoldRecord] = []
-        while try statement.step() { holds.append(Self.hold(from: statement)) }
+        while try statement.step() { holds.append(try Self.hold(from: statement)) }
         return holds
     }
 
@@ -277,17 +282,18 @@ struct SQLiteStore: LedgerStore {
         creator_share, platform_share, processing_share, failed, dated_at
         """
 
-    static func charge(from row: Row) -> ChargeRecord {
-        ChargeRecord(sequence: row[0], operation: row[1], kind: ChargeRecord.Kind(rawValue: row[2]) ?? .execution, consumer: row[3], agent: row[4],
+    static func charge(from row: Row) throws -> ChargeRecord {
+        ChargeRecord(sequence: row[0], operation: row[1], kind: try StoredValue.decode(ChargeRecord.Kind.self, row[2] as String, column: "charges.kind"),
+                     consumer: row[3], agent: row[4],
                      creator: row[5], plan: row[6], version: row[7], execution: row[8], computeUnits: ComputeUnits(millis: row[9]),
                      billed: Money(micros: row[10]), charged: Money(micros: row[11]), uncollected: Money(micros: row[12]),
                      split: SplitShares(creator: Money(micros: row[13]), platform: Money(micros: row[14]), processing: Money(micros: row[15])),
                      failed: (row[16] as Int64) != 0, datedAt: Timestamp(nanosecondsSinceEpoch: row[17]))
     }
 
-    static func entry(from row: Row) -> Entry {
-        Entry(sequence: row[0], operation: row[1], debit: Account(Account.Kind(rawValue: row[2]) ?? .available, row[3]),
-              credit: Account(Account.Kind(rawValue: row[4]) ?? .available, row[5]), amount: Money(micros: row[6]),
+    static func entry(from row: Row) throws -> Entry {
+        Entry(sequence: row[0], operation: row[1], debit: Account(try StoredValue.decode(Account.Kind.self, row[2] as Int, column: "entries.debit_kind"), row[3]),
+              credit: Account(try StoredValue.decode(Account.Kind.self, row[4] as Int, column: "entries.credit_kind"), row[5]), amount: Money(micros: row[6]),
               at: Timestamp(nanosecondsSinceEpoch: row[7]))
     }
 }

@@ -48,10 +48,17 @@ public struct StripeConfiguration: Sendable {
         return configuration
     }
 
-    /// - throws: `invalid_input` for a base that is not http(s) or limits out of range.
+    /// - throws: `invalid_input` for a base that is not http(s), plain http to a host that is not
+    ///   loopback, or limits out of range.
     public func validate() throws {
         guard let url = URL(string: apiBase), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https", url.host != nil else {
             throw SettlementError(.invalidInput, "STRIPE_API_BASE must be an http(s) URL such as https://api.stripe.com, not '\(Redaction.url(apiBase))'")
+        }
+        // Every request carries the secret key in its Authorization header: over plain http it may
+        // only go to this machine (the tests' fakes, localstripe), never across a network.
+        if scheme == "http", let host = url.host, !LoopbackHost.contains(host) {
+            throw SettlementError(.invalidInput, "refusing to send the Stripe secret key in clear to '\(Redaction.url(apiBase))': "
+                                  + "STRIPE_API_BASE must be https:// (plain http:// is allowed to a loopback host only: localhost, 127.0.0.1, [::1])")
         }
         guard (1...10).contains(maximumAttempts) else { throw SettlementError(.invalidInput, "the Stripe rail makes 1 to 10 attempts per request") }
         guard initialBackoffMilliseconds >= 0, maximumBackoffMilliseconds >= initialBackoffMilliseconds, maximumBackoffMilliseconds <= 60_000 else {

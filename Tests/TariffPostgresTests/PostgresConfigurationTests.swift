@@ -40,7 +40,8 @@ struct PostgresConfigurationTests {
     @Test("the password is never printed: description, debug description, dump, interpolation")
     func redacted() throws {
         let configuration = try PostgresConfiguration(url: "postgres://ledger:hunter2-secret@db:5432/billing?pool=4", environment: [:])
-        #expect(configuration.description == "postgres://ledger@db:5432/billing?pool=4&sslmode=prefer&connect_timeout=10&statement_timeout=30&schema=public")
+        // A host that is not loopback: verify-full by default (issue 14).
+        #expect(configuration.description == "postgres://ledger@db:5432/billing?pool=4&sslmode=verify-full&connect_timeout=10&statement_timeout=30&schema=public")
         var dumped = ""
         dump(configuration, to: &dumped)
         for text in [configuration.description, configuration.debugDescription, String(reflecting: configuration), "\(configuration)", dumped] {

@@ -46,12 +46,18 @@ public struct PayoutLine: Sendable, Hashable {
 extension Settlement {
     // MARK: Usage
 
-    /// Reads `30d`, `7d`, `24h` (whole days or hours, at most 3650 days).
+    /// The longest usage period: ten years (3,650 days, 87,600 hours).
+    public static let maximumUsagePeriodHours: Int64 = 3_650 * 24
+
+    /// Reads `30d`, `7d`, `24h` (whole days or hours, at most 3650 days); nil for anything else.
+    /// The count is compared with the bound before it is multiplied: `400000000000000000d` is
+    /// refused, never an overflow (it trapped).
     public static func usagePeriod(_ text: String) -> Duration? {
-        guard let unit = text.last, unit == "d" || unit == "h", let count = Int64(text.dropLast()), count > 0 else { return nil }
-        let hours = unit == "d" ? count * 24 : count
-        guard hours <= 3_650 * 24 else { return nil }
-        return .seconds(hours * 3_600)
+        guard let unit = text.last, unit == "d" || unit == "h", text.first?.isNumber == true,
+              let count = Int64(text.dropLast()), count > 0 else { return nil }
+        let hoursPerUnit: Int64 = unit == "d" ? 24 : 1
+        guard count <= maximumUsagePeriodHours / hoursPerUnit else { return nil }
+        return .seconds(count * hoursPerUnit * 3_600)
     }
 
     /// Usage over the last `period` (up to now, inclusive), grouped, optionally of one consumer.
@@ -194,7 +200,7 @@ public struct ConsumerBilling: Sendable {
     /// - throws: `invalid_input` for a period other than `Nd` or `Nh`.
     public func usage(period: String = "30d", groupBy: UsageGrouping = .agent) async throws -> [UsageRow] {
         guard let duration = Settlement.usagePeriod(period) else {
-            throw SettlementError(.invalidInput, "a usage period is written like 30d, 7d or 24h, not '\(period)'")
+            throw SettlementError(.invalidInput, "a usage period is written like 30d, 7d or 24h (at most 3650d), not '\(SafeText.escaping(period))'")
         }
         return try await settlement.usage(period: duration, groupBy: groupBy, consumer: consumer)
     }
