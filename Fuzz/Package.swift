@@ -20,9 +20,10 @@ let package = Package(
         // The Stripe webhook parser: signature header and payload, and a correctly signed payload.
         .executableTarget(name: "FuzzWebhook", dependencies: [.product(name: "TariffStripe", package: "Tariff"),
                                                               .product(name: "TariffSettlement", package: "Tariff")]),
-        // The service's request decoding (issue 11, TariffServer, built in parallel): add
-        // `FuzzServiceRequest` here once the server exposes its request decoder, with a corpus in
-        // Fuzz/corpus/service-request/ and its name in .ci/fuzz's HARNESSES.
+        // The service's requests answered in process (routing, keys, bodies, handlers) over an
+        // in-memory ledger of the sample catalog, through TariffServer's `@_spi(Fuzzing)` entry.
+        .executableTarget(name: "FuzzServiceRequest", dependencies: [.product(name: "TariffServer", package: "Tariff"),
+                                                                     .product(name: "TariffSettlement", package: "Tariff")]),
     ],
     swiftLanguageModes: [.v6]
 )
