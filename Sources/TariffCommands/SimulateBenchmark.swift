@@ -77,7 +77,7 @@ struct SimulateBenchmark {
         do throws(OutputError) { writer = try OutputWriter(path: trace.path) } catch { throw InputError(error.description) }
         let start = Timestamp(dateOrTimestamp: "2026-11-02") ?? Timestamp(nanosecondsSinceEpoch: 0)
         var failure: OutputError?
-        _ = TraceGenerator(events: events, consumers: 10_000, days: 30, start: start, seed: seed).generate(for: catalog) { chunk in
+        _ = try TraceGenerator(events: events, consumers: 10_000, days: 30, start: start, seed: seed).generate(for: catalog) { chunk in
             guard failure == nil else { return }
             do throws(OutputError) { try writer.write(chunk) } catch { failure = error }
         }
