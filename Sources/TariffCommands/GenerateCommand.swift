@@ -82,7 +82,7 @@ struct GenerateCommand: ParsableCommand {
             }
             lateMaxNanoseconds = value
         }
-        guard (millionths == 0) == (lateMax == nil) || (lateFraction == nil && lateMax == nil) else {
+        guard (lateFraction == nil) == (lateMax == nil) else {
             throw ValidationError("--late-fraction and --late-max go together")
         }
         return (delay, millionths, lateMaxNanoseconds)
