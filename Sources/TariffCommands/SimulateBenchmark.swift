@@ -130,8 +130,14 @@ struct SimulateBenchmark {
 
     /// Runs `tariff simulate` as a child process; returns its wall time and peak resident memory.
     static func simulate(plans: String, rules: String, trace: String) throws -> (seconds: Double, kilobytes: Int) {
+        try spawn(["simulate", "--plans", plans, "--rules", rules, "--usage", trace, "--format", "json"])
+    }
+
+    /// Runs this `tariff` executable with `tail` as a child process (standard output to /dev/null);
+    /// returns its wall time and peak resident memory.
+    static func spawn(_ tail: [String]) throws -> (seconds: Double, kilobytes: Int) {
         let executable = URL(fileURLWithPath: CommandLine.arguments[0]).path
-        let arguments = [executable, "simulate", "--plans", plans, "--rules", rules, "--usage", trace, "--format", "json"]
+        let arguments = [executable] + tail
         var pid: pid_t = 0
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -158,7 +164,7 @@ struct SimulateBenchmark {
             usleep(2_000)
         }
         let seconds = BenchCommand.seconds(ContinuousClock.now - start)
-        guard status == 0 else { throw InputError("tariff simulate failed in the benchmark (status \(status))") }
+        guard status == 0 else { throw InputError("tariff \(tail.first ?? "") failed in the benchmark (status \(status))") }
         return (seconds, peakKilobytes)
     }
 }
