@@ -65,39 +65,47 @@ public enum LedgerReplay {
     public static func run(trace path: String, catalog: CompiledCatalog, backend: any SettlementBackend, options: SimulationOptions,
                            shard: ReplayShard? = nil, progress: (@Sendable (Int) -> Void)? = nil) async throws -> ReplayReport {
         let currency: Currency?
-        let reading: TraceReading
+        let trace: OrderedTrace
         let failuresBefore = catalog.externalRuleFailures()
         do throws(SimulationError) {
             currency = try Simulator.currency(of: catalog, requested: options.currency ?? backend.currency)
-            reading = try Simulator.readTrace(path, catalog: catalog, strict: options.strict, maxSpanNanoseconds: options.maxSpanNanoseconds)
+            // Read once to learn the order (late lines go to runs on disk), then streamed in batches.
+            trace = try OrderedTrace(path: path, catalog: catalog, strict: options.strict, maxSpanNanoseconds: options.maxSpanNanoseconds,
+                                     limits: options.reorder)
         } catch {
             throw SettlementError(.invalidInput, error.description)
         }
         guard currency == nil || currency == backend.currency else {
             throw SettlementError(.wrongCurrency, "the trace is replayed in \(currency?.code ?? "?"); the ledger keeps \(backend.currency.code)")
         }
-        let clock = ManualClock(reading.events.first?.time ?? Timestamp(nanosecondsSinceEpoch: 0))
+        let clock = ManualClock(Timestamp(nanosecondsSinceEpoch: 0))
         var driver = Driver(settlement: Settlement(backend: backend, catalog: catalog, clock: clock), clock: clock, shard: shard,
                             simulation: SimulationSink(catalog: catalog, from: options.from, to: options.to))
         var processor = BillingProcessor(catalog: catalog, sink: QueueSink(), entities: TraceEntities(), currency: currency)
-        for (index, event) in reading.events.enumerated() {
-            processor.process(event)
-            try await driver.apply(&processor)
-            if index % 4_096 == 4_095 { progress?(event.line) }
+        var processed = 0
+        while let batch = await trace.next() {
+            if processed == 0, let first = batch.first { clock.set(first.time) }
+            for event in batch {
+                processor.process(event)
+                try await driver.apply(&processor)
+                processed += 1
+                if processed % 4_096 == 0 { progress?(event.line) }
+            }
         }
+        do throws(SimulationError) { try trace.finish() } catch { throw SettlementError(.invalidInput, error.description) }
         processor.finish(through: options.to ?? processor.lastEventTime ?? Timestamp(nanosecondsSinceEpoch: .min))
         try await driver.apply(&processor)
 
         var simulation = driver.simulation
         simulation.entities = processor.entities
-        for rejection in reading.rejections { simulation.rejected(rejection) }
-        simulation.rejectedUnlisted(reading.rejectionsUnlisted)
+        for rejection in trace.rejections { simulation.rejected(rejection) }
+        simulation.rejectedUnlisted(trace.rejectionsUnlisted)
         for warning in driver.warnings { simulation.warning(warning) }
         simulation.warningsUnlisted(driver.warningsUnlisted)
         var report: SimulationReport
         do throws(AmountOverflow) { report = try simulation.finished() } catch { throw SettlementError(.outOfRange, error.description) }
         report.currency = currency
-        report.linesRead = reading.lines
+        report.linesRead = trace.lines
         report.from = options.from ?? processor.firstEventTime
         report.to = options.to ?? processor.lastEventTime.flatMap { $0.adding(nanoseconds: 1) }
         report.refused += driver.refusedForCredits.values.reduce(0, +)

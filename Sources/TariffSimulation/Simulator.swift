@@ -12,6 +12,8 @@ public struct SimulationOptions: Sendable {
     /// `--max-span` (usage.md): events strictly farther than this from the first accepted event
     /// (file order), either way, are rejected. 400 days by default.
     public var maxSpanNanoseconds: Int64
+    /// The reorder stage's bounds (tests make them tiny to exercise the runs on disk).
+    public var reorder: ReorderLimits = .standard
     public static let defaultMaxSpanNanoseconds: Int64 = TraceParser.defaultMaxSpanNanoseconds
     public init(from: Timestamp? = nil, to: Timestamp? = nil, currency: Currency? = nil, strict: Bool = false,
                 maxSpanNanoseconds: Int64 = SimulationOptions.defaultMaxSpanNanoseconds) {
@@ -47,20 +49,25 @@ public struct SimulationError: Error, Sendable, CustomStringConvertible {
 
 /// Replays a usage trace against a catalog with no ledger.
 ///
-/// A trace in time order (what producers write, and what `tariff generate` writes) is streamed:
-/// memory holds the consumers' state and the ids seen, not the events. A trace found out of
-/// order is read again into memory and sorted by `(time, line)` (stdin is always buffered).
+/// Events are streamed through the reorder stage (`ReorderBuffer`): memory holds the consumers'
+/// state, the ids seen and a bounded buffer of events, never the trace. A trace in time order, or
+/// nearly (delivery order), is read once. When an event arrives later than the buffer reaches,
+/// the run goes on reading to gather every such line into sorted runs on disk, then reads the
+/// trace a second time, leaving those lines out and merging the runs back in: the events are then
+/// processed exactly in `(time, line)` order, as a full sort would give. Standard input is first
+/// copied to a temporary file (it may need to be read twice).
 public enum Simulator {
     /// Runs the simulation. `progress` is called with the lines read so far, every 65,536 lines.
     public static func run(trace path: String, catalog: CompiledCatalog, options: SimulationOptions,
                            progress: ((Int) -> Void)? = nil) throws(SimulationError) -> SimulationReport {
         let currency = try runCurrency(catalog, options)
         let failuresBefore = catalog.externalRuleFailures()
-        var outcome = try pass(path, catalog: catalog, options: options, currency: currency, buffered: path == "-", progress: progress)
-        if outcome == nil {
-            outcome = try pass(path, catalog: catalog, options: options, currency: currency, buffered: true, progress: progress)
+        let source = try TraceSource(path)
+        var outcome = try pass(source.path, catalog: catalog, options: options, currency: currency, reading: .first, progress: progress)
+        if case .late(let late) = outcome {
+            outcome = try pass(source.path, catalog: catalog, options: options, currency: currency, reading: .merge(late), progress: progress)
         }
-        guard var report = outcome else { throw SimulationError("the trace could not be ordered") }
+        guard case .report(var report) = outcome else { throw SimulationError("the trace could not be ordered") }
         report.currency = currency
         // A WebAssembly rule that failed was skipped for those executions: said once per plugin.
         report.warnings += catalog.externalRuleWarnings(since: failuresBefore).map { TraceWarning(line: 0, message: $0) }
@@ -81,60 +88,55 @@ public enum Simulator {
         return currencies.first
     }
 
-    /// One pass over the trace; nil when streaming met an event out of order (read again, buffered).
-    private static func pass(_ path: String, catalog: CompiledCatalog, options: SimulationOptions, currency: Currency?, buffered: Bool,
-                             progress: ((Int) -> Void)?) throws(SimulationError) -> SimulationReport? {
+    private enum PassOutcome {
+        case report(SimulationReport)
+        /// Some lines came too late for the buffer: they are in runs, for a second pass.
+        case late(LateLines)
+    }
+
+    /// One pass over the trace: a report, or the late lines gathered for a second pass.
+    private static func pass(_ path: String, catalog: CompiledCatalog, options: SimulationOptions, currency: Currency?, reading readingPass: ReadPass,
+                             progress: ((Int) -> Void)?) throws(SimulationError) -> PassOutcome {
         var processor = BillingProcessor(catalog: catalog, sink: SimulationSink(catalog: catalog, from: options.from, to: options.to),
                                          entities: TraceEntities(), currency: currency)
         // The reader interns agents into its own copy of the tables (holding the catalog's agents
         // at the indexes the processor knows); the processor gets it back at the end.
         let entities = processor.entities
         let reading: ReadingOutcome
-        if buffered {
-            // Read everything, then sort by (time, line): the sort is stable, so ties keep trace order.
-            var events: [TraceEvent] = []
-            reading = read(path, catalog: catalog, options: options, entities: entities, stopWhenOutOfOrder: false) { batch in
-                events.append(contentsOf: batch)
-            }
-            if let failure = reading.failure { throw failure }
-            events.sort { ($0.time, $0.line) < ($1.time, $1.line) }
-            for event in events { processor.process(event) }
-        } else {
-            // Two stages on two cores: this thread prices what a reader thread parses, through a
-            // bounded queue of event batches (so memory does not grow with the trace).
-            let pipe = EventPipe()
-            let box = ReadingBox()
-            let thread = Thread {
-                box.outcome = read(path, catalog: catalog, options: options, entities: entities, stopWhenOutOfOrder: true) { batch in
-                    pipe.put(batch)
-                }
-                pipe.finish()
-            }
-            thread.stackSize = 8 << 20
-            thread.start()
-            var processedLines = 0
-            while var batch = pipe.take() {
-                // A few hundred events at a time: first their names are interned and the id-table
-                // slots they will probe loaded, in tight loops whose cache misses overlap (where
-                // each event waited for memory in turn), then they are processed.
-                batch.withUnsafeMutableBufferPointer { events in
-                    for chunk in stride(from: 0, to: events.count, by: 256) {
-                        let end = min(chunk + 256, events.count)
-                        processor.prepare(UnsafeMutableBufferPointer(rebasing: events[chunk..<end]))
-                        for index in chunk..<end { processor.process(resolved: events[index]) }
-                    }
-                }
-                if let last = batch.last, last.line - processedLines >= 65_536 {
-                    processedLines = last.line
-                    progress?(processedLines)
-                }
-            }
-            box.done.wait()
-            guard let outcome = box.outcome else { throw SimulationError("the trace reader stopped") }
-            reading = outcome
-            if let failure = reading.failure { throw failure }
-            if reading.outOfOrder { return nil }
+        // Two stages on two cores: this thread prices what a reader thread parses and orders,
+        // through a bounded queue of event batches (so memory does not grow with the trace).
+        let pipe = EventPipe()
+        let box = ReadingBox()
+        let settings = ReadSettings(path: path, meterNames: catalog.meterNames, strict: options.strict,
+                                    maxSpanNanoseconds: options.maxSpanNanoseconds, limits: options.reorder, interning: true)
+        let thread = Thread {
+            box.outcome = readOrdered(settings, entities: entities, pass: readingPass) { batch in pipe.put(batch) }
+            pipe.finish()
         }
+        thread.stackSize = 8 << 20
+        thread.start()
+        var processedLines = 0
+        while var batch = pipe.take() {
+            // A few hundred events at a time: first their names are interned and the id-table
+            // slots they will probe loaded, in tight loops whose cache misses overlap (where
+            // each event waited for memory in turn), then they are processed.
+            batch.withUnsafeMutableBufferPointer { events in
+                for chunk in stride(from: 0, to: events.count, by: 256) {
+                    let end = min(chunk + 256, events.count)
+                    processor.prepare(UnsafeMutableBufferPointer(rebasing: events[chunk..<end]))
+                    for index in chunk..<end { processor.process(resolved: events[index]) }
+                }
+            }
+            if let last = batch.last, last.line - processedLines >= 65_536 {
+                processedLines = last.line
+                progress?(processedLines)
+            }
+        }
+        box.done.wait()
+        guard let outcome = box.outcome else { throw SimulationError("the trace reader stopped") }
+        reading = outcome
+        if let failure = reading.failure { throw failure }
+        if let late = reading.late, case .first = readingPass { return .late(late) }
         // Agents were interned by the reader; consumers and plans by the processor.
         processor.entities.agents = reading.entities.agents
         let from = options.from ?? processor.firstEventTime
@@ -149,7 +151,7 @@ public enum Simulator {
         report.linesRead = reading.lines
         report.from = from
         report.to = to
-        return report
+        return .report(report)
     }
 
     /// What reading a trace gave: the entity tables, the rejections, the lines, or why it stopped.
@@ -159,7 +161,8 @@ public enum Simulator {
         /// Rejected lines past `SimulationReport.maximumListed` (counted, not kept).
         var rejectionsUnlisted = 0
         var lines = 0
-        var outOfOrder = false
+        /// The lines that came later than the buffer reached (first and gathering passes).
+        var late: LateLines?
         var failure: SimulationError?
 
         mutating func reject(_ rejection: Rejection) {
@@ -167,43 +170,143 @@ public enum Simulator {
         }
     }
 
-    /// Reads and parses the trace, handing events on in batches of 4,096.
+    /// Which pass over the trace a reading is.
+    enum ReadPass: @unchecked Sendable {
+        /// Hands on released events in order until one comes too late for the buffer; from then on
+        /// hands on nothing and gathers the late lines (a second pass follows).
+        case first
+        /// Hands on nothing, gathers the late lines (the ledger applies nothing before the order is known).
+        case gather
+        /// The second pass: the late lines are skipped and their runs merged back in.
+        case merge(LateLines)
+    }
 
-    private static func read(_ path: String, catalog: CompiledCatalog, options: SimulationOptions, entities: TraceEntities,
-                             stopWhenOutOfOrder: Bool, deliver: ([TraceEvent]) -> Void) -> ReadingOutcome {
-        var parser = TraceParser(meterNames: catalog.meterNames, maxSpanNanoseconds: options.maxSpanNanoseconds)
+    struct ReadSettings: @unchecked Sendable {
+        var path: String
+        var meterNames: [String]
+        var strict: Bool
+        var maxSpanNanoseconds: Int64
+        var limits: ReorderLimits
+        /// Agents interned and ids hashed by the reader (simulate), or names kept (the ledger replay).
+        var interning: Bool
+    }
+
+    /// Reads and parses the trace through the reorder stage, handing released events on in
+    /// `(time, line)` order, in batches of 4,096.
+    static func readOrdered(_ settings: ReadSettings, entities: TraceEntities, pass: ReadPass,
+                            deliver: ([TraceEvent]) -> Void) -> ReadingOutcome {
+        var parser = TraceParser(meterNames: settings.meterNames, maxSpanNanoseconds: settings.maxSpanNanoseconds)
         var outcome = ReadingOutcome(entities: entities)
         var batch: [TraceEvent] = []
         batch.reserveCapacity(4_096)
-        var lastTime: Timestamp?
+        var parsed: [TraceEvent] = []
+        parsed.reserveCapacity(1)
+        var buffer = ReorderBuffer(capacity: settings.limits.bufferEvents)
+        var delivering: Bool
+        var merger: LateMerger?
+        var skipping: TemporaryFileReader?
+        var nextSkipped: Int?
+        var lateSeen = 0
+        // The runs' lines are parsed again as read the first time (their span was checked then).
+        var reparser = TraceParser(meterNames: settings.meterNames, maxSpanNanoseconds: settings.maxSpanNanoseconds)
+        reparser.checksSpan = false
+        switch pass {
+        case .first: delivering = true
+        case .gather: delivering = false
+        case .merge(let late):
+            delivering = true
+            skipping = TemporaryFileReader(late.lineNumbers)
+            do throws(ReorderError) {
+                merger = try LateMerger(runs: late.runs, bufferBytes: 1 << 16)
+                nextSkipped = try skipping?.read(Int64.self).map { Int($0) }
+            } catch {
+                outcome.failure = SimulationError(error.description)
+                return outcome
+            }
+        }
+        func flushIfFull() {
+            if batch.count >= 4_096 {
+                deliver(batch)
+                batch.removeAll(keepingCapacity: true)
+            }
+        }
+        /// Appends the run records that sort before `key` (all of them for nil), parsed again.
+        func mergeRuns(before key: EventKey?) throws(ReorderError) {
+            guard merger != nil else { return }
+            while let head = merger?.head, key.map({ head < $0 }) ?? true {
+                let parsedAgain = try merger?.take { (recordKey, bytes) throws(ReorderError) -> TraceParser.Outcome in
+                    settings.interning
+                        ? reparser.parse(bytes, line: recordKey.line, interning: &outcome.entities, appendingTo: &batch)
+                        : reparser.parse(bytes, line: recordKey.line, appendingTo: &batch)
+                }
+                guard case .event = parsedAgain else {
+                    throw ReorderError(description: "line \(head.line), read again from its run, is no longer an event")
+                }
+                flushIfFull()
+            }
+        }
+        var mergeFailure: ReorderError?
+        func release(_ event: inout TraceEvent) {
+            guard delivering, mergeFailure == nil else { return }
+            if merger != nil {
+                do throws(ReorderError) { try mergeRuns(before: EventKey(time: event.time.nanosecondsSinceEpoch, line: event.line)) } catch {
+                    mergeFailure = error
+                    return
+                }
+            }
+            batch.append(event)
+            flushIfFull()
+        }
         do throws(TraceReadError) {
-            outcome.lines = try LineReader.forEachLine(path: path) { bytes, line in
+            outcome.lines = try LineReader.forEachLine(path: settings.path) { bytes, line in
+                if line == nextSkipped {
+                    // A late line of the first pass: its run brings it back in order.
+                    lateSeen += 1
+                    do throws(ReorderError) { nextSkipped = try skipping?.read(Int64.self).map { Int($0) } } catch {
+                        outcome.failure = SimulationError(error.description)
+                        return false
+                    }
+                    return true
+                }
                 guard let bytes else {
                     let rejection = Rejection(line: line, reason: "the line is longer than \(LineReader.maximumLineBytes) bytes")
-                    if options.strict { outcome.failure = SimulationError("line \(line): \(rejection.reason) (--strict)"); return false }
+                    if settings.strict { outcome.failure = SimulationError("line \(line): \(rejection.reason) (--strict)"); return false }
                     outcome.reject(rejection)
                     return true
                 }
-                switch parser.parse(bytes, line: line, interning: &outcome.entities, appendingTo: &batch) {
+                let result = settings.interning
+                    ? parser.parse(bytes, line: line, interning: &outcome.entities, appendingTo: &parsed)
+                    : parser.parse(bytes, line: line, appendingTo: &parsed)
+                switch result {
                 case .blank:
                     return true
                 case .rejected(let reason):
-                    if options.strict { outcome.failure = SimulationError("line \(line): \(reason) (--strict)"); return false }
+                    if settings.strict { outcome.failure = SimulationError("line \(line): \(reason) (--strict)"); return false }
                     outcome.reject(Rejection(line: line, reason: reason))
                     return true
                 case .event:
-                    // The parser appended the event to the batch (the batch is then never delivered
-                    // when the event is out of order).
-                    if stopWhenOutOfOrder, let time = batch.last?.time {
-                        if let lastTime, time < lastTime {
-                            outcome.outOfOrder = true
+                    guard let event = parsed.popLast() else { return true }
+                    let key = EventKey(time: event.time.nanosecondsSinceEpoch, line: line)
+                    if !buffer.accepts(key) {
+                        if case .merge = pass {
+                            outcome.failure = SimulationError("the trace changed while it was read: line \(line) is out of order now")
                             return false
                         }
-                        lastTime = time
+                        // Later than the buffer reaches: to a run on disk; nothing more is handed on.
+                        delivering = false
+                        do throws(ReorderError) {
+                            if outcome.late == nil { outcome.late = try LateLines(limits: settings.limits) }
+                            try outcome.late?.add(key, line: bytes)
+                        } catch {
+                            outcome.failure = SimulationError(error.description)
+                            return false
+                        }
+                        return true
                     }
-                    if batch.count == 4_096 {
-                        deliver(batch)
-                        batch.removeAll(keepingCapacity: true)
+                    buffer.push(event, release: release)
+                    if let mergeFailure {
+                        outcome.failure = SimulationError(mergeFailure.description)
+                        return false
                     }
                     return true
                 }
@@ -211,9 +314,71 @@ public enum Simulator {
         } catch {
             outcome.failure = SimulationError(error.description)
         }
-        if !batch.isEmpty && !outcome.outOfOrder { deliver(batch) }
+        guard outcome.failure == nil else { return outcome }
+        while buffer.count > 0 { buffer.releaseEarliest(release) }
+        do throws(ReorderError) {
+            if let mergeFailure { throw mergeFailure }
+            // Every late line sorts before some released event, so the runs are empty by now;
+            // merged to their end all the same (a run is never left unread).
+            if delivering { try mergeRuns(before: nil) }
+            try outcome.late?.finish()
+        } catch {
+            outcome.failure = SimulationError(error.description)
+            return outcome
+        }
+        if case .merge(let late) = pass, lateSeen != late.count || nextSkipped != nil {
+            outcome.failure = SimulationError("the trace changed while it was read: \(late.count) lines came late the first time, \(lateSeen) now")
+            return outcome
+        }
+        if !batch.isEmpty && delivering { deliver(batch) }
         return outcome
     }
+}
+
+/// The trace's file: the path itself, or for standard input (`-`) a temporary copy, removed when
+/// this is released (the reorder stage may read the trace twice).
+final class TraceSource {
+    let path: String
+    private let temporary: Bool
+
+    init(_ path: String) throws(SimulationError) {
+        guard path == "-" else {
+            self.path = path
+            temporary = false
+            return
+        }
+        var template = Array((FileManager.default.temporaryDirectory.path + "/tariff-stdin-XXXXXX").utf8CString)
+        let descriptor = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard descriptor >= 0 else {
+            throw SimulationError("cannot create a temporary file for standard input in \(FileManager.default.temporaryDirectory.path): \(String(cString: strerror(errno)))")
+        }
+        let name = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        defer { close(descriptor) }
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let read = chunk.withUnsafeMutableBytes { Foundation.read(STDIN_FILENO, $0.baseAddress!, $0.count) }
+            if read < 0 && errno == EINTR { continue }
+            guard read >= 0 else {
+                unlink(name)
+                throw SimulationError("cannot read standard input: \(String(cString: strerror(errno)))")
+            }
+            if read == 0 { break }
+            var offset = 0
+            while offset < read {
+                let written = chunk.withUnsafeBytes { write(descriptor, $0.baseAddress! + offset, read - offset) }
+                if written < 0 && errno == EINTR { continue }
+                guard written > 0 else {
+                    unlink(name)
+                    throw SimulationError("cannot copy standard input to \(name): \(String(cString: strerror(errno)))")
+                }
+                offset += written
+            }
+        }
+        self.path = name
+        temporary = true
+    }
+
+    deinit { if temporary { unlink(path) } }
 }
 
 /// A bounded queue of event batches between the reader thread and the pricing thread.

@@ -35,6 +35,91 @@ struct SimulateCLITests {
         #expect(totals["charged"]?.split(separator: ".").last?.count == 6)
     }
 
+    /// The times of a trace's lines, in file order (`ended_at`, else `at`), in nanoseconds.
+    static func times(_ path: String) throws -> [Int64] {
+        try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map { line in
+            let object = try #require(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            let text = try #require((object["ended_at"] ?? object["at"]) as? String)
+            // Whole seconds and milliseconds are all the generator writes: 2026-11-02T03:04:05.678Z.
+            let formatter = ISO8601DateFormatter()
+            formatter.formatOptions = text.contains(".") ? [.withInternetDateTime, .withFractionalSeconds] : [.withInternetDateTime]
+            let date = try #require(formatter.date(from: text), "\(text)")
+            return Int64((date.timeIntervalSince1970 * 1_000).rounded()) * 1_000_000
+        }
+    }
+
+    @Test("generate --delivery-delay, --late-fraction/--late-max and --shuffle write the same lines in delivery or random order; simulate reports the same")
+    func deliveryOrder() throws {
+        let directory = FileManager.default.temporaryDirectory.path
+        func generate(_ extra: [String]) throws -> String {
+            let path = directory + "/delivery-\(UUID().uuidString).jsonl"
+            let run = try CLITests.run(["generate", "--events", "3000", "--consumers", "60", "--seed", "11", "--output", path] + extra)
+            #expect(run.status == 0, "\(extra): \(run.error)")
+            return path
+        }
+        let sorted = try generate([])
+        let delivered = try generate(["--delivery-delay", "3"])
+        let late = try generate(["--delivery-delay", "3", "--late-fraction", "0.05", "--late-max", "2d"])
+        let shuffled = try generate(["--shuffle"])
+        let sortedLines = try String(contentsOfFile: sorted, encoding: .utf8).split(separator: "\n")
+        for path in [delivered, late, shuffled] {
+            let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
+            #expect(lines.sorted() == sortedLines.sorted(), "the same lines")
+            #expect(lines != sortedLines, "in another order")
+        }
+        // The same seed and options, the same bytes.
+        let again = try generate(["--delivery-delay", "3", "--late-fraction", "0.05", "--late-max", "2d"])
+        #expect(FileManager.default.contents(atPath: again) == FileManager.default.contents(atPath: late))
+        // Delivery order: a line is written at its time plus 0-3 s, so no line comes more than 3 s
+        // after a line of a later time; with late lines, about 5% (150) come up to 2 days after.
+        func lateness(_ path: String) throws -> [Int64] {
+            var latest = Int64.min
+            return try Self.times(path).map { time in
+                latest = max(latest, time)
+                return latest - time
+            }
+        }
+        #expect(try lateness(sorted).allSatisfy { $0 == 0 })
+        let deliveredLateness = try lateness(delivered)
+        #expect(deliveredLateness.allSatisfy { $0 <= 3_000_000_000 } && deliveredLateness.contains { $0 > 0 })
+        let lateLateness = try lateness(late)
+        let beyond = lateLateness.filter { $0 > 3_000_000_000 }.count
+        #expect((60...300).contains(beyond), "\(beyond) lines more than 3 s late")
+        #expect(lateLateness.allSatisfy { $0 <= 2 * 86_400 * 1_000_000_000 + 3_000_000_000 })
+        // usage.md: any order gives the report of the sorted trace (line numbers aside).
+        func report(_ path: String) throws -> [String: Any] {
+            let run = try CLITests.run(["simulate", "--usage", path, "--format", "json"])
+            #expect(run.status == 0, "\(run.error)")
+            var report = try Self.json(run.output)
+            report["warnings"] = nil
+            report["rejected"] = nil
+            return report
+        }
+        let expected = try report(sorted) as NSDictionary
+        for path in [delivered, late, shuffled] { #expect(try report(path) as NSDictionary == expected) }
+        // On standard input too (copied to a temporary file, since it may be read twice).
+        let process = Process()
+        process.executableURL = try #require(CLITests.executable)
+        process.arguments = ["simulate", "--usage", "-", "--format", "json"]
+        process.currentDirectoryURL = CLITests.repositoryRoot
+        process.standardInput = try #require(FileHandle(forReadingAtPath: shuffled))
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        var fromStandardInput = try Self.json(String(decoding: data, as: UTF8.self))
+        fromStandardInput["warnings"] = nil
+        fromStandardInput["rejected"] = nil
+        #expect(process.terminationStatus == 0 && fromStandardInput as NSDictionary == expected)
+        // Bad values exit 2 with the option named.
+        for bad in [["--delivery-delay", "-1"], ["--late-fraction", "1.5", "--late-max", "2d"], ["--late-fraction", "0.1"], ["--late-max", "3x", "--late-fraction", "0.1"]] {
+            let run = try CLITests.run(["generate", "--events", "10"] + bad)
+            #expect(run.status == 2 && run.error.contains(bad[0]), "\(bad): \(run.error)")
+        }
+    }
+
     @Test("--compare against a catalog with a higher per-call fee: per-plan old, new and difference")
     func compare() throws {
         let trace = try Self.generatedTrace()

@@ -188,7 +188,7 @@ struct ReplayTests {
                                                          rulesDirectory: root.appendingPathComponent("rules").path).catalog)
         var lines: [String] = []
         let generator = TraceGenerator(events: 1_500, consumers: 20, days: 21, start: Timestamp(date: "2026-11-02")!, seed: 11)
-        _ = generator.generate(for: catalog) { line in lines.append(contentsOf: line.split(separator: "\n").map(String.init)) }
+        _ = try generator.generate(for: catalog) { line in lines.append(contentsOf: line.split(separator: "\n").map(String.init)) }
         // A million of credits for everyone first (before any event), so nothing is refused for credits.
         let topUps = (0..<20).map { #"{"type":"purchase","at":"2026-11-01T00:00:00Z","consumer":"cus_\#($0)","amount":"1000000.00"}"# }
         let trace = try Self.write(topUps + lines)
@@ -214,7 +214,7 @@ struct ReplayTests {
         let catalog = try #require(CatalogLoader.compile(plansDirectory: root.appendingPathComponent("plans").path,
                                                          rulesDirectory: root.appendingPathComponent("rules").path).catalog)
         var lines: [String] = []
-        _ = TraceGenerator(events: 800, consumers: 15, days: 10, start: Timestamp(date: "2026-11-02")!, seed: 3).generate(for: catalog) { line in
+        _ = try TraceGenerator(events: 800, consumers: 15, days: 10, start: Timestamp(date: "2026-11-02")!, seed: 3).generate(for: catalog) { line in
             lines.append(contentsOf: line.split(separator: "\n").map(String.init))
         }
         let trace = try Self.write(lines)

@@ -15,6 +15,9 @@ struct TraceParser {
     let maxSpanNanoseconds: Int64
     /// The first accepted event's time and line (file order).
     private(set) var firstEvent: (time: Timestamp, line: Int)?
+    /// False when re-reading lines already accepted (the runs of the reorder stage): the span was
+    /// checked when the line was first read, in file order.
+    var checksSpan = true
 
     /// 400 days, usage.md's default for `--max-span`.
     static let defaultMaxSpanNanoseconds: Int64 = 400 * 86_400 * 1_000_000_000
@@ -89,7 +92,7 @@ struct TraceParser {
         }
         if let problem = fields.problem { return .rejected(problem) }
         let outcome = build(fields, line: line, entities: &entities, intern: intern, events: &events)
-        guard case .event = outcome, let time = events.last?.time else { return outcome }
+        guard case .event = outcome, let time = events.last?.time, checksSpan else { return outcome }
         // --max-span: one line cannot make a run bill centuries of periods (a typo in a year).
         guard let first = firstEvent else {
             firstEvent = (time, line)

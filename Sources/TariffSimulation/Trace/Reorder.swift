@@ -1,0 +1,425 @@
+import Foundation
+import Tariff
+
+/// How much the reorder stage may hold (usage.md: "Events may come in any order"). The defaults
+/// suit real traces; tests make them tiny so that spilling and merging run on small traces.
+public struct ReorderLimits: Sendable, Hashable {
+    /// Events held in memory, ordered by `(time, line)`, before the earliest is released.
+    public var bufferEvents: Int
+    /// Bytes of late lines gathered in memory before they are sorted and written as one run.
+    public var runBytes: Int
+    /// Runs merged at once; more runs are first merged into longer ones, this many at a time.
+    public var mergeFanIn: Int
+
+    /// 16,384 events (a few MiB: covers any delivery delay under a few hours of a busy trace),
+    /// 8 MiB runs, 64 runs merged at once (4 MiB of read buffers).
+    public static let standard = ReorderLimits(bufferEvents: 1 << 14, runBytes: 8 << 20, mergeFanIn: 64)
+
+    public init(bufferEvents: Int, runBytes: Int, mergeFanIn: Int) {
+        self.bufferEvents = max(1, bufferEvents)
+        self.runBytes = max(1, runBytes)
+        self.mergeFanIn = max(2, mergeFanIn)
+    }
+}
+
+/// The order of processing: time, then line (usage.md).
+struct EventKey: Comparable {
+    var time: Int64
+    var line: Int
+
+    static func < (left: EventKey, right: EventKey) -> Bool { (left.time, left.line) < (right.time, right.line) }
+}
+
+/// The in-memory stage: events wait in a min-heap on `(time, line)`; once it holds `capacity`
+/// events the earliest is released. Releases only ever go forward: an event that sorts before the
+/// last release (the watermark) came later than the buffer can reach, and is refused here (the
+/// caller spills it to a run on disk, merged back in order).
+///
+/// The heap orders small keys (24 bytes) and the events stay put in slots: sifting moves keys,
+/// never the events (some 280 bytes with reference-counted fields).
+struct ReorderBuffer {
+    private struct Entry {
+        var key: EventKey
+        var slot: Int32
+    }
+
+    let capacity: Int
+    private var heap: [Entry] = []
+    private var slots: [TraceEvent] = []
+    private var freeSlots: [Int32] = []
+    /// The key of the last released event.
+    private(set) var watermark: EventKey?
+
+    init(capacity: Int) {
+        self.capacity = max(1, capacity)
+        heap.reserveCapacity(min(self.capacity, 1 << 16))
+    }
+
+    var count: Int { heap.count }
+
+    /// Whether an event of this key can still be released in order.
+    func accepts(_ key: EventKey) -> Bool { watermark.map { !(key < $0) } ?? true }
+
+    /// Adds an event the buffer `accepts`; when the buffer is then over capacity, its earliest
+    /// event is released to `release`.
+    mutating func push(_ event: consuming TraceEvent, release: (inout TraceEvent) -> Void) {
+        let key = EventKey(time: event.time.nanosecondsSinceEpoch, line: event.line)
+        let slot: Int32
+        if let free = freeSlots.popLast() {
+            slot = free
+            slots[Int(free)] = event
+        } else {
+            slot = Int32(slots.count)
+            slots.append(event)
+        }
+        heap.append(Entry(key: key, slot: slot))
+        var child = heap.count - 1
+        while child > 0 {
+            let parent = (child - 1) / 2
+            guard heap[child].key < heap[parent].key else { break }
+            heap.swapAt(child, parent)
+            child = parent
+        }
+        if heap.count > capacity { releaseEarliest(release) }
+    }
+
+    /// The key of the next event `releaseEarliest` would release.
+    var earliest: EventKey? { heap.first?.key }
+
+    /// Releases the earliest event (nothing when empty).
+    mutating func releaseEarliest(_ release: (inout TraceEvent) -> Void) {
+        guard let top = heap.first else { return }
+        let last = heap.removeLast()
+        if !heap.isEmpty {
+            heap[0] = last
+            var parent = 0
+            let count = heap.count
+            while true {
+                let left = 2 * parent + 1, right = left + 1
+                var smallest = parent
+                if left < count && heap[left].key < heap[smallest].key { smallest = left }
+                if right < count && heap[right].key < heap[smallest].key { smallest = right }
+                if smallest == parent { break }
+                heap.swapAt(parent, smallest)
+                parent = smallest
+            }
+        }
+        watermark = top.key
+        release(&slots[Int(top.slot)])
+        // The slot's strings are let go now (the event was handed on), not when the slot is reused.
+        slots[Int(top.slot)] = Self.emptyEvent
+        freeSlots.append(top.slot)
+    }
+
+    private static let emptyEvent = TraceEvent(line: 0, time: Timestamp(nanosecondsSinceEpoch: 0), kind: .purchase, consumer: -1, subject: -1)
+}
+
+/// Why the reorder stage could not go on (no temporary space, a trace that changed between passes).
+struct ReorderError: Error {
+    var description: String
+}
+
+/// A file in the temporary directory (`TMPDIR`), unlinked as soon as it is created: it is gone
+/// when the descriptor is closed, even if the process is killed.
+final class TemporaryFile {
+    let descriptor: Int32
+    private(set) var size = 0
+    private var buffer: [UInt8] = []
+    private static let bufferBytes = 1 << 18
+
+    init(prefix: String) throws(ReorderError) {
+        var template = Array((FileManager.default.temporaryDirectory.path + "/\(prefix)-XXXXXX").utf8CString)
+        let descriptor = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard descriptor >= 0 else {
+            throw ReorderError(description: "cannot create a temporary file in \(FileManager.default.temporaryDirectory.path): \(String(cString: strerror(errno)))")
+        }
+        template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
+        self.descriptor = descriptor
+        buffer.reserveCapacity(Self.bufferBytes)
+    }
+
+    deinit { close(descriptor) }
+
+    func append(_ bytes: UnsafeRawBufferPointer) throws(ReorderError) {
+        if buffer.count + bytes.count > Self.bufferBytes { try flush() }
+        if bytes.count > Self.bufferBytes {
+            if let failure = Self.writeAll(descriptor, bytes) { throw failure }
+        } else {
+            buffer.append(contentsOf: bytes)
+        }
+        size += bytes.count
+    }
+
+    func append<T>(value: T) throws(ReorderError) {
+        if buffer.count + MemoryLayout<T>.size > Self.bufferBytes { try flush() }
+        var value = value
+        withUnsafeBytes(of: &value) { buffer.append(contentsOf: $0) }
+        size += MemoryLayout<T>.size
+    }
+
+    /// The whole file (what was appended, once flushed).
+    func contents() throws(ReorderError) -> [UInt8] {
+        try flush()
+        var bytes = [UInt8](repeating: 0, count: size)
+        var offset = 0
+        while offset < size {
+            let read = bytes.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress! + offset, size - offset, off_t(offset)) }
+            if read < 0 && errno == EINTR { continue }
+            guard read > 0 else { throw ReorderError(description: "cannot read a temporary file: \(String(cString: strerror(errno)))") }
+            offset += read
+        }
+        return bytes
+    }
+
+    func flush() throws(ReorderError) {
+        let failure = buffer.withUnsafeBytes { Self.writeAll(descriptor, $0) }
+        buffer.removeAll(keepingCapacity: true)
+        if let failure { throw failure }
+    }
+
+    private static func writeAll(_ descriptor: Int32, _ bytes: UnsafeRawBufferPointer) -> ReorderError? {
+        var offset = 0
+        while offset < bytes.count {
+            let written = write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
+            if written < 0 && errno == EINTR { continue }
+            guard written > 0 else {
+                return ReorderError(description: "cannot write a temporary file in \(FileManager.default.temporaryDirectory.path): \(String(cString: strerror(errno)))")
+            }
+            offset += written
+        }
+        return nil
+    }
+}
+
+/// Reads a temporary file from its start through a buffer (its own offset: `pread`).
+struct TemporaryFileReader {
+    let file: TemporaryFile
+    private var offset = 0
+    private var buffer: [UInt8]
+    private var start = 0
+    private var end = 0
+
+    init(_ file: TemporaryFile, bufferBytes: Int = 1 << 16) {
+        self.file = file
+        buffer = [UInt8](repeating: 0, count: bufferBytes)
+    }
+
+    /// Makes `count` bytes available at `buffer[start...]`; false at the end of the file.
+    private mutating func fill(_ count: Int) throws(ReorderError) -> Bool {
+        if end - start >= count { return true }
+        if count > buffer.count {
+            var bigger = [UInt8](repeating: 0, count: count)
+            bigger.withUnsafeMutableBufferPointer { target in
+                buffer.withUnsafeBufferPointer { source in
+                    _ = memcpy(target.baseAddress!, source.baseAddress! + start, end - start)
+                }
+            }
+            buffer = bigger
+            end -= start
+            start = 0
+        } else if start > 0 {
+            let (from, length) = (start, end - start)
+            buffer.withUnsafeMutableBufferPointer { all in _ = memmove(all.baseAddress!, all.baseAddress! + from, length) }
+            end = length
+            start = 0
+        }
+        while end - start < count {
+            let (at, room) = (end, buffer.count - end)
+            let read = buffer.withUnsafeMutableBytes { pread(file.descriptor, $0.baseAddress! + at, room, off_t(offset)) }
+            if read < 0 && errno == EINTR { continue }
+            guard read >= 0 else { throw ReorderError(description: "cannot read a temporary file: \(String(cString: strerror(errno)))") }
+            if read == 0 { return false }
+            end += read
+            offset += read
+        }
+        return true
+    }
+
+    /// The next value written with `append(value:)`, nil at the end.
+    mutating func read<T: BitwiseCopyable>(_ type: T.Type) throws(ReorderError) -> T? {
+        guard try fill(MemoryLayout<T>.size) else { return nil }
+        let value = buffer.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: start, as: T.self) }
+        start += MemoryLayout<T>.size
+        return value
+    }
+
+    /// The next `count` bytes, handed to `body` (valid during the call only).
+    mutating func read<R>(bytes count: Int, _ body: (UnsafeBufferPointer<UInt8>) throws(ReorderError) -> R) throws(ReorderError) -> R {
+        guard try fill(count) else { throw ReorderError(description: "a temporary file ended early") }
+        let from = start
+        start += count
+        return try buffer.withUnsafeBufferPointer { (all) throws(ReorderError) -> R in try body(UnsafeBufferPointer(rebasing: all[from..<from + count])) }
+    }
+}
+
+/// A run: late lines sorted by `(time, line)`, each stored as its key and its bytes as read.
+/// Records: time (8 bytes), line (8), length (4), the line's bytes.
+struct LateRecord {
+    var key: EventKey
+    var bytes: [UInt8]
+}
+
+/// Reads a run's records in order.
+struct RunCursor {
+    private var reader: TemporaryFileReader
+    private(set) var head: EventKey?
+    private var headLength = 0
+
+    init(_ run: TemporaryFile, bufferBytes: Int) throws(ReorderError) {
+        reader = TemporaryFileReader(run, bufferBytes: bufferBytes)
+        try advance()
+    }
+
+    /// Reads the next record's key (its bytes are read by `take`).
+    private mutating func advance() throws(ReorderError) {
+        guard let time = try reader.read(Int64.self) else {
+            head = nil
+            return
+        }
+        guard let line = try reader.read(Int64.self), let length = try reader.read(UInt32.self) else {
+            throw ReorderError(description: "a temporary run ended inside a record")
+        }
+        head = EventKey(time: time, line: Int(line))
+        headLength = Int(length)
+    }
+
+    /// Hands the head record's bytes to `body`, then moves to the next record.
+    mutating func take<R>(_ body: (EventKey, UnsafeBufferPointer<UInt8>) throws(ReorderError) -> R) throws(ReorderError) -> R? {
+        guard let key = head else { return nil }
+        let result = try reader.read(bytes: headLength) { (bytes) throws(ReorderError) -> R in try body(key, bytes) }
+        try advance()
+        return result
+    }
+}
+
+/// Lines that came later than the in-memory buffer could reach: gathered in memory up to
+/// `runBytes`, then sorted and written to a run in the temporary directory; at the end, merged
+/// (`LateMerger`). Their line numbers are kept in file order in a file of their own, so a second
+/// pass over the trace knows which lines to leave to the runs without parsing them.
+final class LateLines {
+    let limits: ReorderLimits
+    private var records: [(key: EventKey, offset: Int, length: Int)] = []
+    private var bytes: [UInt8] = []
+    private(set) var runs: [TemporaryFile] = []
+    /// Line numbers of the late lines, in file order (8 bytes each).
+    let lineNumbers: TemporaryFile
+    private(set) var count = 0
+
+    init(limits: ReorderLimits) throws(ReorderError) {
+        self.limits = limits
+        lineNumbers = try TemporaryFile(prefix: "tariff-late-lines")
+    }
+
+    func add(_ key: EventKey, line bytes: UnsafeBufferPointer<UInt8>) throws(ReorderError) {
+        records.append((key, self.bytes.count, bytes.count))
+        self.bytes.append(contentsOf: bytes)
+        try lineNumbers.append(value: Int64(key.line))
+        count += 1
+        if self.bytes.count >= limits.runBytes { try writeRun() }
+    }
+
+    /// Sorts what is in memory and writes it as a run.
+    private func writeRun() throws(ReorderError) {
+        guard !records.isEmpty else { return }
+        records.sort { $0.key < $1.key }
+        let run = try TemporaryFile(prefix: "tariff-run")
+        for record in records {
+            try run.append(value: record.key.time)
+            try run.append(value: Int64(record.key.line))
+            try run.append(value: UInt32(record.length))
+            let failure = bytes.withUnsafeBytes { all -> ReorderError? in
+                do throws(ReorderError) {
+                    try run.append(UnsafeRawBufferPointer(rebasing: all[record.offset..<record.offset + record.length]))
+                    return nil
+                } catch { return error }
+            }
+            if let failure { throw failure }
+        }
+        try run.flush()
+        runs.append(run)
+        records.removeAll(keepingCapacity: true)
+        bytes.removeAll(keepingCapacity: true)
+    }
+
+    /// Writes the last run, then merges runs `mergeFanIn` at a time until that many remain at most.
+    func finish() throws(ReorderError) {
+        try writeRun()
+        try lineNumbers.flush()
+        // Memory is given back before the merge (the buffer may have grown to `runBytes`).
+        records = []
+        bytes = []
+        while runs.count > limits.mergeFanIn {
+            let group = Array(runs.prefix(limits.mergeFanIn))
+            let merged = try TemporaryFile(prefix: "tariff-run")
+            var merger = try LateMerger(runs: group, bufferBytes: 1 << 16)
+            while try merger.take({ (key, line) throws(ReorderError) -> Bool in
+                try merged.append(value: key.time)
+                try merged.append(value: Int64(key.line))
+                try merged.append(value: UInt32(line.count))
+                try merged.append(UnsafeRawBufferPointer(line))
+                return true
+            }) != nil {}
+            try merged.flush()
+            runs.removeFirst(group.count)
+            runs.append(merged)
+        }
+    }
+}
+
+/// Merges sorted runs into one stream in `(time, line)` order (a k-way merge over the runs' heads).
+struct LateMerger {
+    private var cursors: [RunCursor]
+    /// Indexes of cursors with a record, as a min-heap on their heads.
+    private var heap: [Int] = []
+
+    init(runs: [TemporaryFile], bufferBytes: Int) throws(ReorderError) {
+        var cursors: [RunCursor] = []
+        for run in runs { cursors.append(try RunCursor(run, bufferBytes: bufferBytes)) }
+        self.cursors = cursors
+        for index in cursors.indices where cursors[index].head != nil { push(index) }
+    }
+
+    /// The key of the next record.
+    var head: EventKey? { heap.first.flatMap { cursors[$0].head } }
+
+    private func less(_ left: Int, _ right: Int) -> Bool {
+        guard let a = cursors[left].head, let b = cursors[right].head else { return false }
+        return a < b
+    }
+
+    private mutating func push(_ index: Int) {
+        heap.append(index)
+        var child = heap.count - 1
+        while child > 0 {
+            let parent = (child - 1) / 2
+            guard less(heap[child], heap[parent]) else { break }
+            heap.swapAt(child, parent)
+            child = parent
+        }
+    }
+
+    private mutating func siftDown() {
+        var parent = 0
+        while true {
+            let left = 2 * parent + 1, right = left + 1
+            var smallest = parent
+            if left < heap.count && less(heap[left], heap[smallest]) { smallest = left }
+            if right < heap.count && less(heap[right], heap[smallest]) { smallest = right }
+            if smallest == parent { return }
+            heap.swapAt(parent, smallest)
+            parent = smallest
+        }
+    }
+
+    /// Hands the next record to `body`; nil when every run is done.
+    mutating func take<R>(_ body: (EventKey, UnsafeBufferPointer<UInt8>) throws(ReorderError) -> R) throws(ReorderError) -> R? {
+        guard let top = heap.first else { return nil }
+        let result = try cursors[top].take(body)
+        if cursors[top].head == nil {
+            let last = heap.removeLast()
+            if !heap.isEmpty { heap[0] = last }
+        }
+        if !heap.isEmpty { siftDown() }
+        return result
+    }
+}
