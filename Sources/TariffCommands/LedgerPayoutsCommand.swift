@@ -9,7 +9,11 @@ struct LedgerPayoutsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "payouts",
         abstract: "List (or, with --execute, record and send) each creator's payout for a week.",
-        discussion: "Keys are payout:CREATOR:WEEK: running a week twice, or again after a stop half way, pays every creator once.")
+        discussion: """
+            Amounts come from the ledger: earnings dated before the week's end less everything paid out so far, floored to the \
+            currency's smallest unit. Keys are payout:CREATOR:WEEK: running a week twice, or again after a stop half way, pays every \
+            creator once. A transfer the rail refuses is 'failed' with its reason and owed again, paid by a later week's run.
+            """)
 
     @OptionGroup var options: LedgerOptions
 
@@ -54,7 +58,8 @@ struct LedgerPayoutsCommand: ParsableCommand {
                                ("payouts", .array(lines.map { line in
                 .object([("creator", .string(line.creator)), ("week_start", .string(line.weekStart.description)), ("pay_date", .string(line.payDate.description)),
                          ("earnings", .string(line.earnings.description)), ("amount", .string(line.amount.description)),
-                         ("carried", .string(line.carried.description)), ("status", .string(line.status.rawValue)), ("key", .string(line.key))])
+                         ("carried", .string(line.carried.description)), ("status", .string(line.status.rawValue)), ("key", .string(line.key)),
+                         ("failure", .optional(line.failure))])
             }))]).rendered)
         case .text:
             var rows = [["creator", "week_start", "pay_date", "earnings", "amount", "carried", "status"]]
@@ -63,6 +68,8 @@ struct LedgerPayoutsCommand: ParsableCommand {
                              line.carried.description, line.status.rawValue])
             }
             print(lines.isEmpty ? "no creator has lines in the week of \(weekStart)" : table(rows))
+            // A refused transfer's reason (the creator's amount went back to its earnings).
+            for line in lines { if let failure = line.failure { print("failed: \(line.creator): \(SafeText.escaping(failure))") } }
         }
     }
 }

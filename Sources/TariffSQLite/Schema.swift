@@ -84,6 +84,17 @@ enum Schema {
                 ) WITHOUT ROWID;
                 """)
         }
+        // Payouts from the ledger (settlement.md, "Money that reconciles"): a payout the rail
+        // refused is `failed` with its reason and what went back to earnings (`returned`); the
+        // payout step sums a creator's shares by date and its payouts by creator.
+        migrator.registerMigration("v3: payouts") { db in
+            try db.execute(sql: """
+                ALTER TABLE payouts ADD COLUMN failure TEXT;
+                ALTER TABLE payouts ADD COLUMN returned INTEGER NOT NULL DEFAULT 0 CHECK (returned >= 0 AND returned <= amount);
+                CREATE INDEX payouts_by_creator ON payouts (creator);
+                CREATE INDEX charges_by_creator ON charges (creator, dated_at);
+                """)
+        }
         return migrator
     }
 

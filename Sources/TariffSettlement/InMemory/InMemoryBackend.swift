@@ -78,8 +78,16 @@ extension InMemoryBackend: SettlementBackend {
         try step { try LedgerSteps.expireHolds(at: now, in: &$0) }
     }
 
-    public func recordPayout(_ command: PayoutCommand) throws -> PayoutRecord {
+    public func recordPayout(_ command: PayoutCommand) throws -> PayoutStep {
         try step { try LedgerSteps.recordPayout(command, in: &$0) }
+    }
+
+    public func failPayout(key: String, reason: String, now: Timestamp) throws -> PayoutRecord {
+        try step { try LedgerSteps.failPayout(key: key, reason: reason, now: now, in: &$0) }
+    }
+
+    public func payoutRecords() -> [PayoutRecord] {
+        state.payouts.values.sorted { $0.key.bytesPrecede($1.key) }
     }
 
     public func markPayoutSent(key: String, reference: String) throws {
@@ -212,6 +220,18 @@ struct MemoryStore: LedgerStore {
         let key = ByteKey(record.key)
         undo.append(.payout(key, state.payouts[key]))
         state.payouts[key] = record
+    }
+
+    func creatorEarnings(_ creator: String, before: Timestamp) -> Int128 {
+        var total = Int128(0)
+        for charge in state.charges where charge.datedAt < before && charge.creator.bytesEqual(creator) { total += Int128(charge.split.creator.micros) }
+        return total
+    }
+
+    func netPaidOut(_ creator: String) -> Int128 {
+        var total = Int128(0)
+        for payout in state.payouts.values where payout.creator.bytesEqual(creator) { total += Int128(payout.netAmount.micros) }
+        return total
     }
 
     mutating func append(_ entry: Entry) {
