@@ -130,6 +130,9 @@ extension SettlementConformance {
         let jpy = Currency(code: "JPY")!
         let backend = try await ledger.factory.makeBackend(jpy)
         var sources = [CatalogSource(path: "rules/rules.yaml", text: """
+            metering:
+              standard:
+                weights: { cpu_ms: 0.001 }
             splits:
               standard: { creator: 80%, platform: 15%, processing: 5% }
             """, kind: .rules)]
@@ -194,6 +197,7 @@ public final class RefusingRail: PaymentRail {
 extension SettlementConformance {
     /// What one random interleaving did, for the caller to require a minimum over its seeds.
     public struct PayoutInterleavingCounts: Sendable, Hashable, CustomStringConvertible {
+        public init() {}
         public var settles = 0, lateSettles = 0, runs = 0, payouts = 0, failed = 0
         public var description: String { "\(settles) settles, \(lateSettles) late, \(runs) runs, \(payouts) payouts, \(failed) failed" }
         public mutating func add(_ other: PayoutInterleavingCounts) {
@@ -237,7 +241,7 @@ extension SettlementConformance {
 
         for step in 0..<operations {
             let now = ledger.clock.now()
-            switch random.next() % 10 {
+            switch random.next() % 11 {
             case 0, 1, 2:
                 // A run dated now: a flat call (5.60 to acct_flat) or a metered one.
                 let plan = random.next() % 2 == 0 ? "flat" : "metered"
@@ -261,8 +265,8 @@ extension SettlementConformance {
                 try await settlement.chargePeriodStart(consumer: "cus_pi", plan: ledger.plan("ent"), periodStart: start, idempotencyKey: "fee-\(step)")
                 try await settlement.chargePeriodEnd(consumer: "cus_pi", plan: ledger.plan("ent"), periodStart: start, periodEnd: end,
                                                      idempotencyKey: "end-\(step)")
-            case 6:
-                ledger.clock.advance(by: .seconds(Int64(random.next() % (72 * 3_600)) + 1))
+            case 6, 10:
+                ledger.clock.advance(by: .seconds(Int64(random.next() % (96 * 3_600)) + 1))
             case 7:
                 // A creator's account refuses transfers for a while, or works again.
                 let creator = ["acct_flat", "acct_metered", "acct_ent"][Int(random.next() % 3)]

@@ -309,8 +309,8 @@ public enum LedgerSteps {
             }
             return PayoutStep(record: recorded, created: false)
         }
-        let owed = try store.creatorEarnings(command.creator, before: command.weekEnd) - store.netPaidOut(command.creator)
-        guard let amount = payableAmount(owed: owed, minimum: command.minimum, unitMicros: command.unitMicros) else {
+        let owed = try store.creatorEarnings(command.creator, before: command.weekEnd) - (try store.netPaidOut(command.creator))
+        guard let amount = try payableAmount(owed: owed, minimum: command.minimum, unitMicros: command.unitMicros) else {
             return PayoutStep(record: nil, created: false)
         }
         try store.append(Entry(operation: command.key, debit: Account(.earnings, command.creator), credit: Account(.paidOut, command.creator),
