@@ -612,6 +612,29 @@ public final class PostgresBackend: SettlementBackend {
         return record
     }
 
+    public func reversePayout(key: String, reversedTotal: Money, transfer: String, now: Timestamp) async throws -> PayoutRecord {
+        let row = try await step { [self] in
+            try await self.row("""
+                SELECT \(unescaped: Rows.payoutColumns) FROM tariff_reverse_payout(\(key), \(reversedTotal.micros), \(transfer), \(now.nanosecondsSinceEpoch))
+                """)
+        }
+        guard let record = try Rows.payout(row) else { throw SettlementError(.storage, "payout '\(key)' has an unreadable date") }
+        return record
+    }
+
+    public func releaseCreator(_ creator: String) async throws -> Bool {
+        let read = try await step { [self] in try await rows("DELETE FROM creator_holds WHERE creator = \(creator) RETURNING creator") }
+        return !read.isEmpty
+    }
+
+    public func creatorHolds() async throws -> [CreatorHold] {
+        let read = try await step { [self] in try await rows("SELECT creator, reason, since FROM creator_holds ORDER BY creator COLLATE \"C\"") }
+        return try read.map {
+            CreatorHold(creator: try $0[0].decode(String.self), reason: try $0[1].decode(String.self),
+                        since: Timestamp(nanosecondsSinceEpoch: try $0[2].decode(Int64.self)))
+        }
+    }
+
     public func payoutRecords() async throws -> [PayoutRecord] {
         let read = try await step { [self] in try await rows("SELECT \(unescaped: Rows.payoutColumns) FROM payouts ORDER BY key COLLATE \"C\"") }
         return try read.compactMap(Rows.payout)

@@ -40,7 +40,7 @@ enum Schema {
     ]
 
     /// Every table, for dumps (tests compare a dump before and after a refused operation).
-    static let tables = ["ledger_meta", "consumers", "holds", "entries", "charges", "period_states", "operations", "payouts"]
+    static let tables = ["ledger_meta", "consumers", "holds", "entries", "charges", "period_states", "operations", "payouts", "creator_holds"]
 
     /// Account kinds as `Account.Kind` numbers them (stored as integers).
     /// purchases 0, available 1, reserved 2, earnings 3, paid_out 4, platform 5, processing 6, uncollected 7, written_off 8.
@@ -864,6 +864,30 @@ enum Schema {
             PERFORM 1 FROM payouts WHERE key = p_key FOR UPDATE;
             IF NOT FOUND THEN PERFORM tariff_refuse('invalid_input', format('no payout was recorded under ''%s''', p_key)); END IF;
             UPDATE payouts SET reference = p_reference WHERE key = p_key AND reference IS NULL AND failure IS NULL;
+        END $$
+        """,
+        // Creators whose payouts are held (a reversed transfer) until an admin releases them.
+        "CREATE TABLE creator_holds (creator text PRIMARY KEY, reason text NOT NULL, since bigint NOT NULL)",
+        // A reversed transfer: the part of `p_reversed_total` not yet given back goes back to earnings; the creator is held.
+        """
+        CREATE FUNCTION tariff_reverse_payout(p_key text, p_reversed_total bigint, p_transfer text, p_now bigint) RETURNS SETOF payouts LANGUAGE plpgsql AS $$
+        DECLARE p payouts; v_target bigint;
+        BEGIN
+            SELECT * INTO p FROM payouts WHERE key = p_key;
+            IF NOT FOUND THEN PERFORM tariff_refuse('invalid_input', format('no payout was recorded under ''%s''', p_key)); END IF;
+            IF p_reversed_total < 0 THEN PERFORM tariff_refuse('invalid_amount', 'a reversed amount cannot be negative'); END IF;
+            PERFORM pg_advisory_xact_lock(21575, hashtext(p.creator));
+            SELECT * INTO p FROM payouts WHERE key = p_key FOR UPDATE;
+            IF p.failure IS NULL THEN
+                v_target := least(p_reversed_total, p.amount);
+                IF v_target > p.returned THEN
+                    PERFORM tariff_entry('payout-reversed:' || p_key, 4, p.creator, 3, p.creator, v_target - p.returned, p_now);
+                    UPDATE payouts SET returned = v_target WHERE key = p_key;
+                END IF;
+                INSERT INTO creator_holds (creator, reason, since)
+                    VALUES (p.creator, format('transfer %s of %s was reversed', p_transfer, p_key), p_now) ON CONFLICT (creator) DO NOTHING;
+            END IF;
+            RETURN QUERY SELECT * FROM payouts WHERE key = p_key;
         END $$
         """,
     ]

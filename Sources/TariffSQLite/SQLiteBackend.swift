@@ -319,6 +319,22 @@ extension SQLiteBackend: SettlementBackend {
         }
     }
 
+    public func reversePayout(key: String, reversedTotal: Money, transfer: String, now: Timestamp) async throws -> PayoutRecord {
+        try await step { try LedgerSteps.reversePayout(key: key, reversedTotal: reversedTotal, transfer: transfer, now: now, in: &$0) }
+    }
+
+    public func releaseCreator(_ creator: String) async throws -> Bool {
+        try await step { try LedgerSteps.releaseCreator(creator, in: &$0) }
+    }
+
+    public func creatorHolds() async throws -> [CreatorHold] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT creator, reason, since FROM creator_holds ORDER BY creator").map {
+                CreatorHold(creator: $0[0], reason: $0[1], since: Timestamp(nanosecondsSinceEpoch: $0[2]))
+            }
+        }
+    }
+
     public func payoutRecords() async throws -> [PayoutRecord] {
         try await read { db in
             try Row.fetchAll(db, sql: "SELECT \(SQLiteStore.payoutColumns) FROM payouts ORDER BY key").compactMap(SQLiteStore.payout(from:))

@@ -240,6 +240,30 @@ struct SQLiteStore: LedgerStore {
         }
     }
 
+    func creatorHold(_ creator: String) throws -> CreatorHold? {
+        let statement = try statement("SELECT reason, since FROM creator_holds WHERE creator = ?")
+        defer { statement.reset() }
+        statement.bind(1, creator)
+        guard try statement.step() else { return nil }
+        return CreatorHold(creator: creator, reason: statement.text(0), since: Timestamp(nanosecondsSinceEpoch: statement.int64(1)))
+    }
+
+    func saveCreatorHold(_ hold: CreatorHold) throws {
+        let statement = try statement("INSERT OR REPLACE INTO creator_holds (creator, reason, since) VALUES (?, ?, ?)")
+        statement.bind(1, hold.creator)
+        statement.bind(2, hold.reason)
+        statement.bind(3, hold.since.nanosecondsSinceEpoch)
+        try statement.run()
+    }
+
+    func removeCreatorHold(_ creator: String) throws -> Bool {
+        guard try creatorHold(creator) != nil else { return false }
+        let statement = try statement("DELETE FROM creator_holds WHERE creator = ?")
+        statement.bind(1, creator)
+        try statement.run()
+        return true
+    }
+
     /// Summed in Swift (SQLite's SUM would fail past Int64), through the (creator, dated_at) index.
     func creatorEarnings(_ creator: String, before: Timestamp) throws -> Int128 {
         let statement = try statement("SELECT creator_share FROM charges WHERE creator = ? AND dated_at < ?")

@@ -11,6 +11,7 @@ extension SettlementConformance {
         Scenario(name: "payouts: a late line in a paid week is paid by the next run, exactly once", body: latePayoutLine),
         Scenario(name: "payouts: the rail refuses one creator of five; four are paid, the fifth is failed, owed and paid next run", body: refusedCreator),
         Scenario(name: "payouts: floored to whole yen before anything is recorded", body: yenPayouts),
+        Scenario(name: "payouts: a reversed transfer goes back to earnings and holds the creator until released", body: reversedTransfer),
     ]
 
     static func day(_ text: String) -> CivilDate { Timestamp(date: text)!.civilDate }
@@ -161,6 +162,47 @@ extension SettlementConformance {
         #expect(try await backend.snapshot().payouts.map(\.amount) == [money("266")])
         let report = try await settlement.verify()
         #expect(report.passed, "\(report.invariants.filter { !$0.holds })")
+    }
+}
+
+extension SettlementConformance {
+    static func reversedTransfer(_ ledger: TestLedger) async throws {
+        let settlement = ledger.settlement
+        let rail = RefusingRail()
+        try await ledger.purchase("cus_rv", "100.00")
+        // Two flat calls in the week of 2026-11-02: 11.20 to acct_flat, paid on 2026-11-11.
+        for index in 0..<2 {
+            try await ledger.reserve("exe_rv_\(index)", "cus_rv", plan: "flat")
+            try await ledger.settle("exe_rv_\(index)", endedAt: instant("2026-11-03T12:00:00Z"))
+        }
+        ledger.clock.set(instant("2026-11-11T09:00:00Z"))
+        #expect(try await settlement.executePayouts(week: day("2026-11-02"), rail: rail).map(\.status) == [.paid])
+        // Stripe reverses the whole transfer: 11.20 goes back to earnings, once however often the event comes; acct_flat is held.
+        let key = "payout:acct_flat:2026-11-02"
+        for _ in 0..<2 { try await settlement.reversePayout(key: key, reversedTotal: money("11.20"), transfer: "tr_1") }
+        let back = try await ledger.entries(of: "payout-reversed:" + key)
+        #expect(back.map(\.amount) == [money("11.20")] && back.map(\.credit) == [Account(.earnings, "acct_flat")])
+        #expect(try await settlement.creatorHolds().map(\.creator) == ["acct_flat"])
+        #expect(try await ledger.backend.snapshot().payouts.first?.returned == money("11.20"))
+        try await ledger.expectRefused(.invalidInput, "a reversal of no payout") {
+            try await settlement.reversePayout(key: "payout:acct_flat:2026-11-09", reversedTotal: money("1.00"), transfer: "tr_2")
+        }
+
+        // Two more calls in the week of 2026-11-09: 22.40 owed, but the creator is held: nothing is sent.
+        for index in 2..<4 {
+            try await ledger.reserve("exe_rv_\(index)", "cus_rv", plan: "flat")
+            try await ledger.settle("exe_rv_\(index)", endedAt: instant("2026-11-10T12:00:00Z"))
+        }
+        ledger.clock.set(instant("2026-11-18T09:00:00Z"))
+        let held = try await settlement.executePayouts(week: day("2026-11-09"), rail: rail)
+        #expect(held.map(\.status) == [.held] && held.map(\.amount) == [.zero] && held.map(\.carried) == [money("22.40")])
+        #expect(rail.paid.count == 1)
+        // Released by an admin: the week's run pays the 22.40.
+        #expect(try await settlement.releaseCreator("acct_flat"))
+        #expect(try await settlement.releaseCreator("acct_flat") == false)
+        let paid = try await settlement.executePayouts(week: day("2026-11-09"), rail: rail)
+        #expect(paid.map(\.status) == [.paid] && paid.map(\.amount) == [money("22.40")] && paid.map(\.carried) == [.zero])
+        #expect(rail.paid.map(\.amount) == [money("11.20"), money("22.40")])
     }
 }
 

@@ -329,6 +329,11 @@ struct TamperedBackend: SettlementBackend {
     func expireHolds(at now: Timestamp) async throws -> Int { try await inner.expireHolds(at: now) }
     func recordPayout(_ command: PayoutCommand) async throws -> PayoutStep { try await inner.recordPayout(command) }
     func failPayout(key: String, reason: String, now: Timestamp) async throws -> PayoutRecord { try await inner.failPayout(key: key, reason: reason, now: now) }
+    func reversePayout(key: String, reversedTotal: Money, transfer: String, now: Timestamp) async throws -> PayoutRecord {
+        try await inner.reversePayout(key: key, reversedTotal: reversedTotal, transfer: transfer, now: now)
+    }
+    func releaseCreator(_ creator: String) async throws -> Bool { try await inner.releaseCreator(creator) }
+    func creatorHolds() async throws -> [CreatorHold] { await inner.creatorHolds() }
     func markPayoutSent(key: String, reference: String) async throws { try await inner.markPayoutSent(key: key, reference: reference) }
     func payouts(weekStart: CivilDate) async throws -> [PayoutRecord] { await inner.payouts(weekStart: weekStart) }
     func chargeRecords(_ query: ChargeQuery) async throws -> [ChargeRecord] { await inner.chargeRecords(query) }

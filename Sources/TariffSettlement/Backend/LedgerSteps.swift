@@ -363,4 +363,33 @@ public enum LedgerSteps {
         try store.savePayout(payout, isNew: false)
         return payout
     }
+
+    /// A transfer reversed after it was made (`transfer.reversed`): what was reversed so far
+    /// (`reversedTotal`, Stripe's cumulative `amount_reversed`, at most the payout) goes back to the
+    /// creator's earnings by a compensating entry (`paid_out -> earnings`, only the part not given
+    /// back yet, so a repeated event changes nothing), and the creator is put on hold: later runs
+    /// skip it until an admin releases it. A failed payout (no transfer) changes nothing.
+    /// - throws: `invalid_input` when no payout has that key, `invalid_amount` for a negative total.
+    public static func reversePayout<Store: LedgerStore>(key: String, reversedTotal: Money, transfer: String, now: Timestamp,
+                                                         in store: inout Store) throws -> PayoutRecord {
+        guard var payout = try store.payout(key) else { throw SettlementError(.invalidInput, "no payout was recorded under '\(key)'") }
+        guard reversedTotal.micros >= 0 else { throw SettlementError(.invalidAmount, "a reversed amount cannot be negative: \(reversedTotal)") }
+        guard payout.failure == nil else { return payout }
+        let target = min(reversedTotal, payout.amount)
+        if target > payout.returned {
+            try store.append(Entry(operation: "payout-reversed:" + key, debit: Account(.paidOut, payout.creator), credit: Account(.earnings, payout.creator),
+                                   amount: Money(micros: target.micros - payout.returned.micros), at: now))
+            payout.returned = target
+            try store.savePayout(payout, isNew: false)
+        }
+        if try store.creatorHold(payout.creator) == nil {
+            try store.saveCreatorHold(CreatorHold(creator: payout.creator, reason: "transfer \(transfer) of \(key) was reversed", since: now))
+        }
+        return payout
+    }
+
+    /// Lifts the hold on a creator's payouts (`tariff ledger payouts release`); whether there was one.
+    public static func releaseCreator<Store: LedgerStore>(_ creator: String, in store: inout Store) throws -> Bool {
+        try store.removeCreatorHold(creator)
+    }
 }

@@ -109,6 +109,17 @@ public protocol SettlementBackend: Sendable {
     /// Every recorded payout (all weeks), by key (default: from `snapshot()`).
     func payoutRecords() async throws -> [PayoutRecord]
 
+    /// Returns what a reversed transfer took back to earnings and holds the creator
+    /// (`LedgerSteps.reversePayout`); idempotent.
+    /// - throws: `invalid_input` when no payout has that key.
+    func reversePayout(key: String, reversedTotal: Money, transfer: String, now: Timestamp) async throws -> PayoutRecord
+
+    /// Lifts the hold on a creator's payouts; whether there was one.
+    func releaseCreator(_ creator: String) async throws -> Bool
+
+    /// The creators whose payouts are held, by creator.
+    func creatorHolds() async throws -> [CreatorHold]
+
     /// The recorded payouts of one week (`weekStart`), by creator.
     func payouts(weekStart: CivilDate) async throws -> [PayoutRecord]
 

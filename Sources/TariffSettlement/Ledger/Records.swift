@@ -207,6 +207,19 @@ public struct PayoutRecord: Sendable, Hashable {
     public var netAmount: Money { Money(micros: amount.micros - returned.micros) }
 }
 
+/// A creator whose payouts are held (a transfer was reversed: a clawback is not paid straight
+/// back): later runs skip the creator until an admin releases it.
+public struct CreatorHold: Sendable, Hashable {
+    public var creator: String
+    public var reason: String
+    public var since: Timestamp
+    public init(creator: String, reason: String, since: Timestamp) {
+        self.creator = creator
+        self.reason = reason
+        self.since = since
+    }
+}
+
 /// The period state stored under a key.
 public struct PeriodRecord: Sendable, Hashable {
     public var key: String

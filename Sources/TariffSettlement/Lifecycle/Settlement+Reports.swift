@@ -34,6 +34,8 @@ public struct PayoutLine: Sendable, Hashable {
         case paid
         /// The rail refused the transfer (`failure` says why): its amount went back to earnings.
         case failed
+        /// The creator is held (a transfer was reversed): nothing is paid until an admin releases it.
+        case held
     }
     public var key: String
     public var creator: String
@@ -151,6 +153,7 @@ extension Settlement {
             }
             return Money(micros: value)
         }
+        let held = Set(try await backend.creatorHolds().map { ByteKey($0.creator) })
         var lines: [PayoutLine] = []
         for creator in Set(earnedByEnd.keys).union(recorded.keys).sorted() {
             let name = creator.string, earned = earnedByEnd[creator] ?? 0
@@ -172,6 +175,12 @@ extension Settlement {
                 line.amount = amount
                 line.carried = try money(owed - Int128(amount.micros), "what stays owed", name)
                 line.status = amount.micros > 0 ? .due : .carried
+                if held.contains(creator) {
+                    // Held: nothing is due; all of it stays owed.
+                    line.amount = .zero
+                    line.carried = try money(owed, "what stays owed", name)
+                    line.status = .held
+                }
             }
             lines.append(line)
         }
@@ -200,6 +209,8 @@ extension Settlement {
         var creators = Set<ByteKey>()
         for record in try await backend.chargeRecords(ChargeQuery(to: week.end)) { creators.insert(ByteKey(record.creator)) }
         for payout in try await backend.payouts(weekStart: weekStart) { creators.insert(ByteKey(payout.creator)) }
+        // A creator whose transfer was reversed is skipped until released (a clawback is not paid straight back).
+        creators.subtract(try await backend.creatorHolds().map { ByteKey($0.creator) })
         for creator in creators.sorted() {
             let name = creator.string
             let key = Self.payoutKey(creator: name, weekStart: weekStart)
@@ -224,6 +235,30 @@ extension Settlement {
         }
         return try await payouts(week: weekStart)
     }
+
+    /// A transfer reversed after it was made (Stripe's `transfer.reversed`): `reversedTotal` (the
+    /// transfer's cumulative `amount_reversed`) goes back to the creator's earnings by a
+    /// compensating entry, once however often the event arrives, and the creator is held: later
+    /// runs skip it until `releaseCreator`.
+    /// - throws: `invalid_input` (no such payout), `invalid_key`, `invalid_amount`.
+    @discardableResult
+    public func reversePayout(key: String, reversedTotal: Money, transfer: String) async throws -> PayoutRecord {
+        try Self.validate(key, "payout key")
+        try Self.validate(transfer, "transfer id")
+        guard reversedTotal.micros >= 0 else { throw SettlementError(.invalidAmount, "a reversed amount cannot be negative: \(reversedTotal)") }
+        return try await backend.reversePayout(key: key, reversedTotal: reversedTotal, transfer: transfer, now: clock.now())
+    }
+
+    /// Lets later payout runs pay a held creator again (`tariff ledger payouts release --creator ID`).
+    /// - returns: whether the creator was held.
+    @discardableResult
+    public func releaseCreator(_ creator: String) async throws -> Bool {
+        try Self.validate(creator, "creator id")
+        return try await backend.releaseCreator(creator)
+    }
+
+    /// The creators whose payouts are held, and why.
+    public func creatorHolds() async throws -> [CreatorHold] { try await backend.creatorHolds() }
 
     // MARK: Verify
 
