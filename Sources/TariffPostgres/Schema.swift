@@ -826,7 +826,7 @@ enum Schema {
                 v_amount := floor(v_owed / greatest(p_unit, 1)) * greatest(p_unit, 1);
                 IF v_amount <= 0 OR v_amount < p_minimum THEN RETURN; END IF;
                 IF v_amount > 9223372036854775807 THEN
-                    PERFORM tariff_refuse('out_of_range', format('a payout of %s is beyond the ledger''s 64-bit range', v_amount));
+                    PERFORM tariff_refuse('out_of_range', format('a payout of %s is beyond the largest amount (the ledger''s 64-bit range)', v_amount));
                 END IF;
                 PERFORM tariff_entry(p_key, 3, p_creator, 4, p_creator, v_amount::bigint, p_now);
                 INSERT INTO payouts (key, creator, week_start, pay_date, amount, recorded_at, reference, failure, returned)

@@ -331,7 +331,7 @@ public enum LedgerSteps {
         let floored = owed / unit * unit // owed > 0: truncation is the floor
         guard floored > 0, floored >= Int128(minimum.micros) else { return nil }
         guard let micros = Int64(exactly: floored) else {
-            throw SettlementError(.outOfRange, "a payout of \(DecimalText.format(floored, fractionalDigits: Money.fractionalDigits)) is beyond the ledger's 64-bit range")
+            throw SettlementError(.outOfRange, "a payout of \(DecimalText.format(floored, fractionalDigits: Money.fractionalDigits)) is beyond the largest amount (the ledger's 64-bit range)")
         }
         return Money(micros: micros)
     }
