@@ -601,19 +601,56 @@ public final class PostgresBackend: SettlementBackend {
         }
     }
 
-    public func recordPayout(_ command: PayoutCommand) async throws -> PayoutRecord {
+    public func recordPayout(_ command: PayoutCommand) async throws -> PayoutStep {
         let row = try await step { [self] in
             try await self.row("""
-                SELECT key, creator, week_start, pay_date, amount, recorded_at, reference FROM tariff_record_payout(\(command.key), \(command.creator),
-                \(command.weekStart.description), \(command.payDate.description), \(command.amount.micros), \(command.now.nanosecondsSinceEpoch))
+                SELECT * FROM tariff_payout(\(command.key), \(command.creator), \(command.weekStart.description), \(command.payDate.description),
+                \(command.weekEnd.nanosecondsSinceEpoch), \(command.minimum.micros), \(command.unitMicros), \(command.now.nanosecondsSinceEpoch))
                 """)
         }
-        guard let record = try Rows.payout(row) else { throw SettlementError(.storage, "payout '\(command.key)' has an unreadable date") }
-        return record
+        guard try row[1].decode(String?.self) != nil else { return PayoutStep(record: nil, created: false) }
+        guard let record = try Rows.payout(row, from: 1) else { throw SettlementError(.storage, "payout '\(command.key)' has an unreadable date") }
+        return PayoutStep(record: record, created: try row[0].decode(Bool.self))
     }
 
     public func markPayoutSent(key: String, reference: String) async throws {
         _ = try await step { [self] in try await rows("SELECT tariff_mark_payout_sent(\(key), \(reference))") }
+    }
+
+    public func failPayout(key: String, reason: String, now: Timestamp) async throws -> PayoutRecord {
+        let row = try await step { [self] in
+            try await self.row("SELECT \(unescaped: Rows.payoutColumns) FROM tariff_fail_payout(\(key), \(reason), \(now.nanosecondsSinceEpoch))")
+        }
+        guard let record = try Rows.payout(row) else { throw SettlementError(.storage, "payout '\(key)' has an unreadable date") }
+        return record
+    }
+
+    public func reversePayout(key: String, reversedTotal: Money, transfer: String, now: Timestamp) async throws -> PayoutRecord {
+        let row = try await step { [self] in
+            try await self.row("""
+                SELECT \(unescaped: Rows.payoutColumns) FROM tariff_reverse_payout(\(key), \(reversedTotal.micros), \(transfer), \(now.nanosecondsSinceEpoch))
+                """)
+        }
+        guard let record = try Rows.payout(row) else { throw SettlementError(.storage, "payout '\(key)' has an unreadable date") }
+        return record
+    }
+
+    public func releaseCreator(_ creator: String) async throws -> Bool {
+        let read = try await step { [self] in try await rows("DELETE FROM creator_holds WHERE creator = \(creator) RETURNING creator") }
+        return !read.isEmpty
+    }
+
+    public func creatorHolds() async throws -> [CreatorHold] {
+        let read = try await step { [self] in try await rows("SELECT creator, reason, since FROM creator_holds ORDER BY creator COLLATE \"C\"") }
+        return try read.map {
+            CreatorHold(creator: try $0[0].decode(String.self), reason: try $0[1].decode(String.self),
+                        since: Timestamp(nanosecondsSinceEpoch: try $0[2].decode(Int64.self)))
+        }
+    }
+
+    public func payoutRecords() async throws -> [PayoutRecord] {
+        let read = try await step { [self] in try await rows("SELECT \(unescaped: Rows.payoutColumns) FROM payouts ORDER BY key COLLATE \"C\"") }
+        return try read.compactMap(Rows.payout)
     }
 
     // MARK: Reads
@@ -648,7 +685,7 @@ public final class PostgresBackend: SettlementBackend {
     public func payouts(weekStart: CivilDate) async throws -> [PayoutRecord] {
         let read = try await step { [self] in
             try await rows("""
-                SELECT key, creator, week_start, pay_date, amount, recorded_at, reference FROM payouts WHERE week_start = \(weekStart.description) ORDER BY creator COLLATE "C"
+                SELECT \(unescaped: Rows.payoutColumns) FROM payouts WHERE week_start = \(weekStart.description) ORDER BY creator COLLATE "C"
                 """)
         }
         return try read.compactMap(Rows.payout)
@@ -689,7 +726,7 @@ public final class PostgresBackend: SettlementBackend {
                                         at: Timestamp(nanosecondsSinceEpoch: try $0[3].decode(Int64.self)))
                     }
                     let payouts = try await rows("""
-                        SELECT key, creator, week_start, pay_date, amount, recorded_at, reference FROM payouts ORDER BY key COLLATE "C"
+                        SELECT \(unescaped: Rows.payoutColumns) FROM payouts ORDER BY key COLLATE "C"
                         """, on: connection).compactMap(Rows.payout)
                     let periods = try await rows("""
                         SELECT key, used_compute_units, usage_charges, executions, succeeded, failed FROM period_states ORDER BY key COLLATE "C"

@@ -65,12 +65,20 @@ enum Rows {
                      failed: try row[16].decode(Bool.self), datedAt: Timestamp(nanosecondsSinceEpoch: try row[17].decode(Int64.self)))
     }
 
-    static func payout(_ row: PostgresRandomAccessRow) throws -> PayoutRecord? {
-        guard let week = Timestamp(date: try row[2].decode(String.self))?.civilDate, let pay = Timestamp(date: try row[3].decode(String.self))?.civilDate else {
+    static let payoutColumns = "key, creator, week_start, pay_date, amount, recorded_at, reference, failure, returned"
+
+    /// A payout row (columns in `payoutColumns` order, from `from`).
+    static func payout(_ row: PostgresRandomAccessRow) throws -> PayoutRecord? { try payout(row, from: 0) }
+
+    static func payout(_ row: PostgresRandomAccessRow, from first: Int) throws -> PayoutRecord? {
+        guard let week = Timestamp(date: try row[first + 2].decode(String.self))?.civilDate,
+              let pay = Timestamp(date: try row[first + 3].decode(String.self))?.civilDate else {
             return nil
         }
-        return PayoutRecord(key: try row[0].decode(String.self), creator: try row[1].decode(String.self), weekStart: week, payDate: pay,
-                            amount: Money(micros: try row[4].decode(Int64.self)), recordedAt: Timestamp(nanosecondsSinceEpoch: try row[5].decode(Int64.self)),
-                            reference: try row[6].decode(String?.self))
+        return PayoutRecord(key: try row[first].decode(String.self), creator: try row[first + 1].decode(String.self), weekStart: week, payDate: pay,
+                            amount: Money(micros: try row[first + 4].decode(Int64.self)),
+                            recordedAt: Timestamp(nanosecondsSinceEpoch: try row[first + 5].decode(Int64.self)),
+                            reference: try row[first + 6].decode(String?.self), failure: try row[first + 7].decode(String?.self),
+                            returned: Money(micros: try row[first + 8].decode(Int64.self)))
     }
 }

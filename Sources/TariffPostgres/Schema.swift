@@ -36,10 +36,11 @@ enum Schema {
         Migration(version: 5, name: "reserve_batches", statements: v5),
         Migration(version: 6, name: "settle_batches", statements: v6),
         Migration(version: 7, name: "service", statements: v7),
+        Migration(version: 8, name: "payouts", statements: v8),
     ]
 
     /// Every table, for dumps (tests compare a dump before and after a refused operation).
-    static let tables = ["ledger_meta", "consumers", "holds", "entries", "charges", "period_states", "operations", "payouts"]
+    static let tables = ["ledger_meta", "consumers", "holds", "entries", "charges", "period_states", "operations", "payouts", "creator_holds"]
 
     /// Account kinds as `Account.Kind` numbers them (stored as integers).
     /// purchases 0, available 1, reserved 2, earnings 3, paid_out 4, platform 5, processing 6, uncollected 7, written_off 8.
@@ -791,5 +792,103 @@ enum Schema {
         """,
         "CREATE TABLE api_answers (key text PRIMARY KEY, fingerprint text NOT NULL, status int NOT NULL, body text NOT NULL)",
         "CREATE TABLE consumer_settings (consumer text PRIMARY KEY, stripe_customer text, low_balance bigint)",
+    ]
+
+    /// Payouts from the ledger (settlement.md, "Money that reconciles"): the amount is computed in
+    /// the step, under a lock on the creator, from the creator's shares dated before the week's end
+    /// less everything paid out net of what went back; a refused transfer is `failed` with its
+    /// reason and its amount goes back to earnings by a compensating entry.
+    static let v8: [String] = [
+        "ALTER TABLE payouts ADD COLUMN failure text, ADD COLUMN returned bigint NOT NULL DEFAULT 0 CHECK (returned >= 0 AND returned <= amount)",
+        "CREATE INDEX payouts_by_creator ON payouts (creator)",
+        "CREATE INDEX charges_by_creator ON charges (creator, dated_at)",
+        // o_key is NULL when nothing is due (below the minimum, zero, or a debt).
+        """
+        CREATE FUNCTION tariff_payout(p_key text, p_creator text, p_week text, p_pay_date text, p_week_end bigint, p_minimum bigint, p_unit bigint,
+                                      p_now bigint, OUT o_created boolean, OUT o_key text, OUT o_creator text, OUT o_week text, OUT o_pay_date text,
+                                      OUT o_amount bigint, OUT o_recorded_at bigint, OUT o_reference text, OUT o_failure text, OUT o_returned bigint)
+        LANGUAGE plpgsql AS $$
+        DECLARE p payouts; v_owed numeric; v_amount numeric;
+        BEGIN
+            -- One creator's payouts are decided one at a time: concurrent runs, of one week or of
+            -- several, each see what the others recorded.
+            PERFORM pg_advisory_xact_lock(21575, hashtext(p_creator));
+            o_created := false;
+            SELECT * INTO p FROM payouts WHERE payouts.key = p_key;
+            IF FOUND THEN
+                IF p.creator <> p_creator OR p.week_start <> p_week THEN
+                    PERFORM tariff_refuse('idempotency_conflict', format('payout key ''%s'' was recorded for %s, week %s', p_key, p.creator, p.week_start));
+                END IF;
+            ELSE
+                SELECT coalesce(sum(c.creator_share::numeric), 0) INTO v_owed FROM charges c WHERE c.creator = p_creator AND c.dated_at < p_week_end;
+                v_owed := v_owed - coalesce((SELECT sum(q.amount::numeric - q.returned) FROM payouts q WHERE q.creator = p_creator), 0);
+                IF v_owed <= 0 THEN RETURN; END IF;
+                v_amount := floor(v_owed / greatest(p_unit, 1)) * greatest(p_unit, 1);
+                IF v_amount <= 0 OR v_amount < p_minimum THEN RETURN; END IF;
+                IF v_amount > 9223372036854775807 THEN
+                    PERFORM tariff_refuse('out_of_range', format('a payout of %s is beyond the largest amount (the ledger''s 64-bit range)', v_amount));
+                END IF;
+                PERFORM tariff_entry(p_key, 3, p_creator, 4, p_creator, v_amount::bigint, p_now);
+                INSERT INTO payouts (key, creator, week_start, pay_date, amount, recorded_at, reference, failure, returned)
+                    VALUES (p_key, p_creator, p_week, p_pay_date, v_amount::bigint, p_now, NULL, NULL, 0) RETURNING * INTO p;
+                o_created := true;
+            END IF;
+            o_key := p.key; o_creator := p.creator; o_week := p.week_start; o_pay_date := p.pay_date; o_amount := p.amount;
+            o_recorded_at := p.recorded_at; o_reference := p.reference; o_failure := p.failure; o_returned := p.returned;
+        END $$
+        """,
+        """
+        CREATE FUNCTION tariff_fail_payout(p_key text, p_reason text, p_now bigint) RETURNS SETOF payouts LANGUAGE plpgsql AS $$
+        DECLARE p payouts;
+        BEGIN
+            SELECT * INTO p FROM payouts WHERE key = p_key;
+            IF NOT FOUND THEN PERFORM tariff_refuse('invalid_input', format('no payout was recorded under ''%s''', p_key)); END IF;
+            PERFORM pg_advisory_xact_lock(21575, hashtext(p.creator));
+            SELECT * INTO p FROM payouts WHERE key = p_key FOR UPDATE;
+            IF p.failure IS NULL THEN
+                IF p.reference IS NOT NULL THEN
+                    PERFORM tariff_refuse('invalid_input', format('payout ''%s'' was confirmed sent (%s): it cannot fail', p_key, p.reference));
+                END IF;
+                IF p.amount - p.returned > 0 THEN
+                    PERFORM tariff_entry('payout-failed:' || p_key, 4, p.creator, 3, p.creator, p.amount - p.returned, p_now);
+                END IF;
+                UPDATE payouts SET failure = p_reason, returned = amount WHERE key = p_key;
+            END IF;
+            RETURN QUERY SELECT * FROM payouts WHERE key = p_key;
+        END $$
+        """,
+        // A failed payout is never marked sent afterwards.
+        """
+        CREATE OR REPLACE FUNCTION tariff_mark_payout_sent(p_key text, p_reference text) RETURNS void LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM 1 FROM payouts WHERE key = p_key FOR UPDATE;
+            IF NOT FOUND THEN PERFORM tariff_refuse('invalid_input', format('no payout was recorded under ''%s''', p_key)); END IF;
+            UPDATE payouts SET reference = p_reference WHERE key = p_key AND reference IS NULL AND failure IS NULL;
+        END $$
+        """,
+        // Creators whose payouts are held (a reversed transfer) until an admin releases them.
+        "CREATE TABLE creator_holds (creator text PRIMARY KEY, reason text NOT NULL, since bigint NOT NULL)",
+        // A reversed transfer: the part of `p_reversed_total` not yet given back goes back to earnings; the creator is held.
+        """
+        CREATE FUNCTION tariff_reverse_payout(p_key text, p_reversed_total bigint, p_transfer text, p_now bigint) RETURNS SETOF payouts LANGUAGE plpgsql AS $$
+        DECLARE p payouts; v_target bigint;
+        BEGIN
+            SELECT * INTO p FROM payouts WHERE key = p_key;
+            IF NOT FOUND THEN PERFORM tariff_refuse('invalid_input', format('no payout was recorded under ''%s''', p_key)); END IF;
+            IF p_reversed_total < 0 THEN PERFORM tariff_refuse('invalid_amount', 'a reversed amount cannot be negative'); END IF;
+            PERFORM pg_advisory_xact_lock(21575, hashtext(p.creator));
+            SELECT * INTO p FROM payouts WHERE key = p_key FOR UPDATE;
+            IF p.failure IS NULL THEN
+                v_target := least(p_reversed_total, p.amount);
+                IF v_target > p.returned THEN
+                    PERFORM tariff_entry('payout-reversed:' || p_key, 4, p.creator, 3, p.creator, v_target - p.returned, p_now);
+                    UPDATE payouts SET returned = v_target WHERE key = p_key;
+                END IF;
+                INSERT INTO creator_holds (creator, reason, since)
+                    VALUES (p.creator, format('transfer %s of %s was reversed', p_transfer, p_key), p_now) ON CONFLICT (creator) DO NOTHING;
+            END IF;
+            RETURN QUERY SELECT * FROM payouts WHERE key = p_key;
+        END $$
+        """,
     ]
 }

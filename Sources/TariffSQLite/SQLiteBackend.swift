@@ -264,8 +264,12 @@ extension SQLiteBackend: SettlementBackend {
         try await step { try LedgerSteps.expireHolds(at: now, in: &$0) }
     }
 
-    public func recordPayout(_ command: PayoutCommand) async throws -> PayoutRecord {
+    public func recordPayout(_ command: PayoutCommand) async throws -> PayoutStep {
         try await step { try LedgerSteps.recordPayout(command, in: &$0) }
+    }
+
+    public func failPayout(key: String, reason: String, now: Timestamp) async throws -> PayoutRecord {
+        try await step { try LedgerSteps.failPayout(key: key, reason: reason, now: now, in: &$0) }
     }
 
     public func markPayoutSent(key: String, reference: String) async throws {
@@ -310,8 +314,30 @@ extension SQLiteBackend: SettlementBackend {
         let week = weekStart.description
         return try await read { db in
             try Row.fetchAll(db, sql: """
-                SELECT key, creator, week_start, pay_date, amount, recorded_at, reference FROM payouts WHERE week_start = ? ORDER BY creator
+                SELECT \(SQLiteStore.payoutColumns) FROM payouts WHERE week_start = ? ORDER BY creator
                 """, arguments: [week]).compactMap(SQLiteStore.payout(from:))
+        }
+    }
+
+    public func reversePayout(key: String, reversedTotal: Money, transfer: String, now: Timestamp) async throws -> PayoutRecord {
+        try await step { try LedgerSteps.reversePayout(key: key, reversedTotal: reversedTotal, transfer: transfer, now: now, in: &$0) }
+    }
+
+    public func releaseCreator(_ creator: String) async throws -> Bool {
+        try await step { try LedgerSteps.releaseCreator(creator, in: &$0) }
+    }
+
+    public func creatorHolds() async throws -> [CreatorHold] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT creator, reason, since FROM creator_holds ORDER BY creator").map {
+                CreatorHold(creator: $0[0], reason: $0[1], since: Timestamp(nanosecondsSinceEpoch: $0[2]))
+            }
+        }
+    }
+
+    public func payoutRecords() async throws -> [PayoutRecord] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT \(SQLiteStore.payoutColumns) FROM payouts ORDER BY key").compactMap(SQLiteStore.payout(from:))
         }
     }
 
@@ -358,7 +384,7 @@ extension SQLiteBackend: SettlementBackend {
             let operations = try Row.fetchAll(db, sql: "SELECT key, fingerprint, result, at FROM operations ORDER BY key").map {
                 SQLiteStore.operation(key: $0[0], $0, from: 1)
             }
-            let payouts = try Row.fetchAll(db, sql: "SELECT key, creator, week_start, pay_date, amount, recorded_at, reference FROM payouts ORDER BY key")
+            let payouts = try Row.fetchAll(db, sql: "SELECT \(SQLiteStore.payoutColumns) FROM payouts ORDER BY key")
                 .compactMap(SQLiteStore.payout(from:))
             let periods = try Row.fetchAll(db, sql: """
                 SELECT key, used_compute_units, usage_charges, executions, succeeded, failed FROM period_states ORDER BY key

@@ -200,26 +200,31 @@ struct SQLiteStore: LedgerStore {
         try statement.run()
     }
 
+    static let payoutColumns = "key, creator, week_start, pay_date, amount, recorded_at, reference, failure, returned"
+
     func payout(_ key: String) throws -> PayoutRecord? {
-        let statement = try statement("SELECT key, creator, week_start, pay_date, amount, recorded_at, reference FROM payouts WHERE key = ?")
+        let statement = try statement("SELECT key, creator, week_start, pay_date, amount, recorded_at, reference, failure, returned FROM payouts WHERE key = ?")
         defer { statement.reset() }
         statement.bind(1, key)
-        guard try statement.step(), let week = Timestamp(date: statement.text(2))?.civilDate, let pay = Timestamp(date: statement.text(3))?.civilDate else {
-            return nil
+        guard try statement.step() else { return nil }
+        guard let week = Timestamp(date: statement.text(2))?.civilDate, let pay = Timestamp(date: statement.text(3))?.civilDate else {
+            throw SettlementError(.storage, "payout '\(key)' holds an unreadable date")
         }
         return PayoutRecord(key: statement.text(0), creator: statement.text(1), weekStart: week, payDate: pay, amount: Money(micros: statement.int64(4)),
-                            recordedAt: Timestamp(nanosecondsSinceEpoch: statement.int64(5)), reference: statement.optionalText(6))
+                            recordedAt: Timestamp(nanosecondsSinceEpoch: statement.int64(5)), reference: statement.optionalText(6),
+                            failure: statement.optionalText(7), returned: Money(micros: statement.int64(8)))
     }
 
+    /// A payout row (columns in `payoutColumns` order).
     static func payout(from row: Row) -> PayoutRecord? {
         guard let week = Timestamp(date: row[2] as String)?.civilDate, let pay = Timestamp(date: row[3] as String)?.civilDate else { return nil }
         return PayoutRecord(key: row[0], creator: row[1], weekStart: week, payDate: pay, amount: Money(micros: row[4]),
-                            recordedAt: Timestamp(nanosecondsSinceEpoch: row[5]), reference: row[6])
+                            recordedAt: Timestamp(nanosecondsSinceEpoch: row[5]), reference: row[6], failure: row[7], returned: Money(micros: row[8]))
     }
 
     func savePayout(_ record: PayoutRecord, isNew: Bool) throws {
         if isNew {
-            let statement = try statement("INSERT INTO payouts (key, creator, week_start, pay_date, amount, recorded_at, reference) VALUES (?, ?, ?, ?, ?, ?, ?)")
+            let statement = try statement("INSERT INTO payouts (key, creator, week_start, pay_date, amount, recorded_at, reference, failure, returned) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
             statement.bind(1, record.key)
             statement.bind(2, record.creator)
             statement.bind(3, record.weekStart.description)
@@ -227,13 +232,61 @@ struct SQLiteStore: LedgerStore {
             statement.bind(5, record.amount.micros)
             statement.bind(6, record.recordedAt.nanosecondsSinceEpoch)
             statement.bind(7, record.reference)
+            statement.bind(8, record.failure)
+            statement.bind(9, record.returned.micros)
             try statement.run()
         } else {
-            let statement = try statement("UPDATE payouts SET reference = ? WHERE key = ?")
+            let statement = try statement("UPDATE payouts SET reference = ?, failure = ?, returned = ? WHERE key = ?")
             statement.bind(1, record.reference)
-            statement.bind(2, record.key)
+            statement.bind(2, record.failure)
+            statement.bind(3, record.returned.micros)
+            statement.bind(4, record.key)
             try statement.run()
         }
+    }
+
+    func creatorHold(_ creator: String) throws -> CreatorHold? {
+        let statement = try statement("SELECT reason, since FROM creator_holds WHERE creator = ?")
+        defer { statement.reset() }
+        statement.bind(1, creator)
+        guard try statement.step() else { return nil }
+        return CreatorHold(creator: creator, reason: statement.text(0), since: Timestamp(nanosecondsSinceEpoch: statement.int64(1)))
+    }
+
+    func saveCreatorHold(_ hold: CreatorHold) throws {
+        let statement = try statement("INSERT OR REPLACE INTO creator_holds (creator, reason, since) VALUES (?, ?, ?)")
+        statement.bind(1, hold.creator)
+        statement.bind(2, hold.reason)
+        statement.bind(3, hold.since.nanosecondsSinceEpoch)
+        try statement.run()
+    }
+
+    func removeCreatorHold(_ creator: String) throws -> Bool {
+        guard try creatorHold(creator) != nil else { return false }
+        let statement = try statement("DELETE FROM creator_holds WHERE creator = ?")
+        statement.bind(1, creator)
+        try statement.run()
+        return true
+    }
+
+    /// Summed in Swift (SQLite's SUM would fail past Int64), through the (creator, dated_at) index.
+    func creatorEarnings(_ creator: String, before: Timestamp) throws -> Int128 {
+        let statement = try statement("SELECT creator_share FROM charges WHERE creator = ? AND dated_at < ?")
+        defer { statement.reset() }
+        statement.bind(1, creator)
+        statement.bind(2, before.nanosecondsSinceEpoch)
+        var total = Int128(0)
+        while try statement.step() { total += Int128(statement.int64(0)) }
+        return total
+    }
+
+    func netPaidOut(_ creator: String) throws -> Int128 {
+        let statement = try statement("SELECT amount, returned FROM payouts WHERE creator = ?")
+        defer { statement.reset() }
+        statement.bind(1, creator)
+        var total = Int128(0)
+        while try statement.step() { total += Int128(statement.int64(0)) - Int128(statement.int64(1)) }
+        return total
     }
 
     func append(_ entry: Entry) throws {

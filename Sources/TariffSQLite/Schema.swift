@@ -84,9 +84,22 @@ enum Schema {
                 ) WITHOUT ROWID;
                 """)
         }
+        // Payouts from the ledger (settlement.md, "Money that reconciles"): a payout the rail
+        // refused is `failed` with its reason and what went back to earnings (`returned`); the
+        // payout step sums a creator's shares by date and its payouts by creator.
+        migrator.registerMigration("v3: payouts") { db in
+            try db.execute(sql: """
+                ALTER TABLE payouts ADD COLUMN failure TEXT;
+                ALTER TABLE payouts ADD COLUMN returned INTEGER NOT NULL DEFAULT 0 CHECK (returned >= 0 AND returned <= amount);
+                CREATE INDEX payouts_by_creator ON payouts (creator);
+                CREATE INDEX charges_by_creator ON charges (creator, dated_at);
+                -- Creators whose payouts are held (a reversed transfer) until an admin releases them.
+                CREATE TABLE creator_holds (creator TEXT PRIMARY KEY NOT NULL, reason TEXT NOT NULL, since INTEGER NOT NULL) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 
     /// Every table, for dumps (tests compare a dump before and after a refused operation).
-    static let tables = ["ledger_meta", "consumers", "holds", "entries", "charges", "period_states", "operations", "payouts"]
+    static let tables = ["ledger_meta", "consumers", "holds", "entries", "charges", "period_states", "operations", "payouts", "creator_holds"]
 }

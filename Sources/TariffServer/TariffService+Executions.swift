@@ -139,7 +139,8 @@ extension TariffService {
                  ("payouts", .array(lines.map { line in
             .object([("creator", .string(line.creator)), ("week_start", .string(line.weekStart.description)), ("pay_date", .string(line.payDate.description)),
                      ("earnings", .string(line.earnings.description)), ("amount", .string(line.amount.description)),
-                     ("carried", .string(line.carried.description)), ("status", .string(line.status.rawValue)), ("key", .string(line.key))])
+                     ("carried", .string(line.carried.description)), ("status", .string(line.status.rawValue)), ("key", .string(line.key)),
+                         ("failure", .optional(line.failure))])
         }))])
     }
 

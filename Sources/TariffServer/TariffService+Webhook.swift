@@ -23,6 +23,7 @@ extension TariffService {
         // Another account's event (a connected account's), or the other mode's: not ours to apply.
         if case .string(let account)? = top["account"], account != configuration.stripeAccount { return ignored }
         if case .bool(let live)? = top["livemode"], live != configuration.livemode { return ignored }
+        if case .string("transfer.reversed")? = top["type"] { return try await transferReversed(top, ignored: ignored) }
         guard case .string(let type)? = top["type"], type == "payment_intent.succeeded" || type == "payment_intent.payment_failed",
               case .object(let data)? = top["data"], case .object(let objectFields)? = Dictionary(data, uniquingKeysWith: { a, _ in a })["object"] else {
             return ignored
@@ -51,6 +52,30 @@ extension TariffService {
         }
         _ = try await settlement.purchase(consumer: consumer, amount: received, idempotencyKey: ledgerKey)
         _ = try await configuration.store.keepAnswer(StoredAnswer(key: "purchase-state:" + ledgerKey, fingerprint: "", status: 200, body: "succeeded"))
+        return .json(200, .object([("received", .bool(true)), ("applied", .bool(true))]))
+    }
+
+    /// `transfer.reversed` of a payout this ledger made (its metadata names the payout key): the
+    /// reversed amount goes back to the creator's earnings and the creator is held (settlement.md).
+    /// A transfer the ledger does not know is answered 200 and changes nothing.
+    func transferReversed(_ top: [String: JSONValue], ignored: ServiceResponse) async throws -> ServiceResponse {
+        guard case .object(let data)? = top["data"], case .object(let objectFields)? = Dictionary(data, uniquingKeysWith: { a, _ in a })["object"] else {
+            return ignored
+        }
+        let transfer = Dictionary(objectFields, uniquingKeysWith: { a, _ in a })
+        guard case .string(let id)? = transfer["id"], case .object(let metadataFields)? = transfer["metadata"],
+              case .string(let key)? = Dictionary(metadataFields, uniquingKeysWith: { a, _ in a })[StripeRail.payoutKeyMetadata],
+              case .string(let currency)? = transfer["currency"], currency.uppercased() == settlement.currency.code,
+              case .number(let reversedText)? = transfer["amount_reversed"] ?? transfer["amount"], let minor = Int64(reversedText),
+              let reversed = try? StripeAmount.money(minorUnits: minor, settlement.currency) else {
+            return ignored
+        }
+        do {
+            _ = try await settlement.reversePayout(key: key, reversedTotal: reversed, transfer: id)
+        } catch let error as SettlementError where error.code == .invalidInput || error.code == .invalidKey || error.code == .invalidAmount {
+            configuration.logger.warning("stripe webhook: a reversed transfer of no payout of this ledger was ignored")
+            return ignored
+        }
         return .json(200, .object([("received", .bool(true)), ("applied", .bool(true))]))
     }
 

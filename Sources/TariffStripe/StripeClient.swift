@@ -46,6 +46,12 @@ public struct StripeClient: Sendable {
         request.setValue("Bearer " + configuration.secretKey.value, forHTTPHeaderField: "Authorization")
         request.setValue(idempotencyKey, forHTTPHeaderField: "Idempotency-Key")
         request.setValue("application/json", forHTTPHeaderField: "Accept")
+        return try await exchange(request, what: what)
+    }
+
+    /// Sends `request` with the retries and the total deadline described above; the 2xx answer's body.
+    func exchange(_ prepared: URLRequest, what: String) async throws -> Data {
+        var request = prepared
         var lastFailure = ""
         // Every attempt and every wait fits in the total deadline: a Stripe that never answers
         // fails in `totalTimeoutMilliseconds` (60 s by default), not attempts x timeout + waits.

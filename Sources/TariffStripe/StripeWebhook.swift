@@ -115,11 +115,14 @@ public struct StripeWebhook: Sendable {
 public struct StripeEvent: Sendable, Decodable {
     public struct Payload: Sendable, Decodable {
         var object: PaymentIntent?
+        /// The transfer of a `transfer.*` event.
+        var transfer: StripeTransferObject?
 
         public init(from decoder: any Decoder) throws {
             let container = try decoder.container(keyedBy: CodingKeys.self)
             // Events of other objects (transfers, charges) decode with no PaymentIntent.
             object = try? container.decodeIfPresent(PaymentIntent.self, forKey: .object)
+            transfer = try? container.decodeIfPresent(StripeTransferObject.self, forKey: .object)
         }
         enum CodingKeys: String, CodingKey { case object }
     }

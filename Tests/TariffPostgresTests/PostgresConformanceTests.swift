@@ -1,4 +1,5 @@
 import PropertyBased
+import Synchronization
 import Tariff
 import TariffPostgres
 import TariffSettlement
@@ -25,6 +26,17 @@ struct PostgresConformanceTests {
         // Over all the seeds, a third of the random steps applied, settles among them, and money was
         // charged (a backend refusing them would not; any one seed may by chance apply few).
         #expect(total.value.applied >= total.value.operations / 3 && total.value.settles >= 10 && total.value.charged >= 10, "\(total.value)")
+    }
+
+    @Test("payouts over random interleavings of settles, late settles and runs: paid + owed = earnings")
+    func payoutInterleavings() async {
+        let total = Mutex(SettlementConformance.PayoutInterleavingCounts())
+        await propertyCheck(count: 15, input: Gen.int(in: 0...100_000)) { seed in
+            let counts = try await SettlementConformance.payoutInterleaving(PostgresTestServer.factory, seed: UInt64(seed))
+            total.withLock { $0.add(counts) }
+        }
+        let counts = total.withLock { $0 }
+        #expect(counts.lateSettles >= 30 && counts.runs >= 10 && counts.payouts >= 15, "\(counts)")
     }
 }
 }

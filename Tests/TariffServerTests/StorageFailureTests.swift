@@ -18,7 +18,11 @@ struct FailingBackend: SettlementBackend {
     func release(_ command: ReleaseCommand) async throws -> ReleaseReceipt { throw Self.failure }
     func chargePeriod(_ command: PeriodChargeCommand, lines: @escaping @Sendable (PeriodState) throws -> [PricedLine]) async throws -> PeriodChargeReceipt { throw Self.failure }
     func expireHolds(at now: Timestamp) async throws -> Int { throw Self.failure }
-    func recordPayout(_ command: PayoutCommand) async throws -> PayoutRecord { throw Self.failure }
+    func recordPayout(_ command: PayoutCommand) async throws -> PayoutStep { throw Self.failure }
+    func failPayout(key: String, reason: String, now: Timestamp) async throws -> PayoutRecord { throw Self.failure }
+    func reversePayout(key: String, reversedTotal: Money, transfer: String, now: Timestamp) async throws -> PayoutRecord { throw Self.failure }
+    func releaseCreator(_ creator: String) async throws -> Bool { throw Self.failure }
+    func creatorHolds() async throws -> [CreatorHold] { throw Self.failure }
     func markPayoutSent(key: String, reference: String) async throws { throw Self.failure }
     func payouts(weekStart: CivilDate) async throws -> [PayoutRecord] { throw Self.failure }
     func chargeRecords(_ query: ChargeQuery) async throws -> [ChargeRecord] { throw Self.failure }

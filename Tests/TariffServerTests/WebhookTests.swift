@@ -3,6 +3,7 @@ import Testing
 import Tariff
 @testable import TariffServer
 import TariffSettlement
+import TariffSettlementTesting
 import TariffSQLite
 import TariffStripe
 
@@ -82,5 +83,38 @@ struct WebhookTests {
         #expect(replay.status == 202)
         #expect((replay.json?["purchase"] as? [String: Any])?["status"] as? String == "succeeded")
         await server.stop()
+    }
+
+    @Test("a signed transfer.reversed of a payout returns its amount to earnings and holds the creator; one of no payout is ignored")
+    func transferReversed() async throws {
+        let backend = try SQLiteBackend(path: temporaryPath("reversal.sqlite"))
+        // acct_flat earns 2 x 5.60 = 11.20 in the week of 2026-11-02, paid through a rail that accepts it.
+        let clock = ManualClock(Timestamp(rfc3339: "2026-11-03T09:00:00Z")!)
+        let settlement = Settlement(backend: backend, catalog: TestLedger.catalog, clock: clock)
+        _ = try await settlement.purchase(consumer: "cus_r", amount: TestLedger.money("50.00"), idempotencyKey: "buy-r")
+        for execution in ["exe_r1", "exe_r2"] {
+            try await settlement.reserve(ReservationRequest(execution: execution, consumer: "cus_r", plan: TestLedger.catalog.plan(id: "flat", at: clock.now())!))
+            try await settlement.settle(SettlementRequest(execution: execution, meters: MeterReadings(), endedAt: clock.now()))
+        }
+        clock.set(Timestamp(rfc3339: "2026-11-11T09:00:00Z")!)
+        _ = try await settlement.executePayouts(week: Timestamp(date: "2026-11-02")!.civilDate, rail: RefusingRail())
+        let server = try await TestServer.start(backend: backend, webhookSecret: Self.secret, stripeAccount: "acct_platform")
+        let webhook = try StripeWebhook(endpointSecret: Self.secret)
+        let now = SystemClock().now().nanosecondsSinceEpoch / 1_000_000_000
+        func deliver(_ key: String) async throws -> Answer {
+            let payload = Data("""
+                {"id":"evt_r","object":"event","type":"transfer.reversed","livemode":false,"data":{"object":{"id":"tr_9","object":"transfer",                "amount":1120,"amount_reversed":1120,"currency":"usd","metadata":{"tariff_payout_key":"\(key)"}}}}
+                """.utf8)
+            return try await HTTP.send("POST", server.base + "/v1/webhooks/stripe", body: payload,
+                                       headers: ["Stripe-Signature": webhook.signatureHeader(payload: payload, timestamp: now)])
+        }
+        let unknown = try await deliver("payout:acct_nobody:2026-11-02")
+        #expect(unknown.status == 200 && unknown.json?["applied"] as? Bool == false)
+        let applied = try await deliver("payout:acct_flat:2026-11-02")
+        #expect(applied.status == 200 && applied.json?["applied"] as? Bool == true)
+        #expect(try await deliver("payout:acct_flat:2026-11-02").status == 200)
+        let snapshot = try await backend.snapshot()
+        #expect(snapshot.entries.filter { $0.operation == "payout-reversed:payout:acct_flat:2026-11-02" }.map(\.amount) == [TestLedger.money("11.20")])
+        #expect(try await backend.creatorHolds().map(\.creator) == ["acct_flat"])
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import PropertyBased
 import Tariff
 import TariffSettlement
@@ -44,5 +45,18 @@ struct ConformanceTests {
         // charged (a backend refusing them would not; any one seed may by chance apply few).
         print("conservation on \(backend.name): \(total.value)")
         #expect(total.value.applied >= total.value.operations / 3 && total.value.settles >= 20 && total.value.charged >= 20, "\(total.value)")
+    }
+
+    @Test("payouts over random interleavings of settles, late settles and runs: paid + owed = earnings", arguments: Backends.all)
+    func payoutInterleavings(_ backend: BackendFactory) async {
+        let total = Mutex(SettlementConformance.PayoutInterleavingCounts())
+        await propertyCheck(count: backend.name == "memory" ? 60 : 25, input: Gen.int(in: 0...100_000)) { seed in
+            let counts = try await SettlementConformance.payoutInterleaving(backend, seed: UInt64(seed))
+            total.withLock { $0.add(counts) }
+        }
+        let counts = total.withLock { $0 }
+        print("payout interleavings on \(backend.name): \(counts)")
+        // Over all the seeds: late settles, runs, payouts and refusals did happen.
+        #expect(counts.lateSettles >= 50 && counts.runs >= 20 && counts.payouts >= 25 && counts.failed >= 1, "\(counts)")
     }
 }

@@ -28,7 +28,8 @@ struct SQLiteBackendTests {
             (try String.fetchOne(db, sql: "PRAGMA journal_mode"), try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations"))
         }
         #expect(journal == "wal")
-        #expect(migrations == ["v1: ledger", "v2: service"])
+        // Later releases append migrations: these are the first ones, in order.
+        #expect(Array(migrations.prefix(3)) == ["v1: ledger", "v2: service", "v3: payouts"])
         // synchronous is per connection: read on the backend's own connections. 2 is FULL (an fsync at every commit).
         #expect(try await reopened.synchronousSetting() == 2)
     }

@@ -9,6 +9,10 @@ import Synchronization
 /// - the same key with other parameters is refused, 400 `idempotency_error`;
 /// - the same key while its first request is still running is refused, 409 `idempotency_key_in_use`;
 /// - an answer is stored only once the request started executing (a 429 before it is not).
+/// - a stored key is forgotten 24 hours after its first request (Stripe's idempotency window), on
+///   the fake's own clock (`advance(hours:)`): the same request sent later is applied again;
+/// - `GET /v1/transfers?transfer_group=...&limit=...&starting_after=...` lists transfers (newest
+///   first, as Stripe does) with their `metadata`, page by page (`has_more`).
 /// Failure injection: `inject(_:)` queues faults that the next POSTs meet, in order.
 final class FakeStripe: Sendable {
     static let secretKey = "sk_test_fake_4eC39HqLyjWDarjtT1zdp7dc"
@@ -53,7 +57,11 @@ final class FakeStripe: Sendable {
         var fingerprint: String
         var status: Int
         var body: String
+        /// When the key's first request was answered, on the fake's clock (seconds).
+        var at: Int64
     }
+    /// Stripe keeps an idempotency key for 24 hours.
+    static let idempotencyWindowSeconds: Int64 = 24 * 3_600
     private struct State {
         var transfers: [Transfer] = []
         var charges: [Charge] = []
@@ -64,6 +72,12 @@ final class FakeStripe: Sendable {
         /// The status of every request that got past the key checks, and every 409 of one in flight.
         var statuses: [Int] = []
         var nextId = 1
+        /// Each transfer's metadata, by transfer id.
+        var metadata: [String: [String: String]] = [:]
+        /// The fake's clock, in seconds (only the idempotency window reads it).
+        var nowSeconds: Int64 = 0
+        /// Connected accounts that cannot receive transfers (Stripe answers 400).
+        var refusing: Set<String> = []
     }
     private let state = Mutex(State())
     private let server: Mutex<LoopbackHTTPServer?> = Mutex(nil)
@@ -80,6 +94,12 @@ final class FakeStripe: Sendable {
     func stop() { server.withLock { $0?.stop() } }
 
     func inject(_ faults: Fault...) { state.withLock { $0.faults += faults } }
+    /// Moves the fake's clock: keys older than 24 hours are forgotten.
+    func advance(hours: Int64) { state.withLock { $0.nowSeconds += hours * 3_600 } }
+    /// Transfers to `account` are refused (true) or accepted again (false).
+    func setRefusing(_ account: String, _ refusing: Bool) {
+        state.withLock { if refusing { $0.refusing.insert(account) } else { $0.refusing.remove(account) } }
+    }
     var transfers: [Transfer] { state.withLock { $0.transfers } }
     var charges: [Charge] { state.withLock { $0.charges } }
     var seen: [Seen] { state.withLock { $0.seen } }
@@ -97,6 +117,7 @@ final class FakeStripe: Sendable {
             // Stripe quotes a masked part of the key it was given.
             return Self.error(401, type: "invalid_request_error", code: nil, message: "Invalid API Key provided: sk_test_****\(request.headers["authorization"]?.suffix(4) ?? "")")
         }
+        if request.method == "GET", request.path == "/v1/transfers" || request.path.hasPrefix("/v1/transfers?") { return listTransfers(request.path) }
         guard request.method == "POST" else { return Self.error(404, type: "invalid_request_error", code: nil, message: "Unrecognized request URL") }
         let fault: Fault? = state.withLock { $0.faults.isEmpty ? nil : $0.faults.removeFirst() }
         if case .status(let status, let shouldRetry) = fault {
@@ -107,7 +128,10 @@ final class FakeStripe: Sendable {
         if let key {
             enum Decision { case replay(Stored), conflict, inUse, execute }
             let decision: Decision = state.withLock { state in
-                if let stored = state.stored[key] { return stored.fingerprint == fingerprint ? .replay(stored) : .conflict }
+                if let stored = state.stored[key] {
+                    if state.nowSeconds - stored.at < Self.idempotencyWindowSeconds { return stored.fingerprint == fingerprint ? .replay(stored) : .conflict }
+                    state.stored[key] = nil // past the window: forgotten, the request is new again
+                }
                 if state.inFlight.contains(key) { return .inUse }
                 state.inFlight.insert(key)
                 return .execute
@@ -139,7 +163,7 @@ final class FakeStripe: Sendable {
         state.withLock { state in
             if let key {
                 state.inFlight.remove(key)
-                state.stored[key] = Stored(fingerprint: fingerprint, status: status, body: body)
+                state.stored[key] = Stored(fingerprint: fingerprint, status: status, body: body, at: state.nowSeconds)
             }
         }
         if case .timeoutAfterApplying(let milliseconds) = fault { return .hang(milliseconds: milliseconds) }
@@ -158,11 +182,19 @@ final class FakeStripe: Sendable {
             guard let destination = form["destination"], destination.hasPrefix("acct_") else {
                 return Self.errorBody(400, "invalid_request_error", "resource_missing", "No such destination: '\(form["destination"] ?? "")'", param: "destination")
             }
+            if state.withLock({ $0.refusing.contains(destination) }) {
+                return Self.errorBody(400, "invalid_request_error", "insufficient_capabilities_for_transfer",
+                                      "Your destination account needs to have at least one of the following capabilities enabled: transfers, crypto_transfers, legacy_payments",
+                                      param: "destination")
+            }
             return state.withLock { state in
                 let transfer = Transfer(id: "tr_\(state.nextId)", amount: value, currency: currency, destination: destination,
                                         transferGroup: form["transfer_group"] ?? "", idempotencyKey: request.headers["idempotency-key"] ?? "")
                 state.nextId += 1
                 state.transfers.append(transfer)
+                var metadata: [String: String] = [:]
+                for (name, value) in pairs where name.hasPrefix("metadata[") && name.hasSuffix("]") { metadata[String(name.dropFirst(9).dropLast())] = value }
+                state.metadata[transfer.id] = metadata
                 return (200, "{\"id\":\"\(transfer.id)\",\"object\":\"transfer\",\"amount\":\(value),\"currency\":\"\(currency)\","
                         + "\"destination\":\"\(destination)\",\"transfer_group\":\"\(transfer.transferGroup)\"}")
             }
@@ -200,6 +232,26 @@ final class FakeStripe: Sendable {
             }
         default:
             return Self.errorBody(404, "invalid_request_error", nil, "Unrecognized request URL (POST: \(request.path))")
+        }
+    }
+
+    /// `GET /v1/transfers`: newest first, filtered by `transfer_group`, `limit` a page (at most 100), after `starting_after`.
+    private func listTransfers(_ path: String) -> LoopbackHTTPServer.Reply {
+        var query: [String: String] = [:]
+        if let mark = path.firstIndex(of: "?") {
+            for (name, value) in FormBody.decode(String(path[path.index(after: mark)...])) ?? [] { query[name] = value }
+        }
+        let limit = min(max(Int(query["limit"] ?? "10") ?? 10, 1), 100)
+        return state.withLock { state in
+            var listed = state.transfers.reversed().filter { query["transfer_group"] == nil || $0.transferGroup == query["transfer_group"] }
+            if let after = query["starting_after"], let index = listed.firstIndex(where: { $0.id == after }) { listed = Array(listed[(index + 1)...]) }
+            let page = listed.prefix(limit)
+            let items = page.map { transfer in
+                let metadata = (state.metadata[transfer.id] ?? [:]).sorted { $0.key < $1.key }.map { "\(Self.jsonString($0.key)):\(Self.jsonString($0.value))" }
+                return "{\"id\":\"\(transfer.id)\",\"object\":\"transfer\",\"amount\":\(transfer.amount),\"currency\":\"\(transfer.currency)\","
+                    + "\"destination\":\"\(transfer.destination)\",\"transfer_group\":\"\(transfer.transferGroup)\",\"metadata\":{\(metadata.joined(separator: ","))}}"
+            }
+            return .respond(status: 200, body: "{\"object\":\"list\",\"url\":\"/v1/transfers\",\"has_more\":\(listed.count > limit),\"data\":[\(items.joined(separator: ","))]}")
         }
     }
 

@@ -123,4 +123,67 @@ struct StripePayoutRunTests {
         let report = try await settlement.verify()
         #expect(report.passed, "\(report.invariants.filter { !$0.holds })")
     }
+
+    @Test("a rerun 25 hours after a crash between 'transfer sent' and 'confirmed', past Stripe's idempotency window: the transfer is found and adopted, one transfer")
+    func rerunPastTheIdempotencyWindow() async throws {
+        let fake = try FakeStripe()
+        defer { fake.stop() }
+        let clock = ManualClock(Timestamp(rfc3339: "2026-11-03T09:00:00Z")!)
+        let settlement = Settlement(backend: InMemoryBackend(currency: S.usd), catalog: Self.catalog, clock: clock)
+        try await Self.seed(settlement)
+        clock.set(Timestamp(rfc3339: "2026-11-11T08:00:00Z")!)
+        let week = Timestamp(date: "2026-11-02")!.civilDate
+        // The third transfer (acct_creator3, 30.00) is made by Stripe, then the process dies before the ledger hears of it.
+        await #expect(throws: CrashingRail.Crash.self) {
+            try await settlement.executePayouts(week: week, rail: CrashingRail(inner: try S.rail(fake.baseURL), crashAt: 3))
+        }
+        #expect(fake.transfers.count == 3)
+        #expect(try await settlement.payouts(week: week).map(\.status) == [.paid, .paid, .recorded, .due, .due, .due])
+        let made = try #require(fake.transfers.last)
+
+        // 25 hours later Stripe no longer knows the key: sending it again would move the money twice.
+        fake.advance(hours: 25)
+        clock.advance(by: .seconds(25 * 3_600))
+        let rail = try S.rail(fake.baseURL)
+        let lines = try await settlement.executePayouts(week: week, rail: rail)
+        #expect(lines.map(\.status) == Array(repeating: .paid, count: 6))
+        // One transfer per creator: the third was looked up by its metadata in the week's transfer group and adopted.
+        let transfers = fake.transfers
+        #expect(transfers.map(\.destination).sorted() == Self.creators)
+        #expect(transfers.filter { $0.destination == "acct_creator3" }.map(\.amount) == [3_000])
+        let payouts = try await settlement.backend.snapshot().payouts
+        #expect(payouts.first { $0.creator == "acct_creator3" }?.reference == made.id)
+        let lookups = fake.seen.filter { $0.method == "GET" }
+        #expect(lookups.count == 1 && lookups.first?.path.contains("transfer_group=2026-11-02") == true)
+        // Without the look-up: the fake does forget the key, and the same transfer sent again is a second one.
+        _ = try await rail.send(S.transfer("acct_creator3", "30.00"))
+        #expect(fake.transfers.filter { $0.destination == "acct_creator3" }.count == 2)
+        let report = try await settlement.verify()
+        #expect(report.passed, "\(report.invariants.filter { !$0.holds })")
+    }
+
+    @Test("Stripe refuses one creator's account: the others are paid, it is failed with Stripe's reason, its amount owed again and paid next week")
+    func refusedAccount() async throws {
+        let fake = try FakeStripe()
+        defer { fake.stop() }
+        let clock = ManualClock(Timestamp(rfc3339: "2026-11-03T09:00:00Z")!)
+        let settlement = Settlement(backend: InMemoryBackend(currency: S.usd), catalog: Self.catalog, clock: clock)
+        try await Self.seed(settlement)
+        clock.set(Timestamp(rfc3339: "2026-11-11T08:00:00Z")!)
+        fake.setRefusing("acct_creator4", true)
+        let rail = try S.rail(fake.baseURL)
+        let lines = try await settlement.executePayouts(week: Timestamp(date: "2026-11-02")!.civilDate, rail: rail)
+        #expect(lines.map(\.status) == [.paid, .paid, .paid, .failed, .paid, .paid])
+        #expect(lines[3].failure?.contains("insufficient_capabilities_for_transfer") == true && lines[3].carried == S.money("40.00"))
+        #expect(fake.transfers.map(\.destination) == ["acct_creator1", "acct_creator2", "acct_creator3", "acct_creator5", "acct_creator6"])
+        // The account works; the next week's run pays the 40.00 (acct_creator4 has no line that week).
+        fake.setRefusing("acct_creator4", false)
+        clock.set(Timestamp(rfc3339: "2026-11-18T08:00:00Z")!)
+        let next = try await settlement.executePayouts(week: Timestamp(date: "2026-11-09")!.civilDate, rail: rail)
+        #expect(next.map(\.creator) == ["acct_creator4"] && next.map(\.amount) == [S.money("40.00")] && next.map(\.status) == [.paid])
+        #expect(fake.transfers.last?.destination == "acct_creator4" && fake.transfers.last?.amount == 4_000 && fake.transfers.count == 6)
+        #expect(fake.transfers.last?.idempotencyKey == "payout:acct_creator4:2026-11-09")
+        let report = try await settlement.verify()
+        #expect(report.passed, "\(report.invariants.filter { !$0.holds })")
+    }
 }

@@ -287,25 +287,47 @@ public struct PeriodChargeReceipt: Sendable, Hashable {
     }
 }
 
-/// Records a creator's payout for a week: `earnings -> paid_out`.
+/// Records a creator's payout for a week from the ledger's balances (settlement.md, "Money that
+/// reconciles"): inside one step, `owed = earnings dated before weekEnd - paid out so far (net of
+/// what went back)`, floored to the currency's minor unit; recorded (`earnings -> paid_out`) when
+/// that is at least `minimum` and above zero. A creator already recorded for the week keeps that
+/// record, whatever its amount: `payout:CREATOR:WEEK` is paid once.
 public struct PayoutCommand: Sendable, Hashable {
     /// `payout:CREATOR:WEEK`.
     public var key: String
-    public var fingerprint: String
     public var creator: String
     public var weekStart: CivilDate
     public var payDate: CivilDate
-    /// Whole cents, > 0.
-    public var amount: Money
+    /// Lines dated before this instant count (the week's end).
+    public var weekEnd: Timestamp
+    /// Below this the amount is not paid (it stays owed).
+    public var minimum: Money
+    /// The currency's minor unit in micro-units (10,000 for cents, 1,000,000 for whole yen): the
+    /// amount is floored to it before anything is recorded.
+    public var unitMicros: Int64
     public var now: Timestamp
-    public init(key: String, fingerprint: String, creator: String, weekStart: CivilDate, payDate: CivilDate, amount: Money, now: Timestamp) {
+    public init(key: String, creator: String, weekStart: CivilDate, payDate: CivilDate, weekEnd: Timestamp, minimum: Money, unitMicros: Int64,
+                now: Timestamp) {
         self.key = key
-        self.fingerprint = fingerprint
         self.creator = creator
         self.weekStart = weekStart
         self.payDate = payDate
-        self.amount = amount
+        self.weekEnd = weekEnd
+        self.minimum = minimum
+        self.unitMicros = unitMicros
         self.now = now
+    }
+}
+
+/// What a payout step found or did.
+public struct PayoutStep: Sendable, Hashable {
+    /// The week's record: the one already there, or the one just written; nil when nothing was due.
+    public var record: PayoutRecord?
+    /// The record was written by this step (false: it was already there, from an earlier run).
+    public var created: Bool
+    public init(record: PayoutRecord?, created: Bool) {
+        self.record = record
+        self.created = created
     }
 }
 

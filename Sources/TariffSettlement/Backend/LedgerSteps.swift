@@ -300,26 +300,96 @@ public enum LedgerSteps {
 
     // MARK: Payouts
 
-    public static func recordPayout<Store: LedgerStore>(_ command: PayoutCommand, in store: inout Store) throws -> PayoutRecord {
+    /// The week's payout of one creator, computed from the ledger inside the step (so concurrent
+    /// runs, of one week or of several, pay each creator once): a record already there is kept.
+    public static func recordPayout<Store: LedgerStore>(_ command: PayoutCommand, in store: inout Store) throws -> PayoutStep {
         if let recorded = try store.payout(command.key) {
-            guard recorded.creator == command.creator, recorded.weekStart == command.weekStart, recorded.amount == command.amount else {
-                throw SettlementError(.idempotencyConflict, "payout '\(command.key)' was already recorded as \(recorded.amount)")
+            guard recorded.creator.bytesEqual(command.creator), recorded.weekStart == command.weekStart else {
+                throw SettlementError(.idempotencyConflict, "payout key '\(command.key)' was recorded for \(recorded.creator), week \(recorded.weekStart)")
             }
-            return recorded
+            return PayoutStep(record: recorded, created: false)
         }
-        guard command.amount.micros > 0 else { throw SettlementError(.invalidAmount, "a payout must be positive") }
+        let owed = try store.creatorEarnings(command.creator, before: command.weekEnd) - (try store.netPaidOut(command.creator))
+        guard let amount = try payableAmount(owed: owed, minimum: command.minimum, unitMicros: command.unitMicros) else {
+            return PayoutStep(record: nil, created: false)
+        }
         try store.append(Entry(operation: command.key, debit: Account(.earnings, command.creator), credit: Account(.paidOut, command.creator),
-                               amount: command.amount, at: command.now))
+                               amount: amount, at: command.now))
         let record = PayoutRecord(key: command.key, creator: command.creator, weekStart: command.weekStart, payDate: command.payDate,
-                                  amount: command.amount, recordedAt: command.now)
+                                  amount: amount, recordedAt: command.now)
         try store.savePayout(record, isNew: true)
-        return record
+        return PayoutStep(record: record, created: true)
+    }
+
+    /// `floor_to_minor_unit(owed)` when it is at least `minimum` and above zero; nil otherwise
+    /// (nothing is sent for zero). Floored before anything is recorded: a payout is always a
+    /// whole number of the currency's smallest unit, as a rail can send it.
+    /// - throws: `out_of_range` when the amount is beyond a 64-bit ledger amount.
+    public static func payableAmount(owed: Int128, minimum: Money, unitMicros: Int64) throws -> Money? {
+        let unit = Int128(max(unitMicros, 1))
+        guard owed > 0 else { return nil }
+        let floored = owed / unit * unit // owed > 0: truncation is the floor
+        guard floored > 0, floored >= Int128(minimum.micros) else { return nil }
+        guard let micros = Int64(exactly: floored) else {
+            throw SettlementError(.outOfRange, "a payout of \(DecimalText.format(floored, fractionalDigits: Money.fractionalDigits)) is beyond the largest amount (the ledger's 64-bit range)")
+        }
+        return Money(micros: micros)
     }
 
     public static func markPayoutSent<Store: LedgerStore>(key: String, reference: String, in store: inout Store) throws {
         guard var payout = try store.payout(key) else { throw SettlementError(.invalidInput, "no payout was recorded under '\(key)'") }
-        guard payout.reference == nil else { return }
+        guard payout.reference == nil, payout.failure == nil else { return }
         payout.reference = reference
         try store.savePayout(payout, isNew: false)
+    }
+
+    /// The rail refused a recorded payout's transfer: the payout becomes `failed` with the reason,
+    /// and its amount goes back to the creator's earnings (`paid_out -> earnings`), owed again and
+    /// paid by a later run. Idempotent: a failed payout stays as it first failed.
+    /// - throws: `invalid_input` when no payout has that key, or when it was confirmed sent.
+    public static func failPayout<Store: LedgerStore>(key: String, reason: String, now: Timestamp, in store: inout Store) throws -> PayoutRecord {
+        guard var payout = try store.payout(key) else { throw SettlementError(.invalidInput, "no payout was recorded under '\(key)'") }
+        if payout.failure != nil { return payout }
+        guard payout.reference == nil else {
+            throw SettlementError(.invalidInput, "payout '\(key)' was confirmed sent (\(payout.reference ?? "")): it cannot fail")
+        }
+        let back = payout.netAmount
+        if back.micros > 0 {
+            try store.append(Entry(operation: "payout-failed:" + key, debit: Account(.paidOut, payout.creator), credit: Account(.earnings, payout.creator),
+                                   amount: back, at: now))
+        }
+        payout.failure = reason.isEmpty ? "refused" : reason
+        payout.returned = payout.amount
+        try store.savePayout(payout, isNew: false)
+        return payout
+    }
+
+    /// A transfer reversed after it was made (`transfer.reversed`): what was reversed so far
+    /// (`reversedTotal`, Stripe's cumulative `amount_reversed`, at most the payout) goes back to the
+    /// creator's earnings by a compensating entry (`paid_out -> earnings`, only the part not given
+    /// back yet, so a repeated event changes nothing), and the creator is put on hold: later runs
+    /// skip it until an admin releases it. A failed payout (no transfer) changes nothing.
+    /// - throws: `invalid_input` when no payout has that key, `invalid_amount` for a negative total.
+    public static func reversePayout<Store: LedgerStore>(key: String, reversedTotal: Money, transfer: String, now: Timestamp,
+                                                         in store: inout Store) throws -> PayoutRecord {
+        guard var payout = try store.payout(key) else { throw SettlementError(.invalidInput, "no payout was recorded under '\(key)'") }
+        guard reversedTotal.micros >= 0 else { throw SettlementError(.invalidAmount, "a reversed amount cannot be negative: \(reversedTotal)") }
+        guard payout.failure == nil else { return payout }
+        let target = min(reversedTotal, payout.amount)
+        if target > payout.returned {
+            try store.append(Entry(operation: "payout-reversed:" + key, debit: Account(.paidOut, payout.creator), credit: Account(.earnings, payout.creator),
+                                   amount: Money(micros: target.micros - payout.returned.micros), at: now))
+            payout.returned = target
+            try store.savePayout(payout, isNew: false)
+        }
+        if try store.creatorHold(payout.creator) == nil {
+            try store.saveCreatorHold(CreatorHold(creator: payout.creator, reason: "transfer \(transfer) of \(key) was reversed", since: now))
+        }
+        return payout
+    }
+
+    /// Lifts the hold on a creator's payouts (`tariff ledger payouts release`); whether there was one.
+    public static func releaseCreator<Store: LedgerStore>(_ creator: String, in store: inout Store) throws -> Bool {
+        try store.removeCreatorHold(creator)
     }
 }

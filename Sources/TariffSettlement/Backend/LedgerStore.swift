@@ -20,6 +20,16 @@ public protocol LedgerStore {
     mutating func saveOperation(_ record: OperationRecord) throws
     mutating func payout(_ key: String) throws -> PayoutRecord?
     mutating func savePayout(_ record: PayoutRecord, isNew: Bool) throws
+    /// The creator shares of every charge line of `creator` dated before `before`, summed exactly.
+    mutating func creatorEarnings(_ creator: String, before: Timestamp) throws -> Int128
+    /// What `creator`'s payouts paid, net of what went back (`amount - returned`, summed exactly).
+    mutating func netPaidOut(_ creator: String) throws -> Int128
+    /// The hold on a creator's payouts, if any.
+    mutating func creatorHold(_ creator: String) throws -> CreatorHold?
+    /// Places (or replaces) a hold on a creator's payouts.
+    mutating func saveCreatorHold(_ hold: CreatorHold) throws
+    /// Lifts the hold on a creator's payouts; whether there was one.
+    mutating func removeCreatorHold(_ creator: String) throws -> Bool
     /// Appends an entry; the store assigns its sequence.
     mutating func append(_ entry: Entry) throws
     /// Appends a charge record; the store assigns its sequence.

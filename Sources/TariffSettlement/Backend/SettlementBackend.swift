@@ -20,7 +20,8 @@ import Tariff
 ///
 /// - **Idempotency.** Every step carries a key: the execution id for `reserve`, `settle`,
 ///   `release` (and meter samples), the caller's key for `purchase`, `period-start:...` /
-///   `period-end:...` for period charges, `payout:CREATOR:WEEK` for payouts; and a fingerprint
+///   `period-end:...` for period charges, `payout:CREATOR:WEEK` for payouts (a week's record is kept
+///   whatever the balances say later: it is never recorded twice); and a fingerprint
 ///   of its parameters. A key already applied with the same fingerprint returns the first result
 ///   and writes nothing; with another fingerprint (or for another operation on the same
 ///   execution, such as a release after a settle) it throws `idempotency_conflict`. A refused step
@@ -90,13 +91,34 @@ public protocol SettlementBackend: Sendable {
     /// Gives back every hold past its expiry at `now`; returns how many.
     func expireHolds(at now: Timestamp) async throws -> Int
 
-    /// Records a payout (`earnings -> paid_out`).
+    /// Records a creator's payout for a week from the ledger's balances (`earnings -> paid_out`),
+    /// computed inside the step (`LedgerSteps.recordPayout`): concurrent runs pay each creator once.
+    /// A record already there for the key is returned unchanged; nil record when nothing is due.
     /// - throws: `idempotency_conflict`, `out_of_range`.
-    func recordPayout(_ command: PayoutCommand) async throws -> PayoutRecord
+    func recordPayout(_ command: PayoutCommand) async throws -> PayoutStep
 
     /// Marks a recorded payout as confirmed by the payment rail (idempotent).
     /// - throws: `invalid_input` when no payout has that key.
     func markPayoutSent(key: String, reference: String) async throws
+
+    /// Marks a recorded, unconfirmed payout `failed` with the rail's reason and gives its amount
+    /// back to earnings (`paid_out -> earnings`); idempotent (`LedgerSteps.failPayout`).
+    /// - throws: `invalid_input` when no payout has that key or it was confirmed sent.
+    func failPayout(key: String, reason: String, now: Timestamp) async throws -> PayoutRecord
+
+    /// Every recorded payout (all weeks), by key (default: from `snapshot()`).
+    func payoutRecords() async throws -> [PayoutRecord]
+
+    /// Returns what a reversed transfer took back to earnings and holds the creator
+    /// (`LedgerSteps.reversePayout`); idempotent.
+    /// - throws: `invalid_input` when no payout has that key.
+    func reversePayout(key: String, reversedTotal: Money, transfer: String, now: Timestamp) async throws -> PayoutRecord
+
+    /// Lifts the hold on a creator's payouts; whether there was one.
+    func releaseCreator(_ creator: String) async throws -> Bool
+
+    /// The creators whose payouts are held, by creator.
+    func creatorHolds() async throws -> [CreatorHold]
 
     /// The recorded payouts of one week (`weekStart`), by creator.
     func payouts(weekStart: CivilDate) async throws -> [PayoutRecord]
@@ -121,6 +143,9 @@ extension SettlementBackend {
     public func consumerIDs() async throws -> [String] {
         try await snapshot().consumers.map(\.id).sorted { $0.bytesPrecede($1) }
     }
+
+    /// Every recorded payout, by key.
+    public func payoutRecords() async throws -> [PayoutRecord] { try await snapshot().payouts }
 
     /// What every charge line left uncollected, summed exactly.
     public func uncollectedTotal() async throws -> MoneySum {

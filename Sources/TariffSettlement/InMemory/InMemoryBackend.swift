@@ -78,8 +78,28 @@ extension InMemoryBackend: SettlementBackend {
         try step { try LedgerSteps.expireHolds(at: now, in: &$0) }
     }
 
-    public func recordPayout(_ command: PayoutCommand) throws -> PayoutRecord {
+    public func recordPayout(_ command: PayoutCommand) throws -> PayoutStep {
         try step { try LedgerSteps.recordPayout(command, in: &$0) }
+    }
+
+    public func failPayout(key: String, reason: String, now: Timestamp) throws -> PayoutRecord {
+        try step { try LedgerSteps.failPayout(key: key, reason: reason, now: now, in: &$0) }
+    }
+
+    public func reversePayout(key: String, reversedTotal: Money, transfer: String, now: Timestamp) throws -> PayoutRecord {
+        try step { try LedgerSteps.reversePayout(key: key, reversedTotal: reversedTotal, transfer: transfer, now: now, in: &$0) }
+    }
+
+    public func releaseCreator(_ creator: String) throws -> Bool {
+        try step { try LedgerSteps.releaseCreator(creator, in: &$0) }
+    }
+
+    public func creatorHolds() -> [CreatorHold] {
+        state.creatorHolds.values.sorted { $0.creator.bytesPrecede($1.creator) }
+    }
+
+    public func payoutRecords() -> [PayoutRecord] {
+        state.payouts.values.sorted { $0.key.bytesPrecede($1.key) }
     }
 
     public func markPayoutSent(key: String, reference: String) throws {
@@ -117,6 +137,7 @@ struct MemoryState {
     var periods: [ByteKey: PeriodState] = [:]
     var operations: [ByteKey: OperationRecord] = [:]
     var payouts: [ByteKey: PayoutRecord] = [:]
+    var creatorHolds: [ByteKey: CreatorHold] = [:]
     var entries: [Entry] = []
     var charges: [ChargeRecord] = []
 
@@ -145,6 +166,7 @@ struct MemoryStore: LedgerStore {
         case period(ByteKey, PeriodState?)
         case operation(ByteKey, OperationRecord?)
         case payout(ByteKey, PayoutRecord?)
+        case creatorHold(ByteKey, CreatorHold?)
         case entries(Int)
         case charges(Int)
     }
@@ -162,6 +184,7 @@ struct MemoryStore: LedgerStore {
             case .period(let key, let old): state.periods[key] = old
             case .operation(let key, let old): state.operations[key] = old
             case .payout(let key, let old): state.payouts[key] = old
+            case .creatorHold(let key, let old): state.creatorHolds[key] = old
             case .entries(let count): state.entries.removeSubrange(count...)
             case .charges(let count): state.charges.removeSubrange(count...)
             }
@@ -212,6 +235,34 @@ struct MemoryStore: LedgerStore {
         let key = ByteKey(record.key)
         undo.append(.payout(key, state.payouts[key]))
         state.payouts[key] = record
+    }
+
+    func creatorHold(_ creator: String) -> CreatorHold? { state.creatorHolds[ByteKey(creator)] }
+
+    mutating func saveCreatorHold(_ hold: CreatorHold) {
+        let key = ByteKey(hold.creator)
+        undo.append(.creatorHold(key, state.creatorHolds[key]))
+        state.creatorHolds[key] = hold
+    }
+
+    mutating func removeCreatorHold(_ creator: String) -> Bool {
+        let key = ByteKey(creator)
+        guard let old = state.creatorHolds[key] else { return false }
+        undo.append(.creatorHold(key, old))
+        state.creatorHolds[key] = nil
+        return true
+    }
+
+    func creatorEarnings(_ creator: String, before: Timestamp) -> Int128 {
+        var total = Int128(0)
+        for charge in state.charges where charge.datedAt < before && charge.creator.bytesEqual(creator) { total += Int128(charge.split.creator.micros) }
+        return total
+    }
+
+    func netPaidOut(_ creator: String) -> Int128 {
+        var total = Int128(0)
+        for payout in state.payouts.values where payout.creator.bytesEqual(creator) { total += Int128(payout.netAmount.micros) }
+        return total
     }
 
     mutating func append(_ entry: Entry) {

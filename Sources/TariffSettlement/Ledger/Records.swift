@@ -159,9 +159,22 @@ public struct OperationRecord: Sendable, Hashable {
     }
 }
 
-/// A creator's recorded payout for one week (`payout:CREATOR:WEEK`), and whether the payment rail
-/// confirmed it.
+/// A creator's recorded payout for one week (`payout:CREATOR:WEEK`), and how far it went.
+///
+/// A payout is recorded (`earnings -> paid_out`) before its transfer is sent; the rail's reference
+/// confirms it. A transfer the rail refused (`failure`) or reversed later gives its amount back to
+/// the creator's earnings by a compensating entry (`paid_out -> earnings`): `returned` is what went
+/// back, so what the creator was paid, net, is `amount - returned`.
 public struct PayoutRecord: Sendable, Hashable {
+    public enum Status: String, Sendable, Hashable {
+        /// Recorded in the ledger; the rail has not confirmed the transfer.
+        case recorded
+        /// Recorded and confirmed by the rail.
+        case paid
+        /// The rail refused the transfer: its amount went back to earnings.
+        case failed
+    }
+
     public var key: String
     public var creator: String
     public var weekStart: CivilDate
@@ -170,8 +183,13 @@ public struct PayoutRecord: Sendable, Hashable {
     public var recordedAt: Timestamp
     /// The rail's reference once sent (nil: recorded in the ledger, not yet confirmed sent).
     public var reference: String?
+    /// Why the rail refused the transfer (nil unless `failed`).
+    public var failure: String?
+    /// What compensating entries gave back to earnings (a refusal: all of it; a reversal: what was reversed).
+    public var returned: Money
 
-    public init(key: String, creator: String, weekStart: CivilDate, payDate: CivilDate, amount: Money, recordedAt: Timestamp, reference: String? = nil) {
+    public init(key: String, creator: String, weekStart: CivilDate, payDate: CivilDate, amount: Money, recordedAt: Timestamp, reference: String? = nil,
+                failure: String? = nil, returned: Money = .zero) {
         self.key = key
         self.creator = creator
         self.weekStart = weekStart
@@ -179,6 +197,26 @@ public struct PayoutRecord: Sendable, Hashable {
         self.amount = amount
         self.recordedAt = recordedAt
         self.reference = reference
+        self.failure = failure
+        self.returned = returned
+    }
+
+    public var status: Status { failure != nil ? .failed : reference != nil ? .paid : .recorded }
+
+    /// What the creator was paid by this payout, net of what went back (never negative: `returned <= amount`).
+    public var netAmount: Money { Money(micros: amount.micros - returned.micros) }
+}
+
+/// A creator whose payouts are held (a transfer was reversed: a clawback is not paid straight
+/// back): later runs skip the creator until an admin releases it.
+public struct CreatorHold: Sendable, Hashable {
+    public var creator: String
+    public var reason: String
+    public var since: Timestamp
+    public init(creator: String, reason: String, since: Timestamp) {
+        self.creator = creator
+        self.reason = reason
+        self.since = since
     }
 }
 

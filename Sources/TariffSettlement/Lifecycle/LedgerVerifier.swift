@@ -3,7 +3,7 @@ import Tariff
 /// The result of `verify`: each invariant of settlement.md and what broke it.
 public struct VerificationReport: Sendable, Hashable {
     public struct Invariant: Sendable, Hashable {
-        /// 1 to 6, as numbered in settlement.md.
+        /// As numbered in settlement.md.
         public var number: Int
         public var name: String
         /// Empty when the invariant holds (at most 20 listed per invariant, then a count).
@@ -160,52 +160,67 @@ enum LedgerVerifier {
         }
         report.invariants.append(.init(number: 5, name: "each execution settled at most once, each key applied at most once", failures: failures.list))
 
-        // 6. For every creator, earnings = paid out + carried, and no payout exceeds what was earned
-        // by the end of its week.
+        // 6 (restated for a ledger with reversals). For every creator, paid out (net of what went
+        // back) + owed = earnings: the shares of its charge lines = its payouts' amounts less what
+        // went back + the balance of its earnings account; the paid_out account holds exactly the
+        // net paid; what each payout gave back is the compensating entries written under its key.
         failures = Failures()
         var earned: [ByteKey: Int128] = [:]
-        var sharesByCreator: [ByteKey: [(at: Timestamp, share: Int64)]] = [:]
-        for record in ledger.charges {
-            earned[ByteKey(record.creator), default: 0] += Int128(record.split.creator.micros)
-            sharesByCreator[ByteKey(record.creator), default: []].append((record.datedAt, record.split.creator.micros))
-        }
-        var paidByCreator: [ByteKey: [PayoutRecord]] = [:]
-        for payout in ledger.payouts {
-            paidByCreator[ByteKey(payout.creator), default: []].append(payout)
-            if payout.amount.micros <= 0 || payout.amount.micros % 10_000 != 0 {
-                failures.add("\(payout.key) pays \(payout.amount): payouts are positive whole cents")
+        for record in ledger.charges { earned[ByteKey(record.creator), default: 0] += Int128(record.split.creator.micros) }
+        var netPaid: [ByteKey: Int128] = [:]
+        for payout in ledger.payouts { netPaid[ByteKey(payout.creator), default: 0] += Int128(payout.amount.micros) - Int128(payout.returned.micros) }
+        var compensated: [ByteKey: Int128] = [:]
+        for entry in ledger.entries where entry.debit.kind == .paidOut && entry.credit.kind == .earnings {
+            guard let colon = entry.operation.firstIndex(of: ":") else {
+                failures.add("entry \(entry.sequence) (\(entry.operation)) moves paid_out back to earnings outside a payout")
+                continue
             }
+            compensated[ByteKey(String(entry.operation[entry.operation.index(after: colon)...])), default: 0] += Int128(entry.amount.micros)
         }
-        for creator in Set(earned.keys).union(paidByCreator.keys).sorted() {
-            let paid = (paidByCreator[creator] ?? []).reduce(Int128(0)) { $0 + Int128($1.amount.micros) }
-            let carried = balance(Account(.earnings, creator.string))
-            if (earned[creator] ?? 0) != paid + carried {
-                failures.add("\(creator) earned \(Self.text(earned[creator] ?? 0)) but was paid \(Self.text(paid)) and carries \(Self.text(carried))")
+        for creator in Set(earned.keys).union(netPaid.keys).sorted() {
+            let owed = balance(Account(.earnings, creator.string)), paid = netPaid[creator] ?? 0
+            if (earned[creator] ?? 0) != paid + owed {
+                failures.add("\(creator) earned \(Self.text(earned[creator] ?? 0)) but was paid \(Self.text(paid)) net and owes \(Self.text(owed))")
             }
             if balance(Account(.paidOut, creator.string)) != paid {
-                failures.add("\(creator)'s paid-out entries total \(Self.text(balance(Account(.paidOut, creator.string)))), its payouts \(Self.text(paid))")
-            }
-            var paidBefore = Int128(0)
-            // Walk the creator's shares in date order alongside its payouts in week order.
-            let shares = (sharesByCreator[creator] ?? []).sorted { $0.at < $1.at }
-            var nextShare = 0
-            var earnedByWeekEnd = Int128(0)
-            for payout in (paidByCreator[creator] ?? []).sorted(by: { $0.weekStart < $1.weekStart }) {
-                guard let week = schedule.week(startingOn: payout.weekStart) else {
-                    failures.add("\(payout.key) names a week that does not start on \(schedule.calendar.weekStarts.fullName)")
-                    continue
-                }
-                while nextShare < shares.count, shares[nextShare].at < week.end {
-                    earnedByWeekEnd += Int128(shares[nextShare].share)
-                    nextShare += 1
-                }
-                if paidBefore + Int128(payout.amount.micros) > earnedByWeekEnd {
-                    failures.add("\(payout.key) pays \(payout.amount) with only \(Self.text(earnedByWeekEnd - paidBefore)) earned and unpaid by the week's end")
-                }
-                paidBefore += Int128(payout.amount.micros)
+                failures.add("\(creator)'s paid-out entries total \(Self.text(balance(Account(.paidOut, creator.string)))), its payouts \(Self.text(paid)) net")
             }
         }
-        report.invariants.append(.init(number: 6, name: "for every creator, earnings = paid out + carried", failures: failures.list))
+        for payout in ledger.payouts {
+            if payout.returned.micros < 0 || payout.returned > payout.amount {
+                failures.add("\(payout.key) gave back \(payout.returned) of \(payout.amount)")
+            }
+            if (compensated[ByteKey(payout.key)] ?? 0) != Int128(payout.returned.micros) {
+                failures.add("\(payout.key) gave back \(payout.returned), its compensating entries \(Self.text(compensated[ByteKey(payout.key)] ?? 0))")
+            }
+            if payout.failure != nil, payout.returned != payout.amount {
+                failures.add("\(payout.key) failed but gave back only \(payout.returned) of \(payout.amount)")
+            }
+        }
+        report.invariants.append(.init(number: 6, name: "for every creator, paid out (net of reversals) + owed = earnings", failures: failures.list))
+
+        // 8. No payout was sent for a zero amount or twice for one creator and week: every payout is
+        // positive and a whole number of the currency's smallest unit, its key is its creator's and
+        // week's, one per creator and week, and one that failed was never confirmed sent.
+        failures = Failures()
+        let unit = Int64(PowerOfTen.int128(Money.fractionalDigits - min(ledger.currency.minorUnitDigits, Money.fractionalDigits)))
+        var weeks: [ByteKey: String] = [:]
+        for payout in ledger.payouts {
+            if payout.amount.micros <= 0 || payout.amount.micros % unit != 0 {
+                failures.add("\(payout.key) pays \(payout.amount): payouts are positive whole units of \(ledger.currency.code)")
+            }
+            if payout.key != Settlement.payoutKey(creator: payout.creator, weekStart: payout.weekStart) {
+                failures.add("\(payout.key) is recorded for \(payout.creator), week \(payout.weekStart)")
+            }
+            if schedule.week(startingOn: payout.weekStart) == nil {
+                failures.add("\(payout.key) names a week that does not start on \(schedule.calendar.weekStarts.fullName)")
+            }
+            let creatorWeek = ByteKey(payout.creator + "\u{1F}" + payout.weekStart.description)
+            if let other = weeks[creatorWeek] { failures.add("\(payout.key) and \(other) pay \(payout.creator) twice for the week of \(payout.weekStart)") }
+            weeks[creatorWeek] = payout.key
+            if payout.failure != nil, payout.reference != nil { failures.add("\(payout.key) failed but is marked sent (\(payout.reference ?? ""))") }
+        }
+        report.invariants.append(.init(number: 8, name: "no payout sent for zero or twice for one creator and week", failures: failures.list))
         return report
     }
 

@@ -32,6 +32,10 @@ public struct PayoutLine: Sendable, Hashable {
         case recorded
         /// Recorded and confirmed by the rail.
         case paid
+        /// The rail refused the transfer (`failure` says why): its amount went back to earnings.
+        case failed
+        /// The creator is held (a transfer was reversed): nothing is paid until an admin releases it.
+        case held
     }
     public var key: String
     public var creator: String
@@ -39,8 +43,11 @@ public struct PayoutLine: Sendable, Hashable {
     public var payDate: CivilDate
     public var earnings: Money
     public var amount: Money
+    /// What stays owed after the week's payout (negative: a debt netted against later payouts).
     public var carried: Money
     public var status: Status
+    /// The rail's reason when `failed`.
+    public var failure: String? = nil
 }
 
 extension Settlement {
@@ -110,46 +117,92 @@ extension Settlement {
     /// The payout key of a creator and week: `payout:CREATOR:2026-11-02`.
     public static func payoutKey(creator: String, weekStart: CivilDate) -> String { "payout:\(creator):\(weekStart)" }
 
-    /// Each creator's payout for the week starting on `weekStart` (settlement.md): the creator
-    /// shares of every line dated in the week, what carried in from the weeks before, the amount
-    /// paid on the pay date (floored to cents, at least the minimum) and what carries out.
+    /// The ledger currency's smallest unit in micro-units (cents: 10,000; whole yen: 1,000,000):
+    /// payouts are floored to it before anything is recorded.
+    public var payoutUnitMicros: Int64 {
+        Int64(PowerOfTen.int128(Money.fractionalDigits - min(currency.minorUnitDigits, Money.fractionalDigits)))
+    }
+
+    /// The longest failure reason kept with a failed payout (a rail's message), in characters.
+    static let maximumFailureLength = 500
+
+    /// Each creator's payout for the week starting on `weekStart`, from the ledger (settlement.md,
+    /// "Money that reconciles"). A creator already recorded for the week shows that record
+    /// (`recorded`, `paid` or `failed`); any other creator with earnings dated before the week's
+    /// end is `due` `floor_to_minor_unit(earnings dated before the week's end - everything paid out
+    /// so far, net of what went back)` when that is at least the minimum and above zero, else
+    /// `carried`. A creator is listed when it has lines in the week, a record for it, or an amount
+    /// due. `earnings` are the creator's shares of the lines dated in the week; `carried` is what
+    /// stays owed after the week's payout (negative: a debt netted against later payouts).
     /// - throws: `invalid_input` when `weekStart` is not a first day of a payout week.
     public func payouts(week weekStart: CivilDate) async throws -> [PayoutLine] {
         let schedule = try payoutSchedule()
         guard let week = schedule.week(startingOn: weekStart) else {
             throw SettlementError(.invalidInput, "\(weekStart) is a \(weekStart.weekday.fullName); payout weeks start on \(schedule.calendar.weekStarts.fullName)")
         }
-        var accumulator = PayoutAccumulator(schedule: schedule)
+        var earnedByEnd: [ByteKey: Int128] = [:], earnedInWeek: [ByteKey: Int128] = [:]
         for record in try await backend.chargeRecords(ChargeQuery(to: week.end)) {
-            accumulator.add(creator: record.creator, at: record.datedAt, share: record.split.creator)
+            let creator = ByteKey(record.creator)
+            earnedByEnd[creator, default: 0] += Int128(record.split.creator.micros)
+            if record.datedAt >= week.start { earnedInWeek[creator, default: 0] += Int128(record.split.creator.micros) }
         }
-        var recorded: [ByteKey: PayoutRecord] = [:]
-        for payout in try await backend.payouts(weekStart: weekStart) { recorded[ByteKey(payout.creator)] = payout }
-        let rows: [PayoutRow]
-        do throws(AmountOverflow) { rows = try accumulator.rows() } catch { throw SettlementError(.outOfRange, error.description) }
-        return try rows.filter { $0.week.start == week.start }.map { row in
-            var line = PayoutLine(key: Self.payoutKey(creator: row.creator, weekStart: weekStart), creator: row.creator, weekStart: weekStart,
-                                  payDate: row.week.payDate, earnings: row.earnings, amount: row.amount, carried: row.carried,
-                                  status: row.amount.micros > 0 ? .due : .carried)
-            if let payout = recorded[ByteKey(row.creator)] {
-                // What was recorded is what was paid, even if a late line changed the week since.
-                guard let carried = (MoneySum(line.carried) + MoneySum(line.amount) - MoneySum(payout.amount)).money else {
-                    throw SettlementError(.outOfRange, "what \(row.creator) carries out of the week of \(weekStart) is beyond the largest amount")
-                }
-                line.carried = carried
-                line.amount = payout.amount
-                line.status = payout.reference == nil ? .recorded : .paid
+        var paidAll: [ByteKey: Int128] = [:], paidThroughWeek: [ByteKey: Int128] = [:], recorded: [ByteKey: PayoutRecord] = [:]
+        for payout in try await backend.payoutRecords() {
+            let creator = ByteKey(payout.creator)
+            paidAll[creator, default: 0] += Int128(payout.netAmount.micros)
+            if payout.weekStart <= weekStart { paidThroughWeek[creator, default: 0] += Int128(payout.netAmount.micros) }
+            if payout.weekStart == weekStart { recorded[creator] = payout }
+        }
+        func money(_ micros: Int128, _ what: String, _ creator: String) throws -> Money {
+            guard let value = Int64(exactly: micros) else {
+                throw SettlementError(.outOfRange, "\(what) of \(SafeText.escaping(creator)) for the week of \(weekStart) is beyond the largest amount")
             }
-            return line
+            return Money(micros: value)
         }
+        let held = Set(try await backend.creatorHolds().map { ByteKey($0.creator) })
+        var lines: [PayoutLine] = []
+        for creator in Set(earnedByEnd.keys).union(recorded.keys).sorted() {
+            let name = creator.string, earned = earnedByEnd[creator] ?? 0
+            var line = PayoutLine(key: Self.payoutKey(creator: name, weekStart: weekStart), creator: name, weekStart: weekStart, payDate: week.payDate,
+                                  earnings: try money(earnedInWeek[creator] ?? 0, "the week's earnings", name), amount: .zero, carried: .zero, status: .carried)
+            if let payout = recorded[creator] {
+                line.amount = payout.amount
+                line.carried = try money(earned - (paidThroughWeek[creator] ?? 0), "what stays owed", name)
+                line.status = switch payout.status {
+                case .recorded: .recorded
+                case .paid: .paid
+                case .failed: .failed
+                }
+                line.failure = payout.failure
+            } else {
+                let owed = earned - (paidAll[creator] ?? 0)
+                let amount = try LedgerSteps.payableAmount(owed: owed, minimum: schedule.calendar.minimum, unitMicros: payoutUnitMicros) ?? .zero
+                guard earnedInWeek[creator] != nil || amount.micros > 0 else { continue }
+                line.amount = amount
+                line.carried = try money(owed - Int128(amount.micros), "what stays owed", name)
+                line.status = amount.micros > 0 ? .due : .carried
+                if held.contains(creator) {
+                    // Held: nothing is due; all of it stays owed.
+                    line.amount = .zero
+                    line.carried = try money(owed, "what stays owed", name)
+                    line.status = .held
+                }
+            }
+            lines.append(line)
+        }
+        return lines
     }
 
-    /// Records each due payout of the week in the ledger (`payout:CREATOR:WEEK`, `earnings ->
-    /// paid_out`), then sends it through the rail and marks it paid. Rerunning it, or running it
-    /// again after it stopped half way, pays every creator once: recorded payouts are not recorded
-    /// again, confirmed ones are not sent again, and a payout recorded but not confirmed is sent again
-    /// under the same idempotency key (the rail pays it once).
-    /// - throws: `invalid_input` before the week has ended; what the rail throws.
+    /// Runs the week's payouts: for every creator with earnings dated before the week's end (or
+    /// already recorded for the week), records the payout computed from the ledger
+    /// (`payout:CREATOR:WEEK`, `earnings -> paid_out`), then sends it through the rail and marks it
+    /// paid. Per creator: a transfer the rail refuses makes that payout `failed` with the rail's
+    /// reason and gives its amount back to earnings (`paid_out -> earnings`), owed again and paid by
+    /// a later week's run; the others go on. A payout recorded by an earlier run but never
+    /// confirmed is first looked up on the rail (`findSent`) and adopted if it was made, else sent
+    /// again under its key. A failure whose outcome is unknown (the rail unreachable) stops the run
+    /// with that payout still recorded: running again is safe and pays every creator once.
+    /// - throws: `invalid_input` before the week has ended; what the rail throws for an unknown outcome.
     public func executePayouts(week weekStart: CivilDate, rail: some PaymentRail) async throws -> [PayoutLine] {
         let schedule = try payoutSchedule()
         guard let week = schedule.week(startingOn: weekStart) else {
@@ -159,22 +212,63 @@ extension Settlement {
         guard now >= week.end else {
             throw SettlementError(.invalidInput, "the week of \(weekStart) ends at \(week.end): its payouts cannot be executed before")
         }
-        for line in try await payouts(week: weekStart) where line.amount.micros > 0 && line.status != .paid {
-            try Self.validate(line.key, "payout key")
-            if line.status == .due {
-                _ = try await backend.recordPayout(PayoutCommand(key: line.key, fingerprint: "amount=\(line.amount.micros)", creator: line.creator,
-                                                                 weekStart: weekStart, payDate: line.payDate, amount: line.amount, now: now))
+        var creators = Set<ByteKey>()
+        for record in try await backend.chargeRecords(ChargeQuery(to: week.end)) { creators.insert(ByteKey(record.creator)) }
+        for payout in try await backend.payouts(weekStart: weekStart) { creators.insert(ByteKey(payout.creator)) }
+        // A creator whose transfer was reversed is skipped until released (a clawback is not paid straight back).
+        creators.subtract(try await backend.creatorHolds().map { ByteKey($0.creator) })
+        for creator in creators.sorted() {
+            let name = creator.string
+            let key = Self.payoutKey(creator: name, weekStart: weekStart)
+            try Self.validate(key, "payout key")
+            let step = try await backend.recordPayout(PayoutCommand(key: key, creator: name, weekStart: weekStart, payDate: week.payDate, weekEnd: week.end,
+                                                                    minimum: schedule.calendar.minimum, unitMicros: payoutUnitMicros, now: clock.now()))
+            guard let record = step.record, record.status == .recorded else { continue }
+            let transfer = PayoutTransfer(idempotencyKey: key, destination: name, amount: record.amount, currency: currency,
+                                          transferGroup: weekStart.description)
+            // Recorded by an earlier run that never heard the rail's answer: adopt what was made.
+            var reference = step.created ? nil : try await rail.findSent(transfer)
+            if reference == nil {
+                do {
+                    reference = try await rail.send(transfer)
+                } catch {
+                    guard let reason = rail.refusalReason(error) else { throw error }
+                    _ = try await backend.failPayout(key: key, reason: String(reason.prefix(Self.maximumFailureLength)), now: clock.now())
+                    continue
+                }
             }
-            let reference = try await rail.send(PayoutTransfer(idempotencyKey: line.key, destination: line.creator, amount: line.amount,
-                                                               currency: currency, transferGroup: weekStart.description))
-            try await backend.markPayoutSent(key: line.key, reference: reference)
+            if let reference { try await backend.markPayoutSent(key: key, reference: reference) }
         }
         return try await payouts(week: weekStart)
     }
 
+    /// A transfer reversed after it was made (Stripe's `transfer.reversed`): `reversedTotal` (the
+    /// transfer's cumulative `amount_reversed`) goes back to the creator's earnings by a
+    /// compensating entry, once however often the event arrives, and the creator is held: later
+    /// runs skip it until `releaseCreator`.
+    /// - throws: `invalid_input` (no such payout), `invalid_key`, `invalid_amount`.
+    @discardableResult
+    public func reversePayout(key: String, reversedTotal: Money, transfer: String) async throws -> PayoutRecord {
+        try Self.validate(key, "payout key")
+        try Self.validate(transfer, "transfer id")
+        guard reversedTotal.micros >= 0 else { throw SettlementError(.invalidAmount, "a reversed amount cannot be negative: \(reversedTotal)") }
+        return try await backend.reversePayout(key: key, reversedTotal: reversedTotal, transfer: transfer, now: clock.now())
+    }
+
+    /// Lets later payout runs pay a held creator again (`tariff ledger payouts release --creator ID`).
+    /// - returns: whether the creator was held.
+    @discardableResult
+    public func releaseCreator(_ creator: String) async throws -> Bool {
+        try Self.validate(creator, "creator id")
+        return try await backend.releaseCreator(creator)
+    }
+
+    /// The creators whose payouts are held, and why.
+    public func creatorHolds() async throws -> [CreatorHold] { try await backend.creatorHolds() }
+
     // MARK: Verify
 
-    /// Checks the six invariants of settlement.md over every row of the ledger.
+    /// Checks the invariants of settlement.md over every row of the ledger.
     public func verify() async throws -> VerificationReport {
         LedgerVerifier.verify(try await backend.snapshot(), schedule: try payoutSchedule())
     }

@@ -42,6 +42,31 @@ public struct PayoutTransfer: Sendable, Hashable {
 public protocol PaymentRail: Sendable {
     /// Sends a transfer and returns the rail's reference for it.
     func send(_ transfer: PayoutTransfer) async throws -> String
+
+    /// The reference of a transfer the rail already made for `transfer` (matched by its
+    /// idempotency key, amount and destination), or nil. Called before a payout that was recorded
+    /// but never confirmed is sent again: a rail whose idempotency keys expire (Stripe's, after
+    /// 24 h) would otherwise move the money twice. Default: nil (a rail that never forgets a key).
+    func findSent(_ transfer: PayoutTransfer) async throws -> String?
+
+    /// The reason when `error`, thrown by `send`, is a definitive refusal of that one transfer (the
+    /// creator's account cannot take it): the payout is then `failed` and its amount owed again.
+    /// nil when the outcome is unknown (the rail is unreachable, the request timed out): the
+    /// payout stays recorded, and the run stops. Default: `rail_rejected`, `payment_declined` and
+    /// `invalid_amount` are refusals.
+    func refusalReason(_ error: any Error) -> String?
+}
+
+extension PaymentRail {
+    public func findSent(_ transfer: PayoutTransfer) async throws -> String? { nil }
+
+    public func refusalReason(_ error: any Error) -> String? {
+        guard let error = error as? SettlementError else { return nil }
+        switch error.code.rawValue {
+        case "rail_rejected", "payment_declined", SettlementError.Code.invalidAmount.rawValue: return error.message
+        default: return nil
+        }
+    }
 }
 
 /// Writes the request each payout would send, one JSON object per line, for dry runs:
