@@ -37,7 +37,10 @@ extension TariffService {
         let recorded = Self.fingerprintFields(stored.fingerprint)
         guard recorded["consumer"] == consumer, let micros = recorded["amount"].flatMap(Int64.init), let customer = recorded["customer"] else { return ignored }
         let settlement = settlement
+        // The ledger's own record of the purchase (written pending before the charge), when there is one.
+        let record = try await settlement.backend.purchaseRecord(key: ledgerKey)
         if type == "payment_intent.payment_failed" {
+            if record?.state == .pending { _ = try await settlement.failPurchase(key: ledgerKey) }
             _ = try await configuration.store.keepAnswer(StoredAnswer(key: "purchase-state:" + ledgerKey, fingerprint: "", status: 200, body: "failed"))
             return .json(200, .object([("received", .bool(true)), ("applied", .bool(true))]))
         }
@@ -49,7 +52,16 @@ extension TariffService {
             configuration.logger.warning("stripe webhook: a payment that does not match its purchase was not credited")
             return ignored
         }
-        _ = try await settlement.purchase(consumer: consumer, amount: received, idempotencyKey: ledgerKey)
+        if record != nil, case .string(let reference)? = intent["id"] {
+            // Checks the reference stored when Stripe first answered, credits once, marks it succeeded.
+            do { try await settlement.confirmPurchase(key: ledgerKey, reference: reference, amount: received, payer: customer) } catch let error as SettlementError
+                where error.code == .railRejected {
+                configuration.logger.warning("stripe webhook: a payment that is not its purchase's was not credited")
+                return ignored
+            }
+        } else {
+            _ = try await settlement.purchase(consumer: consumer, amount: received, idempotencyKey: ledgerKey)
+        }
         _ = try await configuration.store.keepAnswer(StoredAnswer(key: "purchase-state:" + ledgerKey, fingerprint: "", status: 200, body: "succeeded"))
         return .json(200, .object([("received", .bool(true)), ("applied", .bool(true))]))
     }

@@ -320,4 +320,15 @@ struct TamperedBackend: SettlementBackend {
     func markPayoutSent(key: String, reference: String) async throws { try await inner.markPayoutSent(key: key, reference: reference) }
     func payouts(weekStart: CivilDate) async throws -> [PayoutRecord] { await inner.payouts(weekStart: weekStart) }
     func chargeRecords(_ query: ChargeQuery) async throws -> [ChargeRecord] { await inner.chargeRecords(query) }
+    func beginPurchase(_ command: PendingPurchaseCommand) async throws -> PendingPurchaseReceipt { try await inner.beginPurchase(command) }
+    func updatePurchase(key: String, reference: String?, state: PurchaseRecord.State) async throws -> PurchaseRecord {
+        try await inner.updatePurchase(key: key, reference: reference, state: state)
+    }
+    func purchaseRecord(key: String) async throws -> PurchaseRecord? { await inner.purchaseRecord(key: key) }
+    func purchaseRecord(reference: String) async throws -> PurchaseRecord? { await inner.purchaseRecord(reference: reference) }
+    func refund(_ command: RefundCommand) async throws -> ReversalRecord { try await inner.refund(command) }
+    func completeRefund(key: String, reference: String?, failed: Bool, now: Timestamp) async throws -> ReversalRecord {
+        try await inner.completeRefund(key: key, reference: reference, failed: failed, now: now)
+    }
+    func disputeLost(_ command: DisputeCommand) async throws -> ReversalRecord { try await inner.disputeLost(command) }
 }
