@@ -18,7 +18,7 @@ struct LedgerCommand: ParsableCommand {
             (settings as URL query items or flags: pool, sslmode, connect_timeout, statement_timeout, schema; the password from the URL \
             or PGPASSWORD, never printed).
             """,
-        subcommands: [LedgerPurchaseCommand.self, LedgerBalanceCommand.self, LedgerUsageCommand.self, LedgerPayoutsCommand.self,
+        subcommands: [LedgerPurchaseCommand.self, LedgerRefundCommand.self, LedgerBalanceCommand.self, LedgerUsageCommand.self, LedgerPayoutsCommand.self,
                       LedgerVerifyCommand.self, LedgerReplayCommand.self, LedgerMigrateCommand.self]
     )
 

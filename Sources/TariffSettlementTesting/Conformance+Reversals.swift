@@ -113,3 +113,117 @@ extension SettlementConformance {
         #expect(try await ledger.balance("cus_q").available == money("32.00"))
     }
 }
+
+extension SettlementConformance {
+    static let refundScenarios: [Scenario] = [
+        Scenario(name: "refunds: at most what is left and what is available, once per key, undone when the rail refuses; refusals change nothing", body: refunds),
+        Scenario(name: "lost disputes: from available as far as it goes, the rest to dispute_losses, never negative, once per dispute", body: disputes),
+    ]
+
+    /// cus_r buys 100.00 through the rail (pay_1) and spends 7.00 on `flat`: 93.00 available.
+    static func paidAndSpent(_ ledger: TestLedger, _ rail: WindowedRail) async throws {
+        _ = try await ledger.settlement.purchase(railPurchase(ledger, "cus_r", "100.00", key: "p1"), through: rail)
+        try await ledger.reserve("exe_r", "cus_r", plan: "flat")
+        try await ledger.settle("exe_r")
+        #expect(try await ledger.balance("cus_r").available == money("93.00"))
+    }
+
+    static func refunds(_ ledger: TestLedger) async throws {
+        let rail = WindowedRail(clock: ledger.clock)
+        try await paidAndSpent(ledger, rail)
+        let refund = try await ledger.settlement.refund(purchase: "p1", amount: money("30.00"), idempotencyKey: "r1", through: rail)
+        #expect(refund == ReversalRecord(key: "refund:r1", kind: .refund, purchase: "p1", consumer: "cus_r", amount: money("30.00"),
+                                         fromAvailable: money("30.00"), loss: .zero, reference: "ref_1", state: .succeeded,
+                                         fingerprint: "refund;purchase=p1;amount=30000000", at: TestLedger.start))
+        // 93.00 - 30.00.
+        #expect(try await ledger.balance("cus_r").available == money("63.00"))
+        let entries = try await ledger.entries(of: "refund:r1")
+        #expect(entries.map(\.amount) == [money("30.00")])
+        #expect(entries.map(\.debit) == [Account(.available, "cus_r")] && entries.map(\.credit) == [Account(.refunded, "cus_r")])
+        // The same refund again: the first result, nothing sent.
+        #expect(try await ledger.settlement.refund(purchase: "p1", amount: money("30.00"), idempotencyKey: "r1", through: rail) == refund)
+        #expect(rail.refundRequests == 1)
+
+        // Refusals, each leaving every row as it was and sending nothing:
+        try await ledger.expectRefused(.idempotencyConflict, "key r1 for another amount") {
+            try await ledger.settlement.refund(purchase: "p1", amount: money("31.00"), idempotencyKey: "r1", through: rail)
+        }
+        // 100.00 - 30.00 = 70.00 left of the purchase.
+        try await ledger.expectRefused(.invalidAmount, "71.00 of the 70.00 left") {
+            try await ledger.settlement.refund(purchase: "p1", amount: money("71.00"), idempotencyKey: "r2", through: rail)
+        }
+        // 70.00 is left of the purchase, but only 63.00 is available: spent credits are not refundable.
+        try await ledger.expectRefused(.insufficientCredits, "70.00 with 63.00 available") {
+            try await ledger.settlement.refund(purchase: "p1", amount: money("70.00"), idempotencyKey: "r2", through: rail)
+        }
+        try await ledger.purchase("cus_r", "5.00", key: "direct")
+        try await ledger.expectRefused(.unknownPurchase, "a purchase made without a rail") {
+            try await ledger.settlement.refund(purchase: "direct", amount: money("1.00"), idempotencyKey: "r2", through: rail)
+        }
+        try await ledger.expectRefused(.unknownPurchase, "a purchase that does not exist") {
+            try await ledger.settlement.refund(purchase: "nope", amount: money("1.00"), idempotencyKey: "r2", through: rail)
+        }
+        for (amount, what) in [("0", "zero"), ("-1.00", "negative"), ("0.001", "finer than a cent")] {
+            try await ledger.expectRefused(.invalidAmount, "a refund of \(what)") {
+                try await ledger.settlement.refund(purchase: "p1", amount: money(amount), idempotencyKey: "r2", through: rail)
+            }
+        }
+        #expect(rail.refundRequests == 1)
+
+        // The rail refuses a refund: its credits come back, it is failed, and a rerun sends nothing.
+        rail.refuseNextRefund()
+        await #expect(throws: SettlementError(.init(rawValue: "rail_rejected"), "charge pay_1 has been disputed")) {
+            try await ledger.settlement.refund(purchase: "p1", amount: money("10.00"), idempotencyKey: "r3", through: rail)
+        }
+        let failed = try await ledger.backend.snapshot().reversals.first { $0.key == "refund:r3" }
+        #expect(failed?.state == .failed)
+        // 63.00 + 5.00 (the direct purchase); the 10.00 went out and back.
+        #expect(try await ledger.balance("cus_r").available == money("68.00"))
+        #expect(try await ledger.entries(of: "refund:r3").map { "\($0.debit) -> \($0.credit) \($0.amount)" }
+                == ["available:cus_r -> refunded:cus_r 10.000000", "refunded:cus_r -> available:cus_r 10.000000"])
+        let requests = rail.refundRequests
+        await #expect(throws: SettlementError.self) {
+            try await ledger.settlement.refund(purchase: "p1", amount: money("10.00"), idempotencyKey: "r3", through: rail)
+        }
+        #expect(rail.refundRequests == requests)
+        // A failed refund does not count: 70.00 is still left, 68.00 available; refund all 68.00.
+        let rest = try await ledger.settlement.refund(purchase: "p1", amount: money("68.00"), idempotencyKey: "r4", through: rail)
+        #expect(rest.reference == "ref_2" && rest.state == .succeeded)
+        #expect(try await ledger.balance("cus_r").available == .zero)
+    }
+
+    static func disputes(_ ledger: TestLedger) async throws {
+        let rail = WindowedRail(clock: ledger.clock)
+        try await paidAndSpent(ledger, rail)
+        _ = try await ledger.settlement.refund(purchase: "p1", amount: money("30.00"), idempotencyKey: "r1", through: rail)
+        // 63.00 available, 70.00 left of the purchase; the bank takes back 65.00: 63.00 from available, 2.00 lost.
+        let lost = try await ledger.settlement.recordLostDispute(dispute: "dp_1", payment: "pay_1", amount: money("65.00"))
+        #expect(lost == ReversalRecord(key: "dispute:dp_1", kind: .dispute, purchase: "p1", consumer: "cus_r", amount: money("65.00"),
+                                       fromAvailable: money("63.00"), loss: money("2.00"), reference: "dp_1", state: .succeeded,
+                                       fingerprint: "dispute;purchase=p1;amount=65000000", at: TestLedger.start))
+        #expect(try await ledger.balance("cus_r") == Balance(consumer: "cus_r", currency: TestLedger.usd, available: .zero, reserved: .zero))
+        #expect(try await ledger.entries(of: "dispute:dp_1").map { "\($0.debit) -> \($0.credit) \($0.amount)" }
+                == ["available:cus_r -> disputed:cus_r 63.000000", "dispute_losses -> disputed:cus_r 2.000000"])
+        // Delivered again: once.
+        #expect(try await ledger.settlement.recordLostDispute(dispute: "dp_1", payment: "pay_1", amount: money("65.00")) == lost)
+        try await ledger.expectRefused(.idempotencyConflict, "dp_1 again for another amount") {
+            try await ledger.settlement.recordLostDispute(dispute: "dp_1", payment: "pay_1", amount: money("64.00"))
+        }
+        // 100.00 - 30.00 - 65.00 = 5.00 left: a dispute of 6.00 is beyond the purchase.
+        try await ledger.expectRefused(.invalidAmount, "a dispute beyond what is left") {
+            try await ledger.settlement.recordLostDispute(dispute: "dp_2", payment: "pay_1", amount: money("6.00"))
+        }
+        try await ledger.expectRefused(.unknownPurchase, "a dispute of a payment no purchase made") {
+            try await ledger.settlement.recordLostDispute(dispute: "dp_3", payment: "pay_404", amount: money("1.00"))
+        }
+        // Nothing is left to refund either: 5.00 left but 0.00 available.
+        try await ledger.expectRefused(.insufficientCredits, "a refund after the dispute emptied available") {
+            try await ledger.settlement.refund(purchase: "p1", amount: money("5.00"), idempotencyKey: "r2", through: rail)
+        }
+        // A dispute fully covered by available: all from available, no loss.
+        _ = try await ledger.settlement.purchase(railPurchase(ledger, "cus_s", "20.00", key: "p2"), through: rail)
+        let covered = try await ledger.settlement.recordLostDispute(dispute: "dp_4", payment: "pay_2", amount: money("20.00"))
+        #expect(covered.fromAvailable == money("20.00") && covered.loss == .zero)
+        #expect(try await ledger.balance("cus_s").available == .zero)
+    }
+}

@@ -29,6 +29,10 @@ public final class WindowedRail: PurchaseRail, Sendable {
         var failNext = false
         var charges = 0
         var lookUps = 0
+        /// Refund key -> refund id.
+        var refunds: [String: String] = [:]
+        var refundRequests = 0
+        var refuseNextRefund = false
     }
 
     private let state = Mutex(State())
@@ -41,6 +45,11 @@ public final class WindowedRail: PurchaseRail, Sendable {
     }
 
     public var payments: [Payment] { state.withLock { $0.payments } }
+    /// Refund requests that reached the rail, and the refunds made (by key).
+    public var refundRequests: Int { state.withLock { $0.refundRequests } }
+    public var refunds: [String: String] { state.withLock { $0.refunds } }
+    /// The next refund is refused (`rail_rejected`, as Stripe refuses a refund of a disputed charge).
+    public func refuseNextRefund() { state.withLock { $0.refuseNextRefund = true } }
     /// Charge requests that reached the rail (replays included).
     public var charges: Int { state.withLock { $0.charges } }
     public var lookUps: Int { state.withLock { $0.lookUps } }
@@ -105,3 +114,23 @@ public final class WindowedRail: PurchaseRail, Sendable {
         payment.status == "succeeded" ? .succeeded(reference: payment.id) : .pending(reference: payment.id, clientSecret: payment.id + "_secret")
     }
 }
+
+extension WindowedRail: RefundRail {
+    public func refund(_ refund: CreditRefund) async throws -> String {
+        try state.withLock { state in
+            state.refundRequests += 1
+            if let made = state.refunds[refund.idempotencyKey] { return made }
+            if state.refuseNextRefund {
+                state.refuseNextRefund = false
+                throw SettlementError(.init(rawValue: "rail_rejected"), "charge \(refund.payment) has been disputed")
+            }
+            guard state.payments.contains(where: { $0.id == refund.payment && $0.status == "succeeded" }) else {
+                throw SettlementError(.init(rawValue: "rail_rejected"), "no such payment: \(refund.payment)")
+            }
+            let id = "ref_\(state.refunds.count + 1)"
+            state.refunds[refund.idempotencyKey] = id
+            return id
+        }
+    }
+}
+

@@ -70,7 +70,8 @@ struct VerifyTamperingTests {
         #expect(snapshot.payouts.map(\.key) == ["payout:acct_flat:2026-11-02", "payout:acct_metered:2026-11-02"])
         #expect(snapshot.payouts.map(\.amount) == [Self.money("11.20"), Self.money("12.93")])
         let report = try await settlement.verify()
-        #expect(report.invariants.map(\.number) == [1, 2, 3, 4, 5, 6])
+        // settlement.md's invariants in order (later issues append more).
+        #expect(report.invariants.map(\.number).starts(with: [1, 2, 3, 4, 5, 6, 7]))
         #expect(report.passed, "\(report.invariants.filter { !$0.holds })")
     }
 
