@@ -23,6 +23,7 @@ extension TariffService {
         // Another account's event (a connected account's), or the other mode's: not ours to apply.
         if case .string(let account)? = top["account"], account != configuration.stripeAccount { return ignored }
         if case .bool(let live)? = top["livemode"], live != configuration.livemode { return ignored }
+        if case .string("charge.dispute.closed")? = top["type"] { return try await disputeClosed(top, ignored: ignored) }
         guard case .string(let type)? = top["type"], type == "payment_intent.succeeded" || type == "payment_intent.payment_failed",
               case .object(let data)? = top["data"], case .object(let objectFields)? = Dictionary(data, uniquingKeysWith: { a, _ in a })["object"] else {
             return ignored
@@ -63,6 +64,31 @@ extension TariffService {
             _ = try await settlement.purchase(consumer: consumer, amount: received, idempotencyKey: ledgerKey)
         }
         _ = try await configuration.store.keepAnswer(StoredAnswer(key: "purchase-state:" + ledgerKey, fingerprint: "", status: 200, body: "succeeded"))
+        return .json(200, .object([("received", .bool(true)), ("applied", .bool(true))]))
+    }
+
+    /// `charge.dispute.closed`: a dispute `lost` takes its amount back from the purchase its
+    /// PaymentIntent paid (settlement.md, "Disputes"), once per dispute id; `won` (or any other
+    /// status) changes nothing. A dispute of a payment no purchase made, or in another currency, is
+    /// ignored; one the ledger refuses (beyond what is left of the purchase) is logged and ignored,
+    /// so Stripe does not send it again for days, and `tariff ledger reconcile` lists it.
+    func disputeClosed(_ top: [String: JSONValue], ignored: ServiceResponse) async throws -> ServiceResponse {
+        guard case .object(let data)? = top["data"], case .object(let objectFields)? = Dictionary(data, uniquingKeysWith: { a, _ in a })["object"] else {
+            return ignored
+        }
+        let dispute = Dictionary(objectFields, uniquingKeysWith: { a, _ in a })
+        guard case .string("lost")? = dispute["status"] else { return ignored }
+        let settlement = settlement
+        guard case .string(let id)? = dispute["id"], case .string(let payment)? = dispute["payment_intent"],
+              case .string(let currencyCode)? = dispute["currency"], currencyCode.uppercased() == settlement.currency.code,
+              case .number(let amountText)? = dispute["amount"], let minor = Int64(amountText),
+              let amount = try? StripeAmount.money(minorUnits: minor, settlement.currency) else { return ignored }
+        do {
+            try await settlement.recordLostDispute(dispute: id, payment: payment, amount: amount)
+        } catch let error as SettlementError where error.code != .storage {
+            configuration.logger.warning("stripe webhook: a lost dispute was not recorded", metadata: ["code": .string(error.code.rawValue)])
+            return ignored
+        }
         return .json(200, .object([("received", .bool(true)), ("applied", .bool(true))]))
     }
 
