@@ -18,7 +18,7 @@ struct LedgerCommand: ParsableCommand {
             (settings as URL query items or flags: pool, sslmode, sslrootcert, connect_timeout, statement_timeout, schema; the password from the URL \
             or PGPASSWORD, never printed; sslmode defaults to verify-full for a host that is not loopback).
             """,
-        subcommands: [LedgerPurchaseCommand.self, LedgerBalanceCommand.self, LedgerUsageCommand.self, LedgerPayoutsCommand.self,
+        subcommands: [LedgerPurchaseCommand.self, LedgerRefundCommand.self, LedgerBalanceCommand.self, LedgerUsageCommand.self, LedgerPayoutsCommand.self,
                       LedgerVerifyCommand.self, LedgerReplayCommand.self, LedgerMigrateCommand.self]
     )
 

@@ -69,7 +69,7 @@ struct LedgerPurchaseCommand: ParsableCommand {
             // A decline is a SettlementError (payment_declined, with Stripe's reason): exit 2, nothing added.
             let paid = try ledgerStep { try await settlement.purchase(purchase, through: purchaseRail) }
             guard let added = paid.receipt else {
-                if case .pending(let reference) = paid.outcome {
+                if case .pending(let reference, _) = paid.outcome {
                     print("payment \(reference) is pending: the credits are added when Stripe confirms it (payment_intent.succeeded, key \(key))")
                 }
                 return

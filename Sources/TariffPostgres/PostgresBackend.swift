@@ -169,6 +169,9 @@ public final class PostgresBackend: SettlementBackend {
         }
     }
 
+    /// Every migration version this release knows, in order (tests of an upgrade in place).
+    public static var knownMigrations: [Int64] { Schema.migrations.map(\.version) }
+
     /// The versions recorded as applied (tests).
     public func appliedMigrations() async throws -> [Int64] {
         try await rows("SELECT version FROM tariff_migrations ORDER BY version").map { try $0[0].decode(Int64.self) }
@@ -731,9 +734,13 @@ public final class PostgresBackend: SettlementBackend {
                     let periods = try await rows("""
                         SELECT key, used_compute_units, usage_charges, executions, succeeded, failed FROM period_states ORDER BY key COLLATE "C"
                         """, on: connection).map { PeriodRecord(key: try $0[0].decode(String.self), state: try Rows.periodState($0, from: 1)) }
+                    let purchases = try await rows("SELECT \(unescaped: Self.purchaseColumns) FROM purchases ORDER BY key COLLATE \"C\"", on: connection)
+                        .map(Self.purchase)
+                    let reversals = try await rows("SELECT \(unescaped: Self.reversalColumns) FROM reversals ORDER BY key COLLATE \"C\"", on: connection)
+                        .map(Self.reversal)
                     _ = try await rows("COMMIT", on: connection)
                     return LedgerSnapshot(currency: currency, consumers: consumers, holds: holds, entries: entries, charges: charges, operations: operations,
-                                          payouts: payouts, periods: periods)
+                                          payouts: payouts, periods: periods, purchases: purchases, reversals: reversals)
                 } catch {
                     _ = try? await rows("ROLLBACK", on: connection)
                     throw error

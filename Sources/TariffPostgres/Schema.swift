@@ -37,10 +37,12 @@ enum Schema {
         Migration(version: 6, name: "settle_batches", statements: v6),
         Migration(version: 7, name: "service", statements: v7),
         Migration(version: 8, name: "payouts", statements: v8),
+        Migration(version: 9, name: "reversals", statements: v9),
     ]
 
     /// Every table, for dumps (tests compare a dump before and after a refused operation).
-    static let tables = ["ledger_meta", "consumers", "holds", "entries", "charges", "period_states", "operations", "payouts", "creator_holds"]
+    static let tables = ["ledger_meta", "consumers", "holds", "entries", "charges", "period_states", "operations", "payouts", "creator_holds",
+                         "purchases", "reversals"]
 
     /// Account kinds as `Account.Kind` numbers them (stored as integers).
     /// purchases 0, available 1, reserved 2, earnings 3, paid_out 4, platform 5, processing 6, uncollected 7, written_off 8.

@@ -59,6 +59,9 @@ public final class SQLiteBackend {
     /// The currency a new ledger keeps when none is asked for.
     public static let defaultCurrency = Currency(code: "USD")!
 
+    /// Every migration this version knows, in the order it applies them (tests of an upgrade in place).
+    public static var knownMigrations: [String] { Schema.migrator.migrations }
+
     /// The schema migrations recorded as applied, oldest first (GRDB's identifiers, e.g. `v1: ledger`).
     public func migrationHistory() throws -> [String] {
         do { return try pool.read { db in try Schema.migrator.appliedMigrations(db) } } catch {
@@ -276,7 +279,40 @@ extension SQLiteBackend: SettlementBackend {
         try await step { try LedgerSteps.markPayoutSent(key: key, reference: reference, in: &$0) }
     }
 
+    public func beginPurchase(_ command: PendingPurchaseCommand) async throws -> PendingPurchaseReceipt {
+        try await step { try LedgerSteps.beginPurchase(command, in: &$0) }
+    }
+
+    public func updatePurchase(key: String, reference: String?, state: PurchaseRecord.State) async throws -> PurchaseRecord {
+        try await step { try LedgerSteps.updatePurchase(key: key, reference: reference, state: state, in: &$0) }
+    }
+
+    public func refund(_ command: RefundCommand) async throws -> ReversalRecord {
+        try await step { try LedgerSteps.refund(command, in: &$0) }
+    }
+
+    public func completeRefund(key: String, reference: String?, failed: Bool, now: Timestamp) async throws -> ReversalRecord {
+        try await step { try LedgerSteps.completeRefund(key: key, reference: reference, failed: failed, now: now, in: &$0) }
+    }
+
+    public func disputeLost(_ command: DisputeCommand) async throws -> ReversalRecord {
+        try await step { try LedgerSteps.disputeLost(command, in: &$0) }
+    }
+
     // MARK: Reads (WAL readers: committed steps only)
+
+    public func purchaseRecord(key: String) async throws -> PurchaseRecord? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT \(SQLiteStore.purchaseColumns) FROM purchases WHERE key = ?", arguments: [key]).map(SQLiteStore.purchase(from:))
+        }
+    }
+
+    public func purchaseRecord(reference: String) async throws -> PurchaseRecord? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT \(SQLiteStore.purchaseColumns) FROM purchases WHERE reference = ? ORDER BY key LIMIT 1", arguments: [reference])
+                .map(SQLiteStore.purchase(from:))
+        }
+    }
 
     public func balance(consumer: String, at now: Timestamp) async throws -> Balance {
         let currency = currency
@@ -389,8 +425,10 @@ extension SQLiteBackend: SettlementBackend {
             let periods = try Row.fetchAll(db, sql: """
                 SELECT key, used_compute_units, usage_charges, executions, succeeded, failed FROM period_states ORDER BY key
                 """).map { PeriodRecord(key: $0[0], state: SQLiteStore.periodState($0, from: 1)) }
+            let purchases = try Row.fetchAll(db, sql: "SELECT \(SQLiteStore.purchaseColumns) FROM purchases ORDER BY key").map(SQLiteStore.purchase(from:))
+            let reversals = try Row.fetchAll(db, sql: "SELECT \(SQLiteStore.reversalColumns) FROM reversals ORDER BY key").map(SQLiteStore.reversal(from:))
             return LedgerSnapshot(currency: currency, consumers: consumers, holds: holds, entries: entries, charges: charges, operations: operations,
-                                  payouts: payouts, periods: periods)
+                                  payouts: payouts, periods: periods, purchases: purchases, reversals: reversals)
         }
     }
 

@@ -350,3 +350,102 @@ struct SQLiteStore: LedgerStore {
               at: Timestamp(nanosecondsSinceEpoch: row[7]))
     }
 }
+
+// MARK: Purchases through a rail, refunds and disputes (migration `v4: reversals`)
+
+extension SQLiteStore {
+    static let purchaseColumns = "key, consumer, amount, payer, reference, state, created_at"
+    static let reversalColumns = "key, kind, purchase, consumer, amount, from_available, loss, reference, state, fingerprint, at"
+
+    func purchaseRecord(_ key: String) throws -> PurchaseRecord? {
+        let statement = try statement("SELECT key, consumer, amount, payer, reference, state, created_at FROM purchases WHERE key = ?")
+        defer { statement.reset() }
+        statement.bind(1, key)
+        guard try statement.step() else { return nil }
+        return PurchaseRecord(key: statement.text(0), consumer: statement.text(1), amount: Money(micros: statement.int64(2)), payer: statement.text(3),
+                              reference: statement.optionalText(4), state: try .stored(statement.int(5)),
+                              createdAt: Timestamp(nanosecondsSinceEpoch: statement.int64(6)))
+    }
+
+    static func purchase(from row: Row) throws -> PurchaseRecord {
+        PurchaseRecord(key: row[0], consumer: row[1], amount: Money(micros: row[2]), payer: row[3], reference: row[4], state: try .stored(row[5]),
+                       createdAt: Timestamp(nanosecondsSinceEpoch: row[6]))
+    }
+
+    func savePurchaseRecord(_ record: PurchaseRecord, isNew: Bool) throws {
+        if isNew {
+            let statement = try statement("INSERT INTO purchases (key, consumer, amount, payer, reference, state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+            statement.bind(1, record.key)
+            statement.bind(2, record.consumer)
+            statement.bind(3, record.amount.micros)
+            statement.bind(4, record.payer)
+            statement.bind(5, record.reference)
+            statement.bind(6, record.state.rawValue)
+            statement.bind(7, record.createdAt.nanosecondsSinceEpoch)
+            try statement.run()
+        } else {
+            let statement = try statement("UPDATE purchases SET reference = ?, state = ? WHERE key = ?")
+            statement.bind(1, record.reference)
+            statement.bind(2, record.state.rawValue)
+            statement.bind(3, record.key)
+            try statement.run()
+        }
+    }
+
+    private func reversal(from statement: RawStatement) throws -> ReversalRecord {
+        ReversalRecord(key: statement.text(0), kind: try .stored(statement.text(1)), purchase: statement.text(2), consumer: statement.text(3),
+                       amount: Money(micros: statement.int64(4)), fromAvailable: Money(micros: statement.int64(5)), loss: Money(micros: statement.int64(6)),
+                       reference: statement.optionalText(7), state: try .stored(statement.int(8)), fingerprint: statement.text(9),
+                       at: Timestamp(nanosecondsSinceEpoch: statement.int64(10)))
+    }
+
+    static func reversal(from row: Row) throws -> ReversalRecord {
+        ReversalRecord(key: row[0], kind: try .stored(row[1]), purchase: row[2], consumer: row[3], amount: Money(micros: row[4]),
+                       fromAvailable: Money(micros: row[5]), loss: Money(micros: row[6]), reference: row[7], state: try .stored(row[8]),
+                       fingerprint: row[9], at: Timestamp(nanosecondsSinceEpoch: row[10]))
+    }
+
+    func reversal(_ key: String) throws -> ReversalRecord? {
+        let statement = try statement("SELECT key, kind, purchase, consumer, amount, from_available, loss, reference, state, fingerprint, at FROM reversals WHERE key = ?")
+        defer { statement.reset() }
+        statement.bind(1, key)
+        guard try statement.step() else { return nil }
+        return try reversal(from: statement)
+    }
+
+    func reversals(ofPurchase key: String) throws -> [ReversalRecord] {
+        let statement = try statement("SELECT key, kind, purchase, consumer, amount, from_available, loss, reference, state, fingerprint, at FROM reversals WHERE purchase = ? ORDER BY key")
+        defer { statement.reset() }
+        statement.bind(1, key)
+        var found: [ReversalRecord] = []
+        while try statement.step() { found.append(try reversal(from: statement)) }
+        return found
+    }
+
+    func saveReversal(_ record: ReversalRecord, isNew: Bool) throws {
+        if isNew {
+            let statement = try statement("""
+                INSERT INTO reversals (key, kind, purchase, consumer, amount, from_available, loss, reference, state, fingerprint, at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+            statement.bind(1, record.key)
+            statement.bind(2, record.kind.rawValue)
+            statement.bind(3, record.purchase)
+            statement.bind(4, record.consumer)
+            statement.bind(5, record.amount.micros)
+            statement.bind(6, record.fromAvailable.micros)
+            statement.bind(7, record.loss.micros)
+            statement.bind(8, record.reference)
+            statement.bind(9, record.state.rawValue)
+            statement.bind(10, record.fingerprint)
+            statement.bind(11, record.at.nanosecondsSinceEpoch)
+            try statement.run()
+        } else {
+            let statement = try statement("UPDATE reversals SET reference = ?, state = ? WHERE key = ?")
+            statement.bind(1, record.reference)
+            statement.bind(2, record.state.rawValue)
+            statement.bind(3, record.key)
+            try statement.run()
+        }
+    }
+}

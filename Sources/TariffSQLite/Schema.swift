@@ -97,9 +97,29 @@ enum Schema {
                 CREATE TABLE creator_holds (creator TEXT PRIMARY KEY NOT NULL, reason TEXT NOT NULL, since INTEGER NOT NULL) WITHOUT ROWID;
                 """)
         }
+        // Purchases paid through a rail, written `pending` before the card is charged, and the
+        // refunds and lost disputes that take money back from them (settlement.md, "Money that reconciles").
+        migrator.registerMigration("v4: reversals") { db in
+            try db.execute(sql: """
+                CREATE TABLE purchases (
+                    key TEXT PRIMARY KEY NOT NULL, consumer TEXT NOT NULL, amount INTEGER NOT NULL CHECK (amount > 0),
+                    payer TEXT NOT NULL, reference TEXT, state INTEGER NOT NULL, created_at INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                CREATE INDEX purchases_by_reference ON purchases (reference) WHERE reference IS NOT NULL;
+                CREATE INDEX purchases_by_date ON purchases (created_at);
+                CREATE TABLE reversals (
+                    key TEXT PRIMARY KEY NOT NULL, kind TEXT NOT NULL, purchase TEXT NOT NULL, consumer TEXT NOT NULL,
+                    amount INTEGER NOT NULL CHECK (amount > 0), from_available INTEGER NOT NULL CHECK (from_available >= 0),
+                    loss INTEGER NOT NULL CHECK (loss >= 0), reference TEXT, state INTEGER NOT NULL, fingerprint TEXT NOT NULL, at INTEGER NOT NULL,
+                    CHECK (from_available + loss = amount)
+                ) WITHOUT ROWID;
+                CREATE INDEX reversals_by_purchase ON reversals (purchase);
+                """)
+        }
         return migrator
     }
 
     /// Every table, for dumps (tests compare a dump before and after a refused operation).
-    static let tables = ["ledger_meta", "consumers", "holds", "entries", "charges", "period_states", "operations", "payouts", "creator_holds"]
+    static let tables = ["ledger_meta", "consumers", "holds", "entries", "charges", "period_states", "operations", "payouts", "creator_holds",
+                         "purchases", "reversals"]
 }

@@ -741,6 +741,77 @@ enum OpenAPIDocument {
     ]
    }
   },
+  "/v1/refunds": {
+   "post": {
+    "operationId": "createRefund",
+    "summary": "Give credits back to the card a purchase came from (admin; Idempotency-Key required): at most what is left of the purchase and what is available",
+    "responses": {
+     "201": {
+      "description": "Refunded",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/RefundAnswer"
+        }
+       }
+      }
+     },
+     "400": {
+      "$ref": "#/components/responses/400"
+     },
+     "401": {
+      "$ref": "#/components/responses/401"
+     },
+     "402": {
+      "$ref": "#/components/responses/402"
+     },
+     "403": {
+      "$ref": "#/components/responses/403"
+     },
+     "404": {
+      "$ref": "#/components/responses/404"
+     },
+     "409": {
+      "$ref": "#/components/responses/409"
+     },
+     "413": {
+      "$ref": "#/components/responses/413"
+     },
+     "415": {
+      "$ref": "#/components/responses/415"
+     },
+     "502": {
+      "$ref": "#/components/responses/502"
+     },
+     "503": {
+      "$ref": "#/components/responses/503"
+     }
+    },
+    "requestBody": {
+     "required": true,
+     "content": {
+      "application/json": {
+       "schema": {
+        "$ref": "#/components/schemas/RefundRequest"
+       }
+      }
+     }
+    },
+    "parameters": [
+     {
+      "name": "Idempotency-Key",
+      "in": "header",
+      "required": true,
+      "schema": {
+       "type": "string",
+       "minLength": 1,
+       "maxLength": 255,
+       "pattern": "^[ -~]+$"
+      }
+     }
+    ]
+   }
+  },
   "/v1/ledger/verify": {
    "get": {
     "operationId": "verifyLedger",
@@ -1120,6 +1191,10 @@ enum OpenAPIDocument {
        },
        "payment_intent": {
         "type": "string"
+       },
+       "client_secret": {
+        "type": "string",
+        "description": "Stripe's client_secret of a pending payment, for the consumer to finish it"
        }
       },
       "required": [
@@ -1136,6 +1211,87 @@ enum OpenAPIDocument {
     },
     "required": [
      "purchase",
+     "balance"
+    ],
+    "additionalProperties": false
+   },
+   "RefundRequest": {
+    "type": "object",
+    "properties": {
+     "purchase": {
+      "type": "string",
+      "minLength": 1,
+      "maxLength": 255,
+      "pattern": "^[^\\u0000-\\u001f\\u007f]+$"
+     },
+     "amount": {
+      "type": "string",
+      "pattern": "^\\+?[0-9]+(\\.[0-9]+)?$",
+      "description": "A decimal amount: \"100\" or \"100.00\""
+     },
+     "consumer": {
+      "type": "string",
+      "minLength": 1,
+      "maxLength": 255,
+      "pattern": "^[^\\u0000-\\u001f\\u007f]+$"
+     }
+    },
+    "required": [
+     "purchase",
+     "amount"
+    ],
+    "additionalProperties": false
+   },
+   "RefundAnswer": {
+    "type": "object",
+    "properties": {
+     "refund": {
+      "type": "object",
+      "properties": {
+       "key": {
+        "type": "string"
+       },
+       "purchase": {
+        "type": "string"
+       },
+       "consumer": {
+        "type": "string"
+       },
+       "amount": {
+        "type": "string",
+        "pattern": "^-?[0-9]+\\.[0-9]{6}$",
+        "description": "A decimal amount, 6 fractional digits"
+       },
+       "status": {
+        "enum": [
+         "succeeded",
+         "pending",
+         "failed"
+        ]
+       },
+       "reference": {
+        "type": [
+         "string",
+         "null"
+        ]
+       }
+      },
+      "required": [
+       "key",
+       "purchase",
+       "consumer",
+       "amount",
+       "status",
+       "reference"
+      ],
+      "additionalProperties": false
+     },
+     "balance": {
+      "$ref": "#/components/schemas/Balance"
+     }
+    },
+    "required": [
+     "refund",
      "balance"
     ],
     "additionalProperties": false

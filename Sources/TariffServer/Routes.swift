@@ -39,6 +39,7 @@ struct Route: Sendable, Hashable {
         Route(method: "GET", template: "/v1/executions/{id}", access: .roles(all)),
         Route(method: "GET", template: "/v1/payouts", access: .roles([.admin])),
         Route(method: "POST", template: "/v1/payouts/{week}/execute", access: .roles([.admin])),
+        Route(method: "POST", template: "/v1/refunds", access: .roles([.admin])),
         Route(method: "GET", template: "/v1/ledger/verify", access: .roles([.admin])),
         Route(method: "POST", template: "/v1/catalog/reload", access: .roles([.admin])),
         Route(method: "POST", template: "/v1/webhooks/stripe", access: .open),

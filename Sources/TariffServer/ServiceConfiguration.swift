@@ -58,6 +58,13 @@ public enum ServiceRail: Sendable {
 
     var isStripe: Bool { if case .stripe = self { true } else { false } }
 
+    func refund(purchase: String, amount: Money, key: String, on settlement: Settlement) async throws -> ReversalRecord {
+        switch self {
+        case .log(let rail): try await settlement.refund(purchase: purchase, amount: amount, idempotencyKey: key, through: rail)
+        case .stripe(let rail): try await settlement.refund(purchase: purchase, amount: amount, idempotencyKey: key, through: rail)
+        }
+    }
+
     func charge(_ purchase: CreditPurchase, on settlement: Settlement) async throws -> RailPurchaseReceipt {
         switch self {
         case .log(let rail): try await settlement.purchase(purchase, through: rail)

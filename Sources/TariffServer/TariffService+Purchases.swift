@@ -66,11 +66,14 @@ extension TariffService {
                 ("balance", balanceJSON(Balance(consumer: consumer, currency: settlement.currency, available: receipt.available, reserved: balance.reserved))),
             ])
             answer = StoredAnswer(key: answerKey, fingerprint: fingerprint, status: 201, body: body.rendered)
-        case .pending(let reference):
+        case .pending(let reference, let clientSecret):
             let balance = try await currentBalance(consumer, own: true)
+            // service.md: Stripe's client_secret, for the consumer to finish the payment (3-D Secure).
+            var purchaseFields: [(String, JSON)] = [("consumer", .string(consumer)), ("amount", .string(amount.description)), ("key", .string(key)),
+                                                    ("status", .string("pending")), ("payment_intent", .string(reference))]
+            if let clientSecret { purchaseFields.append(("client_secret", .string(clientSecret))) }
             let body = JSON.object([
-                ("purchase", .object([("consumer", .string(consumer)), ("amount", .string(amount.description)), ("key", .string(key)),
-                                      ("status", .string("pending")), ("payment_intent", .string(reference))])),
+                ("purchase", .object(purchaseFields)),
                 ("balance", balanceJSON(balance)),
             ])
             // The customer is kept with the pending answer: the webhook credits it only for that customer.

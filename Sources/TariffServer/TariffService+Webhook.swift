@@ -24,6 +24,7 @@ extension TariffService {
         if case .string(let account)? = top["account"], account != configuration.stripeAccount { return ignored }
         if case .bool(let live)? = top["livemode"], live != configuration.livemode { return ignored }
         if case .string("transfer.reversed")? = top["type"] { return try await transferReversed(top, ignored: ignored) }
+        if case .string("charge.dispute.closed")? = top["type"] { return try await disputeClosed(top, ignored: ignored) }
         guard case .string(let type)? = top["type"], type == "payment_intent.succeeded" || type == "payment_intent.payment_failed",
               case .object(let data)? = top["data"], case .object(let objectFields)? = Dictionary(data, uniquingKeysWith: { a, _ in a })["object"] else {
             return ignored
@@ -38,7 +39,10 @@ extension TariffService {
         let recorded = Self.fingerprintFields(stored.fingerprint)
         guard recorded["consumer"] == consumer, let micros = recorded["amount"].flatMap(Int64.init), let customer = recorded["customer"] else { return ignored }
         let settlement = settlement
+        // The ledger's own record of the purchase (written pending before the charge), when there is one.
+        let record = try await settlement.backend.purchaseRecord(key: ledgerKey)
         if type == "payment_intent.payment_failed" {
+            if record?.state == .pending { _ = try await settlement.failPurchase(key: ledgerKey) }
             _ = try await configuration.store.keepAnswer(StoredAnswer(key: "purchase-state:" + ledgerKey, fingerprint: "", status: 200, body: "failed"))
             return .json(200, .object([("received", .bool(true)), ("applied", .bool(true))]))
         }
@@ -50,7 +54,16 @@ extension TariffService {
             configuration.logger.warning("stripe webhook: a payment that does not match its purchase was not credited")
             return ignored
         }
-        _ = try await settlement.purchase(consumer: consumer, amount: received, idempotencyKey: ledgerKey)
+        if record != nil, case .string(let reference)? = intent["id"] {
+            // Checks the reference stored when Stripe first answered, credits once, marks it succeeded.
+            do { try await settlement.confirmPurchase(key: ledgerKey, reference: reference, amount: received, payer: customer) } catch let error as SettlementError
+                where error.code == .railRejected {
+                configuration.logger.warning("stripe webhook: a payment that is not its purchase's was not credited")
+                return ignored
+            }
+        } else {
+            _ = try await settlement.purchase(consumer: consumer, amount: received, idempotencyKey: ledgerKey)
+        }
         _ = try await configuration.store.keepAnswer(StoredAnswer(key: "purchase-state:" + ledgerKey, fingerprint: "", status: 200, body: "succeeded"))
         return .json(200, .object([("received", .bool(true)), ("applied", .bool(true))]))
     }
@@ -74,6 +87,31 @@ extension TariffService {
             _ = try await settlement.reversePayout(key: key, reversedTotal: reversed, transfer: id)
         } catch let error as SettlementError where error.code == .invalidInput || error.code == .invalidKey || error.code == .invalidAmount {
             configuration.logger.warning("stripe webhook: a reversed transfer of no payout of this ledger was ignored")
+            return ignored
+        }
+        return .json(200, .object([("received", .bool(true)), ("applied", .bool(true))]))
+    }
+
+    /// `charge.dispute.closed`: a dispute `lost` takes its amount back from the purchase its
+    /// PaymentIntent paid (settlement.md, "Disputes"), once per dispute id; `won` (or any other
+    /// status) changes nothing. A dispute of a payment no purchase made, or in another currency, is
+    /// ignored; one the ledger refuses (beyond what is left of the purchase) is logged and ignored,
+    /// so Stripe does not send it again for days, and `tariff ledger reconcile` lists it.
+    func disputeClosed(_ top: [String: JSONValue], ignored: ServiceResponse) async throws -> ServiceResponse {
+        guard case .object(let data)? = top["data"], case .object(let objectFields)? = Dictionary(data, uniquingKeysWith: { a, _ in a })["object"] else {
+            return ignored
+        }
+        let dispute = Dictionary(objectFields, uniquingKeysWith: { a, _ in a })
+        guard case .string("lost")? = dispute["status"] else { return ignored }
+        let settlement = settlement
+        guard case .string(let id)? = dispute["id"], case .string(let payment)? = dispute["payment_intent"],
+              case .string(let currencyCode)? = dispute["currency"], currencyCode.uppercased() == settlement.currency.code,
+              case .number(let amountText)? = dispute["amount"], let minor = Int64(amountText),
+              let amount = try? StripeAmount.money(minorUnits: minor, settlement.currency) else { return ignored }
+        do {
+            try await settlement.recordLostDispute(dispute: id, payment: payment, amount: amount)
+        } catch let error as SettlementError where error.code != .storage {
+            configuration.logger.warning("stripe webhook: a lost dispute was not recorded", metadata: ["code": .string(error.code.rawValue)])
             return ignored
         }
         return .json(200, .object([("received", .bool(true)), ("applied", .bool(true))]))

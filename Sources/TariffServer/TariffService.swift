@@ -151,7 +151,7 @@ public final class TariffService: Sendable {
 
     /// The routes that write to the ledger: their steps and refusals are counted by outcome.
     static let ledgerRoutes: Set<String> = ["/v1/purchases", "/v1/executions", "/v1/executions/{id}/meter", "/v1/executions/{id}/settle",
-                                            "/v1/executions/{id}/release", "/v1/payouts/{week}/execute", "/v1/webhooks/stripe"]
+                                            "/v1/executions/{id}/release", "/v1/payouts/{week}/execute", "/v1/refunds", "/v1/webhooks/stripe"]
 
     func countLedgerStep(_ route: Route, outcome: String) {
         if route.method == "POST", Self.ledgerRoutes.contains(route.template) { metrics.ledgerStep(route: route.template, outcome: outcome) }
@@ -186,6 +186,7 @@ public final class TariffService: Sendable {
         case ("GET", "/v1/executions/{id}"): return try await execution(parameters["id"]!, principal!)
         case ("GET", "/v1/payouts"): return try await payouts(request)
         case ("POST", "/v1/payouts/{week}/execute"): return try await executePayouts(request, week: parameters["week"]!)
+        case ("POST", "/v1/refunds"): return try await refund(request)
         case ("GET", "/v1/ledger/verify"): return try await verify()
         case ("POST", "/v1/catalog/reload"): return try await reload(request)
         case ("POST", "/v1/webhooks/stripe"): return try await stripeWebhook(request)

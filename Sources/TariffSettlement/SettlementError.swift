@@ -53,3 +53,8 @@ public struct SettlementError: Error, Sendable, Hashable, CustomStringConvertibl
     /// Control characters of ids quoted in the message are escaped: an error is printed to a terminal.
     public var description: String { "\(code.rawValue): \(SafeText.escaping(message))" }
 }
+
+extension SettlementError.Code {
+    /// No purchase paid through a rail has this key (refunds and disputes name one).
+    public static let unknownPurchase = SettlementError.Code(rawValue: "unknown_purchase")
+}

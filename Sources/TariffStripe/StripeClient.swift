@@ -43,8 +43,27 @@ public struct StripeClient: Sendable {
         request.httpMethod = "POST"
         request.httpBody = Data(form.encoded.utf8)
         request.setValue("application/x-www-form-urlencoded", forHTTPHeaderField: "Content-Type")
-        request.setValue("Bearer " + configuration.secretKey.value, forHTTPHeaderField: "Authorization")
         request.setValue(idempotencyKey, forHTTPHeaderField: "Idempotency-Key")
+        return try await exchange(request, what: what)
+    }
+
+    /// `GET path?query`: the JSON of the 2xx answer (list and search reads: the look-ups before a
+    /// resend). Retried like a POST; a read changes nothing, so it needs no idempotency key.
+    /// - throws: as `post`.
+    public func get(_ path: String, _ query: FormBody, what: String) async throws -> Data {
+        let encoded = query.encoded
+        guard let url = URL(string: configuration.apiBase.trimmingSuffix("/") + path + (encoded.isEmpty ? "" : "?" + encoded)) else {
+            throw SettlementError(.invalidInput, "cannot form a Stripe URL for \(path)")
+        }
+        var request = URLRequest(url: url)
+        request.httpMethod = "GET"
+        return try await exchange(request, what: what)
+    }
+
+    /// Sends `request` with the key, retrying transient failures within the total deadline.
+    private func exchange(_ prepared: URLRequest, what: String) async throws -> Data {
+        var request = prepared
+        request.setValue("Bearer " + configuration.secretKey.value, forHTTPHeaderField: "Authorization")
         request.setValue("application/json", forHTTPHeaderField: "Accept")
         return try await exchange(request, what: what)
     }

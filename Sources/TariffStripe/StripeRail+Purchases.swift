@@ -20,6 +20,10 @@ struct PaymentIntent: Decodable {
     var customer: String?
     var metadata: [String: String]?
     var last_payment_error: PaymentError?
+    /// For the consumer's page to finish a payment that needs them (3-D Secure).
+    var client_secret: String?
+    /// Unix seconds.
+    var created: Int64?
 }
 
 extension StripeRail: PurchaseRail {
@@ -46,6 +50,49 @@ extension StripeRail: PurchaseRail {
         guard let intent = try? JSONDecoder().decode(PaymentIntent.self, from: data) else {
             throw SettlementError(.railUnavailable, "Stripe's answer to \(what) is not a PaymentIntent")
         }
+        try Self.check(intent, matches: purchase, what: what)
+        return try Self.outcome(of: intent, what: what, key: client.configuration.secretKey)
+    }
+
+    /// A page of `GET /v1/payment_intents`.
+    struct PaymentIntentList: Decodable {
+        var data: [PaymentIntent]
+        var has_more: Bool
+    }
+
+    /// The most PaymentIntents read in one look-up (20 pages of 100): a limit on everything.
+    static let lookUpLimit = 2_000
+
+    /// Finds the PaymentIntent made for this purchase: the customer's PaymentIntents created since
+    /// the purchase was recorded (less an hour for clock skew), matched by the purchase key in
+    /// `metadata`. The list endpoint rather than search: search is eventually consistent (a
+    /// PaymentIntent made just before a crash may not be found for a minute), a list is not.
+    /// A PaymentIntent found for another amount, currency or customer is refused (`rail_rejected`);
+    /// a declined one throws `payment_declined` as the charge would.
+    public func existingPayment(for purchase: CreditPurchase, since: Timestamp) async throws -> CreditPaymentOutcome? {
+        let what = "the look-up of purchase \(purchase.idempotencyKey)'s payment"
+        let createdSince = since.nanosecondsSinceEpoch / 1_000_000_000 - 3_600
+        var startingAfter: String?
+        var read = 0
+        var found: [PaymentIntent] = []
+        while read < Self.lookUpLimit {
+            var query = FormBody()
+            query.append("customer", purchase.payer)
+            query.append("created[gte]", createdSince)
+            query.append("limit", 100)
+            if let startingAfter { query.append("starting_after", startingAfter) }
+            let data = try await client.get("/v1/payment_intents", query, what: what)
+            guard let page = try? JSONDecoder().decode(PaymentIntentList.self, from: data) else {
+                throw SettlementError(.railUnavailable, "Stripe's answer to \(what) is not a list of PaymentIntents")
+            }
+            read += page.data.count
+            found += page.data.filter { $0.metadata?[Self.purchaseKeyMetadata] == purchase.idempotencyKey }
+            guard page.has_more, let last = page.data.last else { break }
+            startingAfter = last.id
+        }
+        // A succeeded one first (Stripe lists newest first; a retry made with another key is impossible,
+        // but should two exist, the paid one is the purchase's payment).
+        guard let intent = found.first(where: { $0.status == "succeeded" }) ?? found.first else { return nil }
         try Self.check(intent, matches: purchase, what: what)
         return try Self.outcome(of: intent, what: what, key: client.configuration.secretKey)
     }
@@ -79,7 +126,7 @@ extension StripeRail: PurchaseRail {
         case "succeeded":
             return .succeeded(reference: intent.id)
         case "processing", "requires_action", "requires_confirmation", "requires_capture":
-            return .pending(reference: intent.id)
+            return .pending(reference: intent.id, clientSecret: intent.client_secret)
         default:
             // requires_payment_method after a confirm is a decline reported in the body, not as 402.
             let failure = StripeFailure(status: 402, type: "card_error", code: intent.last_payment_error?.code ?? intent.status,

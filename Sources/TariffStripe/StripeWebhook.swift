@@ -80,6 +80,10 @@ public struct StripeWebhook: Sendable {
             throw SettlementError(.invalidInput, "the payment \(intent.id) is in an unknown currency '\(intent.currency)'")
         }
         let amount = try StripeAmount.money(minorUnits: intent.amount_received ?? intent.amount, currency)
+        if try await settlement.backend.purchaseRecord(key: key) != nil {
+            // Recorded pending before the charge: credited only for its own PaymentIntent, amount and customer.
+            try await settlement.confirmPurchase(key: key, reference: intent.id, amount: amount, payer: intent.customer ?? "")
+        }
         return try await settlement.purchase(consumer: consumer, amount: amount, currency: currency, idempotencyKey: key)
     }
 

@@ -47,6 +47,9 @@ struct AuthorizationMatrixTests {
         Row(name: "GET /v1/payouts", request: { _, _, _ in ("GET", "/v1/payouts?week=2026-11-02", nil, [:]) }, expected: [401, 200, 403, 403, 403]),
         Row(name: "POST /v1/payouts/{week}/execute", request: { _, _, _ in ("POST", "/v1/payouts/2020-01-06/execute", nil, [:]) },
             expected: [401, 200, 403, 403, 403]),
+        // Admin only: a cent of cus_a's seed purchase (bought through the log rail) back to its card, a new key each time.
+        Row(name: "POST /v1/refunds", request: { _, _, n in ("POST", "/v1/refunds", #"{"purchase":"seed","consumer":"cus_a","amount":"0.01"}"#, ["Idempotency-Key": "rf\(n)"]) },
+            expected: [401, 201, 403, 403, 403]),
         Row(name: "GET /v1/ledger/verify", request: { _, _, _ in ("GET", "/v1/ledger/verify", nil, [:]) }, expected: [401, 200, 403, 403, 403]),
         Row(name: "POST /v1/catalog/reload", request: { _, _, _ in ("POST", "/v1/catalog/reload", nil, [:]) }, expected: [401, 200, 403, 403, 403]),
         // Signed by Stripe, not keyed: this server has no webhook secret, so every delivery is refused alike.

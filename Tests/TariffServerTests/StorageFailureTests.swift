@@ -27,6 +27,13 @@ struct FailingBackend: SettlementBackend {
     func payouts(weekStart: CivilDate) async throws -> [PayoutRecord] { throw Self.failure }
     func chargeRecords(_ query: ChargeQuery) async throws -> [ChargeRecord] { throw Self.failure }
     func snapshot() async throws -> LedgerSnapshot { throw Self.failure }
+    func beginPurchase(_ command: PendingPurchaseCommand) async throws -> PendingPurchaseReceipt { throw Self.failure }
+    func updatePurchase(key: String, reference: String?, state: PurchaseRecord.State) async throws -> PurchaseRecord { throw Self.failure }
+    func purchaseRecord(key: String) async throws -> PurchaseRecord? { throw Self.failure }
+    func purchaseRecord(reference: String) async throws -> PurchaseRecord? { throw Self.failure }
+    func refund(_ command: RefundCommand) async throws -> ReversalRecord { throw Self.failure }
+    func completeRefund(key: String, reference: String?, failed: Bool, now: Timestamp) async throws -> ReversalRecord { throw Self.failure }
+    func disputeLost(_ command: DisputeCommand) async throws -> ReversalRecord { throw Self.failure }
 }
 
 @Suite("Storage failures")

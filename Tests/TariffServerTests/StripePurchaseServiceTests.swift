@@ -55,6 +55,32 @@ struct StripePurchaseServiceTests {
         await server.stop()
     }
 
+    @Test("a card that needs 3-D Secure: 202 pending with Stripe's client_secret, the purchase recorded pending, nothing added")
+    func pendingClientSecret() async throws {
+        let stripe = try LocalStripe.require()
+        let rail = try StripeRail(configuration: StripeConfiguration(apiBase: stripe.baseURL, secretKey: try StripeSecretKey(LocalStripe.secretKey),
+                                                                     initialBackoffMilliseconds: 50, maximumBackoffMilliseconds: 200))
+        TestServer.secrets.withLock { _ = $0.insert(LocalStripe.secretKey) }
+        let server = try await TestServer.start(rail: .stripe(rail))
+        let admin = server.adminKey
+        let alice = try await server.key(.consumer, consumer: "cus_a")
+        // Stripe's test card that always asks for 3-D Secure.
+        let (customer, method) = try await stripe.customer(card: "4000002760003184")
+        #expect(try await server.send("PUT", "/v1/consumers/cus_a", key: admin, json: "{\"stripe_customer\":\"\(customer)\"}").status == 200)
+        let pending = try await server.send("POST", "/v1/purchases", key: alice, json: "{\"amount\":\"30.00\",\"payment_method\":\"\(method)\"}",
+                                            headers: ["Idempotency-Key": "o-3ds"])
+        #expect(pending.status == 202)
+        let purchase = try #require(pending.json?["purchase"] as? [String: Any])
+        #expect(purchase["status"] as? String == "pending")
+        let intent = try #require(purchase["payment_intent"] as? String)
+        // localstripe makes the secret as Stripe does: the PaymentIntent's id, "_secret_", random characters.
+        #expect((purchase["client_secret"] as? String)?.hasPrefix(intent + "_secret_") == true)
+        #expect(try await server.send("GET", "/v1/balance", key: alice).string("available") == "0.000000")
+        let record = try await server.service.settlement.backend.purchaseRecord(key: TariffService.ledgerPurchaseKey(consumer: "cus_a", key: "o-3ds"))
+        #expect(record?.state == .pending && record?.reference == intent)
+        await server.stop()
+    }
+
     @Test("Stripe cannot be reached: 503 rail_unavailable with Retry-After, nothing added, the same key may be sent again")
     func unreachable() async throws {
         // A closed loopback port: every attempt fails at once; the rail retries, then gives up.

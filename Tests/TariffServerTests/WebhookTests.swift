@@ -118,3 +118,65 @@ struct WebhookTests {
         #expect(try await backend.creatorHolds().map(\.creator) == ["acct_flat"])
     }
 }
+
+@Suite("The Stripe webhook: disputes and refunds")
+struct WebhookDisputeTests {
+    static func dispute(id: String, status: String, amount: Int64, payment: String, currency: String = "usd") -> Data {
+        Data("""
+            {"id":"evt_\(id)","object":"event","type":"charge.dispute.closed","livemode":false,"data":{"object":{"id":"\(id)","object":"dispute",\
+            "amount":\(amount),"currency":"\(currency)","charge":"ch_1","payment_intent":"\(payment)","status":"\(status)"}}}
+            """.utf8)
+    }
+
+    @Test("a lost dispute takes from available as far as it goes, the rest to dispute_losses, once; won changes nothing; POST /v1/refunds refunds and refuses")
+    func disputesAndRefunds() async throws {
+        let server = try await TestServer.start(webhookSecret: WebhookTests.secret, stripeAccount: "acct_platform")
+        let webhook = try StripeWebhook(endpointSecret: WebhookTests.secret)
+        let admin = server.adminKey
+        let now = SystemClock().now().nanosecondsSinceEpoch / 1_000_000_000
+        func deliver(_ payload: Data) async throws -> Answer {
+            try await HTTP.send("POST", server.base + "/v1/webhooks/stripe", body: payload,
+                                headers: ["Stripe-Signature": webhook.signatureHeader(payload: payload, timestamp: now)])
+        }
+        // cus_a buys 50.00 through the log rail; its payment is the purchase's reference.
+        #expect(try await server.send("POST", "/v1/purchases", key: admin, json: #"{"consumer":"cus_a","amount":"50"}"#,
+                                      headers: ["Idempotency-Key": "o1"]).status == 201)
+        let ledgerKey = TariffService.ledgerPurchaseKey(consumer: "cus_a", key: "o1")
+        let payment = try #require(try await server.service.settlement.backend.purchaseRecord(key: ledgerKey)?.reference)
+
+        // A refund of 20.00 (admin): 30.00 left available; the same key answers the same; beyond what is left, refused.
+        let refund = try await server.send("POST", "/v1/refunds", key: admin, json: #"{"purchase":"o1","consumer":"cus_a","amount":"20.00"}"#,
+                                           headers: ["Idempotency-Key": "rf1"])
+        #expect(refund.status == 201)
+        #expect((refund.json?["refund"] as? [String: Any])?["status"] as? String == "succeeded")
+        #expect((refund.json?["balance"] as? [String: Any])?["available"] as? String == "30.000000")
+        let again = try await server.send("POST", "/v1/refunds", key: admin, json: #"{"purchase":"o1","consumer":"cus_a","amount":"20"}"#,
+                                          headers: ["Idempotency-Key": "rf1"])
+        #expect(again.status == 201 && again.body == refund.body && again.headers["idempotent-replayed"] == "true")
+        let conflict = try await server.send("POST", "/v1/refunds", key: admin, json: #"{"purchase":"o1","consumer":"cus_a","amount":"21"}"#,
+                                             headers: ["Idempotency-Key": "rf1"])
+        #expect(conflict.status == 409 && conflict.code == "idempotency_conflict")
+        let beyond = try await server.send("POST", "/v1/refunds", key: admin, json: #"{"purchase":"o1","consumer":"cus_a","amount":"30.01"}"#,
+                                           headers: ["Idempotency-Key": "rf2"])
+        #expect(beyond.status == 400 && beyond.code == "invalid_amount")
+        let unknown = try await server.send("POST", "/v1/refunds", key: admin, json: #"{"purchase":"nope","amount":"1"}"#, headers: ["Idempotency-Key": "rf3"])
+        #expect(unknown.status == 404 && unknown.code == "not_found")
+        #expect(try await server.send("POST", "/v1/refunds", key: admin, json: #"{"purchase":"o1","amount":"1"}"#).status == 400)
+
+        // A won dispute: nothing. A lost one of the 30.00 left: all of it from available (the loss beyond available is in the conformance suite).
+        #expect(try await deliver(Self.dispute(id: "dp_won", status: "won", amount: 4_000, payment: payment)).json?["applied"] as? Bool == false)
+        #expect(try await server.send("GET", "/v1/balance?consumer=cus_a", key: admin).string("available") == "30.000000")
+        let lost = try await deliver(Self.dispute(id: "dp_1", status: "lost", amount: 3_000, payment: payment))
+        #expect(lost.status == 200 && lost.json?["applied"] as? Bool == true)
+        _ = try await deliver(Self.dispute(id: "dp_1", status: "lost", amount: 3_000, payment: payment))
+        #expect(try await server.send("GET", "/v1/balance?consumer=cus_a", key: admin).string("available") == "0.000000")
+        // Beyond the purchase (50 - 20 - 30 = 0 left): ignored, nothing changes; another payment's: ignored.
+        #expect(try await deliver(Self.dispute(id: "dp_2", status: "lost", amount: 100, payment: payment)).json?["applied"] as? Bool == false)
+        #expect(try await deliver(Self.dispute(id: "dp_3", status: "lost", amount: 100, payment: "pi_other")).json?["applied"] as? Bool == false)
+        let snapshot = try await server.service.settlement.backend.snapshot()
+        #expect(snapshot.reversals.map(\.key) == ["dispute:dp_1", "refund:rf1"])
+        let verify = try await server.send("GET", "/v1/ledger/verify", key: admin)
+        #expect(verify.json?["ok"] as? Bool == true)
+        await server.stop()
+    }
+}

@@ -28,8 +28,9 @@ struct SQLiteBackendTests {
             (try String.fetchOne(db, sql: "PRAGMA journal_mode"), try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations"))
         }
         #expect(journal == "wal")
-        // Later releases append migrations: these are the first ones, in order.
-        #expect(Array(migrations.prefix(3)) == ["v1: ledger", "v2: service", "v3: payouts"])
+        // Every migration of this release, in order (later releases append; the first ones never change).
+        #expect(migrations == ["v1: ledger", "v2: service", "v3: payouts", "v4: reversals"])
+        #expect(migrations == SQLiteBackend.knownMigrations)
         // synchronous is per connection: read on the backend's own connections. 2 is FULL (an fsync at every commit).
         #expect(try await reopened.synchronousSetting() == 2)
     }
@@ -75,6 +76,64 @@ struct SQLiteBackendTests {
         await #expect(throws: SettlementError.self) { try await ledger.purchase("cus_b", "20.00", key: "buy-cus_b-10.00") }
         await #expect(throws: SettlementError.self) { try await ledger.settle("exe_none") }
         #expect(try bytes() == before)
+    }
+
+    @Test("a refused refund leaves the database file byte for byte unchanged")
+    func refusedRefundBytesUnchanged() async throws {
+        let path = Backends.temporaryLedgerPath()
+        let ledger = try await TestLedger.make(BackendFactory(name: "sqlite-file") { currency in try SQLiteBackend(path: path, currency: currency) })
+        let rail = WindowedRail(clock: ledger.clock)
+        _ = try await ledger.settlement.purchase(CreditPurchase(consumer: "cus_b", amount: TestLedger.money("10.00"), currency: TestLedger.usd,
+                                                                idempotencyKey: "p1", payer: "cus_stripe_b", paymentMethod: "pm_card"), through: rail)
+        try await ledger.reserve("exe_1", "cus_b", plan: "flat")
+        func bytes() throws -> [Data] { try [path, path + "-wal"].map { try Data(contentsOf: URL(fileURLWithPath: $0)) } }
+        let before = try bytes()
+        // 10.00 bought, 7.00 held: 3.00 available. Beyond what is available, beyond the purchase, a conflicting key.
+        await #expect(throws: SettlementError(.insufficientCredits, "cus_b has 3.000000 available, 4.000000 asked back: spent credits are not refundable")) {
+            try await ledger.settlement.refund(purchase: "p1", amount: TestLedger.money("4.00"), idempotencyKey: "r1", through: rail)
+        }
+        await #expect(throws: SettlementError.self) {
+            try await ledger.settlement.refund(purchase: "p1", amount: TestLedger.money("10.01"), idempotencyKey: "r1", through: rail)
+        }
+        #expect(try bytes() == before)
+        _ = try await ledger.settlement.refund(purchase: "p1", amount: TestLedger.money("1.00"), idempotencyKey: "r2", through: rail)
+        let afterRefund = try bytes()
+        await #expect(throws: SettlementError.self) {
+            try await ledger.settlement.refund(purchase: "p1", amount: TestLedger.money("2.00"), idempotencyKey: "r2", through: rail)
+        }
+        #expect(try bytes() == afterRefund)
+        #expect(afterRefund != before)
+        #expect(rail.refundRequests == 1)
+    }
+
+    @Test("a ledger of the previous schema (v1, v2) is upgraded in place to v4: its rows kept, purchases and refunds work, verify passes")
+    func upgradeInPlace() async throws {
+        let path = Backends.temporaryLedgerPath()
+        do {
+            let ledger = try await TestLedger.make(BackendFactory(name: "sqlite-file") { currency in try SQLiteBackend(path: path, currency: currency) })
+            try await ledger.purchase("cus_old", "20.00", key: "old-1")
+            try await ledger.reserve("exe_old", "cus_old", plan: "flat")
+            try await ledger.settle("exe_old")
+        }
+        // Back to the schema before "v4: reversals", as a ledger written by the previous release is.
+        let queue = try DatabaseQueue(path: path)
+        try await queue.write { db in
+            try db.execute(sql: "DROP TABLE purchases; DROP TABLE reversals; DELETE FROM grdb_migrations WHERE identifier = 'v4: reversals'")
+        }
+        let old = try await queue.read { db in try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations ORDER BY identifier") }
+        #expect(!old.contains("v4: reversals"))
+        try queue.close()
+        let ledger = try await TestLedger.make(BackendFactory(name: "sqlite-upgraded") { currency in try SQLiteBackend(path: path, currency: currency) })
+        #expect(try (ledger.backend as! SQLiteBackend).migrationHistory() == SQLiteBackend.knownMigrations)
+        // 20.00 - 7.00, kept.
+        #expect(try await ledger.balance("cus_old").available == TestLedger.money("13.00"))
+        let rail = WindowedRail(clock: ledger.clock)
+        _ = try await ledger.settlement.purchase(CreditPurchase(consumer: "cus_old", amount: TestLedger.money("5.00"), currency: TestLedger.usd,
+                                                                idempotencyKey: "new-1", payer: "cus_stripe_o", paymentMethod: "pm_card"), through: rail)
+        _ = try await ledger.settlement.refund(purchase: "new-1", amount: TestLedger.money("2.00"), idempotencyKey: "r1", through: rail)
+        // 13.00 + 5.00 - 2.00.
+        #expect(try await ledger.balance("cus_old").available == TestLedger.money("16.00"))
+        try await ledger.expectVerified()
     }
 
     /// The commits in a WAL file: frames whose header carries a database size (a commit frame), with

@@ -14,6 +14,10 @@ import Synchronization
 /// - `GET /v1/transfers?transfer_group=...&limit=...&starting_after=...` lists transfers (newest
 ///   first, as Stripe does) with their `metadata`, page by page (`has_more`).
 /// Failure injection: `inject(_:)` queues faults that the next POSTs meet, in order.
+/// Time: the fake has its own clock (`advanceClock(seconds:)`); idempotency keys are forgotten
+/// 24 hours after their first request, as Stripe prunes them, so a resend after that applies again.
+/// Reads: `GET /v1/payment_intents` lists PaymentIntents newest first (`customer`, `created[gte]`,
+/// `limit`, `starting_after`), with their `metadata`, as the rail's look-up before a resend reads them.
 final class FakeStripe: Sendable {
     static let secretKey = "sk_test_fake_4eC39HqLyjWDarjtT1zdp7dc"
 
@@ -33,6 +37,9 @@ final class FakeStripe: Sendable {
         var applicationFee: Int64?
         var destination: String?
         var status: String
+        var metadata: [String: String] = [:]
+        /// Unix seconds on the fake's clock.
+        var created: Int64 = 0
     }
     enum Fault: Sendable {
         /// Answer this status before executing (429, 500, 503): nothing applied, nothing stored;
@@ -74,8 +81,8 @@ final class FakeStripe: Sendable {
         var nextId = 1
         /// Each transfer's metadata, by transfer id.
         var metadata: [String: [String: String]] = [:]
-        /// The fake's clock, in seconds (only the idempotency window reads it).
-        var nowSeconds: Int64 = 0
+        /// The fake's clock, Unix seconds (the idempotency window and PaymentIntents' `created`).
+        var nowSeconds: Int64 = 1_796_040_000
         /// Connected accounts that cannot receive transfers (Stripe answers 400).
         var refusing: Set<String> = []
     }
@@ -100,6 +107,10 @@ final class FakeStripe: Sendable {
     func setRefusing(_ account: String, _ refusing: Bool) {
         state.withLock { if refusing { $0.refusing.insert(account) } else { $0.refusing.remove(account) } }
     }
+    /// Moves the fake's clock: keys first used more than 24 h before are forgotten.
+    func advanceClock(seconds: Int64) { state.withLock { $0.nowSeconds += seconds } }
+    /// Idempotency keys still remembered.
+    var rememberedKeys: Int { state.withLock { state in state.stored.values.filter { state.nowSeconds - $0.at < Self.idempotencyWindowSeconds }.count } }
     var transfers: [Transfer] { state.withLock { $0.transfers } }
     var charges: [Charge] { state.withLock { $0.charges } }
     var seen: [Seen] { state.withLock { $0.seen } }
@@ -118,6 +129,10 @@ final class FakeStripe: Sendable {
             return Self.error(401, type: "invalid_request_error", code: nil, message: "Invalid API Key provided: sk_test_****\(request.headers["authorization"]?.suffix(4) ?? "")")
         }
         if request.method == "GET", request.path == "/v1/transfers" || request.path.hasPrefix("/v1/transfers?") { return listTransfers(request.path) }
+        if request.method == "GET", request.path.hasPrefix("/v1/payment_intents?") || request.path == "/v1/payment_intents" {
+            let (status, body) = listPaymentIntents(query: String(request.path.drop { $0 != "?" }.dropFirst()))
+            return .respond(status: status, body: body)
+        }
         guard request.method == "POST" else { return Self.error(404, type: "invalid_request_error", code: nil, message: "Unrecognized request URL") }
         let fault: Fault? = state.withLock { $0.faults.isEmpty ? nil : $0.faults.removeFirst() }
         if case .status(let status, let shouldRetry) = fault {
@@ -218,17 +233,14 @@ final class FakeStripe: Sendable {
                 }
             }
             let status = method == "pm_card_threeDSecure2Required" ? "requires_action" : "succeeded"
-            var metadata: [String] = []
-            for (name, value) in pairs where name.hasPrefix("metadata[") && name.hasSuffix("]") {
-                metadata.append("\"\(name.dropFirst(9).dropLast())\":\"\(value)\"")
-            }
+            var metadata: [String: String] = [:]
+            for (name, value) in pairs where name.hasPrefix("metadata[") && name.hasSuffix("]") { metadata[String(name.dropFirst(9).dropLast())] = value }
             return state.withLock { state in
                 let charge = Charge(id: "pi_\(state.nextId)", amount: value, currency: currency, customer: customer, applicationFee: amount("application_fee_amount"),
-                                    destination: form["transfer_data[destination]"], status: status)
+                                    destination: form["transfer_data[destination]"], status: status, metadata: metadata, created: state.nowSeconds)
                 state.nextId += 1
                 state.charges.append(charge)
-                return (200, "{\"id\":\"\(charge.id)\",\"object\":\"payment_intent\",\"status\":\"\(status)\",\"amount\":\(value),"
-                        + "\"amount_received\":\(status == "succeeded" ? value : 0),\"currency\":\"\(currency)\",\"customer\":\"\(customer)\",\"metadata\":{\(metadata.joined(separator: ","))}}")
+                return (200, Self.json(charge))
             }
         default:
             return Self.errorBody(404, "invalid_request_error", nil, "Unrecognized request URL (POST: \(request.path))")
@@ -252,6 +264,38 @@ final class FakeStripe: Sendable {
                     + "\"destination\":\"\(transfer.destination)\",\"transfer_group\":\"\(transfer.transferGroup)\",\"metadata\":{\(metadata.joined(separator: ","))}}"
             }
             return .respond(status: 200, body: "{\"object\":\"list\",\"url\":\"/v1/transfers\",\"has_more\":\(listed.count > limit),\"data\":[\(items.joined(separator: ","))]}")
+        }
+    }
+
+    /// A PaymentIntent as Stripe answers it (`client_secret` included, as the platform's key sees it).
+    static func json(_ charge: Charge) -> String {
+        let metadata = charge.metadata.sorted { $0.key < $1.key }.map { "\(jsonString($0.key)):\(jsonString($0.value))" }.joined(separator: ",")
+        return "{\"id\":\"\(charge.id)\",\"object\":\"payment_intent\",\"status\":\"\(charge.status)\",\"amount\":\(charge.amount),"
+            + "\"amount_received\":\(charge.status == "succeeded" ? charge.amount : 0),\"currency\":\"\(charge.currency)\",\"customer\":\"\(charge.customer)\","
+            + "\"client_secret\":\"\(charge.id)_secret_fake\",\"created\":\(charge.created),\"metadata\":{\(metadata)}}"
+    }
+
+    /// `GET /v1/payment_intents`: newest first, filtered by customer and `created[gte]`, paged by
+    /// `limit` (at most 100) and `starting_after`.
+    private func listPaymentIntents(query: String) -> (Int, String) {
+        guard let pairs = FormBody.decode(query) else { return Self.errorBody(400, "invalid_request_error", nil, "malformed query") }
+        var fields: [String: String] = [:]
+        for (name, value) in pairs { fields[name] = value }
+        let limit = min(max(Int(fields["limit"] ?? "10") ?? 10, 1), 100)
+        return state.withLock { state in
+            var list = state.charges.reversed().filter { charge in
+                (fields["customer"].map { charge.customer == $0 } ?? true) && (fields["created[gte]"].flatMap { Int64($0) }.map { charge.created >= $0 } ?? true)
+            }
+            if let after = fields["starting_after"], let index = list.firstIndex(where: { $0.id == after }) { list = Array(list[(index + 1)...]) }
+            let page = list.prefix(limit)
+            return (200, "{\"object\":\"list\",\"data\":[\(page.map(Self.json).joined(separator: ","))],\"has_more\":\(list.count > limit)}")
+        }
+    }
+
+    /// Sets a PaymentIntent's status (the consumer finished 3-D Secure).
+    func setStatus(_ id: String, _ status: String) {
+        state.withLock { state in
+            if let index = state.charges.firstIndex(where: { $0.id == id }) { state.charges[index].status = status }
         }
     }
 

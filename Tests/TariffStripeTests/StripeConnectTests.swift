@@ -199,7 +199,8 @@ struct StripeConnectTests {
         #expect(payment.applicationFeeMinorUnits == 3000)
         #expect(payment.outcome == .succeeded(reference: payment.reference))
         #expect(fake.charges == [FakeStripe.Charge(id: payment.reference, amount: 15_000, currency: "usd", customer: "cus_acme", applicationFee: 3000,
-                                                   destination: "acct_creator", status: "succeeded")])
+                                                   destination: "acct_creator", status: "succeeded", metadata: ["tariff_invoice": "inv_2026_11_acme"],
+                                                   created: 1_796_040_000)])
         let request = try #require(fake.seen.last)
         #expect(request.idempotencyKey == "invoice:inv_2026_11_acme")
         #expect(S.fields(request.body)["transfer_data[destination]"] == "acct_creator" && S.fields(request.body)["confirm"] == "true")

@@ -49,7 +49,12 @@ struct StripePurchaseTests {
             #expect(error.code == .paymentDeclined)
             #expect(error.message.contains("insufficient_funds") && error.message.contains("Your card has insufficient funds."))
         }
-        #expect(try await settlement.backend.snapshot() == before)
+        // Nothing added: the only row written is the purchase's own record (written pending before
+        // the charge, settlement.md), now `failed`, so a rerun answers the decline without charging.
+        var after = try await settlement.backend.snapshot()
+        #expect(after.purchases.map(\.state) == [.failed])
+        after.purchases = []
+        #expect(after == before)
     }
 
     @Test("a decline reported in the PaymentIntent's body (requires_payment_method) is a decline too, with its reason")
@@ -87,12 +92,12 @@ struct StripePurchaseTests {
         defer { fake.stop() }
         let settlement = Settlement(backend: InMemoryBackend(currency: S.usd), catalog: nil)
         let result = try await settlement.purchase(Self.purchase("order-4", "42.00", method: "pm_card_threeDSecure2Required"), through: try S.rail(fake.baseURL))
-        guard case .pending(let reference) = result.outcome else { Issue.record("not pending: \(result.outcome)"); return }
+        guard case .pending(let reference, _) = result.outcome else { Issue.record("not pending: \(result.outcome)"); return }
         #expect(result.receipt == nil)
         await #expect(throws: SettlementError.self) { try await settlement.balance(consumer: "cus_tariff_1") }
         // Stripe later sends payment_intent.succeeded for it (twice, as it may).
         let payload = Data(("{\"id\":\"evt_4\",\"type\":\"payment_intent.succeeded\",\"data\":{\"object\":{\"id\":\"\(reference)\",\"status\":\"succeeded\","
-            + "\"amount\":4200,\"amount_received\":4200,\"currency\":\"usd\",\"metadata\":{\"tariff_consumer\":\"cus_tariff_1\",\"tariff_purchase_key\":\"order-4\"}}}}").utf8)
+            + "\"amount\":4200,\"amount_received\":4200,\"currency\":\"usd\",\"customer\":\"cus_stripe_1\",\"metadata\":{\"tariff_consumer\":\"cus_tariff_1\",\"tariff_purchase_key\":\"order-4\"}}}}").utf8)
         let webhook = try StripeWebhook(endpointSecret: "whsec_1")
         let now = Timestamp(nanosecondsSinceEpoch: 1_796_040_000 * 1_000_000_000)
         let event = try webhook.verify(payload: payload, signatureHeader: webhook.signatureHeader(payload: payload, timestamp: 1_796_040_000), now: now)
@@ -109,7 +114,7 @@ struct StripePurchaseTests {
         let result = try await settlement.purchase(Self.purchase("order-5", "15.00"), through: try S.rail(fake.baseURL))
         guard case .succeeded(let reference) = result.outcome else { Issue.record("not succeeded"); return }
         let payload = Data(("{\"id\":\"evt_5\",\"type\":\"payment_intent.succeeded\",\"data\":{\"object\":{\"id\":\"\(reference)\",\"status\":\"succeeded\","
-            + "\"amount\":1500,\"amount_received\":1500,\"currency\":\"usd\",\"metadata\":{\"tariff_consumer\":\"cus_tariff_1\",\"tariff_purchase_key\":\"order-5\"}}}}").utf8)
+            + "\"amount\":1500,\"amount_received\":1500,\"currency\":\"usd\",\"customer\":\"cus_stripe_1\",\"metadata\":{\"tariff_consumer\":\"cus_tariff_1\",\"tariff_purchase_key\":\"order-5\"}}}}").utf8)
         let webhook = try StripeWebhook(endpointSecret: "whsec_1")
         let event = try webhook.verify(payload: payload, signatureHeader: webhook.signatureHeader(payload: payload, timestamp: 1_796_040_000),
                                        now: Timestamp(nanosecondsSinceEpoch: 1_796_040_000 * 1_000_000_000))

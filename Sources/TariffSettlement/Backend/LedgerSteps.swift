@@ -291,7 +291,7 @@ public enum LedgerSteps {
 
     /// Saves a consumer's balances, checking again that neither is negative: a step's arithmetic
     /// should make that impossible, and a second check costs nothing next to an overdraft.
-    private static func save<Store: LedgerStore>(_ consumer: ConsumerRecord, isNew: Bool, in store: inout Store) throws {
+    static func save<Store: LedgerStore>(_ consumer: ConsumerRecord, isNew: Bool, in store: inout Store) throws {
         guard consumer.available.micros >= 0, consumer.reserved.micros >= 0 else {
             throw SettlementError(.outOfRange, "\(consumer.id) would hold \(consumer.available) available, \(consumer.reserved) reserved")
         }

@@ -34,4 +34,12 @@ public protocol LedgerStore {
     mutating func append(_ entry: Entry) throws
     /// Appends a charge record; the store assigns its sequence.
     mutating func append(_ charge: ChargeRecord) throws
+    /// A purchase paid through a rail, by its key (`PurchaseRecord`).
+    mutating func purchaseRecord(_ key: String) throws -> PurchaseRecord?
+    mutating func savePurchaseRecord(_ record: PurchaseRecord, isNew: Bool) throws
+    /// A refund or dispute by its key (`refund:KEY`, `dispute:ID`).
+    mutating func reversal(_ key: String) throws -> ReversalRecord?
+    /// Every refund and dispute of one purchase.
+    mutating func reversals(ofPurchase key: String) throws -> [ReversalRecord]
+    mutating func saveReversal(_ record: ReversalRecord, isNew: Bool) throws
 }

@@ -123,6 +123,31 @@ public protocol SettlementBackend: Sendable {
     /// The recorded payouts of one week (`weekStart`), by creator.
     func payouts(weekStart: CivilDate) async throws -> [PayoutRecord]
 
+    /// Writes a purchase as `pending` before its rail is called, or finds it (`LedgerSteps.beginPurchase`).
+    /// - throws: `idempotency_conflict`, `invalid_amount`.
+    func beginPurchase(_ command: PendingPurchaseCommand) async throws -> PendingPurchaseReceipt
+
+    /// Stores a purchase's rail reference and state (`LedgerSteps.updatePurchase`).
+    /// - throws: `unknown_purchase`, `idempotency_conflict`, `invalid_input`.
+    func updatePurchase(key: String, reference: String?, state: PurchaseRecord.State) async throws -> PurchaseRecord
+
+    /// The purchase recorded through a rail under `key`.
+    func purchaseRecord(key: String) async throws -> PurchaseRecord?
+
+    /// The purchase recorded through a rail whose payment is `reference` (`pi_...`).
+    func purchaseRecord(reference: String) async throws -> PurchaseRecord?
+
+    /// Takes a refund's credits back before the rail is asked (`LedgerSteps.refund`).
+    /// - throws: `idempotency_conflict`, `invalid_amount`, `unknown_purchase`, `invalid_input`, `insufficient_credits`.
+    func refund(_ command: RefundCommand) async throws -> ReversalRecord
+
+    /// Confirms a refund, or gives its credits back when the rail refused it (`LedgerSteps.completeRefund`).
+    func completeRefund(key: String, reference: String?, failed: Bool, now: Timestamp) async throws -> ReversalRecord
+
+    /// Records a lost dispute (`LedgerSteps.disputeLost`).
+    /// - throws: `idempotency_conflict`, `invalid_amount`, `unknown_purchase`, `invalid_input`.
+    func disputeLost(_ command: DisputeCommand) async throws -> ReversalRecord
+
     /// Charge records matching a query, in ledger order.
     func chargeRecords(_ query: ChargeQuery) async throws -> [ChargeRecord]
 

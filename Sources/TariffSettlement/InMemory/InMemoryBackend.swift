@@ -106,6 +106,32 @@ extension InMemoryBackend: SettlementBackend {
         try step { try LedgerSteps.markPayoutSent(key: key, reference: reference, in: &$0) }
     }
 
+    public func beginPurchase(_ command: PendingPurchaseCommand) throws -> PendingPurchaseReceipt {
+        try step { try LedgerSteps.beginPurchase(command, in: &$0) }
+    }
+
+    public func updatePurchase(key: String, reference: String?, state: PurchaseRecord.State) throws -> PurchaseRecord {
+        try step { try LedgerSteps.updatePurchase(key: key, reference: reference, state: state, in: &$0) }
+    }
+
+    public func purchaseRecord(key: String) -> PurchaseRecord? { state.purchases[ByteKey(key)] }
+
+    public func purchaseRecord(reference: String) -> PurchaseRecord? {
+        state.purchases.values.filter { $0.reference == reference }.min { $0.key.bytesPrecede($1.key) }
+    }
+
+    public func refund(_ command: RefundCommand) throws -> ReversalRecord {
+        try step { try LedgerSteps.refund(command, in: &$0) }
+    }
+
+    public func completeRefund(key: String, reference: String?, failed: Bool, now: Timestamp) throws -> ReversalRecord {
+        try step { try LedgerSteps.completeRefund(key: key, reference: reference, failed: failed, now: now, in: &$0) }
+    }
+
+    public func disputeLost(_ command: DisputeCommand) throws -> ReversalRecord {
+        try step { try LedgerSteps.disputeLost(command, in: &$0) }
+    }
+
     public func payouts(weekStart: CivilDate) -> [PayoutRecord] {
         state.payouts.values.filter { $0.weekStart == weekStart }.sorted { $0.creator.bytesPrecede($1.creator) }
     }
@@ -123,7 +149,9 @@ extension InMemoryBackend: SettlementBackend {
             charges: state.charges,
             operations: state.operations.values.sorted { $0.key.bytesPrecede($1.key) },
             payouts: state.payouts.values.sorted { $0.key.bytesPrecede($1.key) },
-            periods: state.periods.map { PeriodRecord(key: $0.key.string, state: $0.value) }.sorted { $0.key.bytesPrecede($1.key) })
+            periods: state.periods.map { PeriodRecord(key: $0.key.string, state: $0.value) }.sorted { $0.key.bytesPrecede($1.key) },
+            purchases: state.purchases.values.sorted { $0.key.bytesPrecede($1.key) },
+            reversals: state.reversals.values.sorted { $0.key.bytesPrecede($1.key) })
     }
 }
 
@@ -140,6 +168,8 @@ struct MemoryState {
     var creatorHolds: [ByteKey: CreatorHold] = [:]
     var entries: [Entry] = []
     var charges: [ChargeRecord] = []
+    var purchases: [ByteKey: PurchaseRecord] = [:]
+    var reversals: [ByteKey: ReversalRecord] = [:]
 
     mutating func setHold(_ execution: ByteKey, _ hold: HoldRecord?) {
         let consumer = (hold?.consumer ?? holds[execution]?.consumer).map(ByteKey.init)
@@ -169,6 +199,8 @@ struct MemoryStore: LedgerStore {
         case creatorHold(ByteKey, CreatorHold?)
         case entries(Int)
         case charges(Int)
+        case purchase(ByteKey, PurchaseRecord?)
+        case reversal(ByteKey, ReversalRecord?)
     }
 
     init(state: MemoryState, currency: Currency) {
@@ -187,6 +219,8 @@ struct MemoryStore: LedgerStore {
             case .creatorHold(let key, let old): state.creatorHolds[key] = old
             case .entries(let count): state.entries.removeSubrange(count...)
             case .charges(let count): state.charges.removeSubrange(count...)
+            case .purchase(let key, let old): state.purchases[key] = old
+            case .reversal(let key, let old): state.reversals[key] = old
             }
         }
     }
@@ -263,6 +297,26 @@ struct MemoryStore: LedgerStore {
         var total = Int128(0)
         for payout in state.payouts.values where payout.creator.bytesEqual(creator) { total += Int128(payout.netAmount.micros) }
         return total
+    }
+
+    func purchaseRecord(_ key: String) -> PurchaseRecord? { state.purchases[ByteKey(key)] }
+
+    mutating func savePurchaseRecord(_ record: PurchaseRecord, isNew: Bool) {
+        let key = ByteKey(record.key)
+        undo.append(.purchase(key, state.purchases[key]))
+        state.purchases[key] = record
+    }
+
+    func reversal(_ key: String) -> ReversalRecord? { state.reversals[ByteKey(key)] }
+
+    func reversals(ofPurchase key: String) -> [ReversalRecord] {
+        state.reversals.values.filter { $0.purchase.bytesEqual(key) }.sorted { $0.key.bytesPrecede($1.key) }
+    }
+
+    mutating func saveReversal(_ record: ReversalRecord, isNew: Bool) {
+        let key = ByteKey(record.key)
+        undo.append(.reversal(key, state.reversals[key]))
+        state.reversals[key] = record
     }
 
     mutating func append(_ entry: Entry) {

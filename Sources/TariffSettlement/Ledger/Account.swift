@@ -27,6 +27,15 @@ public struct Account: Sendable, Hashable, Comparable, CustomStringConvertible {
         case uncollected = 7
         /// The counterpart of `uncollected`: revenue the platform did not collect.
         case writtenOff = 8
+        // Reversals (settlement.md, "Money that reconciles"), numbered from 20 so that kinds added
+        // by other work in between never collide with stored values.
+        /// Credits given back to the card they came from: refunds of a consumer's purchases.
+        case refunded = 20
+        /// What lost disputes took back from a consumer's purchases (from `available`, and the
+        /// platform's loss beyond it).
+        case disputed = 21
+        /// The platform's loss: the part of a lost dispute the consumer's `available` could not cover.
+        case disputeLosses = 22
 
         public var description: String {
             switch self {
@@ -39,6 +48,9 @@ public struct Account: Sendable, Hashable, Comparable, CustomStringConvertible {
             case .processing: "processing"
             case .uncollected: "uncollected"
             case .writtenOff: "written_off"
+            case .refunded: "refunded"
+            case .disputed: "disputed"
+            case .disputeLosses: "dispute_losses"
             }
         }
     }

@@ -248,9 +248,14 @@ public struct LedgerSnapshot: Sendable, Hashable {
     public var payouts: [PayoutRecord]
     /// By key.
     public var periods: [PeriodRecord]
+    /// Purchases paid through a rail, by key.
+    public var purchases: [PurchaseRecord]
+    /// Refunds and disputes, by key.
+    public var reversals: [ReversalRecord]
 
     public init(currency: Currency, consumers: [ConsumerRecord] = [], holds: [HoldRecord] = [], entries: [Entry] = [], charges: [ChargeRecord] = [],
-                operations: [OperationRecord] = [], payouts: [PayoutRecord] = [], periods: [PeriodRecord] = []) {
+                operations: [OperationRecord] = [], payouts: [PayoutRecord] = [], periods: [PeriodRecord] = [], purchases: [PurchaseRecord] = [],
+                reversals: [ReversalRecord] = []) {
         self.currency = currency
         self.consumers = consumers
         self.holds = holds
@@ -259,6 +264,8 @@ public struct LedgerSnapshot: Sendable, Hashable {
         self.operations = operations
         self.payouts = payouts
         self.periods = periods
+        self.purchases = purchases
+        self.reversals = reversals
     }
 
     /// Each account's balance (`credits - debits`), derived from the entries alone.

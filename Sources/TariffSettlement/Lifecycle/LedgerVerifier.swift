@@ -52,7 +52,9 @@ enum LedgerVerifier {
         }
         report.invariants.append(.init(number: 1, name: "no available or reserved balance is ever negative", failures: failures.list))
 
-        // 2. purchases - charged - reserved = available, from four separate sources.
+        // 2. purchases - refunds - dispute debits - charged - reserved = available (settlement.md, restated for
+        // reversals; a credit-back is a negative charge), from separate sources: the operations, the
+        // reversal records, the charge records and the holds, against the consumer rows.
         failures = Failures()
         var purchased: [ByteKey: Int128] = [:], charged: [ByteKey: Int128] = [:], held: [ByteKey: Int128] = [:]
         // The purchase entry names the consumer; the operation keeps the amount.
@@ -65,17 +67,36 @@ enum LedgerVerifier {
         }
         for record in ledger.charges { charged[ByteKey(record.consumer), default: 0] += Int128(record.charged.micros) }
         for hold in ledger.holds where hold.state == .active { held[ByteKey(hold.consumer), default: 0] += Int128(hold.amount.micros) }
+        var refunded: [ByteKey: Int128] = [:], disputeDebits: [ByteKey: Int128] = [:], disputed: [ByteKey: Int128] = [:], losses = Int128(0)
+        for reversal in ledger.reversals where reversal.counts {
+            switch reversal.kind {
+            case .refund: refunded[ByteKey(reversal.consumer), default: 0] += Int128(reversal.amount.micros)
+            case .dispute:
+                disputeDebits[ByteKey(reversal.consumer), default: 0] += Int128(reversal.fromAvailable.micros)
+                disputed[ByteKey(reversal.consumer), default: 0] += Int128(reversal.amount.micros)
+                losses += Int128(reversal.loss.micros)
+            }
+        }
         for consumer in ledger.consumers {
             let id = ByteKey(consumer.id)
-            let expected = (purchased[id] ?? 0) - (charged[id] ?? 0) - (held[id] ?? 0)
+            let expected = (purchased[id] ?? 0) - (refunded[id] ?? 0) - (disputeDebits[id] ?? 0) - (charged[id] ?? 0) - (held[id] ?? 0)
             if expected != Int128(consumer.available.micros) {
-                failures.add("\(id): purchases \(Self.text(purchased[id] ?? 0)) - charged \(Self.text(charged[id] ?? 0)) - reserved \(Self.text(held[id] ?? 0)) = \(Self.text(expected)), but available is \(consumer.available)")
+                failures.add("\(id): purchases \(Self.text(purchased[id] ?? 0)) - refunds \(Self.text(refunded[id] ?? 0)) - dispute debits \(Self.text(disputeDebits[id] ?? 0)) - charged \(Self.text(charged[id] ?? 0)) - reserved \(Self.text(held[id] ?? 0)) = \(Self.text(expected)), but available is \(consumer.available)")
+            }
+            if balance(Account(.refunded, id.string)) != (refunded[id] ?? 0) {
+                failures.add("\(id): refund entries total \(Self.text(balance(Account(.refunded, id.string)))), refunds \(Self.text(refunded[id] ?? 0))")
+            }
+            if balance(Account(.disputed, id.string)) != (disputed[id] ?? 0) {
+                failures.add("\(id): dispute entries total \(Self.text(balance(Account(.disputed, id.string)))), lost disputes \(Self.text(disputed[id] ?? 0))")
             }
             if -balance(Account(.purchases, id.string)) != (purchased[id] ?? 0) {
                 failures.add("\(id): purchase entries total \(Self.text(-balance(Account(.purchases, id.string)))), purchases \(Self.text(purchased[id] ?? 0))")
             }
         }
-        report.invariants.append(.init(number: 2, name: "purchases - charged - reserved = available", failures: failures.list))
+        if -balance(Account(.disputeLosses)) != losses {
+            failures.add("dispute_losses entries total \(Self.text(-balance(Account(.disputeLosses)))), the disputes' losses \(Self.text(losses))")
+        }
+        report.invariants.append(.init(number: 2, name: "purchases - refunds - dispute debits - charged - reserved = available", failures: failures.list))
 
         // 3. Every charge line's shares add up to it; what was not collected is billed - charged.
         failures = Failures()
@@ -198,6 +219,33 @@ enum LedgerVerifier {
             }
         }
         report.invariants.append(.init(number: 6, name: "for every creator, paid out (net of reversals) + owed = earnings", failures: failures.list))
+
+        // 7. No purchase is refunded or disputed beyond its amount; every refund and dispute names a
+        // paid purchase of its consumer.
+        failures = Failures()
+        var purchasesByKey: [ByteKey: PurchaseRecord] = [:]
+        for purchase in ledger.purchases { purchasesByKey[ByteKey(purchase.key)] = purchase }
+        var taken: [ByteKey: Int128] = [:]
+        for reversal in ledger.reversals where reversal.counts {
+            guard let purchase = purchasesByKey[ByteKey(reversal.purchase)] else {
+                failures.add("\(reversal.key) takes back \(reversal.amount) of purchase '\(reversal.purchase)', which was never paid through a rail")
+                continue
+            }
+            if purchase.state != .succeeded { failures.add("\(reversal.key) takes back \(reversal.amount) of purchase '\(purchase.key)', which is \(purchase.state)") }
+            if !purchase.consumer.bytesEqual(reversal.consumer) {
+                failures.add("\(reversal.key) takes back from \(reversal.consumer) a purchase of \(purchase.consumer)")
+            }
+            if Int128(reversal.fromAvailable.micros) + Int128(reversal.loss.micros) != Int128(reversal.amount.micros) {
+                failures.add("\(reversal.key) of \(reversal.amount) is \(reversal.fromAvailable) from available and \(reversal.loss) lost")
+            }
+            taken[ByteKey(purchase.key), default: 0] += Int128(reversal.amount.micros)
+        }
+        for (key, total) in taken.sorted(by: { $0.key < $1.key }) {
+            if let purchase = purchasesByKey[key], total > Int128(purchase.amount.micros) {
+                failures.add("purchase '\(key)' of \(purchase.amount) was refunded and disputed for \(Self.text(total))")
+            }
+        }
+        report.invariants.append(.init(number: 7, name: "no purchase is refunded or disputed beyond its amount", failures: failures.list))
 
         // 8. No payout was sent for a zero amount or twice for one creator and week: every payout is
         // positive and a whole number of the currency's smallest unit, its key is its creator's and

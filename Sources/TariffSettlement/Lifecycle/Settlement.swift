@@ -57,7 +57,7 @@ public struct Settlement: Sendable {
         guard amount <= Self.maximumPurchase else {
             throw SettlementError(.invalidAmount, "a purchase is at most \(Self.maximumPurchase), not \(amount)")
         }
-        let fingerprint = "consumer=\(consumer);amount=\(amount.micros);currency=\(self.currency.code)"
+        let fingerprint = Self.purchaseFingerprint(consumer, amount, self.currency)
         return try await backend.purchase(PurchaseCommand(key: idempotencyKey, fingerprint: fingerprint, consumer: consumer, amount: amount, now: clock.now()))
     }
 
