@@ -60,17 +60,12 @@ public struct StripeClient: Sendable {
         return try await exchange(request, what: what)
     }
 
-    /// Sends `request` with the key, retrying transient failures within the total deadline.
-    private func exchange(_ prepared: URLRequest, what: String) async throws -> Data {
+    /// Sends `request` with the key and the retries and total deadline described above; the 2xx
+    /// answer's body.
+    func exchange(_ prepared: URLRequest, what: String) async throws -> Data {
         var request = prepared
         request.setValue("Bearer " + configuration.secretKey.value, forHTTPHeaderField: "Authorization")
         request.setValue("application/json", forHTTPHeaderField: "Accept")
-        return try await exchange(request, what: what)
-    }
-
-    /// Sends `request` with the retries and the total deadline described above; the 2xx answer's body.
-    func exchange(_ prepared: URLRequest, what: String) async throws -> Data {
-        var request = prepared
         var lastFailure = ""
         // Every attempt and every wait fits in the total deadline: a Stripe that never answers
         // fails in `totalTimeoutMilliseconds` (60 s by default), not attempts x timeout + waits.

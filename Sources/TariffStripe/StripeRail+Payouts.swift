@@ -59,7 +59,7 @@ extension StripeRail: PaymentRail {
             query.append("transfer_group", transfer.transferGroup)
             query.append("limit", 100)
             if let after { query.append("starting_after", after) }
-            let data = try await client.get("/v1/transfers", query: query, what: "the transfers of the group \(transfer.transferGroup)")
+            let data = try await client.get("/v1/transfers", query, what: "the transfers of the group \(transfer.transferGroup)")
             guard let page = try? JSONDecoder().decode(TransferList.self, from: data) else {
                 throw SettlementError(.railUnavailable, "Stripe's list of the transfers of the group \(transfer.transferGroup) is unreadable")
             }
