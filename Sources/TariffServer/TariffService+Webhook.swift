@@ -96,7 +96,8 @@ extension TariffService {
     /// PaymentIntent paid (settlement.md, "Disputes"), once per dispute id; `won` (or any other
     /// status) changes nothing. A dispute of a payment no purchase made, or in another currency, is
     /// ignored; one the ledger refuses (beyond what is left of the purchase) is logged and ignored,
-    /// so Stripe does not send it again for days, and `tariff ledger reconcile` lists it.
+    /// so Stripe does not send it again for days (a reconciliation against Stripe's disputes is
+    /// still to come: issue 14's `tariff ledger reconcile`).
     func disputeClosed(_ top: [String: JSONValue], ignored: ServiceResponse) async throws -> ServiceResponse {
         guard case .object(let data)? = top["data"], case .object(let objectFields)? = Dictionary(data, uniquingKeysWith: { a, _ in a })["object"] else {
             return ignored
