@@ -95,6 +95,4 @@ extension MappingReader {
     /// A nested list declared as an option (`usage:`), required when the declaration says so.
     public func sequence(_ option: OptionSchema) -> Located<[YAMLNode]>? { sequence(option.name, required: option.required) }
 
-    /// Whether the option is written (with a value).
-    public func has(_ option: some OptionDeclaration) -> Bool { entry(option.declaredOption.name) != nil }
 }

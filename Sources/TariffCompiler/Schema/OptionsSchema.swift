@@ -14,25 +14,23 @@
 /// ```
 public struct OptionsSchema: Sendable {
     public var description: String
-    public var options: [OptionSchema]
+    /// The declarations, in the order the schema and the reference list them: `PluginOption`s (typed,
+    /// what the reader reads with) and `OptionSchema`s (nested sections a plugin walks itself).
+    public var declarations: [any OptionDeclaration]
     /// Extra `allOf` constraints on the mapping (written out as JSON Schema), e.g. two exclusive options.
     public var constraints: [SchemaValue]
 
-    /// The typed declarations the options came from (`PluginOption`s), for `declarationProblems()`.
-    public var declarations: [any OptionDeclaration]
+    /// The options as the schema describes them (derived from the declarations, never stored twice).
+    public var options: [OptionSchema] { declarations.map(\.declaredOption) }
 
     public init(_ description: String, _ options: [OptionSchema], constraints: [SchemaValue] = []) {
-        self.description = description
-        self.options = options
-        self.constraints = constraints
-        self.declarations = options
+        self.init(description, declaring: options, constraints: constraints)
     }
 
-    /// The options a plugin declared (`PluginOption`s, and `OptionSchema`s for nested sections it
-    /// reads itself), in the order the schema and the reference list them.
     public init(_ description: String, declaring options: [any OptionDeclaration], constraints: [SchemaValue] = []) {
-        self.init(description, options.map(\.declaredOption), constraints: constraints)
+        self.description = description
         self.declarations = options
+        self.constraints = constraints
     }
 
     /// What is wrong with the declarations themselves, nested mappings included: a default or an
