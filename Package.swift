@@ -128,7 +128,7 @@ let package = Package(
         .testTarget(name: "TariffSimulationTests", dependencies: ["TariffSimulation", .product(name: "PropertyBased", package: "swift-property-based")]),
         .testTarget(name: "TariffCLITests", dependencies: ["Tariff", "TariffCLI"]),
         // Over loopback with a real HTTP client (URLSession); the PostgreSQL ones need TARIFF_TEST_POSTGRES_URL.
-        .testTarget(name: "TariffServerTests", dependencies: ["TariffServer", "TariffStripeTesting", "TariffCLI", "TariffCommands", "TariffSettlementTesting", "TariffStripe"]),
+        .testTarget(name: "TariffServerTests", dependencies: ["TariffServer", "TariffSimulation", "TariffReplay", "TariffStripeTesting", "TariffCLI", "TariffCommands", "TariffSettlementTesting", "TariffStripe"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1735,6 +1735,12 @@ enum OpenAPIDocument {
      },
      "exhausted": {
       "type": "boolean"
+     },
+     "warnings": {
+      "type": "array",
+      "items": {
+       "type": "string"
+      }
      }
     },
     "required": [
@@ -1858,6 +1864,12 @@ enum OpenAPIDocument {
        "string",
        "null"
       ]
+     },
+     "warnings": {
+      "type": "array",
+      "items": {
+       "type": "string"
+      }
      }
     },
     "required": [

@@ -11,16 +11,28 @@ extension TariffService {
         return text
     }
 
-    /// Readings by meter name as the catalog's indices; a name the catalog has no meter for is refused.
-    func readings(_ named: [(name: String, value: MeterValue)], in catalog: CompiledCatalog) throws -> MeterReadings {
+    /// Readings by meter name as the catalog's indices. A reading the plan's metering does not
+    /// weigh (a name no metering knows, or one this plan's does not) adds nothing and is said in
+    /// `warnings`, exactly as quote and simulate treat it (plans.md, "Rule plugins": every place that
+    /// prices one execution treats a meter reading the same way).
+    func readings(_ named: [(name: String, value: MeterValue)], in catalog: CompiledCatalog,
+                  plan: PlanDefinition?) -> (readings: MeterReadings, warnings: [String]) {
         var readings = MeterReadings()
+        var warnings: [String] = []
         for (name, value) in named {
-            guard let meter = catalog.meter(named: name) else {
-                throw APIError.invalid("the catalog has no meter '\(BodyObject.printable(name))'")
+            guard let meter = catalog.meter(named: name), plan?.metering.weighs(meter) ?? true else {
+                let metering = plan.map { " by metering '\($0.metering.name)' of plan '\($0.id)'" } ?? " by the catalog"
+                warnings.append("meter '\(BodyObject.printable(name))' is not weighed\(metering); it adds nothing")
+                continue
             }
             readings[meter] = value
         }
-        return readings
+        return (readings, warnings)
+    }
+
+    /// The plan a hold was placed for, when the current catalog still has it.
+    func plan(of hold: HoldRecord, in catalog: CompiledCatalog) -> PlanDefinition? {
+        catalog.plan(id: hold.plan, version: hold.version).map { catalog.plan($0) }
     }
 
     func reserve(_ request: ServiceRequest) async throws -> ServiceResponse {
@@ -54,10 +66,12 @@ extension TariffService {
         let settlement = settlement
         guard let catalog = settlement.catalog else { throw APIError(503, "storage", "no catalog") }
         let at = try body.timestamp("at") ?? clock.now()
-        let readings = try readings(try body.meters("meters"), in: catalog)
+        let named = try body.meters("meters")
+        let hold = try await settlement.backend.hold(execution: execution)
+        let (readings, warnings) = readings(named, in: catalog, plan: hold.flatMap { plan(of: $0, in: catalog) })
         let receipt = try await settlement.meter(execution: execution, sample: MeterSample(at: at, meters: readings))
         return .json(200, .object([("held", .string(receipt.held.description)), ("cost", .string(receipt.running.description)),
-                                   ("exhausted", .bool(receipt.exhausted))]))
+                                   ("exhausted", .bool(receipt.exhausted)), ("warnings", .array(warnings.map { .string($0) }))]))
     }
 
     func settle(_ request: ServiceRequest, execution id: String) async throws -> ServiceResponse {
@@ -68,10 +82,11 @@ extension TariffService {
         guard let endedAt = try body.timestamp("ended_at") else { throw APIError.invalid("'ended_at' is required") }
         let status = try body.string("status") ?? "succeeded"
         guard status == "succeeded" || status == "failed" else { throw APIError.invalid("'status' is succeeded or failed") }
-        let readings = try readings(try body.meters("meters"), in: catalog)
+        let named = try body.meters("meters")
         guard let hold = try await settlement.backend.hold(execution: execution) else {
             throw APIError(404, "unknown_reservation", "no hold was placed for execution '\(execution)'")
         }
+        let (readings, warnings) = readings(named, in: catalog, plan: plan(of: hold, in: catalog))
         let replayed = hold.state == .settled
         let receipt = try await settlement.settle(SettlementRequest(execution: execution, meters: readings, failed: status == "failed", endedAt: endedAt))
         // The lines of the price: the service's plans keep no period state (per-call), so pricing
@@ -84,7 +99,8 @@ extension TariffService {
         return .json(200, .object([("execution", .string(receipt.execution)), ("charged", .string(receipt.charged.description)),
                                    ("uncollected", .string(receipt.uncollected.description)), ("released", .string(receipt.released.description)),
                                    ("compute_units", .string(receipt.computeUnits.description)), ("split", Self.splitJSON(receipt.split)),
-                                   ("lines", lines), ("refused", .optional(receipt.refusal?.rawValue))]),
+                                   ("lines", lines), ("refused", .optional(receipt.refusal?.rawValue)),
+                                   ("warnings", .array(warnings.map { .string($0) }))]),
                      headers: replayed ? [("Idempotent-Replayed", "true")] : [])
     }
 

@@ -219,7 +219,8 @@ struct EndToEndTests {
         #expect(try await server.send("POST", "/v1/executions", key: runtime, json: #"{"execution":"","consumer":"cus_a","agent":"agt_research"}"#).code == "invalid_key")
         #expect(try await server.send("POST", "/v1/executions/exe_none/meter", key: runtime, json: #"{"meters":{}}"#).code == "unknown_reservation")
         #expect(try await server.send("POST", "/v1/executions/exe_none/settle", key: runtime, json: settleBody).code == "unknown_reservation")
-        #expect(try await server.send("POST", "/v1/executions/exe_1/settle", key: runtime, json: "{\"ended_at\":\"\(now)\",\"meters\":{\"gpu_ms\":1}}").code == "invalid_input")
+        // A reading no metering weighs is not an input error: it adds nothing and is said in
+        // `warnings` (PricingAgreementServiceTests), as quote and simulate do.
         #expect(try await server.send("POST", "/v1/executions/exe_1/settle", key: runtime, json: #"{"meters":{}}"#).code == "invalid_input")
         #expect(try await server.send("POST", "/v1/executions", key: alice, json: #"{"execution":"exe_9","consumer":"cus_a","agent":"agt_research"}"#).status == 403)
         // The metrics count ledger steps by route and outcome, and never name a consumer or an execution.

@@ -43,7 +43,7 @@ struct WasmPricingAgreementTests {
         let meters: [(name: String, value: MeterValue)] = [("cpu_ms", MeterValue(micros: 2_000_000_000)), ("inference_calls", MeterValue(micros: 1_000_000))]
         #expect(try catalog.quote(QuoteRequest(planID: "translate-loyal", at: at, meters: meters, periodExecutions: 99)).result.charge == Money(micros: 25_000))
         #expect(try catalog.quote(QuoteRequest(planID: "translate-loyal", at: at, meters: meters, periodExecutions: 100)).result.charge == Money(micros: 20_000))
-        let outcomes = PlanTestRunner.run(catalog)
+        let outcomes = PlanTestRunner.run(catalog).filter { $0.plan == "translate-loyal" }
         #expect(outcomes.count == 4)
         #expect(outcomes.allSatisfy { $0.passed })
     }
@@ -75,6 +75,9 @@ struct WasmPricingAgreementTests {
             try text.write(to: folder.appendingPathComponent(file), atomically: true, encoding: .utf8)
         }
         try FileManager.default.createDirectory(at: folder.appendingPathComponent("rules/plugins"), withIntermediateDirectories: true)
+        // The other module of rules/plugins.yaml, unchanged (its per-call plan is not copied).
+        try FileManager.default.copyItem(at: examples.appendingPathComponent("rules/plugins/inference_minimum.wat"),
+                                         to: folder.appendingPathComponent("rules/plugins/inference_minimum.wat"))
         try #"(module (memory (export "memory") 1) (func (export "tariff_rule_v1") (param i32 i32) (result i64) (unreachable)))"#
             .write(to: folder.appendingPathComponent("rules/plugins/loyalty.wat"), atomically: true, encoding: .utf8)
         let compilation = CatalogLoader.compile(plansDirectory: folder.appendingPathComponent("plans").path, rulesDirectory: folder.appendingPathComponent("rules").path)
