@@ -57,9 +57,54 @@ extension PostgresBackend: ServiceStore {
 
     public func answer(key: String) async throws -> StoredAnswer? {
         try await step { [self] in
-            guard let row = try await rows("SELECT key, fingerprint, status, body FROM api_answers WHERE key = \(key)").first else { return nil }
+            guard let row = try await rows("SELECT key, fingerprint, status, body FROM api_answers WHERE key = \(key) AND status <> 0").first else { return nil }
             return StoredAnswer(key: try row[0].decode(String.self), fingerprint: try row[1].decode(String.self), status: Int(try row[2].decode(Int32.self)),
                                 body: try row[3].decode(String.self))
+        }
+    }
+
+    // Claims are single statements that compare and set (no transaction spans a round trip), so
+    // two servers racing on one key cannot both win: an INSERT that conflicts, or an UPDATE whose
+    // WHERE no longer matches, loses.
+    public func claimAnswer(key: String, claim: AnswerClaim, staleAfterNanoseconds: Int64) async throws -> AnswerClaim.Outcome {
+        try await step { [self] in
+            if try await !rows("""
+                INSERT INTO api_answers (key, fingerprint, status, body) VALUES (\(key), \(claim.fingerprint), 0, '')
+                ON CONFLICT (key) DO NOTHING RETURNING key
+                """).isEmpty { return .claimed }
+            guard let row = try await rows("SELECT key, fingerprint, status, body FROM api_answers WHERE key = \(key)").first else { return .busy }
+            let existing = StoredAnswer(key: try row[0].decode(String.self), fingerprint: try row[1].decode(String.self), status: Int(try row[2].decode(Int32.self)),
+                                        body: try row[3].decode(String.self))
+            let (outcome, takeOver) = claim.decide(on: existing, staleAfterNanoseconds: staleAfterNanoseconds)
+            guard takeOver else { return outcome }
+            let taken = try await rows("""
+                UPDATE api_answers SET fingerprint = \(claim.fingerprint) WHERE key = \(key) AND status = 0 AND fingerprint = \(existing.fingerprint) RETURNING key
+                """)
+            return taken.isEmpty ? .busy : .claimed
+        }
+    }
+
+    public func completeClaim(_ claim: AnswerClaim, with answer: StoredAnswer) async throws -> StoredAnswer {
+        let status = Int64(answer.status)
+        return try await step { [self] in
+            if try await !rows("""
+                UPDATE api_answers SET fingerprint = \(answer.fingerprint), status = \(status), body = \(answer.body)
+                WHERE key = \(answer.key) AND status = 0 RETURNING key
+                """).isEmpty { return answer }
+            // Answered by another (after taking over a claim it thought stale), or the row is gone.
+            _ = try await rows("""
+                INSERT INTO api_answers (key, fingerprint, status, body) VALUES (\(answer.key), \(answer.fingerprint), \(status), \(answer.body))
+                ON CONFLICT (key) DO NOTHING
+                """)
+            guard let row = try await rows("SELECT key, fingerprint, status, body FROM api_answers WHERE key = \(answer.key)").first else { return answer }
+            return StoredAnswer(key: try row[0].decode(String.self), fingerprint: try row[1].decode(String.self), status: Int(try row[2].decode(Int32.self)),
+                                body: try row[3].decode(String.self))
+        }
+    }
+
+    public func abandonClaim(key: String, claim: AnswerClaim) async throws {
+        _ = try await step { [self] in
+            try await rows("DELETE FROM api_answers WHERE key = \(key) AND status = 0 AND fingerprint = \(claim.fingerprint)")
         }
     }
 

@@ -60,9 +60,44 @@ extension SQLiteBackend: ServiceStore {
 
     public func answer(key: String) async throws -> StoredAnswer? {
         try await serviceRead { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM api_answers WHERE key = ?", arguments: [key]).map {
+            try Row.fetchOne(db, sql: "SELECT * FROM api_answers WHERE key = ? AND status <> ?", arguments: [key, AnswerClaim.placeholderStatus]).map {
                 StoredAnswer(key: $0["key"], fingerprint: $0["fingerprint"], status: $0["status"], body: $0["body"])
             }
+        }
+    }
+
+    private static func storedAnswer(_ db: Database, key: String) throws -> StoredAnswer? {
+        try Row.fetchOne(db, sql: "SELECT * FROM api_answers WHERE key = ?", arguments: [key]).map {
+            StoredAnswer(key: $0["key"], fingerprint: $0["fingerprint"], status: $0["status"], body: $0["body"])
+        }
+    }
+
+    public func claimAnswer(key: String, claim: AnswerClaim, staleAfterNanoseconds: Int64) async throws -> AnswerClaim.Outcome {
+        // One write transaction: the read and the claim are atomic against every other writer.
+        try await serviceWrite { db in
+            let existing = try Self.storedAnswer(db, key: key)
+            let (outcome, _) = claim.decide(on: existing, staleAfterNanoseconds: staleAfterNanoseconds)
+            if outcome == .claimed {
+                try db.execute(sql: "INSERT OR REPLACE INTO api_answers (key, fingerprint, status, body) VALUES (?, ?, ?, '')",
+                               arguments: [key, claim.fingerprint, AnswerClaim.placeholderStatus])
+            }
+            return outcome
+        }
+    }
+
+    public func completeClaim(_ claim: AnswerClaim, with answer: StoredAnswer) async throws -> StoredAnswer {
+        try await serviceWrite { db in
+            if let stored = try Self.storedAnswer(db, key: answer.key), stored.status != AnswerClaim.placeholderStatus { return stored }
+            try db.execute(sql: "INSERT OR REPLACE INTO api_answers (key, fingerprint, status, body) VALUES (?, ?, ?, ?)",
+                           arguments: [answer.key, answer.fingerprint, answer.status, answer.body])
+            return answer
+        }
+    }
+
+    public func abandonClaim(key: String, claim: AnswerClaim) async throws {
+        try await serviceWrite { db in
+            try db.execute(sql: "DELETE FROM api_answers WHERE key = ? AND status = ? AND fingerprint = ?",
+                           arguments: [key, AnswerClaim.placeholderStatus, claim.fingerprint])
         }
     }
 

@@ -26,20 +26,26 @@ extension TariffService {
         // The parsed request: "100" and "100.00" are the same purchase.
         let fingerprint = "amount=\(amount.micros);payment_method=\(paymentMethod ?? "-")"
         let answerKey = "purchase:" + ledgerKey
-        if let stored = try await configuration.store.answer(key: answerKey) {
-            return try await replay(stored, fingerprint: fingerprint, ledgerKey: ledgerKey)
+        // The key is claimed in the ledger's answers table, so the same key in flight on this
+        // server or another sharing the ledger waits for the first's answer (up to 10 s).
+        let claim: AnswerClaim
+        switch try await claimAnswer(answerKey) {
+        case .claimed(let held): claim = held
+        case .answered(let stored): return try await replay(stored, fingerprint: fingerprint, ledgerKey: ledgerKey)
+        case .busy: throw APIError(409, "request_in_progress", "a purchase under this Idempotency-Key is still being answered; try again")
         }
-        // The same key in flight here: wait for its answer (up to 10 s), then replay it.
-        guard try await claim(answerKey) else {
-            if let stored = try await configuration.store.answer(key: answerKey) {
-                return try await replay(stored, fingerprint: fingerprint, ledgerKey: ledgerKey)
-            }
-            throw APIError(409, "request_in_progress", "a purchase under this Idempotency-Key is still being answered; try again")
+        do {
+            return try await purchase(consumer: consumer, amount: amount, paymentMethod: paymentMethod, key: key, ledgerKey: ledgerKey,
+                                      fingerprint: fingerprint, answerKey: answerKey, claim: claim)
+        } catch {
+            // Only a successful answer is kept: a refused purchase may be sent again under its key.
+            try? await configuration.store.abandonClaim(key: answerKey, claim: claim)
+            throw error
         }
-        defer { releaseClaim(answerKey) }
-        if let stored = try await configuration.store.answer(key: answerKey) {
-            return try await replay(stored, fingerprint: fingerprint, ledgerKey: ledgerKey)
-        }
+    }
+
+    private func purchase(consumer: String, amount: Money, paymentMethod: String?, key: String, ledgerKey: String, fingerprint: String,
+                          answerKey: String, claim: AnswerClaim) async throws -> ServiceResponse {
         let settings = try await configuration.store.consumerSettings(consumer)
         let payer: String
         if configuration.rail.isStripe {
@@ -79,7 +85,7 @@ extension TariffService {
             // The customer is kept with the pending answer: the webhook credits it only for that customer.
             answer = StoredAnswer(key: answerKey, fingerprint: fingerprint + ";customer=\(payer);consumer=\(consumer)", status: 202, body: body.rendered)
         }
-        let kept = try await configuration.store.keepAnswer(answer)
+        let kept = try await configuration.store.completeClaim(claim, with: answer)
         let replayed = kept.body != answer.body
         return ServiceResponse(status: kept.status, headers: replayed ? [("Idempotent-Replayed", "true")] : [], body: kept.body, contentType: "application/json")
     }
@@ -97,15 +103,31 @@ extension TariffService {
         return ServiceResponse(status: stored.status, headers: [("Idempotent-Replayed", "true")], body: body, contentType: "application/json")
     }
 
-    /// Takes the key, waiting up to 10 s (wall clock) while another request of this process holds it;
-    /// false when the wait ended (the other answered, or the 10 s passed).
-    private func claim(_ key: String) async throws -> Bool {
+    enum PurchaseClaim {
+        case claimed(AnswerClaim)
+        case answered(StoredAnswer)
+        case busy
+    }
+
+    /// A claim older than this was left by a server that died mid-request: another may take it
+    /// over (the rail's own idempotency, `purchase:KEY` at Stripe and the ledger's pending
+    /// purchase, still makes the retry charge once). Longer than any bounded rail call.
+    static let staleClaimNanoseconds: Int64 = 120_000_000_000
+
+    /// Claims the key, waiting up to 10 s (wall clock) while another request, on any server of the
+    /// ledger, holds it.
+    private func claimAnswer(_ key: String) async throws -> PurchaseClaim {
         let deadline = ContinuousClock.now + .seconds(10)
+        let token = UUID().uuidString
         while true {
-            if inFlightClaim(key) { return true }
-            guard ContinuousClock.now < deadline else { return false }
-            try await Task.sleep(for: .milliseconds(20))
-            if try await configuration.store.answer(key: key) != nil { return false }
+            let claim = AnswerClaim(token: token, claimedAtNanoseconds: SystemClock().now().nanosecondsSinceEpoch)
+            switch try await configuration.store.claimAnswer(key: key, claim: claim, staleAfterNanoseconds: Self.staleClaimNanoseconds) {
+            case .claimed: return .claimed(claim)
+            case .answered(let stored): return .answered(stored)
+            case .busy:
+                guard ContinuousClock.now < deadline else { return .busy }
+                try await Task.sleep(for: .milliseconds(20))
+            }
         }
     }
 }

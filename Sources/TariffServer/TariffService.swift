@@ -56,7 +56,6 @@ public final class TariffService: Sendable {
     let metrics: ServiceMetrics
     let webhook: StripeWebhook?
     /// Idempotency keys of purchases being answered by this process right now.
-    private let inFlight = Mutex<Set<String>>([])
 
     /// Compiles the catalog (errors stop the start) and opens the keys.
     /// - throws: `ServiceStartError` with the diagnostics when the catalog does not compile.
@@ -83,11 +82,6 @@ public final class TariffService: Sendable {
     }
 
     var settlement: Settlement { current.withLock { $0 } }
-
-    /// Takes `key` for this process's request; false when another request holds it.
-    func inFlightClaim(_ key: String) -> Bool { inFlight.withLock { $0.insert(key).inserted } }
-
-    func releaseClaim(_ key: String) { _ = inFlight.withLock { $0.remove(key) } }
 
     // MARK: Catalog reload
 

@@ -35,6 +35,14 @@ struct StripePurchaseServiceTests {
                                           headers: ["Idempotency-Key": "o1"])
         #expect(again.body == paid.body)
         #expect(try await server.send("GET", "/v1/balance", key: alice).string("available") == "100.000000")
+        // The refused "o0" (no customer then) kept no claim on its key: it pays now, at once, not
+        // after 10 s of request_in_progress.
+        let started = ContinuousClock.now
+        let retried = try await server.send("POST", "/v1/purchases", key: alice, json: "{\"amount\":\"100\",\"payment_method\":\"\(method)\"}",
+                                            headers: ["Idempotency-Key": "o0"])
+        #expect(retried.status == 201)
+        #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(try await server.send("GET", "/v1/balance", key: alice).string("available") == "200.000000")
 
         let bob = try await server.key(.consumer, consumer: "cus_b")
         let (declinedCustomer, declinedMethod) = try await stripe.customer(card: "4000000000000341")

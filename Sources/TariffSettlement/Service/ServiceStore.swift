@@ -55,6 +55,48 @@ public struct StoredAnswer: Sendable, Hashable {
     }
 }
 
+/// A request's hold on an idempotency key while it is being answered, kept in the answers table
+/// (status 0, the claim in the fingerprint) so every server sharing the ledger sees it.
+public struct AnswerClaim: Sendable, Hashable {
+    /// Unique per request.
+    public var token: String
+    /// When it was claimed, by the claiming server's wall clock (claims are about real time).
+    public var claimedAtNanoseconds: Int64
+    public init(token: String, claimedAtNanoseconds: Int64) {
+        self.token = token
+        self.claimedAtNanoseconds = claimedAtNanoseconds
+    }
+
+    /// What the row's fingerprint holds while the claim lasts: `claim:NANOS:TOKEN`.
+    public var fingerprint: String { "claim:\(claimedAtNanoseconds):\(token)" }
+    /// The claim time of a placeholder's fingerprint (nil for anything else).
+    public static func claimedAt(fingerprint: String) -> Int64? {
+        let parts = fingerprint.split(separator: ":", maxSplits: 2)
+        guard parts.count == 3, parts[0] == "claim" else { return nil }
+        return Int64(parts[1])
+    }
+    /// The status of a claim's placeholder row: never an HTTP status.
+    public static let placeholderStatus = 0
+
+    public enum Outcome: Sendable, Hashable {
+        /// This request answers the key.
+        case claimed
+        /// The key was answered already.
+        case answered(StoredAnswer)
+        /// Another request holds it (and its claim is not stale).
+        case busy
+    }
+
+    /// The decision every store makes on the row it found (nil: none), in one place.
+    public func decide(on existing: StoredAnswer?, staleAfterNanoseconds: Int64) -> (outcome: Outcome, takeOver: Bool) {
+        guard let existing else { return (.claimed, false) }
+        guard existing.status == Self.placeholderStatus else { return (.answered(existing), false) }
+        let claimedAt = Self.claimedAt(fingerprint: existing.fingerprint) ?? .min
+        let (age, overflow) = claimedAtNanoseconds.subtractingReportingOverflow(claimedAt)
+        return overflow || age > staleAfterNanoseconds ? (.claimed, true) : (.busy, false)
+    }
+}
+
 /// A consumer's service settings (`PUT /v1/consumers/{id}`).
 public struct ConsumerSettings: Sendable, Hashable {
     public var consumer: String
@@ -84,7 +126,18 @@ public protocol ServiceStore: Sendable {
     /// Stores `answer` unless one is stored under its key already; returns the one stored (the
     /// first writer wins, so two servers racing on one key answer the same).
     func keepAnswer(_ answer: StoredAnswer) async throws -> StoredAnswer
+    /// The stored answer under `key` (a claim in flight is no answer: nil).
     func answer(key: String) async throws -> StoredAnswer?
+    /// Claims `key` for the request that will answer it, so a request with the same key on any
+    /// server sharing this store waits instead of answering twice (service.md, "Idempotency": a
+    /// key in flight waits, then `request_in_progress`). A claim older than `staleAfterNanoseconds`
+    /// (its server died mid-request) is taken over. Atomic: of two racing claims one wins.
+    func claimAnswer(key: String, claim: AnswerClaim, staleAfterNanoseconds: Int64) async throws -> AnswerClaim.Outcome
+    /// Replaces the claim by its answer; when the claim was taken over and answered by another,
+    /// returns that answer instead (the first answer stays the answer).
+    func completeClaim(_ claim: AnswerClaim, with answer: StoredAnswer) async throws -> StoredAnswer
+    /// Drops the claim (the request failed: only successful answers are kept).
+    func abandonClaim(key: String, claim: AnswerClaim) async throws
     func saveConsumerSettings(_ settings: ConsumerSettings) async throws
     func consumerSettings(_ consumer: String) async throws -> ConsumerSettings?
 }
@@ -129,7 +182,33 @@ public final class InMemoryServiceStore: ServiceStore {
         }
     }
 
-    public func answer(key: String) async throws -> StoredAnswer? { state.withLock { $0.answers[key] } }
+    public func answer(key: String) async throws -> StoredAnswer? {
+        state.withLock { state in state.answers[key].flatMap { $0.status == AnswerClaim.placeholderStatus ? nil : $0 } }
+    }
+
+    public func claimAnswer(key: String, claim: AnswerClaim, staleAfterNanoseconds: Int64) async throws -> AnswerClaim.Outcome {
+        state.withLock { state in
+            let (outcome, _) = claim.decide(on: state.answers[key], staleAfterNanoseconds: staleAfterNanoseconds)
+            if outcome == .claimed { state.answers[key] = StoredAnswer(key: key, fingerprint: claim.fingerprint, status: AnswerClaim.placeholderStatus, body: "") }
+            return outcome
+        }
+    }
+
+    public func completeClaim(_ claim: AnswerClaim, with answer: StoredAnswer) async throws -> StoredAnswer {
+        state.withLock { state in
+            if let stored = state.answers[answer.key], stored.status != AnswerClaim.placeholderStatus { return stored }
+            state.answers[answer.key] = answer
+            return answer
+        }
+    }
+
+    public func abandonClaim(key: String, claim: AnswerClaim) async throws {
+        state.withLock { state in
+            if let stored = state.answers[key], stored.status == AnswerClaim.placeholderStatus, stored.fingerprint == claim.fingerprint {
+                state.answers[key] = nil
+            }
+        }
+    }
 
     public func saveConsumerSettings(_ settings: ConsumerSettings) async throws { state.withLock { $0.settings[settings.consumer] = settings } }
 
