@@ -52,7 +52,12 @@ extension TariffService {
             guard let customer = settings?.stripeCustomer else {
                 throw APIError.invalid("consumer '\(consumer)' has no Stripe customer; record it with PUT /v1/consumers/{id}")
             }
-            guard paymentMethod != nil else { throw APIError.invalid("a purchase through Stripe names a 'payment_method' of the consumer's customer") }
+            guard let paymentMethod else { throw APIError.invalid("a purchase through Stripe names a 'payment_method' of the consumer's customer") }
+            // service.md: the payment method must be the consumer's customer's, checked before
+            // anything is recorded (a card of another customer is never charged for this consumer).
+            if case .stripe(let rail) = configuration.rail, try await rail.customer(ofPaymentMethod: paymentMethod) != customer {
+                throw APIError.invalid("payment method '\(BodyObject.printable(paymentMethod))' does not belong to consumer '\(consumer)''s Stripe customer")
+            }
             payer = customer
         } else {
             payer = settings?.stripeCustomer ?? consumer

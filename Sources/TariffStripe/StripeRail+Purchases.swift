@@ -54,6 +54,29 @@ extension StripeRail: PurchaseRail {
         return try Self.outcome(of: intent, what: what, key: client.configuration.secretKey)
     }
 
+    /// `GET /v1/payment_methods/{id}`: the customer the payment method is attached to (nil when
+    /// it is attached to none). service.md: a purchase's `payment_method` must belong to the
+    /// consumer's recorded customer, checked before anything is recorded or charged.
+    /// - throws: `invalid_input` for an id that is not Stripe's shape (it goes into the path);
+    ///   `rail_rejected` when Stripe knows no such payment method; the client's errors.
+    public func customer(ofPaymentMethod id: String) async throws -> String? {
+        guard (1...255).contains(id.utf8.count), id.utf8.allSatisfy({ $0 == UInt8(ascii: "_") || (0x30...0x39).contains($0)
+                                                                       || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) }) else {
+            throw SettlementError(.invalidInput, "a payment method id is letters, digits and '_' (pm_...)")
+        }
+        struct PaymentMethod: Decodable {
+            var id: String
+            /// Unexpanded: the customer's id, or null.
+            var customer: String?
+        }
+        let what = "the look-up of payment method \(id)"
+        let data = try await client.get("/v1/payment_methods/\(id)", FormBody(), what: what)
+        guard let method = try? JSONDecoder().decode(PaymentMethod.self, from: data), method.id == id else {
+            throw SettlementError(.railUnavailable, "Stripe's answer to \(what) is not that payment method")
+        }
+        return method.customer
+    }
+
     /// A page of `GET /v1/payment_intents`.
     struct PaymentIntentList: Decodable {
         var data: [PaymentIntent]

@@ -52,6 +52,18 @@ struct StripePurchaseServiceTests {
         #expect(declined.status == 402)
         #expect(declined.code == "payment_declined")
         #expect(try await server.send("GET", "/v1/balance", key: bob).string("available") == "0.000000")
+        // Bob's card named by Alice: it is not her customer's, refused before anything is recorded
+        // or charged (service.md: a payment_method must belong to the consumer's customer).
+        let foreign = try await server.send("POST", "/v1/purchases", key: alice, json: "{\"amount\":\"20\",\"payment_method\":\"\(declinedMethod)\"}",
+                                            headers: ["Idempotency-Key": "o-foreign"])
+        #expect(foreign.status == 400)
+        #expect(foreign.code == "invalid_input")
+        #expect(foreign.body.contains("does not belong"))
+        #expect(try await server.send("GET", "/v1/balance", key: alice).string("available") == "200.000000")
+        // An id that is not Stripe's shape never reaches Stripe's path.
+        let odd = try await server.send("POST", "/v1/purchases", key: alice, json: #"{"amount":"20","payment_method":"pm_1/../../v1/customers"}"#,
+                                        headers: ["Idempotency-Key": "o-odd"])
+        #expect(odd.status == 400)
 
         // A customer Stripe does not know: Stripe refused the server's request, 502 rail_rejected, nothing added.
         #expect(try await server.send("PUT", "/v1/consumers/cus_c", key: admin, json: #"{"stripe_customer":"cus_doesnotexist"}"#).status == 200)
