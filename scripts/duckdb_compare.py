@@ -13,7 +13,8 @@ subscribers exceed, so that overage and the split's left-over micro-units are ex
   largest truncated fractions);
 
 and checks that the totals (charged, creator, platform, processing, fees, usage) are equal to the
-micro-unit. Exit 0 when they are, 1 otherwise.
+micro-unit. Exit 0 when they are, 1 otherwise (with `--require-faster`, 1 as well when tariff's wall
+time is not below DuckDB's).
 
     python3 -m venv .venv && .venv/bin/pip install duckdb
     swift build -c release --product tariff
@@ -164,6 +165,8 @@ def main():
     parser.add_argument("--consumers", type=int, default=10_000)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--require-faster", action="store_true",
+                        help="also exit 1 when tariff simulate's wall time is not below DuckDB's (performance.md; a release build)")
     arguments = parser.parse_args()
     import duckdb  # PyPI `duckdb`
 
@@ -204,7 +207,10 @@ def main():
           f"DuckDB {duckdb.__version__} ({arguments.threads} threads): {duckdb_seconds:.2f} s "
           f"({arguments.events / duckdb_seconds:,.0f} events/s); ratio {duckdb_seconds / tariff_seconds:.2f}")
     print("totals equal to the micro-unit" if same else "TOTALS DIFFER")
-    return 0 if same else 1
+    faster = tariff_seconds < duckdb_seconds
+    if arguments.require_faster and not faster:
+        print(f"tariff simulate is NOT faster than DuckDB ({tariff_seconds:.2f} s against {duckdb_seconds:.2f} s)")
+    return 0 if same and (faster or not arguments.require_faster) else 1
 
 
 if __name__ == "__main__":

@@ -14,6 +14,18 @@ public struct SimulationOptions: Sendable {
     public var maxSpanNanoseconds: Int64
     /// The reorder stage's bounds (tests make them tiny to exercise the runs on disk).
     public var reorder: ReorderLimits = .standard
+    /// Threads that parse the trace's lines (the reader takes them back in order); below 2, the
+    /// reader parses alone. The default is `defaultParseThreads`.
+    public var parseThreads = SimulationOptions.defaultParseThreads
+    /// One parse thread per core when there are several, else none; `TARIFF_PARSE_THREADS`
+    /// overrides it (0 or 1: the reader parses alone), to measure one against the other.
+    public static let defaultParseThreads: Int = {
+        if let text = ProcessInfo.processInfo.environment["TARIFF_PARSE_THREADS"], let count = Int(text), count >= 0 {
+            return min(count, 64)
+        }
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        return cores >= 2 ? min(cores, 8) : 0
+    }()
     public static let defaultMaxSpanNanoseconds: Int64 = TraceParser.defaultMaxSpanNanoseconds
     public init(from: Timestamp? = nil, to: Timestamp? = nil, currency: Currency? = nil, strict: Bool = false,
                 maxSpanNanoseconds: Int64 = SimulationOptions.defaultMaxSpanNanoseconds) {
@@ -108,7 +120,8 @@ public enum Simulator {
         let pipe = EventPipe()
         let box = ReadingBox()
         let settings = ReadSettings(path: path, meterNames: catalog.meterNames, strict: options.strict,
-                                    maxSpanNanoseconds: options.maxSpanNanoseconds, limits: options.reorder, interning: true)
+                                    maxSpanNanoseconds: options.maxSpanNanoseconds, limits: options.reorder, interning: true,
+                                    parseThreads: options.parseThreads)
         let thread = Thread {
             box.outcome = readOrdered(settings, entities: entities, pass: readingPass) { batch in pipe.put(batch) }
             pipe.finish()
@@ -189,10 +202,16 @@ public enum Simulator {
         var limits: ReorderLimits
         /// Agents interned and ids hashed by the reader (simulate), or names kept (the ledger replay).
         var interning: Bool
+        /// Parse threads beside the reader (`SimulationOptions.parseThreads`); below 2, none.
+        var parseThreads: Int = SimulationOptions.defaultParseThreads
+        /// Lines a parse thread takes at a time (tests make it tiny to cut chunks everywhere).
+        var chunkLines: Int = ParseChunk.standardLines
     }
 
     /// Reads and parses the trace through the reorder stage, handing released events on in
-    /// `(time, line)` order, in batches of 4,096.
+    /// `(time, line)` order, in batches of 4,096. With `parseThreads` of 2 or more, lines are
+    /// parsed in chunks on that many worker threads and taken back in order (`ParseChunk`): the
+    /// events, rejections and line numbers are those of the sequential parse.
     static func readOrdered(_ settings: ReadSettings, entities: TraceEntities, pass: ReadPass,
                             deliver: ([TraceEvent]) -> Void) -> ReadingOutcome {
         var parser = TraceParser(meterNames: settings.meterNames, maxSpanNanoseconds: settings.maxSpanNanoseconds)
@@ -210,6 +229,17 @@ public enum Simulator {
         // The runs' lines are parsed again as read the first time (their span was checked then).
         var reparser = TraceParser(meterNames: settings.meterNames, maxSpanNanoseconds: settings.maxSpanNanoseconds)
         reparser.checksSpan = false
+        let workers = settings.parseThreads >= 2 ? ParseWorkers(count: settings.parseThreads) : nil
+        defer { workers?.stop() }
+        var pool = ChunkPool(meterNames: settings.meterNames, maxSpanNanoseconds: settings.maxSpanNanoseconds, interning: settings.interning,
+                             lines: settings.chunkLines)
+        /// Chunks of the trace's lines submitted to the workers, oldest first (parallel only).
+        var submitted: [ParseChunk] = []
+        var filling: ParseChunk? = workers == nil ? nil : pool.take()
+        // Enough chunks in hand to keep every worker busy while the oldest is taken back (each
+        // is some 1 MiB with its events: memory stays a few MiB).
+        let submittedLimit = settings.parseThreads + 2
+        var parsedRuns: ParsedRuns?
         switch pass {
         case .first: delivering = true
         case .gather: delivering = false
@@ -217,7 +247,12 @@ public enum Simulator {
             delivering = true
             skipping = TemporaryFileReader(late.lineNumbers)
             do throws(ReorderError) {
-                merger = try LateMerger(runs: late.runs, bufferBytes: 1 << 16)
+                let runs = try LateMerger(runs: late.runs, bufferBytes: 1 << 16)
+                if let workers {
+                    parsedRuns = ParsedRuns(merger: runs, workers: workers, pool: pool, depth: submittedLimit)
+                } else {
+                    merger = runs
+                }
                 nextSkipped = try skipping?.read(Int64.self).map { Int($0) }
             } catch {
                 outcome.failure = SimulationError(error.description)
@@ -232,6 +267,13 @@ public enum Simulator {
         }
         /// Appends the run records that sort before `key` (all of them for nil), parsed again.
         func mergeRuns(before key: EventKey?) throws(ReorderError) {
+            if let parsedRuns {
+                while let head = try parsedRuns.head(), key.map({ head < $0 }) ?? true {
+                    batch.append(try parsedRuns.next(agents: &outcome.entities.agents))
+                    flushIfFull()
+                }
+                return
+            }
             guard merger != nil else { return }
             while let head = merger?.head, key.map({ head < $0 }) ?? true {
                 let parsedAgain = try merger?.take { (recordKey, bytes) throws(ReorderError) -> TraceParser.Outcome in
@@ -248,7 +290,7 @@ public enum Simulator {
         var mergeFailure: ReorderError?
         func release(_ event: inout TraceEvent) {
             guard delivering, mergeFailure == nil else { return }
-            if merger != nil {
+            if merger != nil || parsedRuns != nil {
                 do throws(ReorderError) { try mergeRuns(before: EventKey(time: event.time.nanosecondsSinceEpoch, line: event.line)) } catch {
                     mergeFailure = error
                     return
@@ -256,6 +298,82 @@ public enum Simulator {
             }
             batch.append(event)
             flushIfFull()
+        }
+        /// A rejected line (in file order); false when the run stops at it (`--strict`).
+        func reject(_ reason: String, line: Int) -> Bool {
+            if settings.strict {
+                outcome.failure = SimulationError("line \(line): \(reason) (--strict)")
+                return false
+            }
+            outcome.reject(Rejection(line: line, reason: reason))
+            return true
+        }
+        let overlongReason = "the line is longer than \(LineReader.maximumLineBytes) bytes"
+        /// An accepted event (in file order): into the buffer, or to a run on disk when it comes
+        /// later than the buffer reaches. False when reading must stop.
+        func accept(_ event: consuming TraceEvent, line: Int, bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+            let key = EventKey(time: event.time.nanosecondsSinceEpoch, line: line)
+            if !buffer.accepts(key) {
+                if case .merge = pass {
+                    outcome.failure = SimulationError("the trace changed while it was read: line \(line) is out of order now")
+                    return false
+                }
+                // Later than the buffer reaches: to a run on disk; nothing more is handed on.
+                delivering = false
+                do throws(ReorderError) {
+                    if outcome.late == nil { outcome.late = try LateLines(limits: settings.limits) }
+                    try outcome.late?.add(key, line: bytes)
+                } catch {
+                    outcome.failure = SimulationError(error.description)
+                    return false
+                }
+                return true
+            }
+            buffer.push(event, release: release)
+            if let mergeFailure {
+                outcome.failure = SimulationError(mergeFailure.description)
+                return false
+            }
+            return true
+        }
+        /// Takes a parsed chunk's lines in order, as the sequential reader does each line.
+        func take(_ chunk: ParseChunk) -> Bool {
+            chunk.waitUntilParsed()
+            while !chunk.isTaken {
+                let (line, result) = chunk.nextLine()
+                switch result {
+                case .overlong:
+                    guard reject(overlongReason, line: line.number) else { return false }
+                case .blank:
+                    continue
+                case .rejected(let reason):
+                    guard reject(reason, line: line.number) else { return false }
+                case .event:
+                    // The agent is interned before the span check, as `TraceParser.parse` does.
+                    let event = chunk.takeEvent(agents: &outcome.entities.agents)
+                    if let reason = parser.checkSpan(time: event.time, line: line.number) {
+                        guard reject(reason, line: line.number) else { return false }
+                        continue
+                    }
+                    guard chunk.withBytes(of: line, { accept(event, line: line.number, bytes: $0) }) else { return false }
+                }
+            }
+            return true
+        }
+        /// Submits the chunk being filled; takes back the oldest chunks beyond `keeping` submitted.
+        func submit(keeping: Int) -> Bool {
+            if let chunk = filling, !chunk.isEmpty, let workers {
+                workers.submit(chunk)
+                submitted.append(chunk)
+                filling = pool.take()
+            }
+            while submitted.count > keeping {
+                let oldest = submitted.removeFirst()
+                let going = take(oldest)
+                pool.give(oldest)
+                guard going else { return false }
+            }
+            return true
         }
         do throws(TraceReadError) {
             outcome.lines = try LineReader.forEachLine(path: settings.path) { bytes, line in
@@ -268,12 +386,11 @@ public enum Simulator {
                     }
                     return true
                 }
-                guard let bytes else {
-                    let rejection = Rejection(line: line, reason: "the line is longer than \(LineReader.maximumLineBytes) bytes")
-                    if settings.strict { outcome.failure = SimulationError("line \(line): \(rejection.reason) (--strict)"); return false }
-                    outcome.reject(rejection)
-                    return true
+                if let chunk = filling {
+                    chunk.append(bytes, number: line)
+                    return chunk.isFull ? submit(keeping: submittedLimit) : true
                 }
+                guard let bytes else { return reject(overlongReason, line: line) }
                 let result = settings.interning
                     ? parser.parse(bytes, line: line, interning: &outcome.entities, appendingTo: &parsed)
                     : parser.parse(bytes, line: line, appendingTo: &parsed)
@@ -281,39 +398,17 @@ public enum Simulator {
                 case .blank:
                     return true
                 case .rejected(let reason):
-                    if settings.strict { outcome.failure = SimulationError("line \(line): \(reason) (--strict)"); return false }
-                    outcome.reject(Rejection(line: line, reason: reason))
-                    return true
+                    return reject(reason, line: line)
                 case .event:
                     guard let event = parsed.popLast() else { return true }
-                    let key = EventKey(time: event.time.nanosecondsSinceEpoch, line: line)
-                    if !buffer.accepts(key) {
-                        if case .merge = pass {
-                            outcome.failure = SimulationError("the trace changed while it was read: line \(line) is out of order now")
-                            return false
-                        }
-                        // Later than the buffer reaches: to a run on disk; nothing more is handed on.
-                        delivering = false
-                        do throws(ReorderError) {
-                            if outcome.late == nil { outcome.late = try LateLines(limits: settings.limits) }
-                            try outcome.late?.add(key, line: bytes)
-                        } catch {
-                            outcome.failure = SimulationError(error.description)
-                            return false
-                        }
-                        return true
-                    }
-                    buffer.push(event, release: release)
-                    if let mergeFailure {
-                        outcome.failure = SimulationError(mergeFailure.description)
-                        return false
-                    }
-                    return true
+                    return accept(event, line: line, bytes: bytes)
                 }
             }
         } catch {
             outcome.failure = SimulationError(error.description)
         }
+        // The chunks still with the workers, in order.
+        if outcome.failure == nil && filling != nil { _ = submit(keeping: 0) }
         guard outcome.failure == nil else { return outcome }
         while buffer.count > 0 { buffer.releaseEarliest(release) }
         do throws(ReorderError) {

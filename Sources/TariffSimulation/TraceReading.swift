@@ -23,10 +23,12 @@ public final class OrderedTrace: @unchecked Sendable {
     /// Reads the trace once (`-` for standard input, `.gz` accepted) and starts handing it on.
     /// - throws: `SimulationError` when the file cannot be read, or at the first rejection with `strict`.
     public init(path: String, catalog: CompiledCatalog, strict: Bool = false,
-                maxSpanNanoseconds: Int64 = SimulationOptions.defaultMaxSpanNanoseconds, limits: ReorderLimits = .standard) throws(SimulationError) {
+                maxSpanNanoseconds: Int64 = SimulationOptions.defaultMaxSpanNanoseconds, limits: ReorderLimits = .standard,
+                parseThreads: Int = SimulationOptions.defaultParseThreads) throws(SimulationError) {
         source = try TraceSource(path)
         let settings = Simulator.ReadSettings(path: source.path, meterNames: catalog.meterNames, strict: strict,
-                                              maxSpanNanoseconds: maxSpanNanoseconds, limits: limits, interning: false)
+                                              maxSpanNanoseconds: maxSpanNanoseconds, limits: limits, interning: false,
+                                              parseThreads: parseThreads)
         let first = Simulator.readOrdered(settings, entities: TraceEntities(), pass: .gather) { _ in }
         if let failure = first.failure { throw failure }
         lateLines = first.late?.count ?? 0

@@ -88,6 +88,48 @@ struct ReorderTests {
         #expect(released == [2, 4, 1, 3, 7, 6])
     }
 
+    @Test("property: the buffer (a sorted ring and a heap) refuses and releases exactly as a sorted array of the same capacity, in any disorder")
+    func bufferAgainstSortedArray() async {
+        await propertyCheck(count: 60, input: Gen.int(in: 0...Int(UInt32.max)), Gen.int(in: 1...40)) { seed, capacity in
+            var random = SplitMix(state: UInt64(seed))
+            // Nearly sorted (each time a few steps back at random), with some far-back stragglers,
+            // or shuffled: both the ring's slide and the heap are exercised.
+            let shuffled = random.next() % 3 == 0
+            var times: [Int64] = (0..<400).map { Int64($0) * 10 - Int64(random.next() % 40) - (random.next() % 25 == 0 ? Int64(random.next() % 2_000) : 0) }
+            if shuffled { times.shuffle(using: &random) }
+            var buffer = ReorderBuffer(capacity: capacity)
+            var released: [EventKey] = [], refused: [EventKey] = []
+            // The reference: a sorted array; over capacity, its first is released.
+            var reference: [EventKey] = [], referenceReleased: [EventKey] = [], referenceRefused: [EventKey] = []
+            var referenceWatermark: EventKey?
+            for (index, time) in times.enumerated() {
+                let key = EventKey(time: time, line: index + 1)
+                if buffer.accepts(key) {
+                    buffer.push(TraceEvent(line: key.line, time: Timestamp(nanosecondsSinceEpoch: time), kind: .purchase, consumer: 0, subject: 0)) {
+                        released.append(EventKey(time: $0.time.nanosecondsSinceEpoch, line: $0.line))
+                    }
+                } else {
+                    refused.append(key)
+                }
+                if let watermark = referenceWatermark, key < watermark {
+                    referenceRefused.append(key)
+                } else {
+                    reference.insert(key, at: reference.firstIndex { key < $0 } ?? reference.count)
+                    if reference.count > capacity {
+                        let first = reference.removeFirst()
+                        referenceWatermark = first
+                        referenceReleased.append(first)
+                    }
+                }
+                #expect(buffer.earliest == reference.first, "seed \(seed)")
+            }
+            while buffer.count > 0 { buffer.releaseEarliest { released.append(EventKey(time: $0.time.nanosecondsSinceEpoch, line: $0.line)) } }
+            referenceReleased += reference
+            #expect(released == referenceReleased, "seed \(seed), capacity \(capacity)")
+            #expect(refused == referenceRefused, "seed \(seed), capacity \(capacity)")
+        }
+    }
+
     @Test("late lines spilled to runs of one line each, merged three at a time, come back sorted and whole")
     func runs() throws {
         let late = try LateLines(limits: ReorderLimits(bufferEvents: 1, runBytes: 1, mergeFanIn: 3))

@@ -30,13 +30,18 @@ struct EventKey: Comparable {
     static func < (left: EventKey, right: EventKey) -> Bool { (left.time, left.line) < (right.time, right.line) }
 }
 
-/// The in-memory stage: events wait in a min-heap on `(time, line)`; once it holds `capacity`
-/// events the earliest is released. Releases only ever go forward: an event that sorts before the
-/// last release (the watermark) came later than the buffer can reach, and is refused here (the
-/// caller spills it to a run on disk, merged back in order).
+/// The in-memory stage: events wait ordered by `(time, line)`; once it holds `capacity` events
+/// the earliest is released. Releases only ever go forward: an event that sorts before the last
+/// release (the watermark) came later than the buffer can reach, and is refused here (the caller
+/// spills it to a run on disk, merged back in order).
 ///
-/// The heap orders small keys (24 bytes) and the events stay put in slots: sifting moves keys,
-/// never the events (some 280 bytes with reference-counted fields).
+/// Two structures hold the order. Most events of a real trace arrive in order or a few places
+/// late (delivery order): they go to a sorted ring, appended at its end or slid back a few
+/// places (at most `ringSlide`), released from its front, each in constant time. The others (a
+/// shuffled trace) go to a min-heap. The earliest event is the earlier of the ring's front and the
+/// heap's top. A heap alone cost some 110 ns an event more on a sorted trace (log2 16,384 levels
+/// sifted at every release). Both order small keys (24 bytes) and the events stay put in slots:
+/// nothing moves the events (some 280 bytes with reference-counted fields).
 struct ReorderBuffer {
     private struct Entry {
         var key: EventKey
@@ -44,6 +49,13 @@ struct ReorderBuffer {
     }
 
     let capacity: Int
+    /// Sorted, oldest first: `ring[(ringStart + i) & ringMask]` for i in 0..<ringCount.
+    private var ring: [Entry]
+    private var ringStart = 0
+    private var ringCount = 0
+    private var ringMask: Int
+    /// How far back in the ring an arriving event may slide; farther, it goes to the heap.
+    static let ringSlide = 16
     private var heap: [Entry] = []
     private var slots: [TraceEvent] = []
     private var freeSlots: [Int32] = []
@@ -52,10 +64,13 @@ struct ReorderBuffer {
 
     init(capacity: Int) {
         self.capacity = max(1, capacity)
+        // A power of two, doubled when full (a short trace needs no 16,384-entry ring).
+        ring = [Entry](repeating: Entry(key: EventKey(time: 0, line: 0), slot: 0), count: 64)
+        ringMask = ring.count - 1
         heap.reserveCapacity(min(self.capacity, 1 << 16))
     }
 
-    var count: Int { heap.count }
+    var count: Int { ringCount + heap.count }
 
     /// Whether an event of this key can still be released in order.
     func accepts(_ key: EventKey) -> Bool { watermark.map { !(key < $0) } ?? true }
@@ -72,7 +87,35 @@ struct ReorderBuffer {
             slot = Int32(slots.count)
             slots.append(event)
         }
-        heap.append(Entry(key: key, slot: slot))
+        let entry = Entry(key: key, slot: slot)
+        // Where it goes in the ring: after every entry that sorts before it, within `ringSlide`.
+        var position = ringCount
+        while position > 0 && ringCount - position < Self.ringSlide && key < ring[(ringStart + position - 1) & ringMask].key { position -= 1 }
+        if position > 0 && key < ring[(ringStart + position - 1) & ringMask].key {
+            pushHeap(entry)
+        } else {
+            if ringCount == ring.count { growRing() }
+            var index = ringCount
+            while index > position {
+                ring[(ringStart + index) & ringMask] = ring[(ringStart + index - 1) & ringMask]
+                index -= 1
+            }
+            ring[(ringStart + position) & ringMask] = entry
+            ringCount += 1
+        }
+        if count > capacity { releaseEarliest(release) }
+    }
+
+    private mutating func growRing() {
+        var bigger = [Entry](repeating: Entry(key: EventKey(time: 0, line: 0), slot: 0), count: ring.count * 2)
+        for index in 0..<ringCount { bigger[index] = ring[(ringStart + index) & ringMask] }
+        ring = bigger
+        ringStart = 0
+        ringMask = bigger.count - 1
+    }
+
+    private mutating func pushHeap(_ entry: Entry) {
+        heap.append(entry)
         var child = heap.count - 1
         while child > 0 {
             let parent = (child - 1) / 2
@@ -80,15 +123,10 @@ struct ReorderBuffer {
             heap.swapAt(child, parent)
             child = parent
         }
-        if heap.count > capacity { releaseEarliest(release) }
     }
 
-    /// The key of the next event `releaseEarliest` would release.
-    var earliest: EventKey? { heap.first?.key }
-
-    /// Releases the earliest event (nothing when empty).
-    mutating func releaseEarliest(_ release: (inout TraceEvent) -> Void) {
-        guard let top = heap.first else { return }
+    private mutating func popHeap() -> Entry? {
+        guard let top = heap.first else { return nil }
         let last = heap.removeLast()
         if !heap.isEmpty {
             heap[0] = last
@@ -103,6 +141,29 @@ struct ReorderBuffer {
                 heap.swapAt(parent, smallest)
                 parent = smallest
             }
+        }
+        return top
+    }
+
+    /// The key of the next event `releaseEarliest` would release.
+    var earliest: EventKey? {
+        let front = ringCount > 0 ? ring[ringStart].key : nil
+        guard let top = heap.first?.key else { return front }
+        guard let front else { return top }
+        return front < top ? front : top
+    }
+
+    /// Releases the earliest event (nothing when empty).
+    mutating func releaseEarliest(_ release: (inout TraceEvent) -> Void) {
+        let top: Entry
+        if ringCount > 0 && (heap.isEmpty || ring[ringStart].key < heap[0].key) {
+            top = ring[ringStart]
+            ringStart = (ringStart + 1) & ringMask
+            ringCount -= 1
+        } else if let entry = popHeap() {
+            top = entry
+        } else {
+            return
         }
         watermark = top.key
         release(&slots[Int(top.slot)])

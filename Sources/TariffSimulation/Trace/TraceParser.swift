@@ -93,18 +93,26 @@ struct TraceParser {
         if let problem = fields.problem { return .rejected(problem) }
         let outcome = build(fields, line: line, entities: &entities, intern: intern, events: &events)
         guard case .event = outcome, let time = events.last?.time, checksSpan else { return outcome }
-        // --max-span: one line cannot make a run bill centuries of periods (a typo in a year).
-        guard let first = firstEvent else {
-            firstEvent = (time, line)
-            return outcome
-        }
-        let distance = Int128(time.nanosecondsSinceEpoch) - Int128(first.time.nanosecondsSinceEpoch)
-        if distance.magnitude > UInt128(maxSpanNanoseconds) {
+        if let reason = checkSpan(time: time, line: line) {
             events.removeLast()
-            return .rejected("its time \(time) is more than \(Self.spanText(maxSpanNanoseconds)) \(distance < 0 ? "before" : "after") "
-                             + "the first event (line \(first.line), \(first.time)); --max-span changes this bound")
+            return .rejected(reason)
         }
         return outcome
+    }
+
+    /// `--max-span`: one line cannot make a run bill centuries of periods (a typo in a year). The
+    /// first event checked is the reference; nil when `time` is within the span of it, else why
+    /// the line is rejected. Called in file order: by `parse`, or by the thread that takes the
+    /// events of parallel workers in order (their parsers do not check the span).
+    mutating func checkSpan(time: Timestamp, line: Int) -> String? {
+        guard let first = firstEvent else {
+            firstEvent = (time, line)
+            return nil
+        }
+        let distance = Int128(time.nanosecondsSinceEpoch) - Int128(first.time.nanosecondsSinceEpoch)
+        guard distance.magnitude > UInt128(maxSpanNanoseconds) else { return nil }
+        return "its time \(time) is more than \(Self.spanText(maxSpanNanoseconds)) \(distance < 0 ? "before" : "after") "
+            + "the first event (line \(first.line), \(first.time)); --max-span changes this bound"
     }
 
     /// `400d`, `36h`, `15m`, `90s` (the largest whole unit), or nanoseconds.
