@@ -200,7 +200,7 @@ struct Driver {
                 clock.set(period.start)
                 let consumer = processor.entities.consumers[period.consumer]
                 do {
-                    try await settlement.chargePeriodStart(consumer: consumer, plan: period.plan, periodStart: period.start)
+                    try await settlement.chargePeriodStart(consumer: consumer, plan: period.plan, periodStart: period.start, periodEnd: period.end)
                 } catch let error as SettlementError where error.code != .storage {
                     warn(TraceWarning(line: 0, message: "the fee of \(consumer)'s period starting \(period.start) was not charged: \(error)"))
                 }

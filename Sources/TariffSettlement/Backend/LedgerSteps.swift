@@ -143,7 +143,13 @@ public enum LedgerSteps {
                                           plan: command.plan, version: command.version, execution: command.execution, computeUnits: priced.computeUnits,
                                           billed: priced.billed, charged: collected.charged, uncollected: collected.uncollected, split: collected.split,
                                           failed: command.failed, datedAt: command.endedAt))
-            if let stateKey { try store.savePeriodState(stateKey, priced.state) }
+            if let stateKey {
+                try store.savePeriodState(stateKey, priced.state)
+                // A late execution into a closed period: its adjustment lines in the same step.
+                if let pricing = command.periodEnd, let record = try store.periodClose(stateKey), record.isClosed {
+                    try applyAdjustments(command, pricing: pricing, state: priced.state, record: record, consumer: &consumer, in: &store)
+                }
+            }
             receipt.billed = priced.billed
             receipt.charged = collected.charged
             receipt.uncollected = collected.uncollected
