@@ -38,6 +38,12 @@ extension Schema {
         BEGIN
             PERFORM 1 FROM operations WHERE key = p_key;
             applied := FOUND;
+            IF NOT applied THEN
+                SELECT closed_at INTO pc FROM period_closes WHERE key = p_period_key;
+                IF FOUND AND pc.closed_at IS NOT NULL THEN
+                    PERFORM tariff_refuse('idempotency_conflict', format('the period %s was already closed', replace(p_period_key, chr(31), '/')));
+                END IF;
+            END IF;
             SELECT * INTO o_billed, o_charged, o_uncollected FROM tariff_charge_period(p_key, p_fingerprint, p_consumer, p_agent, p_creator, p_plan,
                 p_version, p_period_key, p_period_version, p_exact_available, p_dated_at, p_now, p_kinds, p_billed, p_charged, p_uncollected,
                 p_creator_shares, p_platform_shares, p_processing_shares);
@@ -51,7 +57,8 @@ extension Schema {
             END LOOP;
             INSERT INTO period_closes (key, consumer, plan, version, agent, creator, period_start, period_end, closed_at, fees, commitment, shortfall, sla_credit)
             VALUES (p_period_key, p_consumer, p_plan, p_version, p_agent, p_creator, p_start, p_dated_at, p_now, p_fees, p_commitment, v_shortfall, v_credit)
-            ON CONFLICT (key) DO UPDATE SET closed_at = excluded.closed_at, shortfall = excluded.shortfall, sla_credit = excluded.sla_credit;
+            ON CONFLICT (key) DO UPDATE SET period_end = excluded.period_end, closed_at = excluded.closed_at, shortfall = excluded.shortfall,
+                sla_credit = excluded.sla_credit;
             INSERT INTO period_states (key, used_compute_units, usage_charges, executions, succeeded, failed, version)
             VALUES (p_period_key, 0, 0, 0, 0, 0, 1)
             ON CONFLICT (key) DO UPDATE SET version = period_states.version + 1;

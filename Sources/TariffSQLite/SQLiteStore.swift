@@ -470,8 +470,9 @@ extension SQLiteStore {
                                  record.end.nanosecondsSinceEpoch, record.closedAt?.nanosecondsSinceEpoch, record.fees.micros, record.commitment?.micros,
                                  record.shortfall.micros, record.slaCredit.micros])
         } else {
-            try db.execute(sql: "UPDATE period_closes SET closed_at = ?, shortfall = ?, sla_credit = ? WHERE key = ?",
-                           arguments: [record.closedAt?.nanosecondsSinceEpoch, record.shortfall.micros, record.slaCredit.micros, record.key])
+            try db.execute(sql: "UPDATE period_closes SET period_end = ?, closed_at = ?, shortfall = ?, sla_credit = ? WHERE key = ?",
+                           arguments: [record.end.nanosecondsSinceEpoch, record.closedAt?.nanosecondsSinceEpoch, record.shortfall.micros,
+                                       record.slaCredit.micros, record.key])
         }
     }
 

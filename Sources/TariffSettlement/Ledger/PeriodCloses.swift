@@ -104,6 +104,10 @@ extension LedgerSteps {
     /// before closes (its end lines charged, no record): nothing more is recorded.
     public static func closePeriod<Store: LedgerStore>(_ command: PeriodCloseCommand, lines: (PeriodState) throws -> [PricedLine],
                                                       in store: inout Store) throws -> PeriodChargeReceipt {
+        // A period closes once: another key for a closed period is refused before anything is charged.
+        if let closed = try store.periodClose(command.record.key), closed.isClosed, try store.operation(command.charge.key) == nil {
+            throw SettlementError(.idempotencyConflict, "the period \(closed.consumer)/\(closed.plan)/\(closed.start.rfc3339) was already closed at \(closed.closedAt?.rfc3339 ?? "?")")
+        }
         var computed: [PricedLine]?
         let receipt = try chargePeriod(command.charge, lines: { state in
             let priced = try lines(state)
@@ -113,6 +117,8 @@ extension LedgerSteps {
         let existing = try store.periodClose(command.record.key)
         guard let computed, existing?.isClosed != true else { return receipt }
         var record = existing ?? command.record
+        // Its actual end (a replaced subscription's period ends at the replacement): the lines are dated there.
+        record.end = command.record.end
         record.closedAt = command.charge.now
         record.shortfall = try sum(computed, .shortfall)
         record.slaCredit = try sum(computed, .slaCredit)
