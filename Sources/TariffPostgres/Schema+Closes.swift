@@ -17,7 +17,6 @@ extension Schema {
         )
         """,
         "CREATE INDEX period_closes_open ON period_closes (period_end) WHERE closed_at IS NULL",
-        "CREATE INDEX charges_by_consumer ON charges (consumer, dated_at)",
         """
         CREATE FUNCTION tariff_open_period(p_key text, p_consumer text, p_plan text, p_version bigint, p_agent text, p_creator text,
                                            p_start bigint, p_end bigint, p_fees bigint, p_commitment bigint) RETURNS void LANGUAGE sql AS $$
