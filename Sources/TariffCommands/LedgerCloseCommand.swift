@@ -28,7 +28,7 @@ struct LedgerCloseCommand: ParsableCommand {
         switch options.format {
         case .json:
             print(JSON.object([("currency", .string(settlement.currency.code)), ("closed", .array(closed.map { record in
-                .object([("consumer", .string(record.consumer)), ("plan", .string(record.plan)), ("version", .string(String(record.version))),
+                .object([("consumer", .string(record.consumer)), ("plan", .string(record.plan)), ("version", .integer(Int64(record.version))),
                          ("period_start", .string(record.start.rfc3339)), ("period_end", .string(record.end.rfc3339)),
                          ("closed_at", record.closedAt.map { .string($0.rfc3339) } ?? .null),
                          ("shortfall", .string(record.shortfall.description)), ("sla_credit", .string(record.slaCredit.description))])
