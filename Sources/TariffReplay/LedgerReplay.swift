@@ -80,7 +80,7 @@ public enum LedgerReplay {
         }
         let clock = ManualClock(Timestamp(nanosecondsSinceEpoch: 0))
         var driver = Driver(settlement: Settlement(backend: backend, catalog: catalog, clock: clock), clock: clock, shard: shard,
-                            simulation: SimulationSink(catalog: catalog, from: options.from, to: options.to))
+                            simulation: SimulationSink(catalog: catalog, from: options.from, to: options.to, currency: currency))
         var processor = BillingProcessor(catalog: catalog, sink: QueueSink(), entities: TraceEntities(), currency: currency)
         var processed = 0
         while let batch = await trace.next() {
