@@ -90,5 +90,20 @@ extension Schema {
             UPDATE period_closes SET shortfall = p_shortfall, sla_credit = p_sla_credit WHERE key = p_period_key;
         END $$
         """,
+        // The sweep in byte order of the consumers' ids (COLLATE "C", as every other listing), the
+        // order memory and SQLite sweep in (LedgerSteps.expireHolds), whatever the database's collation.
+        """
+        CREATE OR REPLACE FUNCTION tariff_expire_sweep(p_now bigint, p_limit int, OUT o_expired bigint, OUT o_consumers int) LANGUAGE plpgsql AS $$
+        DECLARE c record;
+        BEGIN
+            o_expired := 0; o_consumers := 0;
+            FOR c IN SELECT id FROM consumers
+                     WHERE id IN (SELECT DISTINCT consumer FROM holds WHERE state = 0 AND expires_at <= p_now)
+                     ORDER BY id COLLATE "C" LIMIT p_limit FOR UPDATE SKIP LOCKED LOOP
+                o_expired := o_expired + tariff_expire_due(c.id, p_now);
+                o_consumers := o_consumers + 1;
+            END LOOP;
+        END $$
+        """,
     ]
 }
