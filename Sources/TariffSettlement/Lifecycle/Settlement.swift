@@ -190,6 +190,9 @@ public struct Settlement: Sendable {
     /// Charges a period's end lines (commitment shortfall, SLA credit) computed from the period
     /// state read in the same step. `fees`: what the period's start lines billed (default: the
     /// plan's fee). Dated at the period end. Key: `period-end:CONSUMER:PLAN:START` by default.
+    /// This is the period's close (settlement.md, "Periods close"): in the same step the period is
+    /// recorded closed at `periodEnd`, and a later settle of a run dated in it writes adjustment
+    /// lines. A period closes once: another key for a closed period is `idempotency_conflict`.
     @discardableResult
     public func chargePeriodEnd(consumer: String, plan handle: PlanHandle, periodStart: Timestamp, periodEnd: Timestamp, fees: Money? = nil,
                                 idempotencyKey: String? = nil) async throws -> PeriodChargeReceipt {
