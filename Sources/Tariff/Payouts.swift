@@ -75,7 +75,7 @@ public struct PayoutRow: Sendable, Hashable {
     public var creator: String
     public var week: PayoutWeek
     public var earnings: Money
-    /// `floor_to_cents(carried in + earnings)` when that is at least the minimum, else 0.
+    /// `floor_to_minor_unit(carried in + earnings)` when that is at least the minimum, else 0.
     public var amount: Money
     /// What carries out of this week into the next.
     public var carried: Money
@@ -96,7 +96,21 @@ public struct PayoutAccumulator: Sendable {
         var weekStart: Timestamp
     }
 
-    public init(schedule: PayoutSchedule) { self.schedule = schedule }
+    /// The currency's minor unit in micro-units (cents: 10,000; whole yen: 1,000,000): payouts are
+    /// floored to it, as the ledger floors them (settlement.md: "cents" is the currency's minor unit).
+    public let unitMicros: Int64
+
+    public init(schedule: PayoutSchedule, unitMicros: Int64 = 10_000) {
+        self.schedule = schedule
+        self.unitMicros = max(unitMicros, 1)
+    }
+
+    /// The minor unit of `currency` in micro-units.
+    public static func unitMicros(of currency: Currency) -> Int64 {
+        var unit: Int64 = 1
+        for _ in 0..<max(0, 6 - min(currency.minorUnitDigits, 6)) { unit *= 10 }
+        return unit
+    }
 
     /// Adds a creator share dated at `instant` (sums are `MoneySum`: they never wrap).
     public mutating func add(creator: String, at instant: Timestamp, share: Money) {
@@ -129,7 +143,8 @@ public struct PayoutAccumulator: Sendable {
                 guard let week = weeks[key.weekStart] else { continue }
                 let weekEarnings = earnings[key] ?? MoneySum()
                 let due = carried + weekEarnings.micros
-                let floored = due.divided(by: 10_000, rounding: .down) * 10_000
+                let unit = Int128(unitMicros)
+                let floored = due.divided(by: unit, rounding: .down) * unit
                 let amount: Int128 = floored >= minimum && floored > 0 ? floored : 0
                 carried = due - amount
                 let name = creator.string

@@ -19,7 +19,8 @@ struct LedgerCommand: ParsableCommand {
             or PGPASSWORD, never printed; sslmode defaults to verify-full for a host that is not loopback).
             """,
         subcommands: [LedgerPurchaseCommand.self, LedgerRefundCommand.self, LedgerBalanceCommand.self, LedgerUsageCommand.self, LedgerPayoutsCommand.self,
-                      LedgerVerifyCommand.self, LedgerReplayCommand.self, LedgerMigrateCommand.self]
+                      LedgerVerifyCommand.self, LedgerReplayCommand.self, LedgerMigrateCommand.self,
+                      LedgerCloseCommand.self]
     )
 
     /// Declared here too so `--ledger` may come before the subcommand name (`tariff ledger --ledger memory: balance ...`).

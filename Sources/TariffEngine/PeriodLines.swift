@@ -64,6 +64,18 @@ extension CompiledCatalog {
         return lines
     }
 
+    /// The plan's commitment rounded half-even to micro-units, as its shortfall line compares it
+    /// (nil: the plan has no commitment).
+    public func commitment(_ plan: PlanHandle) -> Money? {
+        guard contains(plan) else { return nil }
+        for node in plans[Int(plan.index)].definition.periodNodes {
+            if case .commitmentShortfall(let commitment) = node.operation {
+                return ExactAmount(units: commitment.picos, scale: 12).roundedToMoney(.halfEven)
+            }
+        }
+        return nil
+    }
+
     /// The band with the lowest `below` that measured availability is strictly under, if any.
     /// Availability is `succeeded / (succeeded + failed)`, 100% with no executions; compared exactly
     /// (cross-multiplied), never through a float.

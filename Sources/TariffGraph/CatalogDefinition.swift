@@ -197,6 +197,9 @@ public struct CatalogDefinition: Sendable {
     public var payouts: PayoutCalendar
     /// `reservation:` of rules/ (default 1.00): the hold for a plan that names no estimate.
     public var defaultReservation: PlanMoney
+    /// `late_usage_grace:` of rules/ (default 1h): a period closes at its end plus this (settlement.md).
+    public var lateUsageGraceNanoseconds: Int64 = CatalogDefinition.defaultLateUsageGraceNanoseconds
+    public static let defaultLateUsageGraceNanoseconds: Int64 = 3_600 * 1_000_000_000
 
     public init(plans: [PlanDefinition], meterNames: [String], meterings: [MeteringProfile], splits: [SplitDefinition],
                 payouts: PayoutCalendar, defaultReservation: PlanMoney) {

@@ -352,12 +352,15 @@ public final class PostgresBackend: SettlementBackend {
             return receipt
         }
         return try await step { [self] in
-            for _ in 0..<Self.optimisticAttempts {
+            attempts: for _ in 0..<Self.optimisticAttempts {
                 do {
                     return try await settleOnce(command, pricing: pricing, on: nil)
                 } catch let error where Self.isStale(error) {
                     _ = error
                     continue
+                } catch is NeedsConsumerLock {
+                    // A late execution into a closed period: its adjustments are computed under the lock.
+                    break attempts
                 }
             }
             // A hot consumer: hold its row lock while reading, pricing and applying, so nothing can go stale.
@@ -367,6 +370,9 @@ public final class PostgresBackend: SettlementBackend {
             }
         }
     }
+
+    /// A settle that must run under its consumer's row lock (a late execution into a closed period).
+    struct NeedsConsumerLock: Error {}
 
     private func lockConsumer(ofExecution execution: String, on connection: LeasedConnection) async throws {
         _ = try await rows("SELECT 1 FROM consumers WHERE id = (SELECT consumer FROM holds WHERE execution = \(execution)) FOR UPDATE", on: connection)
@@ -442,8 +448,11 @@ public final class PostgresBackend: SettlementBackend {
             SELECT \(unescaped: Rows.holdColumns("h")), c.available,
                    (SELECT COALESCE(SUM(d.amount), 0)::bigint FROM holds d WHERE d.consumer = h.consumer AND d.state = 0 AND d.expires_at <= \(now)
                                                                           AND d.execution <> h.execution),
-                   p.used_compute_units, p.usage_charges, p.executions, p.succeeded, p.failed, p.version
+                   p.used_compute_units, p.usage_charges, p.executions, p.succeeded, p.failed, p.version,
+                   \(unescaped: Self.closeColumns("pc")),
+                   CASE WHEN pc.closed_at IS NOT NULL THEN (SELECT COALESCE(SUM(u.uncollected), 0)::bigint FROM charges u WHERE u.consumer = h.consumer) END
             FROM holds h LEFT JOIN consumers c ON c.id = h.consumer LEFT JOIN period_states p ON p.key = \(stateKey)
+                 LEFT JOIN period_closes pc ON pc.key = \(stateKey)
             WHERE h.execution = \(command.execution)
             """, on: connection)
         guard let row = read.first else {
@@ -487,6 +496,31 @@ public final class PostgresBackend: SettlementBackend {
                 if collected.uncollected.micros == 0 { minimumAvailable = priced.billed.micros - held.micros } else { exactAvailable = available }
             }
         }
+        let closeColumn = base + 8
+        if priced.refusal == nil, let periodEnd = command.periodEnd, let stateKey, try row[closeColumn].decode(String?.self) != nil,
+           let record = try Self.close(row, from: closeColumn), record.isClosed {
+            guard let connection else { throw NeedsConsumerLock() }
+            // Under the consumer's lock nothing read can change: the settle, then its adjustments.
+            let owed = try row[closeColumn + Self.closeColumnCount].decode(Int64?.self) ?? 0
+            guard let coverable = Money(micros: available).adding(held)?.subtracting(charged) else {
+                throw SettlementError(.outOfRange, "available would exceed the ledger's 64-bit range")
+            }
+            let adjusted = try LedgerSteps.adjustments(record: record, target: try periodEnd.lines(priced.state, record.fees), rule: periodEnd.rule,
+                                                       owed: Int128(owed), available: coverable)
+            let receipt = try await Self.applySettle(command, priced: priced, periodVersion: periodVersion, expectedHeld: held.micros,
+                                                     minimumAvailable: minimumAvailable, exactAvailable: exactAvailable, charged: charged,
+                                                     uncollected: uncollected, split: split, on: connection)
+            if !adjusted.lines.isEmpty {
+                let lines = adjusted.lines
+                _ = try await Self.collect("""
+                    SELECT tariff_adjust_period(\(stateKey), \(command.execution), \(hold.consumer), \(now), \(lines.map(\.kind.rawValue)),
+                        \(lines.map(\.billed.micros)), \(lines.map(\.charged.micros)), \(lines.map(\.uncollected.micros)),
+                        \(lines.map(\.split.creator.micros)), \(lines.map(\.split.platform.micros)), \(lines.map(\.split.processing.micros)),
+                        \(adjusted.shortfall.micros), \(adjusted.slaCredit.micros))
+                    """, on: connection)
+            }
+            return receipt
+        }
         if let connection {
             return try await Self.applySettle(command, priced: priced, periodVersion: periodVersion, expectedHeld: held.micros, minimumAvailable: minimumAvailable,
                                               exactAvailable: exactAvailable, charged: charged, uncollected: uncollected, split: split, on: connection)
@@ -528,10 +562,16 @@ public final class PostgresBackend: SettlementBackend {
     }
 
     public func chargePeriod(_ command: PeriodChargeCommand, lines: @escaping @Sendable (PeriodState) throws -> [PricedLine]) async throws -> PeriodChargeReceipt {
+        try await chargePeriod(command, closing: nil, lines: lines)
+    }
+
+    /// A period charge, or with `closing` a period's close (`tariff_close_period`).
+    func chargePeriod(_ command: PeriodChargeCommand, closing: PeriodCloseRecord?,
+                      lines: @escaping @Sendable (PeriodState) throws -> [PricedLine]) async throws -> PeriodChargeReceipt {
         try await step { [self] in
             for _ in 0..<Self.optimisticAttempts {
                 do {
-                    return try await chargePeriodOnce(command, lines: lines, on: nil)
+                    return try await chargePeriodOnce(command, closing: closing, lines: lines, on: nil)
                 } catch let error where Self.isStale(error) {
                     _ = error
                     continue
@@ -540,12 +580,13 @@ public final class PostgresBackend: SettlementBackend {
             return try await pool.withTransaction { [self] connection in
                 _ = try await rows("INSERT INTO consumers (id, available, reserved) VALUES (\(command.consumer), 0, 0) ON CONFLICT (id) DO NOTHING", on: connection)
                 _ = try await rows("SELECT 1 FROM consumers WHERE id = \(command.consumer) FOR UPDATE", on: connection)
-                return try await chargePeriodOnce(command, lines: lines, on: connection)
+                return try await chargePeriodOnce(command, closing: closing, lines: lines, on: connection)
             }
         }
     }
 
-    private func chargePeriodOnce(_ command: PeriodChargeCommand, lines: (PeriodState) throws -> [PricedLine], on connection: LeasedConnection?) async throws -> PeriodChargeReceipt {
+    private func chargePeriodOnce(_ command: PeriodChargeCommand, closing: PeriodCloseRecord?, lines: (PeriodState) throws -> [PricedLine],
+                                  on connection: LeasedConnection?) async throws -> PeriodChargeReceipt {
         let stateKey = command.period.rawValue
         let now = command.now.nanosecondsSinceEpoch
         let row = try await self.row("""
@@ -583,11 +624,21 @@ public final class PostgresBackend: SettlementBackend {
             platformShares.append(collected.split.platform.micros)
             processingShares.append(collected.split.processing.micros)
         }
-        let result = try await self.row("""
-            SELECT * FROM tariff_charge_period(\(command.key), \(command.fingerprint), \(command.consumer), \(command.agent), \(command.creator),
-                \(command.plan), \(Int64(command.version)), \(stateKey), \(periodVersion), \(available), \(command.datedAt.nanosecondsSinceEpoch), \(now),
-                \(kinds), \(billed), \(charged), \(uncollected), \(creatorShares), \(platformShares), \(processingShares))
-            """, on: connection)
+        let result: PostgresRandomAccessRow
+        if let closing {
+            result = try await self.row("""
+                SELECT * FROM tariff_close_period(\(command.key), \(command.fingerprint), \(command.consumer), \(command.agent), \(command.creator),
+                    \(command.plan), \(Int64(command.version)), \(stateKey), \(periodVersion), \(available), \(command.datedAt.nanosecondsSinceEpoch), \(now),
+                    \(kinds), \(billed), \(charged), \(uncollected), \(creatorShares), \(platformShares), \(processingShares),
+                    \(closing.start.nanosecondsSinceEpoch), \(closing.fees.micros), \(closing.commitment?.micros))
+                """, on: connection)
+        } else {
+            result = try await self.row("""
+                SELECT * FROM tariff_charge_period(\(command.key), \(command.fingerprint), \(command.consumer), \(command.agent), \(command.creator),
+                    \(command.plan), \(Int64(command.version)), \(stateKey), \(periodVersion), \(available), \(command.datedAt.nanosecondsSinceEpoch), \(now),
+                    \(kinds), \(billed), \(charged), \(uncollected), \(creatorShares), \(platformShares), \(processingShares))
+                """, on: connection)
+        }
         return PeriodChargeReceipt(key: command.key, consumer: command.consumer, billed: Money(micros: try result[0].decode(Int64.self)),
                                    charged: Money(micros: try result[1].decode(Int64.self)), uncollected: Money(micros: try result[2].decode(Int64.self)))
     }
@@ -636,6 +687,57 @@ public final class PostgresBackend: SettlementBackend {
         }
         guard let record = try Rows.payout(row) else { throw SettlementError(.storage, "payout '\(key)' has an unreadable date") }
         return record
+    }
+
+    // MARK: Period close
+
+    static func closeColumns(_ table: String) -> String {
+        ["key", "consumer", "plan", "version", "agent", "creator", "period_start", "period_end", "closed_at", "fees", "commitment", "shortfall", "sla_credit"]
+            .map { "\(table).\($0)" }.joined(separator: ", ")
+    }
+
+    static let closeColumns = closeColumns("period_closes")
+    static let closeColumnCount = 13
+
+    static func close(_ row: PostgresRandomAccessRow) throws -> PeriodCloseRecord {
+        guard let record = try close(row, from: 0) else { throw SettlementError(.storage, "a period close row has no key") }
+        return record
+    }
+
+    /// A `period_closes` row (columns in `closeColumns` order, from `first`); nil when its key is NULL (no row joined).
+    static func close(_ row: PostgresRandomAccessRow, from first: Int) throws -> PeriodCloseRecord? {
+        guard let key = try row[first].decode(String?.self) else { return nil }
+        return PeriodCloseRecord(key: key, consumer: try row[first + 1].decode(String.self), plan: try row[first + 2].decode(String.self),
+                                 version: Int(try row[first + 3].decode(Int64.self)), agent: try row[first + 4].decode(String.self),
+                                 creator: try row[first + 5].decode(String.self),
+                                 start: Timestamp(nanosecondsSinceEpoch: try row[first + 6].decode(Int64.self)),
+                                 end: Timestamp(nanosecondsSinceEpoch: try row[first + 7].decode(Int64.self)),
+                                 closedAt: try row[first + 8].decode(Int64?.self).map(Timestamp.init(nanosecondsSinceEpoch:)),
+                                 fees: Money(micros: try row[first + 9].decode(Int64.self)),
+                                 commitment: try row[first + 10].decode(Int64?.self).map { Money(micros: $0) },
+                                 shortfall: Money(micros: try row[first + 11].decode(Int64.self)),
+                                 slaCredit: Money(micros: try row[first + 12].decode(Int64.self)))
+    }
+
+    public func openPeriod(_ record: PeriodCloseRecord) async throws -> PeriodCloseRecord {
+        try await step { [self] in
+            _ = try await rows("""
+                SELECT tariff_open_period(\(record.key), \(record.consumer), \(record.plan), \(Int64(record.version)), \(record.agent), \(record.creator),
+                    \(record.start.nanosecondsSinceEpoch), \(record.end.nanosecondsSinceEpoch), \(record.fees.micros), \(record.commitment?.micros))
+                """)
+        }
+        let read = try await step { [self] in try await rows("SELECT \(unescaped: Self.closeColumns) FROM period_closes WHERE key = \(record.key)") }
+        guard let row = read.first else { throw SettlementError(.storage, "the period \(record.key) was not registered") }
+        return try Self.close(row)
+    }
+
+    public func closePeriod(_ command: PeriodCloseCommand, lines: @escaping @Sendable (PeriodState) throws -> [PricedLine]) async throws -> PeriodChargeReceipt {
+        try await chargePeriod(command.charge, closing: command.record, lines: lines)
+    }
+
+    public func periodCloses() async throws -> [PeriodCloseRecord] {
+        let read = try await step { [self] in try await rows("SELECT \(unescaped: Self.closeColumns) FROM period_closes ORDER BY key COLLATE \"C\"") }
+        return try read.map(Self.close)
     }
 
     public func releaseCreator(_ creator: String) async throws -> Bool {
@@ -738,9 +840,13 @@ public final class PostgresBackend: SettlementBackend {
                         .map(Self.purchase)
                     let reversals = try await rows("SELECT \(unescaped: Self.reversalColumns) FROM reversals ORDER BY key COLLATE \"C\"", on: connection)
                         .map(Self.reversal)
+                    let closes = try await rows("SELECT \(unescaped: Self.closeColumns) FROM period_closes ORDER BY key COLLATE \"C\"", on: connection)
+                        .map(Self.close)
                     _ = try await rows("COMMIT", on: connection)
-                    return LedgerSnapshot(currency: currency, consumers: consumers, holds: holds, entries: entries, charges: charges, operations: operations,
-                                          payouts: payouts, periods: periods, purchases: purchases, reversals: reversals)
+                    var snapshot = LedgerSnapshot(currency: currency, consumers: consumers, holds: holds, entries: entries, charges: charges,
+                                                  operations: operations, payouts: payouts, periods: periods, purchases: purchases, reversals: reversals)
+                    snapshot.closes = closes
+                    return snapshot
                 } catch {
                     _ = try? await rows("ROLLBACK", on: connection)
                     throw error

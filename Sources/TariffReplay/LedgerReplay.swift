@@ -80,7 +80,7 @@ public enum LedgerReplay {
         }
         let clock = ManualClock(Timestamp(nanosecondsSinceEpoch: 0))
         var driver = Driver(settlement: Settlement(backend: backend, catalog: catalog, clock: clock), clock: clock, shard: shard,
-                            simulation: SimulationSink(catalog: catalog, from: options.from, to: options.to))
+                            simulation: SimulationSink(catalog: catalog, from: options.from, to: options.to, currency: currency))
         var processor = BillingProcessor(catalog: catalog, sink: QueueSink(), entities: TraceEntities(), currency: currency)
         var processed = 0
         while let batch = await trace.next() {
@@ -200,7 +200,7 @@ struct Driver {
                 clock.set(period.start)
                 let consumer = processor.entities.consumers[period.consumer]
                 do {
-                    try await settlement.chargePeriodStart(consumer: consumer, plan: period.plan, periodStart: period.start)
+                    try await settlement.chargePeriodStart(consumer: consumer, plan: period.plan, periodStart: period.start, periodEnd: period.end)
                 } catch let error as SettlementError where error.code != .storage {
                     warn(TraceWarning(line: 0, message: "the fee of \(consumer)'s period starting \(period.start) was not charged: \(error)"))
                 }

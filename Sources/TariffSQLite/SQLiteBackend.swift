@@ -363,6 +363,20 @@ extension SQLiteBackend: SettlementBackend {
         try await step { try LedgerSteps.releaseCreator(creator, in: &$0) }
     }
 
+    public func openPeriod(_ record: PeriodCloseRecord) async throws -> PeriodCloseRecord {
+        try await step { try LedgerSteps.openPeriod(record, in: &$0) }
+    }
+
+    public func closePeriod(_ command: PeriodCloseCommand, lines: @escaping @Sendable (PeriodState) throws -> [PricedLine]) async throws -> PeriodChargeReceipt {
+        try await step { try LedgerSteps.closePeriod(command, lines: lines, in: &$0) }
+    }
+
+    public func periodCloses() async throws -> [PeriodCloseRecord] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT \(SQLiteStore.closeColumns) FROM period_closes ORDER BY key").map(SQLiteStore.close(from:))
+        }
+    }
+
     public func creatorHolds() async throws -> [CreatorHold] {
         try await read { db in
             try Row.fetchAll(db, sql: "SELECT creator, reason, since FROM creator_holds ORDER BY creator").map {
@@ -427,8 +441,10 @@ extension SQLiteBackend: SettlementBackend {
                 """).map { PeriodRecord(key: $0[0], state: SQLiteStore.periodState($0, from: 1)) }
             let purchases = try Row.fetchAll(db, sql: "SELECT \(SQLiteStore.purchaseColumns) FROM purchases ORDER BY key").map(SQLiteStore.purchase(from:))
             let reversals = try Row.fetchAll(db, sql: "SELECT \(SQLiteStore.reversalColumns) FROM reversals ORDER BY key").map(SQLiteStore.reversal(from:))
-            return LedgerSnapshot(currency: currency, consumers: consumers, holds: holds, entries: entries, charges: charges, operations: operations,
-                                  payouts: payouts, periods: periods, purchases: purchases, reversals: reversals)
+            var snapshot = LedgerSnapshot(currency: currency, consumers: consumers, holds: holds, entries: entries, charges: charges, operations: operations,
+                                          payouts: payouts, periods: periods, purchases: purchases, reversals: reversals)
+            snapshot.closes = try Row.fetchAll(db, sql: "SELECT \(SQLiteStore.closeColumns) FROM period_closes ORDER BY key").map(SQLiteStore.close(from:))
+            return snapshot
         }
     }
 

@@ -448,4 +448,39 @@ extension SQLiteStore {
             try statement.run()
         }
     }
+
+    static let closeColumns = "key, consumer, plan, version, agent, creator, period_start, period_end, closed_at, fees, commitment, shortfall, sla_credit"
+
+    static func close(from row: Row) -> PeriodCloseRecord {
+        PeriodCloseRecord(key: row[0], consumer: row[1], plan: row[2], version: row[3], agent: row[4], creator: row[5],
+                          start: Timestamp(nanosecondsSinceEpoch: row[6]), end: Timestamp(nanosecondsSinceEpoch: row[7]),
+                          closedAt: (row[8] as Int64?).map(Timestamp.init(nanosecondsSinceEpoch:)), fees: Money(micros: row[9]),
+                          commitment: (row[10] as Int64?).map { Money(micros: $0) }, shortfall: Money(micros: row[11]), slaCredit: Money(micros: row[12]))
+    }
+
+    func periodClose(_ key: String) throws -> PeriodCloseRecord? {
+        try Row.fetchOne(db, sql: "SELECT \(Self.closeColumns) FROM period_closes WHERE key = ?", arguments: [key]).map(Self.close(from:))
+    }
+
+    func savePeriodClose(_ record: PeriodCloseRecord, isNew: Bool) throws {
+        if isNew {
+            try db.execute(sql: """
+                INSERT INTO period_closes (\(Self.closeColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [record.key, record.consumer, record.plan, record.version, record.agent, record.creator, record.start.nanosecondsSinceEpoch,
+                                 record.end.nanosecondsSinceEpoch, record.closedAt?.nanosecondsSinceEpoch, record.fees.micros, record.commitment?.micros,
+                                 record.shortfall.micros, record.slaCredit.micros])
+        } else {
+            try db.execute(sql: "UPDATE period_closes SET period_end = ?, closed_at = ?, shortfall = ?, sla_credit = ? WHERE key = ?",
+                           arguments: [record.end.nanosecondsSinceEpoch, record.closedAt?.nanosecondsSinceEpoch, record.shortfall.micros,
+                                       record.slaCredit.micros, record.key])
+        }
+    }
+
+    /// Summed in Swift (SQLite's SUM fails past Int64).
+    func consumerUncollected(_ consumer: String) throws -> Int128 {
+        var total = Int128(0)
+        let values = try Int64.fetchCursor(db, sql: "SELECT uncollected FROM charges WHERE consumer = ? AND uncollected != 0", arguments: [consumer])
+        while let micros = try values.next() { total += Int128(micros) }
+        return total
+    }
 }

@@ -116,10 +116,26 @@ enum Schema {
                 CREATE INDEX reversals_by_purchase ON reversals (purchase);
                 """)
         }
+        // Period close (settlement.md, "Periods close"): each subscription or enterprise period the
+        // ledger was told of (open, with its scheduled end) or closed (its end lines charged, then
+        // followed by its adjustments); a late settle sums the consumer's uncollected lines.
+        migrator.registerMigration("v5: period closes") { db in
+            try db.execute(sql: """
+                CREATE TABLE period_closes (
+                    key TEXT PRIMARY KEY NOT NULL, consumer TEXT NOT NULL, plan TEXT NOT NULL, version INTEGER NOT NULL,
+                    agent TEXT NOT NULL, creator TEXT NOT NULL, period_start INTEGER NOT NULL, period_end INTEGER NOT NULL, closed_at INTEGER,
+                    fees INTEGER NOT NULL, commitment INTEGER, shortfall INTEGER NOT NULL CHECK (shortfall >= 0),
+                    sla_credit INTEGER NOT NULL CHECK (sla_credit <= 0),
+                    CHECK (period_start <= period_end)
+                ) WITHOUT ROWID;
+                CREATE INDEX period_closes_open ON period_closes (period_end) WHERE closed_at IS NULL;
+                CREATE INDEX charges_by_consumer ON charges (consumer, dated_at);
+                """)
+        }
         return migrator
     }
 
     /// Every table, for dumps (tests compare a dump before and after a refused operation).
     static let tables = ["ledger_meta", "consumers", "holds", "entries", "charges", "period_states", "operations", "payouts", "creator_holds",
-                         "purchases", "reversals"]
+                         "purchases", "reversals", "period_closes"]
 }

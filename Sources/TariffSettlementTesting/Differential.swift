@@ -52,10 +52,16 @@ public enum Differential {
         public var refused = 0
         public var faults = 0
         public var payoutsSent = 0
-        public var description: String { "\(steps) steps: \(applied) applied, \(refused) refused (all backends alike), \(faults) faults, \(payoutsSent) transfers" }
+        /// Adjustment lines and closed periods in the ledger after the last step.
+        public var adjustments = 0, closedPeriods = 0
+        public var description: String {
+            "\(steps) steps: \(applied) applied, \(refused) refused (all backends alike), \(faults) faults, \(payoutsSent) transfers, "
+                + "\(closedPeriods) periods closed, \(adjustments) adjustment lines"
+        }
 
         public mutating func add(_ other: Counts) {
             steps += other.steps; applied += other.applied; refused += other.refused; faults += other.faults; payoutsSent += other.payoutsSent
+            adjustments += other.adjustments; closedPeriods += other.closedPeriods
         }
 
         /// Sums counts over the runs of a property, safely from concurrent runs.
@@ -74,6 +80,25 @@ public enum Differential {
     }
 
     /// The same with the steps written out (a fixed scenario).
+    /// A fixed sequence through period close: periods registered by their fees, runs in them, the
+    /// clock past their end + grace, closes (one cut short by a crash and retried), late runs dated
+    /// in the closed periods (adjustment lines), a failed one (the SLA credit recomputed).
+    public static let closeSteps: [DifferentialStep] = [
+        .purchase(consumer: "cus_a", cents: 50_000, key: "buy_c1"), .purchase(consumer: "cus_b", cents: 5_000, key: "buy_c2"),
+        .periodStart(consumer: "cus_a", plan: "ent"), .periodStart(consumer: "cus_b", plan: "ent"), .periodStart(consumer: "cus_a", plan: "metered"),
+        .reserve(execution: "exe_1", consumer: "cus_a", plan: "ent", longHold: false), .settle(execution: "exe_1", cpuMilliseconds: 30_000, failed: false, daysLate: 0),
+        .reserve(execution: "exe_2", consumer: "cus_a", plan: "metered", longHold: false), .settle(execution: "exe_2", cpuMilliseconds: 12_000, failed: false, daysLate: 0),
+        // 2026-11-02T10:00 + 29 days: 2026-12-01T10:00, past every end (2026-12-01) + 1h.
+        .advance(seconds: 29 * 86_400, sweep: true), .closeDue, .crash, .retry(.closeDue),
+        // Late runs, dated 2 and 3 days back (in November): adjustments against the closed periods.
+        .reserve(execution: "exe_3", consumer: "cus_a", plan: "ent", longHold: true), .settle(execution: "exe_3", cpuMilliseconds: 400_000, failed: false, daysLate: 2),
+        .purchase(consumer: "cus_b", cents: 1_000, key: "buy_c3"), .reserve(execution: "exe_4", consumer: "cus_b", plan: "ent", longHold: true), .settle(execution: "exe_4", cpuMilliseconds: 20_000, failed: false, daysLate: 3),
+        .reserve(execution: "exe_5", consumer: "cus_a", plan: "ent", longHold: false), .settle(execution: "exe_5", cpuMilliseconds: 0, failed: true, daysLate: 2),
+        .reserve(execution: "exe_6", consumer: "cus_a", plan: "metered", longHold: false), .cutConnections,
+        .retry(.settle(execution: "exe_6", cpuMilliseconds: 90_000, failed: false, daysLate: 2)),
+        .periodEnd(consumer: "cus_a", plan: "ent"), .closeDue,
+    ]
+
     public static func run(steps: [DifferentialStep], subjects: [Subject], sourceLocation: Testing.SourceLocation = #_sourceLocation) async throws -> Counts {
         var lanes: [Lane] = []
         for subject in subjects { lanes.append(try await Lane(subject)) }
@@ -109,6 +134,8 @@ public enum Differential {
                              sourceLocation: sourceLocation)
                 return counts
             }
+            counts.adjustments = snapshots[0].charges.filter(\.kind.isAdjustment).count
+            counts.closedPeriods = snapshots[0].closes.filter(\.isClosed).count
             entryBounds.append(snapshots[0].entries.count)
             chargeBounds.append(snapshots[0].charges.count)
             guard Set(rails).count == 1 else {
@@ -133,33 +160,14 @@ public enum Differential {
     }
 
     /// Entries and charge lines renumbered 1, 2, 3 in their order: PostgreSQL's sequences skip the
-    /// numbers of rolled back steps, SQLite's and the in-memory backend's do not. The rows of one
-    /// step (between consecutive `bounds`, and after the last) are put in order of their operation
-    /// first: PostgreSQL's expiry sweep writes the holds of several consumers in the order of the
-    /// consumers' ids, the others in the order of the executions' ids (the same rows; found by this
-    /// test). Nothing else is normalized: rows of different steps keep their order.
+    /// numbers of rolled back steps, SQLite's and the in-memory backend's do not. Nothing else is
+    /// normalized: every backend writes the rows of a step in the same order (the expiry sweep
+    /// too: by consumer, then execution), and that order is compared.
     public static func normalized(_ snapshot: LedgerSnapshot, entryBounds: [Int] = [], chargeBounds: [Int] = []) -> LedgerSnapshot {
         var snapshot = snapshot
-        snapshot.entries = byOperationWithinSteps(snapshot.entries, bounds: entryBounds, operation: \.operation)
-        snapshot.charges = byOperationWithinSteps(snapshot.charges, bounds: chargeBounds, operation: \.operation)
         for index in snapshot.entries.indices { snapshot.entries[index].sequence = Int64(index + 1) }
         for index in snapshot.charges.indices { snapshot.charges[index].sequence = Int64(index + 1) }
         return snapshot
-    }
-
-    static func byOperationWithinSteps<Row>(_ rows: [Row], bounds: [Int], operation: (Row) -> String) -> [Row] {
-        var result: [Row] = []
-        var start = 0
-        for end in bounds + [rows.count] where end > start && end <= rows.count {
-            let block = rows[start..<end].enumerated().sorted { left, right in
-                let (a, b) = (operation(left.element), operation(right.element))
-                return a.utf8.lexicographicallyPrecedes(b.utf8) || (a == b && left.offset < right.offset)
-            }
-            result.append(contentsOf: block.map(\.element))
-            start = end
-        }
-        if start < rows.count { result.append(contentsOf: rows[start...]) }
-        return result
     }
 
     /// The first differing rows of each table.
@@ -172,7 +180,7 @@ public enum Differential {
         return [first("consumers", left.consumers, right.consumers), first("holds", left.holds, right.holds),
                 first("entries", left.entries, right.entries), first("charges", left.charges, right.charges),
                 first("operations", left.operations, right.operations), first("payouts", left.payouts, right.payouts),
-                first("periods", left.periods, right.periods)].compactMap { $0 }.joined(separator: "\n")
+                first("periods", left.periods, right.periods), first("closes", left.closes, right.closes)].compactMap { $0 }.joined(separator: "\n")
     }
 
     /// One backend's side of the run: its settlement, its clock (moved in step with the others)
@@ -265,7 +273,10 @@ public enum Differential {
                 clock.advance(by: .seconds(seconds))
                 return sweep ? "expired \(try await settlement.expireHolds())" : "at \(clock.now())"
             case .periodStart(let consumer, let plan):
-                return "\(try await settlement.chargePeriodStart(consumer: consumer, plan: ledger.plan(id: plan, at: TestLedger.start)!, periodStart: TestLedger.periodStart))"
+                // Registered with its end: a `closeDue` step closes it once end + grace has passed.
+                return "\(try await settlement.chargePeriodStart(consumer: consumer, plan: ledger.plan(id: plan, at: TestLedger.start)!, periodStart: TestLedger.periodStart, periodEnd: Timestamp(rfc3339: "2026-12-01T00:00:00Z")!))"
+            case .closeDue:
+                return "\(try await settlement.closeDuePeriods().map { "\($0.key) \($0.shortfall) \($0.slaCredit)" })"
             case .periodEnd(let consumer, let plan):
                 let receipt = try await settlement.chargePeriodEnd(consumer: consumer, plan: ledger.plan(id: plan, at: TestLedger.start)!,
                                                                    periodStart: TestLedger.periodStart, periodEnd: Timestamp(rfc3339: "2026-12-01T00:00:00Z")!)
@@ -376,6 +387,8 @@ public indirect enum DifferentialStep: Sendable, CustomStringConvertible {
     case advance(seconds: Int64, sweep: Bool)
     case periodStart(consumer: String, plan: String)
     case periodEnd(consumer: String, plan: String)
+    /// `closeDuePeriods()` at the clock's time.
+    case closeDue
     /// The payout run of the last week that has ended (`weeksBack` 0), or of a week before it.
     case payouts(weeksBack: Int, fault: PayoutFault)
     case crash
@@ -412,8 +425,11 @@ public indirect enum DifferentialStep: Sendable, CustomStringConvertible {
         case 21: self = .advance(seconds: Int64(take(1_200)), sweep: take(2) == 0)
         // Days at a time, so that weeks end and their payouts run within a sequence.
         case 20, 22: self = .advance(seconds: Int64(86_400 + take(4 * 86_400)), sweep: take(2) == 0)
-        case 23: self = take(2) == 0 ? .periodStart(consumer: consumer, plan: take(2) == 0 ? "metered" : "ent")
-                                     : .periodEnd(consumer: consumer, plan: take(2) == 0 ? "metered" : "ent")
+        // Period lines: the fee (the period registered), its end charged directly, or every due period closed
+        // (late settles, days late, then land in closed periods: adjustment lines).
+        case 23:
+            let plan = take(2) == 0 ? "metered" : "ent"
+            self = [.periodStart(consumer: consumer, plan: plan), .periodEnd(consumer: consumer, plan: plan), .closeDue][take(3)]
         case 24...26:
             let fault: PayoutFault = [.none, .timeoutAfterApplying, .crashBeforeSending][take(3)]
             self = .payouts(weeksBack: take(4) == 0 ? 1 : 0, fault: fault)
@@ -424,7 +440,7 @@ public indirect enum DifferentialStep: Sendable, CustomStringConvertible {
             // moving the clock twice is another step, not a retry).
             let inner = DifferentialStep(word: Int(truncatingIfNeeded: bits), index: index)
             switch inner {
-            case .purchase, .railPurchase, .reserve, .meter, .settle, .release, .periodStart, .periodEnd: self = .retry(inner)
+            case .purchase, .railPurchase, .reserve, .meter, .settle, .release, .periodStart, .periodEnd, .closeDue: self = .retry(inner)
             default: self = .crash
             }
         }
@@ -450,6 +466,7 @@ public indirect enum DifferentialStep: Sendable, CustomStringConvertible {
         case .advance(let s, let sweep): return "advance(\(s)s\(sweep ? ", sweep" : ""))"
         case .periodStart(let c, let p): return "periodStart(\(c), \(p))"
         case .periodEnd(let c, let p): return "periodEnd(\(c), \(p))"
+        case .closeDue: return "closeDue"
         case .payouts(let back, let fault): return "payouts(last ended week\(back > 0 ? " - \(back)" : ""), \(fault))"
         case .crash: return "crash"
         case .cutConnections: return "cutConnections"

@@ -258,6 +258,7 @@ extension SettlementConformance {
         let settlement = ledger.settlement
         var random = SplitMix64(seed: seed)
         var counts = PayoutInterleavingCounts()
+        var closes = 0
         let rail = RefusingRail()
         let firstWeek = instant("2026-11-02T00:00:00Z")
         let weekNanoseconds: Int64 = 7 * 86_400 * 1_000_000_000
@@ -302,7 +303,10 @@ extension SettlementConformance {
                 // (negative creator shares, maybe after the creator was paid: a debt netted later).
                 // The enterprise runs are priced in the period from 2026-11-01 (TestLedger): its end lines
                 // see their failures. Dated at most 2026-11-29, before the final run's week ends.
-                let start = TestLedger.periodStart
+                // A period closes once: the first close is the one the runs are priced in (later
+                // enterprise runs dated in it are late: adjustment lines); later ones are periods of their own.
+                let start = TestLedger.periodStart.adding(nanoseconds: closes == 0 ? 0 : Int64(step))!
+                closes += 1
                 let end = start.adding(nanoseconds: Int64(random.next() % 4 + 1) * weekNanoseconds)!
                 try await settlement.chargePeriodStart(consumer: "cus_pi", plan: ledger.plan("ent"), periodStart: start, idempotencyKey: "fee-\(step)")
                 try await settlement.chargePeriodEnd(consumer: "cus_pi", plan: ledger.plan("ent"), periodStart: start, periodEnd: end,

@@ -26,7 +26,7 @@ public struct TestLedger: Sendable {
 
     // MARK: The catalog
 
-    static let rules = """
+    public static let rules = """
         metering:
           standard:
             weights: { cpu_ms: 0.001, inference_calls: 0.5 }
@@ -40,7 +40,7 @@ public struct TestLedger: Sendable {
         reservation: 1.00
         """
 
-    static let plans = [
+    public static let plans = [
         // 7.00 a call: the race's reservations (the per-call estimate is the exact fee).
         "flat.yaml": """
         plan: flat

@@ -37,8 +37,13 @@ public struct SimulationSink: BillingSink {
     /// The row of the last line's day and that day's bounds (lines come in time order).
     private var currentDay: (index: Int, start: Timestamp, end: Timestamp)?
 
-    public init(catalog: CompiledCatalog, from: Timestamp?, to: Timestamp?) {
+    /// The currency the run reports (payouts floor to its minor unit); nil: the catalog's only currency, else cents.
+    private let payoutUnitMicros: Int64
+
+    public init(catalog: CompiledCatalog, from: Timestamp?, to: Timestamp?, currency: Currency? = nil) {
         self.catalog = catalog
+        let currencies = catalog.definition.currencies
+        payoutUnitMicros = (currency ?? (currencies.count == 1 ? currencies.first : nil)).map(PayoutAccumulator.unitMicros(of:)) ?? 10_000
         self.from = from
         self.to = to
         schedule = PayoutSchedule(catalog.definition.payouts)
@@ -247,7 +252,7 @@ public struct SimulationSink: BillingSink {
         }
         result.days = dayList.sorted { $0.day < $1.day }
         if let schedule {
-            var accumulator = PayoutAccumulator(schedule: schedule)
+            var accumulator = PayoutAccumulator(schedule: schedule, unitMicros: payoutUnitMicros)
             var reported: Set<ByteKey> = []
             for (creator, amounts) in creatorWeeks.enumerated() {
                 for (week, sum) in amounts.enumerated() where sum.micros != 0 || reportedCreatorWeeks[creator][week] {

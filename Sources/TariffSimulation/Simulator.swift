@@ -109,7 +109,7 @@ public enum Simulator {
     /// One pass over the trace: a report, or the late lines gathered for a second pass.
     private static func pass(_ path: String, catalog: CompiledCatalog, options: SimulationOptions, currency: Currency?, reading readingPass: ReadPass,
                              progress: ((Int) -> Void)?) throws(SimulationError) -> PassOutcome {
-        var processor = BillingProcessor(catalog: catalog, sink: SimulationSink(catalog: catalog, from: options.from, to: options.to),
+        var processor = BillingProcessor(catalog: catalog, sink: SimulationSink(catalog: catalog, from: options.from, to: options.to, currency: currency),
                                          entities: TraceEntities(), currency: currency)
         // The reader interns agents into its own copy of the tables (holding the catalog's agents
         // at the indexes the processor knows); the processor gets it back at the end.

@@ -42,6 +42,40 @@ struct LedgerCLITests {
         #expect(run.status == 0 && run.output.contains(" passed, 0 failed"))
     }
 
+    @Test("close: a replayed enterprise period closes at its end + late_usage_grace (1h), charging its shortfall once; verify passes")
+    func close() throws {
+        let directory = try Self.scratch()
+        let ledger = "sqlite:" + directory.appendingPathComponent("ledger.sqlite").path
+        let trace = directory.appendingPathComponent("trace.jsonl")
+        try """
+            {"type":"purchase","at":"2026-11-01T08:00:00Z","consumer":"cus_e","amount":"10000.00","id":"p1"}
+            {"type":"subscribe","at":"2026-11-01T09:00:00Z","consumer":"cus_e","plan":"research-enterprise"}
+            {"type":"execution","id":"exe_1","consumer":"cus_e","agent":"agt_research","started_at":"2026-11-02T10:00:00Z","ended_at":"2026-11-02T10:00:01Z","status":"succeeded","meters":{"cpu_ms":2000000}}
+
+            """.write(to: trace, atomically: true, encoding: .utf8)
+        var run = try CLITests.run(["ledger", "replay", "--ledger", ledger, "--usage", trace.path, "--format", "json"])
+        #expect(run.status == 0, "\(run.error)")
+        // The period (2026-11-01T09:00 to 2026-12-01T09:00) is not due before its end + 1h.
+        run = try CLITests.run(["ledger", "close", "--ledger", ledger, "--at", "2026-12-01T09:59:59Z", "--format", "json"])
+        #expect(run.status == 0 && run.output == #"{"currency":"USD","closed":[]}"# + "\n", "\(run.error)")
+        // Due: the commitment 5000.00 less the fee 2000.00 and 0 of usage (2000 CU in the free tier); one run, succeeded: no SLA credit.
+        run = try CLITests.run(["ledger", "close", "--ledger", ledger, "--at", "2026-12-01T10:00:00Z", "--format", "json"])
+        #expect(run.status == 0, "\(run.error)")
+        // closed_at is when the command ran (the wall clock).
+        #expect(run.output.hasPrefix(#"{"currency":"USD","closed":[{"consumer":"cus_e","plan":"research-enterprise","version":1,"period_start":"2026-11-01T09:00:00Z","period_end":"2026-12-01T09:00:00Z","closed_at":""#))
+        #expect(run.output.hasSuffix(#","shortfall":"3000.000000","sla_credit":"0.000000"}]}"# + "\n"))
+        run = try CLITests.run(["ledger", "balance", "--ledger", ledger, "--consumer", "cus_e", "--format", "json"])
+        // 10000.00 - 2000.00 - 3000.00.
+        #expect(run.output.contains(#""available":"5000.000000""#))
+        // Closed once: a second run finds nothing due.
+        run = try CLITests.run(["ledger", "close", "--ledger", ledger, "--at", "2026-12-02T00:00:00Z"])
+        #expect(run.status == 0 && run.output == "no period is due\n")
+        run = try CLITests.run(["ledger", "verify", "--ledger", ledger])
+        #expect(run.status == 0 && run.output.contains(" passed, 0 failed"), "\(run.output)")
+        run = try CLITests.run(["ledger", "close", "--ledger", ledger, "--at", "yesterday"])
+        #expect(run.status == 2 && run.error.contains("invalid_input"))
+    }
+
     @Test("purchase, balance, usage and verify print cli.md's JSON; bad input exits 2 with a message")
     func commands() throws {
         let ledger = "sqlite:" + (try Self.scratch()).appendingPathComponent("ledger.sqlite").path

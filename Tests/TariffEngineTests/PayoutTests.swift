@@ -52,4 +52,19 @@ struct PayoutTests {
         #expect(rows.map(\.carried.micros) == [8_123_457, 3_457, 0])
         #expect(rows[1].week.payDate == Self.date("2026-11-18"))
     }
+
+    @Test("payouts floor to the currency's minor unit: whole yen for JPY, cents for USD, 0.001 for a three-digit currency")
+    func minorUnit() throws {
+        let schedule = try #require(PayoutSchedule(PayoutCalendar()))
+        #expect(PayoutAccumulator.unitMicros(of: Currency(code: "JPY")!) == 1_000_000)
+        #expect(PayoutAccumulator.unitMicros(of: Currency(code: "USD")!) == 10_000)
+        #expect(PayoutAccumulator.unitMicros(of: Currency(code: "KWD")!) == 1_000)
+        var yen = PayoutAccumulator(schedule: schedule, unitMicros: PayoutAccumulator.unitMicros(of: Currency(code: "JPY")!))
+        // 266.4 yen earned in the week of 11-02: 266 paid, 0.4 carried; the next week 0.4 + 10.7 = 11.1: 11 paid, 0.1 carried.
+        yen.add(creator: "acct_y", at: Self.at("2026-11-03T00:00:00Z"), share: Money(micros: 266_400_000))
+        yen.add(creator: "acct_y", at: Self.at("2026-11-10T00:00:00Z"), share: Money(micros: 10_700_000))
+        let rows = try yen.rows()
+        #expect(rows.map(\.amount.micros) == [266_000_000, 11_000_000])
+        #expect(rows.map(\.carried.micros) == [400_000, 100_000])
+    }
 }

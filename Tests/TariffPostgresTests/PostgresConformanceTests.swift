@@ -28,6 +28,17 @@ struct PostgresConformanceTests {
         #expect(total.value.applied >= total.value.operations / 3 && total.value.settles >= 10 && total.value.charged >= 10, "\(total.value)")
     }
 
+    @Test("period close over random late arrivals: total = max(commitment, fee + usage) exactly, SLA credit recomputed")
+    func periodClose() async {
+        let total = Mutex(SettlementConformance.CloseCounts())
+        await propertyCheck(count: 15, input: Gen.int(in: 0...100_000)) { seed in
+            let counts = try await SettlementConformance.periodCloseProperty(PostgresTestServer.factory, seed: UInt64(seed))
+            total.withLock { $0.add(counts) }
+        }
+        let counts = total.withLock { $0 }
+        #expect(counts.late >= 20 && counts.creditBacks >= 3, "\(counts)")
+    }
+
     @Test("payouts over random interleavings of settles, late settles and runs: paid + owed = earnings")
     func payoutInterleavings() async {
         let total = Mutex(SettlementConformance.PayoutInterleavingCounts())

@@ -42,6 +42,15 @@ struct PostgresDifferentialTests {
         }, close: { backend in (backend as? PostgresBackend)?.shutdown() })
     }
 
+    @Test("a fixed sequence through period close on the three backends: closes, crashes, cut connections, late runs adjusted")
+    func closeScenario() async throws {
+        let counts = try await Differential.run(steps: Differential.closeSteps, subjects: [.memory(), Self.sqlite(), Self.postgres()])
+        #expect(counts.steps == Differential.closeSteps.count, "\(counts)")
+        // Three periods closed by closeDue (cus_a's ent and metered, cus_b's ent); exe_3 credits back
+        // shortfall and exe_5 (failed) changes the SLA credit of cus_a's ent period; exe_4 and exe_6 adjust theirs.
+        #expect(counts.closedPeriods == 3 && counts.adjustments >= 3, "\(counts)")
+    }
+
     @Test("random sequences with faults and cut connections: every answer and every snapshot equal after each step", .timeLimit(.minutes(5)))
     func differential() async throws {
         let total = Differential.Counts.Total()

@@ -34,6 +34,11 @@ struct FailingBackend: SettlementBackend {
     func refund(_ command: RefundCommand) async throws -> ReversalRecord { throw Self.failure }
     func completeRefund(key: String, reference: String?, failed: Bool, now: Timestamp) async throws -> ReversalRecord { throw Self.failure }
     func disputeLost(_ command: DisputeCommand) async throws -> ReversalRecord { throw Self.failure }
+    func openPeriod(_ record: PeriodCloseRecord) async throws -> PeriodCloseRecord { throw Self.failure }
+    func closePeriod(_ command: PeriodCloseCommand, lines: @escaping @Sendable (PeriodState) throws -> [PricedLine]) async throws -> PeriodChargeReceipt {
+        throw Self.failure
+    }
+    func periodCloses() async throws -> [PeriodCloseRecord] { throw Self.failure }
 }
 
 @Suite("Storage failures")

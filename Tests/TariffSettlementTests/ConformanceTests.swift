@@ -47,6 +47,19 @@ struct ConformanceTests {
         #expect(total.value.applied >= total.value.operations / 3 && total.value.settles >= 20 && total.value.charged >= 20, "\(total.value)")
     }
 
+    @Test("period close over random late arrivals: total = max(commitment, fee + usage) exactly, SLA credit recomputed", arguments: Backends.all)
+    func periodClose(_ backend: BackendFactory) async {
+        let total = Mutex(SettlementConformance.CloseCounts())
+        await propertyCheck(count: backend.name == "memory" ? 80 : 30, input: Gen.int(in: 0...100_000)) { seed in
+            let counts = try await SettlementConformance.periodCloseProperty(backend, seed: UInt64(seed))
+            total.withLock { $0.add(counts) }
+        }
+        let counts = total.withLock { $0 }
+        print("period close on \(backend.name): \(counts)")
+        // Over all the seeds: late runs, credit-backs, SLA credits that changed, totals past the commitment.
+        #expect(counts.late >= 60 && counts.creditBacks >= 10 && counts.slaChanges >= 5 && counts.beyondCommitment >= 10, "\(counts)")
+    }
+
     @Test("payouts over random interleavings of settles, late settles and runs: paid + owed = earnings", arguments: Backends.all)
     func payoutInterleavings(_ backend: BackendFactory) async {
         let total = Mutex(SettlementConformance.PayoutInterleavingCounts())

@@ -37,6 +37,16 @@ struct DifferentialTests {
         #expect(counts.applied >= counts.steps / 3 && counts.faults >= Self.runs, "\(counts)")
     }
 
+    @Test("a fixed sequence through period close: closes, a crash and a retry, late runs adjusted, the SLA credit recomputed")
+    func closeScenario() async throws {
+        let subjects: [Differential.Subject] = [.memory(), Self.sqlite()]
+        let counts = try await Differential.run(steps: Differential.closeSteps, subjects: subjects)
+        #expect(counts.steps == Differential.closeSteps.count, "\(counts)")
+        // Three periods closed by closeDue (cus_a's ent and metered, cus_b's ent); exe_3 credits back
+        // shortfall and exe_5 (failed) changes the SLA credit of cus_a's ent period; exe_4 and exe_6 adjust theirs.
+        #expect(counts.closedPeriods == 3 && counts.adjustments >= 3, "\(counts)")
+    }
+
     @Test("a fixed sequence: payouts with each rail fault, a late settle into a paid week, crashes and retries")
     func fixedScenario() async throws {
         let steps: [DifferentialStep] = [

@@ -68,3 +68,38 @@ struct SettlementUnitTests {
         #expect(throws: SettlementError.self) { try yen.minorUnits() }
     }
 }
+
+/// `late_usage_grace` of rules/ (settlement.md, "Periods close"): read, bounded, and what `close` waits for.
+@Suite("late_usage_grace")
+struct LateUsageGraceTests {
+    static func compile(_ grace: String) -> (catalog: CompiledCatalog?, diagnostics: [Diagnostic]) {
+        var sources = TestLedger.plans.map { CatalogSource(path: "plans/\($0.key)", text: $0.value, kind: .plan) }
+        sources.append(CatalogSource(path: "rules/rules.yaml", text: TestLedger.rules, kind: .rules))
+        sources.append(CatalogSource(path: "rules/close.yaml", text: "late_usage_grace: \(grace)\n", kind: .rules))
+        let compilation = CatalogLoader.compile(sources: sources)
+        return (compilation.catalog, compilation.diagnostics)
+    }
+
+    @Test("read from rules/ (default 1h); a period closes at its end plus it, not before")
+    func grace() async throws {
+        #expect(TestLedger.catalog.definition.lateUsageGraceNanoseconds == 3_600 * 1_000_000_000)
+        let catalog = try #require(Self.compile("90m").catalog)
+        #expect(catalog.definition.lateUsageGraceNanoseconds == 90 * 60 * 1_000_000_000)
+        let start = Timestamp(rfc3339: "2026-11-01T00:00:00Z")!, end = Timestamp(rfc3339: "2026-12-01T00:00:00Z")!
+        let settlement = Settlement(backend: InMemoryBackend(currency: TestLedger.usd), catalog: catalog, clock: ManualClock(start))
+        try await settlement.chargePeriodStart(consumer: "cus_g", plan: catalog.plan(id: "ent", at: start)!, periodStart: start, periodEnd: end)
+        #expect(try await settlement.closeDuePeriods(at: Timestamp(rfc3339: "2026-12-01T01:29:59.999999999Z")!).isEmpty)
+        #expect(try await settlement.closeDuePeriods(at: Timestamp(rfc3339: "2026-12-01T01:30:00Z")!).map(\.isClosed) == [true])
+        // 0s: a period closes at its end.
+        #expect(Self.compile("0s").catalog?.definition.lateUsageGraceNanoseconds == 0)
+    }
+
+    @Test("a value that is not a whole number and a unit, or beyond 400 days, is an error at its line")
+    func invalid() {
+        for bad in ["1.5h", "-1h", "1w", "h", "401d", "99999999999999d", "\"\""] {
+            let result = Self.compile(bad)
+            #expect(result.catalog == nil, "\(bad)")
+            #expect(result.diagnostics.contains { $0.code == "invalid-value" && $0.location.file == "rules/close.yaml" }, "\(bad): \(result.diagnostics)")
+        }
+    }
+}

@@ -348,4 +348,9 @@ struct TamperedBackend: SettlementBackend {
         try await inner.completeRefund(key: key, reference: reference, failed: failed, now: now)
     }
     func disputeLost(_ command: DisputeCommand) async throws -> ReversalRecord { try await inner.disputeLost(command) }
+    func openPeriod(_ record: PeriodCloseRecord) async throws -> PeriodCloseRecord { try await inner.openPeriod(record) }
+    func closePeriod(_ command: PeriodCloseCommand, lines: @escaping @Sendable (PeriodState) throws -> [PricedLine]) async throws -> PeriodChargeReceipt {
+        try await inner.closePeriod(command, lines: lines)
+    }
+    func periodCloses() async throws -> [PeriodCloseRecord] { await inner.periodCloses() }
 }

@@ -34,6 +34,8 @@ public struct CompilationState {
     public var splits: [SplitDefinition] = []
     public var payouts = PayoutCalendar()
     public var defaultReservation = PlanMoney(picos: 1_000_000_000_000)
+    /// `late_usage_grace:` of rules/, in nanoseconds.
+    public var lateUsageGraceNanoseconds = CatalogDefinition.defaultLateUsageGraceNanoseconds
     /// Names of rules/ definitions written with an error (reported there): a plan naming one
     /// reports nothing more, so one mistake makes one diagnostic.
     public var brokenMeterings: Set<String> = []
@@ -92,8 +94,9 @@ public struct Compiler: Sendable {
         let diagnostics = Diagnostic.sorted(state.diagnostics.diagnostics)
         guard !state.diagnostics.hasErrors else { return (nil, diagnostics) }
         let plans = state.plans.map(\.definition).sorted { ($0.id, $0.version) < ($1.id, $1.version) }
-        let catalog = CatalogDefinition(plans: plans, meterNames: state.meterNames, meterings: state.meterings,
+        var catalog = CatalogDefinition(plans: plans, meterNames: state.meterNames, meterings: state.meterings,
                                         splits: state.splits, payouts: state.payouts, defaultReservation: state.defaultReservation)
+        catalog.lateUsageGraceNanoseconds = state.lateUsageGraceNanoseconds
         // The last stage, verify-graph: what the plugins produced, checked against every invariant
         // the engine relies on (GraphVerifier). It runs on a catalog without errors only, so a
         // mistake the readers reported is not reported again as a graph violation.

@@ -10,7 +10,8 @@ struct ReadRulesStage: CompilerStage {
         var meteringEntries: [(name: String, location: SourceLocation, reader: MappingReader)] = []
         var payoutsSeen: SourceLocation?
         var reservationSeen: SourceLocation?
-        let sections = ["metering", "splits", "payouts", "reservation", "plugins"]
+        var graceSeen: SourceLocation?
+        let sections = ["metering", "splits", "payouts", "reservation", "late_usage_grace", "plugins"]
         var pluginEntries: [(source: CatalogSource, node: YAMLNode)] = []
         for (source, root) in state.documents where source.kind == .rules {
             guard let root else { state.rulesIncomplete = true; continue }
@@ -68,6 +69,14 @@ struct ReadRulesStage: CompilerStage {
                 } else {
                     reservationSeen = reservation.keyLocation
                     state.defaultReservation = reservation.value
+                }
+            }
+            if let grace = file.optional("late_usage_grace", .graceDuration) {
+                if let previous = graceSeen {
+                    diagnostics.error("duplicate-name", at: grace.keyLocation, "late_usage_grace is already defined at \(previous)")
+                } else {
+                    graceSeen = grace.keyLocation
+                    state.lateUsageGraceNanoseconds = grace.value
                 }
             }
             file.finish()
@@ -156,5 +165,22 @@ struct ReadRulesStage: CompilerStage {
         }
         reader.finish()
         return calendar
+    }
+}
+
+extension ValueType where Value == Int64 {
+    /// A grace period (`late_usage_grace`): a whole number and a unit, `90s`, `15m`, `1h`, `2d`;
+    /// zero allowed (close at the end); at most 400 days. In nanoseconds.
+    static var graceDuration: ValueType<Int64> {
+        .scalar("a duration such as 1h", optionType: .schema(["type": "string", "pattern": "^[0-9]+[smhd]$"])) { text, location, diagnostics in
+            let seconds: [Character: Int64] = ["s": 1, "m": 60, "h": 3_600, "d": 86_400]
+            let maximumSeconds: Int64 = 400 * 86_400
+            guard let unit = text.last, let perUnit = seconds[unit], text.count >= 2, text.dropLast().allSatisfy({ $0.isASCII && $0.isNumber }),
+                  text.count <= 12, let count = Int64(text.dropLast()), count <= maximumSeconds / perUnit else {
+                diagnostics.error("invalid-value", at: location, "'\(text)' is not a duration: write a whole number and a unit (s, m, h, d), at most 400d, e.g. 1h")
+                return nil
+            }
+            return count * perUnit * 1_000_000_000
+        }
     }
 }

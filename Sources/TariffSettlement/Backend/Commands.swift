@@ -139,6 +139,9 @@ public struct SettleCommand: Sendable, Hashable {
     public var endedAt: Timestamp
     public var failed: Bool
     public var now: Timestamp
+    /// The period's end lines as a function of its state: a settle into a closed period writes
+    /// the adjustments they give (nil: the plan has none, or the caller prices no period end).
+    public var periodEnd: PeriodEndPricing? = nil
     public init(execution: String, fingerprint: String, consumer: String, agent: String, creator: String, plan: String, version: Int, period: PeriodKey?,
                 endedAt: Timestamp, failed: Bool, now: Timestamp) {
         self.execution = execution

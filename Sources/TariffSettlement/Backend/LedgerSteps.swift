@@ -143,7 +143,13 @@ public enum LedgerSteps {
                                           plan: command.plan, version: command.version, execution: command.execution, computeUnits: priced.computeUnits,
                                           billed: priced.billed, charged: collected.charged, uncollected: collected.uncollected, split: collected.split,
                                           failed: command.failed, datedAt: command.endedAt))
-            if let stateKey { try store.savePeriodState(stateKey, priced.state) }
+            if let stateKey {
+                try store.savePeriodState(stateKey, priced.state)
+                // A late execution into a closed period: its adjustment lines in the same step.
+                if let pricing = command.periodEnd, let record = try store.periodClose(stateKey), record.isClosed {
+                    try applyAdjustments(command, pricing: pricing, state: priced.state, record: record, consumer: &consumer, in: &store)
+                }
+            }
             receipt.billed = priced.billed
             receipt.charged = collected.charged
             receipt.uncollected = collected.uncollected
@@ -232,7 +238,12 @@ public enum LedgerSteps {
 
     /// Gives back every hold past its expiry at `now`.
     public static func expireHolds<Store: LedgerStore>(at now: Timestamp, in store: inout Store) throws -> Int {
-        let due = try store.expiredHolds(consumer: nil, at: now)
+        // By consumer (bytes), then execution: the order PostgreSQL's sweep writes them in (it
+        // locks and sweeps one consumer at a time), so every backend appends the same entries in
+        // the same order.
+        let due = try store.expiredHolds(consumer: nil, at: now).sorted {
+            $0.consumer.bytesEqual($1.consumer) ? $0.execution.bytesPrecede($1.execution) : $0.consumer.bytesPrecede($1.consumer)
+        }
         var consumers: [ByteKey: ConsumerRecord] = [:]
         for hold in due {
             guard var consumer = try consumers[ByteKey(hold.consumer)] ?? store.consumer(hold.consumer) else { continue }

@@ -42,4 +42,9 @@ public protocol LedgerStore {
     /// Every refund and dispute of one purchase.
     mutating func reversals(ofPurchase key: String) throws -> [ReversalRecord]
     mutating func saveReversal(_ record: ReversalRecord, isNew: Bool) throws
+    /// A billing period registered or closed (`PeriodCloseRecord`), by its state's key.
+    mutating func periodClose(_ key: String) throws -> PeriodCloseRecord?
+    mutating func savePeriodClose(_ record: PeriodCloseRecord, isNew: Bool) throws
+    /// What the consumer still owes: the uncollected of its charge lines, summed exactly.
+    mutating func consumerUncollected(_ consumer: String) throws -> Int128
 }

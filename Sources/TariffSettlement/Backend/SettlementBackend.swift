@@ -154,6 +154,20 @@ public protocol SettlementBackend: Sendable {
     /// Every row, for `verify` and for tests.
     func snapshot() async throws -> LedgerSnapshot
 
+    // MARK: Period close (settlement.md, "Periods close")
+
+    /// Registers an open period with its scheduled end (`LedgerSteps.openPeriod`); idempotent.
+    func openPeriod(_ record: PeriodCloseRecord) async throws -> PeriodCloseRecord
+
+    /// Charges a period's end lines computed inside the step and records it closed, in one step
+    /// (`LedgerSteps.closePeriod`). A later settle of an execution dated in it (`SettleCommand.periodEnd`)
+    /// writes adjustment lines in its own step (`LedgerSteps.applyAdjustments`).
+    /// - throws: `idempotency_conflict`, `out_of_range`, or what `lines` throws.
+    func closePeriod(_ command: PeriodCloseCommand, lines: @escaping @Sendable (PeriodState) throws -> [PricedLine]) async throws -> PeriodChargeReceipt
+
+    /// Every registered or closed period, by key.
+    func periodCloses() async throws -> [PeriodCloseRecord]
+
     /// Every consumer's id, in byte order (default: from `snapshot()`).
     func consumerIDs() async throws -> [String]
 

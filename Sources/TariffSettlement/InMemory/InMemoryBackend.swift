@@ -132,6 +132,18 @@ extension InMemoryBackend: SettlementBackend {
         try step { try LedgerSteps.disputeLost(command, in: &$0) }
     }
 
+    public func openPeriod(_ record: PeriodCloseRecord) throws -> PeriodCloseRecord {
+        try step { try LedgerSteps.openPeriod(record, in: &$0) }
+    }
+
+    public func closePeriod(_ command: PeriodCloseCommand, lines: @escaping @Sendable (PeriodState) throws -> [PricedLine]) throws -> PeriodChargeReceipt {
+        try step { try LedgerSteps.closePeriod(command, lines: lines, in: &$0) }
+    }
+
+    public func periodCloses() -> [PeriodCloseRecord] {
+        state.closes.values.sorted { $0.key.bytesPrecede($1.key) }
+    }
+
     public func payouts(weekStart: CivilDate) -> [PayoutRecord] {
         state.payouts.values.filter { $0.weekStart == weekStart }.sorted { $0.creator.bytesPrecede($1.creator) }
     }
@@ -141,7 +153,7 @@ extension InMemoryBackend: SettlementBackend {
     }
 
     public func snapshot() -> LedgerSnapshot {
-        LedgerSnapshot(
+        var snapshot = LedgerSnapshot(
             currency: currency,
             consumers: state.consumers.values.sorted { $0.id.bytesPrecede($1.id) },
             holds: state.holds.values.sorted { $0.execution.bytesPrecede($1.execution) },
@@ -152,6 +164,8 @@ extension InMemoryBackend: SettlementBackend {
             periods: state.periods.map { PeriodRecord(key: $0.key.string, state: $0.value) }.sorted { $0.key.bytesPrecede($1.key) },
             purchases: state.purchases.values.sorted { $0.key.bytesPrecede($1.key) },
             reversals: state.reversals.values.sorted { $0.key.bytesPrecede($1.key) })
+        snapshot.closes = periodCloses()
+        return snapshot
     }
 }
 
@@ -170,6 +184,7 @@ struct MemoryState {
     var charges: [ChargeRecord] = []
     var purchases: [ByteKey: PurchaseRecord] = [:]
     var reversals: [ByteKey: ReversalRecord] = [:]
+    var closes: [ByteKey: PeriodCloseRecord] = [:]
 
     mutating func setHold(_ execution: ByteKey, _ hold: HoldRecord?) {
         let consumer = (hold?.consumer ?? holds[execution]?.consumer).map(ByteKey.init)
@@ -201,6 +216,7 @@ struct MemoryStore: LedgerStore {
         case charges(Int)
         case purchase(ByteKey, PurchaseRecord?)
         case reversal(ByteKey, ReversalRecord?)
+        case close(ByteKey, PeriodCloseRecord?)
     }
 
     init(state: MemoryState, currency: Currency) {
@@ -221,6 +237,7 @@ struct MemoryStore: LedgerStore {
             case .charges(let count): state.charges.removeSubrange(count...)
             case .purchase(let key, let old): state.purchases[key] = old
             case .reversal(let key, let old): state.reversals[key] = old
+            case .close(let key, let old): state.closes[key] = old
             }
         }
     }
@@ -317,6 +334,20 @@ struct MemoryStore: LedgerStore {
         let key = ByteKey(record.key)
         undo.append(.reversal(key, state.reversals[key]))
         state.reversals[key] = record
+    }
+
+    func periodClose(_ key: String) -> PeriodCloseRecord? { state.closes[ByteKey(key)] }
+
+    mutating func savePeriodClose(_ record: PeriodCloseRecord, isNew: Bool) {
+        let key = ByteKey(record.key)
+        undo.append(.close(key, state.closes[key]))
+        state.closes[key] = record
+    }
+
+    func consumerUncollected(_ consumer: String) -> Int128 {
+        var total = Int128(0)
+        for charge in state.charges where charge.consumer.bytesEqual(consumer) { total += Int128(charge.uncollected.micros) }
+        return total
     }
 
     mutating func append(_ entry: Entry) {

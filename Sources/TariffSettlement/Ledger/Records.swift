@@ -91,6 +91,14 @@ public struct ChargeRecord: Sendable, Hashable {
     public enum Kind: String, Sendable, Hashable, CaseIterable {
         case execution, fee, shortfall
         case slaCredit = "sla_credit"
+        /// A late execution in a closed period: the shortfall it credits back (negative), dated at
+        /// the period's end (settlement.md, "Periods close").
+        case shortfallAdjustment = "shortfall_adjustment"
+        /// The difference of a closed period's SLA credit recomputed with a late execution.
+        case slaAdjustment = "sla_adjustment"
+
+        /// Written by a late settle into a closed period, not under a period key.
+        public var isAdjustment: Bool { self == .shortfallAdjustment || self == .slaAdjustment }
     }
 
     /// Position in the ledger, assigned on append.
@@ -252,6 +260,8 @@ public struct LedgerSnapshot: Sendable, Hashable {
     public var purchases: [PurchaseRecord]
     /// Refunds and disputes, by key.
     public var reversals: [ReversalRecord]
+    /// Every registered or closed billing period, by key.
+    public var closes: [PeriodCloseRecord] = []
 
     public init(currency: Currency, consumers: [ConsumerRecord] = [], holds: [HoldRecord] = [], entries: [Entry] = [], charges: [ChargeRecord] = [],
                 operations: [OperationRecord] = [], payouts: [PayoutRecord] = [], periods: [PeriodRecord] = [], purchases: [PurchaseRecord] = [],

@@ -165,7 +165,7 @@ enum LedgerVerifier {
         // A period key (fees, period-end lines) is applied once: its lines add up to the one result
         // recorded under it. Lines written twice under one key (or under no recorded key) do not.
         var periodLines: [ByteKey: [Int128]] = [:]
-        for record in ledger.charges where record.kind != .execution {
+        for record in ledger.charges where record.kind != .execution && !record.kind.isAdjustment {
             let sums = periodLines[ByteKey(record.operation)] ?? [0, 0, 0]
             periodLines[ByteKey(record.operation)] = [sums[0] + Int128(record.billed.micros), sums[1] + Int128(record.charged.micros),
                                              sums[2] + Int128(record.uncollected.micros)]
@@ -269,6 +269,60 @@ enum LedgerVerifier {
             if payout.failure != nil, payout.reference != nil { failures.add("\(payout.key) failed but is marked sent (\(payout.reference ?? ""))") }
         }
         report.invariants.append(.init(number: 8, name: "no payout sent for zero or twice for one creator and week", failures: failures.list))
+
+        // 9. Every adjustment line belongs to a closed period (dated at its end, after its close),
+        // and each closed period's total before SLA credits (fee + usage + shortfall, less what
+        // adjustments credited back) is max(commitment, fee + usage charges), from its lines; its
+        // record holds what its shortfall and SLA lines add up to.
+        failures = Failures()
+        // Executions and adjustments belong to the period their hold was priced in; end lines
+        // to the period of their consumer and plan that ends where they are dated.
+        var periodIndex: [ByteKey: Int] = [:], periodsOf: [ByteKey: [Int]] = [:]
+        for (index, record) in ledger.closes.enumerated() {
+            periodIndex[ByteKey(record.key)] = index
+            periodsOf[ByteKey(record.consumer + "\u{1F}" + record.plan), default: []].append(index)
+        }
+        var usage = [Int128](repeating: 0, count: ledger.closes.count), shortfall = usage, credit = usage
+        if !ledger.closes.isEmpty {
+            for charge in ledger.charges where charge.kind != .fee {
+                let found: Int?
+                if charge.kind == .execution || charge.kind.isAdjustment {
+                    let hold = charge.execution.flatMap { holdsByExecution[ByteKey($0)] }
+                    found = hold.flatMap { hold in
+                        hold.periodStart.flatMap { periodIndex[ByteKey(PeriodKey(consumer: hold.consumer, plan: hold.plan, start: $0).rawValue)] }
+                    }
+                } else {
+                    found = periodsOf[ByteKey(charge.consumer + "\u{1F}" + charge.plan)]?.first { ledger.closes[$0].end == charge.datedAt }
+                }
+                guard let index = found, !charge.kind.isAdjustment || (ledger.closes[index].isClosed && ledger.closes[index].end == charge.datedAt) else {
+                    if charge.kind.isAdjustment { failures.add("adjustment line \(charge.sequence) (\(charge.operation)) belongs to no closed period") }
+                    continue
+                }
+                let billed = Int128(charge.billed.micros)
+                switch charge.kind {
+                case .execution: usage[index] += billed
+                case .shortfall, .shortfallAdjustment: shortfall[index] += billed
+                case .slaCredit, .slaAdjustment: credit[index] += billed
+                case .fee: break
+                }
+            }
+        }
+        for (index, period) in ledger.closes.enumerated() where period.isClosed {
+            let name = "\(SafeText.escaping(period.consumer))/\(SafeText.escaping(period.plan))/\(period.start.rfc3339)"
+            // The fees its end lines were computed over (what its start lines billed).
+            let billed = Int128(period.fees.micros) + usage[index]
+            let expected = max(Int128(period.commitment?.micros ?? 0), billed)
+            if billed + shortfall[index] != expected {
+                failures.add("period \(name): fee + usage \(Self.text(billed)) + shortfall \(Self.text(shortfall[index])) = \(Self.text(billed + shortfall[index])), "
+                             + "not max(commitment, fee + usage) = \(Self.text(expected))")
+            }
+            if shortfall[index] != Int128(period.shortfall.micros) || credit[index] != Int128(period.slaCredit.micros) {
+                failures.add("period \(name) records shortfall \(period.shortfall) and SLA credit \(period.slaCredit); its lines add up to "
+                             + "\(Self.text(shortfall[index])) and \(Self.text(credit[index]))")
+            }
+        }
+        report.invariants.append(.init(number: 9, name: "every adjustment line belongs to a closed period; a closed period totals max(commitment, fee + usage)",
+                                       failures: failures.list))
         return report
     }
 

@@ -129,10 +129,11 @@ public struct Settlement: Sendable {
         let periodStart = request.period.map { $0.start } ?? hold.periodStart
         let input = ExecutionInput(meters: request.meters, failed: request.failed, endedAt: request.endedAt)
         let rule = plan.split.rule
-        let command = SettleCommand(execution: request.execution, fingerprint: Self.settleFingerprint(request, periodStart: periodStart, catalog: catalog),
+        var command = SettleCommand(execution: request.execution, fingerprint: Self.settleFingerprint(request, periodStart: periodStart, catalog: catalog),
                                     consumer: hold.consumer, agent: plan.agent, creator: plan.creator, plan: plan.id, version: plan.version,
                                     period: periodStart.map { PeriodKey(consumer: hold.consumer, plan: plan.id, start: $0) }, endedAt: request.endedAt,
                                     failed: request.failed, now: clock.now())
+        if periodStart != nil { command.periodEnd = Self.periodEndPricing(catalog, handle, plan) }
         let receipt = try await backend.settle(command) { state in
             let result = catalog.price(handle, input, state: state)
             return PricedCharge(billed: result.charge, split: result.split, rule: rule, computeUnits: result.computeUnits, state: result.state,
@@ -163,13 +164,21 @@ public struct Settlement: Sendable {
 
     /// Charges a period's start lines (the fee) without a hold: up to `available`, the rest
     /// uncollected. Dated at the period start. Key: `period-start:CONSUMER:PLAN:START` by default.
+    /// With `periodEnd` (its scheduled end) the period is registered first, open: `closeDuePeriods`
+    /// closes it at that end plus `late_usage_grace` (settlement.md, "Periods close").
     @discardableResult
-    public func chargePeriodStart(consumer: String, plan handle: PlanHandle, periodStart: Timestamp, idempotencyKey: String? = nil) async throws -> PeriodChargeReceipt {
+    public func chargePeriodStart(consumer: String, plan handle: PlanHandle, periodStart: Timestamp, periodEnd: Timestamp? = nil,
+                                  idempotencyKey: String? = nil) async throws -> PeriodChargeReceipt {
         try Self.validate(consumer, "consumer id")
         let (catalog, plan) = try resolve(handle)
         try checkCurrency(plan.currency, "plan \(plan.id)")
         let key = idempotencyKey ?? "period-start:\(consumer):\(plan.id):\(periodStart.rfc3339)"
         try Self.validate(key, "idempotency key")
+        if let periodEnd {
+            guard periodStart <= periodEnd else { throw SettlementError(.invalidInput, "a period cannot end before it starts") }
+            _ = try await backend.openPeriod(try periodRecord(consumer: consumer, catalog: catalog, handle: handle, plan: plan, start: periodStart,
+                                                              end: periodEnd, fees: nil))
+        }
         let rule = plan.split.rule
         let lines = catalog.periodStartLines(handle).map { PricedLine(kind: .fee, amount: $0.amount, split: $0.split, rule: rule) }
         let command = PeriodChargeCommand(key: key, fingerprint: "start;consumer=\(consumer);plan=\(plan.id)@\(plan.version);period=\(periodStart.nanosecondsSinceEpoch)",
@@ -181,6 +190,9 @@ public struct Settlement: Sendable {
     /// Charges a period's end lines (commitment shortfall, SLA credit) computed from the period
     /// state read in the same step. `fees`: what the period's start lines billed (default: the
     /// plan's fee). Dated at the period end. Key: `period-end:CONSUMER:PLAN:START` by default.
+    /// This is the period's close (settlement.md, "Periods close"): in the same step the period is
+    /// recorded closed at `periodEnd`, and a later settle of a run dated in it writes adjustment
+    /// lines. A period closes once: another key for a closed period is `idempotency_conflict`.
     @discardableResult
     public func chargePeriodEnd(consumer: String, plan handle: PlanHandle, periodStart: Timestamp, periodEnd: Timestamp, fees: Money? = nil,
                                 idempotencyKey: String? = nil) async throws -> PeriodChargeReceipt {
@@ -195,16 +207,63 @@ public struct Settlement: Sendable {
             planFees = try SettlementMath.add(planFees, line.amount, "the period's fees")
         }
         let billedFees = fees ?? planFees
-        let rule = plan.split.rule
         let fingerprint = "end;consumer=\(consumer);plan=\(plan.id)@\(plan.version);period=\(periodStart.nanosecondsSinceEpoch)-\(periodEnd.nanosecondsSinceEpoch);fees=\(billedFees.micros)"
         let command = PeriodChargeCommand(key: key, fingerprint: fingerprint, consumer: consumer, agent: plan.agent, creator: plan.creator, plan: plan.id,
                                           version: plan.version, period: PeriodKey(consumer: consumer, plan: plan.id, start: periodStart),
                                           datedAt: periodEnd, now: clock.now())
-        return try await backend.chargePeriod(command) { state in
-            catalog.periodEndLines(handle, state: state, fees: billedFees).map {
+        let record = try periodRecord(consumer: consumer, catalog: catalog, handle: handle, plan: plan, start: periodStart, end: periodEnd, fees: billedFees)
+        let pricing = Self.periodEndPricing(catalog, handle, plan)
+        return try await backend.closePeriod(PeriodCloseCommand(charge: command, record: record)) { state in try pricing.lines(state, billedFees) }
+    }
+
+    /// The period's record as registered (open) or closed.
+    func periodRecord(consumer: String, catalog: CompiledCatalog, handle: PlanHandle, plan: PlanDefinition, start: Timestamp, end: Timestamp,
+                      fees: Money?) throws -> PeriodCloseRecord {
+        var planFees = Money.zero
+        for line in catalog.periodStartLines(handle) { planFees = try SettlementMath.add(planFees, line.amount, "the period's fees") }
+        return PeriodCloseRecord(key: PeriodKey(consumer: consumer, plan: plan.id, start: start).rawValue, consumer: consumer, plan: plan.id,
+                                 version: plan.version, agent: plan.agent, creator: plan.creator, start: start, end: end, fees: fees ?? planFees,
+                                 commitment: catalog.commitment(handle))
+    }
+
+    /// A plan's end lines as a function of (state, fees), for the close and for late settles.
+    static func periodEndPricing(_ catalog: CompiledCatalog, _ handle: PlanHandle, _ plan: PlanDefinition) -> PeriodEndPricing {
+        let rule = plan.split.rule
+        return PeriodEndPricing(identity: "\(plan.id)@\(plan.version)", rule: rule) { state, fees in
+            catalog.periodEndLines(handle, state: state, fees: fees).map {
                 PricedLine(kind: $0.kind == .shortfall ? .shortfall : .slaCredit, amount: $0.amount, split: $0.split, rule: rule)
             }
         }
+    }
+
+    /// The grace after a period's end before it closes (`late_usage_grace` of rules/, default 1h).
+    public var lateUsageGraceNanoseconds: Int64 {
+        catalog?.definition.lateUsageGraceNanoseconds ?? CatalogDefinition.defaultLateUsageGraceNanoseconds
+    }
+
+    /// Closes every registered period due at `at` (default: now): its end plus `late_usage_grace`
+    /// at or before `at`; each charges its end lines (commitment shortfall, SLA credit) computed
+    /// from the period's state, dated at its end, and is recorded closed (`tariff ledger close`).
+    /// Each period is closed once, by its `period-end:` key, however many runs overlap.
+    /// - returns: the periods this call found due, as recorded after their close.
+    /// - throws: `invalid_input` (a period's plan version is not in the catalog).
+    @discardableResult
+    public func closeDuePeriods(at instant: Timestamp? = nil) async throws -> [PeriodCloseRecord] {
+        guard let catalog else { throw SettlementError(.invalidInput, "closing periods needs a catalog; this ledger was opened without one") }
+        let now = instant ?? clock.now()
+        let grace = lateUsageGraceNanoseconds
+        var closing = Set<ByteKey>()
+        for record in try await backend.periodCloses() where !record.isClosed {
+            // An end so late that end + grace leaves the range never closes (it is not due in this range).
+            guard let due = record.end.adding(nanoseconds: grace), due <= now else { continue }
+            guard let handle = catalog.plan(id: record.plan, version: record.version) else {
+                throw SettlementError(.invalidInput, "plan \(record.plan) version \(record.version) of the period \(record.key) is not in the catalog")
+            }
+            try await chargePeriodEnd(consumer: record.consumer, plan: handle, periodStart: record.start, periodEnd: record.end, fees: record.fees)
+            closing.insert(ByteKey(record.key))
+        }
+        guard !closing.isEmpty else { return [] }
+        return try await backend.periodCloses().filter { closing.contains(ByteKey($0.key)) }
     }
 
     // MARK: Validation
