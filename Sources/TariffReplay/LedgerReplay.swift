@@ -14,6 +14,10 @@ public struct ReplayReport: Sendable {
     public var balances: [Balance]
     /// What the replay billed beyond the consumers' credits (fees and charges that found too little).
     public var uncollected: Money
+    /// Ledger steps applied (purchases, period charges, executions), and the most in one batch
+    /// (`SettlementBackend.apply`; at most `LedgerReplay.maximumBatch`).
+    public var steps = 0
+    public var largestBatch = 0
 }
 
 /// One of `count` replays of the same trace run at once (each in its own process, on any machine)
@@ -62,6 +66,9 @@ public struct ReplayShard: Sendable, Hashable, CustomStringConvertible {
 /// trace's time). Every step has a key derived from the trace, and refusals are recorded, so a
 /// replay stopped at any point (even by SIGKILL) and run again ends in the same ledger.
 public enum LedgerReplay {
+    /// The most ledger steps applied in one batch (one transaction on SQLite).
+    public static var maximumBatch: Int { Driver.maximumBatch }
+
     public static func run(trace path: String, catalog: CompiledCatalog, backend: any SettlementBackend, options: SimulationOptions,
                            shard: ReplayShard? = nil, progress: (@Sendable (Int) -> Void)? = nil) async throws -> ReplayReport {
         let currency: Currency?
@@ -130,8 +137,11 @@ public enum LedgerReplay {
             balances.append(try await backend.balance(consumer: consumer, at: clock.now()))
         }
         let uncollected = try await backend.uncollectedTotal().money("the ledger's uncollected total").micros
-        return ReplayReport(simulation: report, refusedForCredits: driver.refusedForCredits.values.reduce(0, +), balances: balances,
-                            uncollected: Money(micros: uncollected))
+        var replay = ReplayReport(simulation: report, refusedForCredits: driver.refusedForCredits.values.reduce(0, +), balances: balances,
+                                  uncollected: Money(micros: uncollected))
+        replay.steps = driver.appliedSteps
+        replay.largestBatch = driver.largestBatch
+        return replay
     }
 }
 

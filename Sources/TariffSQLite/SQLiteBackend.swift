@@ -54,6 +54,11 @@ public final class SQLiteBackend {
         case readOnly
     }
 
+    /// The writer connection's page cache: the most a ledger of any size holds in its pages.
+    public static let writerCacheKibibytes = 16_384
+    /// Each reader connection's page cache.
+    public static let readerCacheKibibytes = 2_048
+
     static func synchronousPragma(_ durability: Durability) -> String { durability == .full ? "FULL" : "NORMAL" }
 
     /// The currency a new ledger keeps when none is asked for.
@@ -86,8 +91,11 @@ public final class SQLiteBackend {
             // Checkpoint every ~40 MB of WAL rather than every 4 MB: a checkpoint copies each page once
             // however often it changed, and the same pages (balances, index pages) change in every commit.
             try db.execute(sql: "PRAGMA wal_autocheckpoint = 10000")
-            // 64 MiB of page cache, so a group commit's pages stay in memory until its commit.
-            try db.execute(sql: "PRAGMA cache_size = -65536")
+            // A bounded page cache (issue 12: replay's memory followed the ledger's size, 0.5 KB per
+            // event, while the cache filled its former 64 MiB): pages beyond it are read again from
+            // the kernel's file cache, outside the process. The writer keeps a group commit's pages
+            // until its commit; a reader scans (usage, verify, replay's summary) through a little.
+            try db.execute(sql: "PRAGMA cache_size = -\(db.configuration.readonly ? Self.readerCacheKibibytes : Self.writerCacheKibibytes)")
         }
         self.configuration = configuration
         self.access = access
@@ -252,6 +260,11 @@ public final class SQLiteBackend {
     /// `PRAGMA synchronous` as the backend's connections run it (2 is FULL, 1 NORMAL).
     public func synchronousSetting() async throws -> Int {
         try await read { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
+    }
+
+    /// `PRAGMA cache_size` as a reader connection runs it (negative: KiB).
+    public func readerCacheSetting() async throws -> Int {
+        try await read { db in try Int.fetchOne(db, sql: "PRAGMA cache_size") ?? 0 }
     }
 
     fileprivate func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
