@@ -287,6 +287,14 @@ public final class PostgresBackend: SettlementBackend {
 
     // MARK: Steps
 
+    /// A batch applied one step at a time (`applyOneByOne`): each step is its own server-side
+    /// transaction with its retries (the reserves and per-call settles still share round trips with
+    /// concurrent ones through the step batchers). Correct, not fast: one commit per step, where
+    /// the SQLite backend commits a batch once.
+    public func apply(_ steps: [LedgerStep]) async throws -> [Result<LedgerStepOutcome, SettlementError>] {
+        try await applyOneByOne(steps)
+    }
+
     public func purchase(_ command: PurchaseCommand) async throws -> PurchaseReceipt {
         let key = "purchase:" + command.key
         let row = try await step { [self] in

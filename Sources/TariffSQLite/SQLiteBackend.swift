@@ -54,6 +54,11 @@ public final class SQLiteBackend {
         case readOnly
     }
 
+    /// The writer connection's page cache: the most a ledger of any size holds in its pages.
+    public static let writerCacheKibibytes = 16_384
+    /// Each reader connection's page cache.
+    public static let readerCacheKibibytes = 2_048
+
     static func synchronousPragma(_ durability: Durability) -> String { durability == .full ? "FULL" : "NORMAL" }
 
     /// The currency a new ledger keeps when none is asked for.
@@ -86,8 +91,11 @@ public final class SQLiteBackend {
             // Checkpoint every ~40 MB of WAL rather than every 4 MB: a checkpoint copies each page once
             // however often it changed, and the same pages (balances, index pages) change in every commit.
             try db.execute(sql: "PRAGMA wal_autocheckpoint = 10000")
-            // 64 MiB of page cache, so a group commit's pages stay in memory until its commit.
-            try db.execute(sql: "PRAGMA cache_size = -65536")
+            // A bounded page cache (issue 12: replay's memory followed the ledger's size, 0.5 KB per
+            // event, while the cache filled its former 64 MiB): pages beyond it are read again from
+            // the kernel's file cache, outside the process. The writer keeps a group commit's pages
+            // until its commit; a reader scans (usage, verify, replay's summary) through a little.
+            try db.execute(sql: "PRAGMA cache_size = -\(db.configuration.readonly ? Self.readerCacheKibibytes : Self.writerCacheKibibytes)")
         }
         self.configuration = configuration
         self.access = access
@@ -214,6 +222,35 @@ public final class SQLiteBackend {
         }
     }
 
+    /// Runs write steps in order in one transaction (`GroupCommitWriter.writeBatch`). Before the
+    /// writer is open, the batch is first tried on a read-only connection, as `step` tries one
+    /// step: when every step is answered or refused without writing (a replay run again), the
+    /// file is left as it was.
+    fileprivate func batch<T: Sendable>(_ bodies: [@Sendable (inout SQLiteStore) throws -> T]) async throws -> [Result<T, any Error>] {
+        if let open = writer.withLock({ $0 }) { return try await open.writeBatch(bodies) }
+        guard access == .readWrite else { throw SettlementError(.storage, "the ledger at \(Redaction.url(path)) is open read-only") }
+        let currency = currency
+        let dryRun: [Result<T, any Error>]?
+        do {
+            dryRun = try await pool.read { db -> [Result<T, any Error>]? in
+                var store = SQLiteStore(db: db, currency: currency, statements: StatementCache())
+                var results: [Result<T, any Error>] = []
+                for body in bodies {
+                    do { results.append(.success(try body(&store))) } catch let error as SettlementError where error.code != .storage {
+                        results.append(.failure(error))
+                    } catch {
+                        return nil
+                    }
+                }
+                return results
+            }
+        } catch {
+            dryRun = nil
+        }
+        if let dryRun { return dryRun }
+        return try await openWriter().writeBatch(bodies)
+    }
+
     private enum DryRun<T: Sendable>: Sendable {
         case answered(T)
         case refused(SettlementError)
@@ -223,6 +260,11 @@ public final class SQLiteBackend {
     /// `PRAGMA synchronous` as the backend's connections run it (2 is FULL, 1 NORMAL).
     public func synchronousSetting() async throws -> Int {
         try await read { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
+    }
+
+    /// `PRAGMA cache_size` as a reader connection runs it (negative: KiB).
+    public func readerCacheSetting() async throws -> Int {
+        try await read { db in try Int.fetchOne(db, sql: "PRAGMA cache_size") ?? 0 }
     }
 
     fileprivate func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
@@ -238,6 +280,16 @@ public final class SQLiteBackend {
 
 extension SQLiteBackend: SettlementBackend {
     // MARK: Steps (group-committed writes)
+
+    /// The batch in one transaction, each step in its own savepoint, one commit (one fsync).
+    public func apply(_ steps: [LedgerStep]) async throws -> [Result<LedgerStepOutcome, SettlementError>] {
+        let bodies: [@Sendable (inout SQLiteStore) throws -> LedgerStepOutcome] = steps.map { step in { try LedgerSteps.apply(step, in: &$0) } }
+        return try await batch(bodies).map { result in
+            result.mapError { error in
+                (GroupCommitWriter.settlementError(error) as? SettlementError) ?? SettlementError(.storage, "\(error)")
+            }
+        }
+    }
 
     public func purchase(_ command: PurchaseCommand) async throws -> PurchaseReceipt {
         try await step { try LedgerSteps.purchase(command, in: &$0) }
@@ -468,11 +520,28 @@ final class GroupCommitWriter: Sendable {
     /// The most steps in one commit: bounds a transaction's size and the latency of its first step.
     static let maximumBatch = 4_096
 
-    /// One step: runs in its savepoint and says whether to keep it, then is told how the commit went.
+    /// One step, or an ordered batch of steps: runs each step in a savepoint of its own (through
+    /// `Savepoint.run`), then is told how the commit went.
     private struct Job: Sendable {
-        let run: @Sendable (inout SQLiteStore) -> (keep: Bool, finish: @Sendable ((any Error)?) -> Void)
+        let run: @Sendable (inout SQLiteStore, Savepoint) throws -> @Sendable ((any Error)?) -> Void
         /// Answers a step that never ran because its batch's transaction failed first.
         let fail: @Sendable (any Error) -> Void
+    }
+
+    /// A step inside its savepoint: kept when it returns, rolled back to the savepoint when it throws.
+    private struct Savepoint {
+        let begin: RawStatement, release: RawStatement, rollBack: RawStatement
+
+        func run<T>(_ store: inout SQLiteStore, _ body: (inout SQLiteStore) throws -> T) throws -> Result<T, any Error> {
+            try begin.run()
+            let result: Result<T, any Error>
+            do { result = .success(try body(&store)) } catch {
+                result = .failure(error)
+                try rollBack.run()
+            }
+            try release.run()
+            return result
+        }
     }
 
     private struct Queue: ~Copyable {
@@ -494,24 +563,42 @@ final class GroupCommitWriter: Sendable {
 
     func write<T: Sendable>(_ body: @escaping @Sendable (inout SQLiteStore) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-            let job = Job(run: { store in
-                do {
-                    let value = try body(&store)
-                    return (true, { commitError in
-                        if let commitError { continuation.resume(throwing: Self.settlementError(commitError)) } else { continuation.resume(returning: value) }
-                    })
-                } catch {
-                    return (false, { _ in continuation.resume(throwing: Self.settlementError(error)) })
+            enqueue(Job(run: { store, savepoint in
+                let result = try savepoint.run(&store, body)
+                return { commitError in
+                    if let commitError { return continuation.resume(throwing: Self.settlementError(commitError)) }
+                    continuation.resume(with: result.mapError(Self.settlementError))
                 }
-            }, fail: { error in continuation.resume(throwing: Self.settlementError(error)) })
-            let start = queue.withLock { queue -> Bool in
-                queue.jobs.append(job)
-                guard !queue.draining else { return false }
-                queue.draining = true
-                return true
-            }
-            if start { thread.async { self.drain() } }
+            }, fail: { error in continuation.resume(throwing: Self.settlementError(error)) }))
         }
+    }
+
+    /// Steps applied in order in one transaction (with whatever other steps share its commit),
+    /// each in its own savepoint: a step that throws is rolled back alone and answers its error.
+    /// Answered after the commit; throws (nothing applied) when the transaction failed.
+    func writeBatch<T: Sendable>(_ bodies: [@Sendable (inout SQLiteStore) throws -> T]) async throws -> [Result<T, any Error>] {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[Result<T, any Error>], any Error>) in
+            enqueue(Job(run: { store, savepoint in
+                var results: [Result<T, any Error>] = []
+                results.reserveCapacity(bodies.count)
+                for body in bodies { results.append(try savepoint.run(&store, body).mapError(Self.settlementError)) }
+                let answered = results
+                return { commitError in
+                    if let commitError { return continuation.resume(throwing: Self.settlementError(commitError)) }
+                    continuation.resume(returning: answered)
+                }
+            }, fail: { error in continuation.resume(throwing: Self.settlementError(error)) }))
+        }
+    }
+
+    private func enqueue(_ job: Job) {
+        let start = queue.withLock { queue -> Bool in
+            queue.jobs.append(job)
+            guard !queue.draining else { return false }
+            queue.draining = true
+            return true
+        }
+        if start { thread.async { self.drain() } }
     }
 
     private func drain() {
@@ -534,15 +621,10 @@ final class GroupCommitWriter: Sendable {
                     try db.inTransaction(.immediate) {
                         var store = SQLiteStore(db: db, currency: currency, statements: statements)
                         // Savepoints through prepared statements: GRDB's inSavepoint parses its SQL on every call.
-                        let begin = try statements.statement("SAVEPOINT step", in: db), release = try statements.statement("RELEASE step", in: db)
-                        let rollBack = try statements.statement("ROLLBACK TO step", in: db)
-                        for job in batch {
-                            try begin.run()
-                            let (keep, finish) = job.run(&store)
-                            finishers.append(finish)
-                            if !keep { try rollBack.run() }
-                            try release.run()
-                        }
+                        let savepoint = Savepoint(begin: try statements.statement("SAVEPOINT step", in: db),
+                                                  release: try statements.statement("RELEASE step", in: db),
+                                                  rollBack: try statements.statement("ROLLBACK TO step", in: db))
+                        for job in batch { finishers.append(try job.run(&store, savepoint)) }
                         return .commit
                     }
                 }

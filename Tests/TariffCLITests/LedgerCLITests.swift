@@ -136,7 +136,9 @@ struct LedgerCLITests {
     func crash() throws {
         let directory = try Self.scratch()
         let trace = directory.appendingPathComponent("trace.jsonl").path
-        #expect(try CLITests.run(["generate", "--events", "1500", "--consumers", "40", "--days", "14", "--seed", "5", "--output", trace]).status == 0)
+        // Replay commits in batches (up to 1,024 steps or 100 ms each): a trace long enough for many
+        // commits, so that a kill lands between two of them and in the middle of one.
+        #expect(try CLITests.run(["generate", "--events", "10000", "--consumers", "40", "--days", "14", "--seed", "5", "--output", trace]).status == 0)
         func replay(_ name: String) -> [String] {
             ["ledger", "replay", "--ledger", "sqlite:" + directory.appendingPathComponent(name).path, "--usage", trace, "--currency", "USD", "--format", "json"]
         }

@@ -237,6 +237,31 @@ struct ReplayTests {
         Self.expectSame(memory.periods, sqlite.periods, "period states")
     }
 
+    /// Issue 13: steps are group-committed, a bounded batch at a time; issue 12 item 7: nothing the
+    /// replay keeps grows with the trace (the pending batch is bounded, the ledger's page cache too).
+    @Test("replay applies its steps in bounded batches, and the SQLite ledger's page caches are bounded")
+    func boundedBatches() async throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let catalog = try #require(CatalogLoader.compile(plansDirectory: root.appendingPathComponent("plans").path,
+                                                         rulesDirectory: root.appendingPathComponent("rules").path).catalog)
+        var lines: [String] = []
+        _ = try TraceGenerator(events: 3_000, consumers: 20, days: 10, start: Timestamp(date: "2026-11-02")!, seed: 9).generate(for: catalog) { line in
+            lines.append(contentsOf: line.split(separator: "\n").map(String.init))
+        }
+        let trace = try Self.write(lines)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("replay-\(UUID().uuidString).sqlite").path
+        let sqlite = try SQLiteBackend(path: path, currency: TestLedger.usd)
+        let report = try await LedgerReplay.run(trace: trace, catalog: catalog, backend: sqlite, options: SimulationOptions(currency: Currency(code: "USD")))
+        // Every priced execution, refusal for credits and purchase is one step (besides period charges).
+        #expect(report.steps >= report.simulation.priced + report.refusedForCredits)
+        #expect(report.largestBatch > 1 && report.largestBatch <= 1_024)
+        #expect(LedgerReplay.maximumBatch == 1_024)
+        // 2 MiB a reader (PRAGMA cache_size is negative for KiB).
+        #expect(try await sqlite.readerCacheSetting() == -2_048)
+        #expect(SQLiteBackend.writerCacheKibibytes == 16_384)
+        #expect(try await Settlement(backend: sqlite, catalog: catalog).verify().passed)
+    }
+
     static func expectSame<Row: Equatable>(_ a: [Row], _ b: [Row], _ what: String, sourceLocation: Testing.SourceLocation = #_sourceLocation) {
         #expect(a.count == b.count, "\(what): \(a.count) rows against \(b.count)", sourceLocation: sourceLocation)
         if let index = a.indices.first(where: { $0 < b.count && a[$0] != b[$0] }) {

@@ -173,6 +173,22 @@ public protocol SettlementBackend: Sendable {
 
     /// What every charge line left uncollected, summed exactly (default: from `snapshot()`).
     func uncollectedTotal() async throws -> MoneySum
+
+    /// Applies `steps` in order, each with exactly the outcome it would have applied alone after
+    /// the ones before it: one outcome per step, in order. A refused step (any `SettlementError`
+    /// but `storage`) is its outcome and leaves nothing behind; the others apply. A backend with
+    /// transactions applies the whole batch in one (each step in its own savepoint) and commits
+    /// once: what a replay needs to reach thousands of steps a second on a durable ledger.
+    /// Default: `applyOneByOne` (a commit per step).
+    /// - throws: `storage` when the batch could not be applied: then any prefix of it may have
+    ///   been (each step is idempotent by its key, so applying the same batch again is safe).
+    func apply(_ steps: [LedgerStep]) async throws -> [Result<LedgerStepOutcome, SettlementError>]
+}
+
+extension SettlementBackend {
+    public func apply(_ steps: [LedgerStep]) async throws -> [Result<LedgerStepOutcome, SettlementError>] {
+        try await applyOneByOne(steps)
+    }
 }
 
 // Reads a replay's summary needs, without loading every row of the ledger (`snapshot()` held some

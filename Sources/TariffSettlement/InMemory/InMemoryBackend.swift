@@ -29,6 +29,20 @@ public actor InMemoryBackend {
 }
 
 extension InMemoryBackend: SettlementBackend {
+    /// The batch in one turn of the actor: each step on its own undo log, so a refused step is
+    /// undone alone and the others stay.
+    public func apply(_ steps: [LedgerStep]) -> [Result<LedgerStepOutcome, SettlementError>] {
+        steps.map { step in
+            do {
+                return .success(try self.step { try LedgerSteps.apply(step, in: &$0) })
+            } catch let error as SettlementError {
+                return .failure(error)
+            } catch {
+                return .failure(SettlementError(.storage, "\(error)"))
+            }
+        }
+    }
+
     public func purchase(_ command: PurchaseCommand) throws -> PurchaseReceipt {
         try step { try LedgerSteps.purchase(command, in: &$0) }
     }

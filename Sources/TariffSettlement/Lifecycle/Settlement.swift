@@ -49,6 +49,11 @@ public struct Settlement: Sendable {
     /// - throws: `invalid_amount`, `wrong_currency`, `invalid_key`, `idempotency_conflict`.
     @discardableResult
     public func purchase(consumer: String, amount: Money, currency: Currency? = nil, idempotencyKey: String) async throws -> PurchaseReceipt {
+        return try await backend.purchase(try purchaseCommand(consumer: consumer, amount: amount, currency: currency, idempotencyKey: idempotencyKey))
+    }
+
+    /// The validated purchase command (`purchase`), dated now.
+    func purchaseCommand(consumer: String, amount: Money, currency: Currency?, idempotencyKey: String) throws -> PurchaseCommand {
         try Self.validate(consumer, "consumer id")
         try Self.validate(idempotencyKey, "idempotency key")
         try checkCurrency(currency ?? self.currency, "the purchase")
@@ -58,7 +63,7 @@ public struct Settlement: Sendable {
             throw SettlementError(.invalidAmount, "a purchase is at most \(Self.maximumPurchase), not \(amount)")
         }
         let fingerprint = Self.purchaseFingerprint(consumer, amount, self.currency)
-        return try await backend.purchase(PurchaseCommand(key: idempotencyKey, fingerprint: fingerprint, consumer: consumer, amount: amount, now: clock.now()))
+        return PurchaseCommand(key: idempotencyKey, fingerprint: fingerprint, consumer: consumer, amount: amount, now: clock.now())
     }
 
     /// The consumer's `available` and `reserved` credits now.
@@ -75,6 +80,18 @@ public struct Settlement: Sendable {
     ///   `invalid_input` (TTL), `invalid_key`, `idempotency_conflict`.
     @discardableResult
     public func reserve(_ request: ReservationRequest) async throws -> Hold {
+        let (command, plan) = try reserveCommand(request)
+        let hold = try await backend.reserve(command)
+        if hold.refused {
+            throw SettlementError(.insufficientCredits, "execution '\(request.execution)' was refused for credits (the refusal is recorded)")
+        }
+        reserved.remember(HoldDirectory.Info(consumer: hold.consumer, plan: plan.id, version: plan.version, periodStart: request.period.start),
+                          for: request.execution)
+        return hold
+    }
+
+    /// The validated reserve command (`reserve`), dated now, and the plan it prices with.
+    func reserveCommand(_ request: ReservationRequest) throws -> (ReserveCommand, PlanDefinition) {
         try Self.validate(request.execution, "execution id")
         try Self.validate(request.consumer, "consumer id")
         let (catalog, plan) = try resolve(request.plan)
@@ -91,15 +108,9 @@ public struct Settlement: Sendable {
         let expiresAt = now.adding(nanoseconds: request.ttl.nanoseconds) ?? Timestamp(nanosecondsSinceEpoch: .max)
         let fingerprint = "consumer=\(request.consumer);plan=\(plan.id)@\(plan.version);period=\(Self.text(request.period.start));"
             + "estimate=\(estimate.micros);ttl_ns=\(request.ttl.nanoseconds)"
-        let hold = try await backend.reserve(ReserveCommand(execution: request.execution, fingerprint: fingerprint, consumer: request.consumer, plan: plan.id,
-                                                             version: plan.version, periodStart: request.period.start, amount: estimate,
-                                                             expiresAt: expiresAt, now: now, recordsRefusal: request.recordsRefusal))
-        if hold.refused {
-            throw SettlementError(.insufficientCredits, "execution '\(request.execution)' was refused for credits (the refusal is recorded)")
-        }
-        reserved.remember(HoldDirectory.Info(consumer: hold.consumer, plan: plan.id, version: plan.version, periodStart: request.period.start),
-                          for: request.execution)
-        return hold
+        return (ReserveCommand(execution: request.execution, fingerprint: fingerprint, consumer: request.consumer, plan: plan.id,
+                               version: plan.version, periodStart: request.period.start, amount: estimate,
+                               expiresAt: expiresAt, now: now, recordsRefusal: request.recordsRefusal), plan)
     }
 
     /// Prices the run so far and extends the hold when the running cost passed it; `exhausted`
@@ -111,10 +122,18 @@ public struct Settlement: Sendable {
         let (catalog, handle, _) = try planOf(hold)
         var state = PeriodState.empty
         if let start = hold.periodStart { state = try await backend.periodState(PeriodKey(consumer: hold.consumer, plan: hold.plan, start: start)) }
-        let priced = catalog.price(handle, ExecutionInput(meters: sample.meters, failed: false, endedAt: sample.at), state: state)
-        // A refused run (spend cap) would cost nothing: the hold stays as it is.
-        let running = priced.refusal == nil ? priced.charge : .zero
+        let running = Self.running(catalog, handle, sample)(state)
         return try await backend.extendHold(ExtendCommand(execution: execution, required: running, now: clock.now()))
+    }
+
+    /// A meter sample's running cost from a period state.
+    static func running(_ catalog: CompiledCatalog, _ handle: PlanHandle, _ sample: MeterSample) -> @Sendable (PeriodState) -> Money {
+        let input = ExecutionInput(meters: sample.meters, failed: false, endedAt: sample.at)
+        return { state in
+            let priced = catalog.price(handle, input, state: state)
+            // A refused run (spend cap) would cost nothing: the hold stays as it is.
+            return priced.refusal == nil ? priced.charge : .zero
+        }
     }
 
     /// Prices the finished execution with the period state read in the same step, charges
@@ -124,7 +143,14 @@ public struct Settlement: Sendable {
     @discardableResult
     public func settle(_ request: SettlementRequest) async throws -> SettleReceipt {
         try Self.validate(request.execution, "execution id")
-        let hold = try await holdInfo(request.execution)
+        let (command, pricing) = try settleCommand(request, hold: try await holdInfo(request.execution))
+        let receipt = try await backend.settle(command, pricing: pricing)
+        reserved.forget(request.execution)
+        return receipt
+    }
+
+    /// The settle command of a hold (`settle`), dated now, and its pricing.
+    func settleCommand(_ request: SettlementRequest, hold: HoldDirectory.Info) throws -> (SettleCommand, @Sendable (PeriodState) throws -> PricedCharge) {
         let (catalog, handle, plan) = try planOf(hold)
         let periodStart = request.period.map { $0.start } ?? hold.periodStart
         let input = ExecutionInput(meters: request.meters, failed: request.failed, endedAt: request.endedAt)
@@ -134,13 +160,11 @@ public struct Settlement: Sendable {
                                     period: periodStart.map { PeriodKey(consumer: hold.consumer, plan: plan.id, start: $0) }, endedAt: request.endedAt,
                                     failed: request.failed, now: clock.now())
         if periodStart != nil { command.periodEnd = Self.periodEndPricing(catalog, handle, plan) }
-        let receipt = try await backend.settle(command) { state in
+        return (command, { state in
             let result = catalog.price(handle, input, state: state)
             return PricedCharge(billed: result.charge, split: result.split, rule: rule, computeUnits: result.computeUnits, state: result.state,
                                 refusal: result.refusal)
-        }
-        reserved.forget(request.execution)
-        return receipt
+        })
     }
 
     /// Gives the hold back in full: the run never happened.
@@ -234,6 +258,31 @@ public struct Settlement: Sendable {
                 PricedLine(kind: $0.kind == .shortfall ? .shortfall : .slaCredit, amount: $0.amount, split: $0.split, rule: rule)
             }
         }
+    }
+
+    // MARK: Batches
+
+    /// `purchase` as a batch step, validated the same way, dated now.
+    public func purchaseStep(consumer: String, amount: Money, currency: Currency? = nil, idempotencyKey: String) throws -> LedgerStep {
+        .purchase(try purchaseCommand(consumer: consumer, amount: amount, currency: currency, idempotencyKey: idempotencyKey))
+    }
+
+    /// An ended execution's reserve -> meter (one sample: its final meters at `endedAt`) -> settle
+    /// as one batch step (`ExecutionLifecycle`), each part validated and fingerprinted as by
+    /// `reserve`, `meter` and `settle`, dated now.
+    public func executionStep(_ reservation: ReservationRequest, meters: MeterReadings, failed: Bool, endedAt: Timestamp) throws -> LedgerStep {
+        let (reserve, plan) = try reserveCommand(reservation)
+        let hold = HoldDirectory.Info(consumer: reservation.consumer, plan: plan.id, version: plan.version, periodStart: reservation.period.start)
+        let (catalog, handle, _) = try planOf(hold)
+        let (settle, pricing) = try settleCommand(SettlementRequest(execution: reservation.execution, meters: meters, failed: failed, endedAt: endedAt),
+                                                  hold: hold)
+        return .execution(ExecutionLifecycle(reserve: reserve, meterRunning: Self.running(catalog, handle, MeterSample(at: endedAt, meters: meters)),
+                                             meterNow: clock.now(), settle: settle, pricing: pricing))
+    }
+
+    /// Applies steps in order (`SettlementBackend.apply`): one outcome each.
+    public func apply(_ steps: [LedgerStep]) async throws -> [Result<LedgerStepOutcome, SettlementError>] {
+        try await backend.apply(steps)
     }
 
     /// The grace after a period's end before it closes (`late_usage_grace` of rules/, default 1h).
