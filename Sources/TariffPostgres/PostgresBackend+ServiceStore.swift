@@ -86,20 +86,15 @@ extension PostgresBackend: ServiceStore {
 
     public func completeClaim(_ claim: AnswerClaim, with answer: StoredAnswer) async throws -> StoredAnswer {
         let status = Int64(answer.status)
-        return try await step { [self] in
-            if try await !rows("""
+        let replaced = try await step { [self] in
+            try await rows("""
                 UPDATE api_answers SET fingerprint = \(answer.fingerprint), status = \(status), body = \(answer.body)
                 WHERE key = \(answer.key) AND status = 0 RETURNING key
-                """).isEmpty { return answer }
-            // Answered by another (after taking over a claim it thought stale), or the row is gone.
-            _ = try await rows("""
-                INSERT INTO api_answers (key, fingerprint, status, body) VALUES (\(answer.key), \(answer.fingerprint), \(status), \(answer.body))
-                ON CONFLICT (key) DO NOTHING
                 """)
-            guard let row = try await rows("SELECT key, fingerprint, status, body FROM api_answers WHERE key = \(answer.key)").first else { return answer }
-            return StoredAnswer(key: try row[0].decode(String.self), fingerprint: try row[1].decode(String.self), status: Int(try row[2].decode(Int32.self)),
-                                body: try row[3].decode(String.self))
         }
+        // Answered by another (after taking over a claim it thought stale), or the row is gone:
+        // the first answer stays the answer.
+        return replaced.isEmpty ? try await keepAnswer(answer) : answer
     }
 
     public func abandonClaim(key: String, claim: AnswerClaim) async throws {
