@@ -236,15 +236,13 @@ struct Driver {
         for decision in decisions {
             let consumer = Self.consumer(of: decision, processor.entities)
             if let shard, let consumer, !shard.contains(consumer: consumer) { continue }
-            if case .periodStarted = decision {
+            switch decision {
+            case .periodStarted, .periodEnded:
                 try await flush()
                 try await applyAlone(decision, consumer: consumer ?? "")
                 continue
-            }
-            if case .periodEnded = decision {
-                try await flush()
-                try await applyAlone(decision, consumer: consumer ?? "")
-                continue
+            case .purchase, .execution, .refused, .duplicate, .warning, .rejected:
+                break
             }
             do {
                 if let step = try step(for: decision, processor.entities) {

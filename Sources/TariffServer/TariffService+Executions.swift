@@ -67,8 +67,9 @@ extension TariffService {
         guard let catalog = settlement.catalog else { throw APIError(503, "storage", "no catalog") }
         let at = try body.timestamp("at") ?? clock.now()
         let named = try body.meters("meters")
-        let hold = try await settlement.backend.hold(execution: execution)
-        let (readings, warnings) = readings(named, in: catalog, plan: hold.flatMap { plan(of: $0, in: catalog) })
+        // The hold's plan from the settlement's directory of holds (no read for a hold this server
+        // placed); an unknown execution is refused by `meter` itself below.
+        let (readings, warnings) = readings(named, in: catalog, plan: try? await settlement.plan(ofHold: execution))
         let receipt = try await settlement.meter(execution: execution, sample: MeterSample(at: at, meters: readings))
         return .json(200, .object([("held", .string(receipt.held.description)), ("cost", .string(receipt.running.description)),
                                    ("exhausted", .bool(receipt.exhausted)), ("warnings", .array(warnings.map { .string($0) }))]))

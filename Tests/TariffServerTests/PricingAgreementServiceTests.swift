@@ -99,6 +99,12 @@ struct PricingAgreementServiceTests {
                                              json: #"{"execution":"\#(execution.id)","consumer":"cus_q","agent":"agt_translate_quick"}"#)
             #expect(hold.status == 201, "\(hold.body)")
             #expect(hold.string("plan") == "translate-quick")
+            // A running meter says the unweighed reading the same way (the plan found from the hold).
+            let metered = try await server.send("POST", "/v1/executions/\(execution.id)/meter", key: runtime,
+                                                json: #"{"at":"\#(Self.endedAt)","meters":\#(execution.meters)}"#)
+            #expect(metered.status == 200, "\(metered.body)")
+            #expect((metered.json?["warnings"] as? [String] ?? []) == (execution.meters.contains("gpu_ms")
+                ? ["meter 'gpu_ms' is not weighed by metering 'standard' of plan 'translate-quick'; it adds nothing"] : []), "\(execution.id)")
             let settled = try await server.send("POST", "/v1/executions/\(execution.id)/settle", key: runtime,
                                                 json: #"{"ended_at":"\#(Self.endedAt)","status":"\#(execution.status)","meters":\#(execution.meters)}"#)
             #expect(settled.status == 200, "\(settled.body)")

@@ -226,11 +226,7 @@ public struct Settlement: Sendable {
         guard periodStart <= periodEnd else { throw SettlementError(.invalidInput, "a period cannot end before it starts") }
         let key = idempotencyKey ?? "period-end:\(consumer):\(plan.id):\(periodStart.rfc3339)"
         try Self.validate(key, "idempotency key")
-        var planFees = Money.zero
-        for line in catalog.periodStartLines(handle) {
-            planFees = try SettlementMath.add(planFees, line.amount, "the period's fees")
-        }
-        let billedFees = fees ?? planFees
+        let billedFees = try fees ?? Self.planFees(catalog, handle)
         let fingerprint = "end;consumer=\(consumer);plan=\(plan.id)@\(plan.version);period=\(periodStart.nanosecondsSinceEpoch)-\(periodEnd.nanosecondsSinceEpoch);fees=\(billedFees.micros)"
         let command = PeriodChargeCommand(key: key, fingerprint: fingerprint, consumer: consumer, agent: plan.agent, creator: plan.creator, plan: plan.id,
                                           version: plan.version, period: PeriodKey(consumer: consumer, plan: plan.id, start: periodStart),
@@ -243,11 +239,16 @@ public struct Settlement: Sendable {
     /// The period's record as registered (open) or closed.
     func periodRecord(consumer: String, catalog: CompiledCatalog, handle: PlanHandle, plan: PlanDefinition, start: Timestamp, end: Timestamp,
                       fees: Money?) throws -> PeriodCloseRecord {
-        var planFees = Money.zero
-        for line in catalog.periodStartLines(handle) { planFees = try SettlementMath.add(planFees, line.amount, "the period's fees") }
-        return PeriodCloseRecord(key: PeriodKey(consumer: consumer, plan: plan.id, start: start).rawValue, consumer: consumer, plan: plan.id,
-                                 version: plan.version, agent: plan.agent, creator: plan.creator, start: start, end: end, fees: fees ?? planFees,
-                                 commitment: catalog.commitment(handle))
+        PeriodCloseRecord(key: PeriodKey(consumer: consumer, plan: plan.id, start: start).rawValue, consumer: consumer, plan: plan.id,
+                          version: plan.version, agent: plan.agent, creator: plan.creator, start: start, end: end,
+                          fees: try fees ?? Self.planFees(catalog, handle), commitment: catalog.commitment(handle))
+    }
+
+    /// What a period's start lines bill under the plan (its fees), checked for overflow.
+    static func planFees(_ catalog: CompiledCatalog, _ handle: PlanHandle) throws -> Money {
+        var total = Money.zero
+        for line in catalog.periodStartLines(handle) { total = try SettlementMath.add(total, line.amount, "the period's fees") }
+        return total
     }
 
     /// A plan's end lines as a function of (state, fees), for the close and for late settles.
@@ -343,6 +344,12 @@ public struct Settlement: Sendable {
             throw SettlementError(.invalidInput, "the plan handle does not belong to this catalog")
         }
         return (catalog, catalog.plan(handle))
+    }
+
+    /// The plan a hold was placed for: remembered from this process's reserve, else read.
+    /// - throws: `unknown_reservation`; `invalid_input` when the catalog no longer has it.
+    public func plan(ofHold execution: String) async throws -> PlanDefinition {
+        try planOf(try await holdInfo(execution)).2
     }
 
     /// The consumer, plan and period of a hold: remembered from this process's reserve, else read.
