@@ -44,7 +44,7 @@ struct APIError: Error, Sendable {
         case .insufficientCredits, .paymentDeclined: self.init(402, code, error.message)
         case .unknownConsumer, .unknownReservation: self.init(404, code, error.message)
         case .unknownPurchase: self.init(404, "not_found", error.message)
-        case .idempotencyConflict, .reservationExpired: self.init(409, code, error.message)
+        case .idempotencyConflict, .reservationExpired, .notDue: self.init(409, code, error.message)
         case .railRejected, .railAuthentication: self.init(502, code, error.message)
         case .railUnavailable: self.init(503, code, error.message, headers: [("Retry-After", "5")])
         case .storage: self.init(503, code, "the ledger cannot be reached or failed; try again", headers: [("Retry-After", "1")])
