@@ -45,9 +45,16 @@ struct StripeReconcileTests {
         return try #require(receipt.record?.reference)
     }
 
-    @Test("a purchase, a refund, a lost dispute and a won one: verify and reconcile clean after each step")
-    func refundAndDisputeFlows() async throws {
-        let fixture = try Self.fixture()
+    /// A fresh ledger of each kind the flows run on.
+    static func backend(_ kind: String) throws -> any SettlementBackend {
+        guard kind == "sqlite" else { return InMemoryBackend(currency: S.usd) }
+        let directory = try StripeCLITests.temporaryDirectory()
+        return try SQLiteBackend(path: directory.appendingPathComponent("ledger.sqlite").path, currency: S.usd)
+    }
+
+    @Test("a purchase, a refund, a lost dispute and a won one: verify and reconcile clean after each step", arguments: ["memory", "sqlite"])
+    func refundAndDisputeFlows(_ kind: String) async throws {
+        let fixture = try Self.fixture(backend: try Self.backend(kind))
         defer { fixture.fake.stop() }
         #expect(try await Self.expectReconciled(fixture, "empty").ledgerCounts.isEmpty)
 
@@ -84,9 +91,9 @@ struct StripeReconcileTests {
         _ = try await Self.expectReconciled(fixture, "dispute won")
     }
 
-    @Test("payouts: six transfers reconcile; a reversal on Stripe differs until the webhook's compensating entry")
-    func payouts() async throws {
-        let fixture = try Self.fixture()
+    @Test("payouts: six transfers reconcile; a reversal on Stripe differs until the webhook's compensating entry", arguments: ["memory", "sqlite"])
+    func payouts(_ kind: String) async throws {
+        let fixture = try Self.fixture(backend: try Self.backend(kind))
         defer { fixture.fake.stop() }
         fixture.clock.set(Timestamp(rfc3339: "2026-11-03T09:00:00Z")!)
         try await StripePayoutRunTests.seed(fixture.settlement)
