@@ -75,6 +75,16 @@ struct ReconciliationTests {
         #expect(report.differences.first?.issue == .missingInLedger)
         #expect(report.differences.first?.reference == "pi_7")
         #expect(report.differences.first?.railAmount == Self.money("100.00"))
+        // The extra one created before the one the ledger stored: still the extra one that is listed.
+        var earlier = Self.rail
+        earlier.append(RailMovement(kind: .purchase, id: "pi_0", key: "buy-1", amount: Self.money("100.00"), currency: "usd", at: Self.at("2026-11-02T09:59:00Z")))
+        let first = Self.compare(Self.ledger, earlier)
+        #expect(first.differences.map(\.issue) == [.missingInLedger] && first.differences.first?.reference == "pi_0")
+        // Two objects with the key of a record that stored none (its answer was lost): the first created is matched.
+        var noReference = Self.ledger
+        noReference[0].reference = nil
+        let unnamed = Self.compare(noReference, rail)
+        #expect(unnamed.differences.map(\.issue) == [.missingInLedger] && unnamed.differences.first?.reference == "pi_7")
     }
 
     @Test("a record with no reference yet (a payout whose answer was lost) matches by the key in metadata")

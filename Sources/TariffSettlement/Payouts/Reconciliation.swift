@@ -150,17 +150,32 @@ public enum Reconciliation {
         var railCounts: [ReconciledKind: Int] = [:]
         // Objects in a stable order (by time, then id), so which of two duplicates is "the second" does not depend on the rail's order.
         let objects = rail.sorted { $0.at != $1.at ? $0.at < $1.at : $0.id.utf8.lexicographicallyPrecedes($1.id.utf8) }
-        for object in objects {
-            let kind = object.kind.rawValue + "\u{0}"
-            var index = byReference[kind + object.id]
-            if index.map({ matched[$0] }) != false, let key = object.key, let byItsKey = byKey[kind + key] { index = byItsKey }
-            let tariffs = object.key != nil || index != nil || (object.kind == .dispute && object.payment.map(purchasePayments.contains) == true)
+        // Two passes: every object the ledger names by its stored reference first, then the others by
+        // their metadata key, so an extra object with a record's key never takes the record from the
+        // object the ledger stored (whichever was created first).
+        var assigned = [Int?](repeating: nil, count: objects.count)
+        for (position, object) in objects.enumerated() {
+            if let index = byReference[object.kind.rawValue + "\u{0}" + object.id], !matched[index] {
+                matched[index] = true
+                assigned[position] = index
+            }
+        }
+        for (position, object) in objects.enumerated() where assigned[position] == nil {
+            if let key = object.key, let index = byKey[object.kind.rawValue + "\u{0}" + key], !matched[index] {
+                matched[index] = true
+                assigned[position] = index
+            }
+        }
+        for (position, object) in objects.enumerated() {
+            let index = assigned[position]
+            let tariffs = object.key != nil || index != nil || byReference[object.kind.rawValue + "\u{0}" + object.id] != nil
+                || (object.kind == .dispute && object.payment.map(purchasePayments.contains) == true)
             guard tariffs else {
                 if inRange(object.at) { ignored += 1 }
                 continue
             }
             if inRange(object.at) { railCounts[object.kind, default: 0] += 1 }
-            guard let index, !matched[index] else {
+            guard let index else {
                 if inRange(object.at) {
                     differences.append(ReconciliationDifference(issue: .missingInLedger, kind: object.kind, key: object.key, reference: object.id,
                                                                 ledgerAmount: nil, railAmount: object.amount,
@@ -168,7 +183,6 @@ public enum Reconciliation {
                 }
                 continue
             }
-            matched[index] = true
             let record = ledger[index]
             if (record.amount != object.amount || object.currency != ledgerCode) && (inRange(record.at) || inRange(object.at)) {
                 differences.append(ReconciliationDifference(issue: .amountDiffers, kind: object.kind, key: record.key, reference: object.id,
