@@ -203,6 +203,8 @@ struct Driver {
         case step(Int, QueueSink.Decision, consumer: String?)
         case refused(SettlementError, QueueSink.Decision, consumer: String?)
         case local(QueueSink.Decision)
+        /// The step registering a started period (its fee is the decision's own step, next).
+        case registration(Int, QueueSink.Decision)
     }
 
     private var pending: [Pending] = []
@@ -236,22 +238,32 @@ struct Driver {
         for decision in decisions {
             let consumer = Self.consumer(of: decision, processor.entities)
             if let shard, let consumer, !shard.contains(consumer: consumer) { continue }
-            switch decision {
-            case .periodStarted, .periodEnded:
-                try await flush()
-                try await applyAlone(decision, consumer: consumer ?? "")
-                continue
-            case .purchase, .execution, .refused, .duplicate, .warning, .rejected:
-                break
-            }
             do {
-                if let step = try step(for: decision, processor.entities) {
+                switch decision {
+                case .periodStarted(let period):
+                    // The period registered open, then its fee: two steps of the batch, in order.
+                    clock.set(period.start)
+                    let built = try settlement.periodStartSteps(consumer: consumer ?? "", plan: period.plan, periodStart: period.start, periodEnd: period.end)
+                    if let open = built.open {
+                        pending.append(.registration(steps.count, decision))
+                        steps.append(.openPeriod(open))
+                    }
                     pending.append(.step(steps.count, decision, consumer: consumer))
-                    steps.append(step)
-                    if batchStarted == nil { batchStarted = .now }
-                } else {
-                    pending.append(.local(decision))
+                    steps.append(.chargePeriod(built.charge, lines: built.lines))
+                case .periodEnded(let period, let end):
+                    clock.set(end)
+                    let built = try settlement.periodEndStep(consumer: consumer ?? "", plan: period.plan, periodStart: period.start, periodEnd: end)
+                    pending.append(.step(steps.count, decision, consumer: consumer))
+                    steps.append(.closePeriod(built.command, lines: built.lines))
+                case .purchase, .execution, .refused, .duplicate, .warning, .rejected:
+                    if let step = try step(for: decision, processor.entities) {
+                        pending.append(.step(steps.count, decision, consumer: consumer))
+                        steps.append(step)
+                    } else {
+                        pending.append(.local(decision))
+                    }
                 }
+                if batchStarted == nil, !steps.isEmpty { batchStarted = .now }
             } catch let error as SettlementError where error.code != .storage {
                 pending.append(.refused(error, decision, consumer: consumer))
             }
@@ -271,7 +283,7 @@ struct Driver {
             // credits nothing twice.
             return try settlement.purchaseStep(consumer: event.consumerName, amount: event.amount, idempotencyKey: event.executionID)
         case .periodStarted, .periodEnded:
-            // Applied alone (`applyAlone`), after the batch before them.
+            // Built by `apply` (a start is two steps).
             return nil
         case .execution(let event, let plan, let period):
             clock.set(event.time)
@@ -282,30 +294,6 @@ struct Driver {
             return try settlement.executionStep(reservation, meters: event.meters, failed: event.failed, endedAt: event.time)
         case .refused, .duplicate, .warning, .rejected:
             return nil
-        }
-    }
-
-    /// A period's start (its fee, and the period registered open with its scheduled end) or its
-    /// close (the end lines, the period recorded closed): not batch steps, applied alone once the
-    /// steps before them are. They are one of each per consumer and period, so the batches stay
-    /// full of executions.
-    private mutating func applyAlone(_ decision: QueueSink.Decision, consumer: String) async throws {
-        do {
-            switch decision {
-            case .periodStarted(let period):
-                clock.set(period.start)
-                try await settlement.chargePeriodStart(consumer: consumer, plan: period.plan, periodStart: period.start, periodEnd: period.end)
-                simulation.periodStarted(period)
-            case .periodEnded(let period, let end):
-                clock.set(end)
-                try await settlement.chargePeriodEnd(consumer: consumer, plan: period.plan, periodStart: period.start, periodEnd: end)
-                simulation.periodEnded(period, at: end)
-            case .purchase, .execution, .refused, .duplicate, .warning, .rejected:
-                return
-            }
-            appliedSteps += 1
-        } catch let error as SettlementError where error.code != .storage {
-            refused(decision, consumer, error)
         }
     }
 
@@ -325,6 +313,14 @@ struct Driver {
         for item in pending {
             switch item {
             case .local(let decision): settleLocally(decision)
+            case .registration(let index, let decision):
+                // Only a storage failure can refuse it (and that ends the replay): said, the fee's step decides the rest.
+                if case .failure(let error) = outcomes[index] {
+                    if error.code == .storage { throw error }
+                    if case .periodStarted(let period) = decision {
+                        warn(TraceWarning(line: 0, message: "the period starting \(period.start) was not registered for its close: \(error)"))
+                    }
+                }
             case .refused(let error, let decision, let consumer): refused(decision, consumer ?? "", error)
             case .step(let index, let decision, let consumer):
                 switch outcomes[index] {

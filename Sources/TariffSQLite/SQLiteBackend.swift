@@ -44,6 +44,7 @@ public final class SQLiteBackend {
     private let writer = Mutex<GroupCommitWriter?>(nil)
     private let configuration: Configuration
     private let access: Access
+    private let durability: Durability
 
     /// Whether the backend may write.
     public enum Access: Sendable {
@@ -99,6 +100,7 @@ public final class SQLiteBackend {
         }
         self.configuration = configuration
         self.access = access
+        self.durability = durability
         self.path = path
         let shown = Redaction.url(path)
         do {
@@ -118,7 +120,8 @@ public final class SQLiteBackend {
             }
             if stored == nil {
                 // A new ledger, or one from an older version: created and migrated through the writer.
-                let writable = try Self.openWritable(path: path, configuration: configuration, currency: currency ?? Self.defaultCurrency)
+                let writable = try Self.openWritable(path: path, configuration: configuration, durability: durability,
+                                                     currency: currency ?? Self.defaultCurrency)
                 stored = try writable.pool.read { db in try String.fetchOne(db, sql: "SELECT value FROM ledger_meta WHERE key = 'currency'") }
                 writer.withLock { $0 = writable.writer }
             }
@@ -159,8 +162,13 @@ public final class SQLiteBackend {
     }
 
     /// The writable pool, migrated, with the currency recorded, and its writer.
-    private static func openWritable(path: String, configuration: Configuration, currency: Currency) throws -> (pool: DatabasePool, writer: GroupCommitWriter) {
+    private static func openWritable(path: String, configuration: Configuration, durability: Durability,
+                                     currency: Currency) throws -> (pool: DatabasePool, writer: GroupCommitWriter) {
         let pool = try DatabasePool(path: path, configuration: configuration)
+        // GRDB's pool sets `synchronous = NORMAL` on its writer when it turns WAL on, after
+        // `prepareDatabase` ran: without this, every "durable" commit skipped its fsync (a power
+        // loss could lose the last answered commits). Set again here, on the one writer connection.
+        try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = \(Self.synchronousPragma(durability))") }
         try Schema.migrator.migrate(pool)
         let code = try pool.write { db -> String in
             if let code = try String.fetchOne(db, sql: "SELECT value FROM ledger_meta WHERE key = 'currency'") { return code }
@@ -212,7 +220,7 @@ public final class SQLiteBackend {
         return try writer.withLock { writer -> GroupCommitWriter in
             if let writer { return writer }
             do {
-                let opened = try Self.openWritable(path: path, configuration: configuration, currency: currency).writer
+                let opened = try Self.openWritable(path: path, configuration: configuration, durability: durability, currency: currency).writer
                 writer = opened
                 return opened
             } catch {
@@ -260,6 +268,11 @@ public final class SQLiteBackend {
     /// `PRAGMA synchronous` as the backend's connections run it (2 is FULL, 1 NORMAL).
     public func synchronousSetting() async throws -> Int {
         try await read { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
+    }
+
+    /// `PRAGMA synchronous` of the writer connection (2: FULL, 1: NORMAL), opening it if needed.
+    public func writerSynchronousSetting() async throws -> Int {
+        try await openWriter().pool.write { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
     }
 
     /// `PRAGMA cache_size` as a reader connection runs it (negative: KiB).
