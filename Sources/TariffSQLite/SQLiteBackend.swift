@@ -18,7 +18,7 @@ import TariffSettlement
 /// - **Group commit**: concurrent steps are applied in one write transaction, each inside its own
 ///   savepoint (all or nothing: a refused step is rolled back to its savepoint and leaves no row
 ///   behind), then committed with one fsync; no step is answered before that commit. This is what
-///   lets one fsync of ~0.2 ms cover hundreds of lifecycles (`tariff bench ledger-sqlite`).
+///   lets one fsync cover hundreds of lifecycles (`tariff bench ledger-sqlite`).
 /// - **Migrations** versioned from the first release (`DatabaseMigrator`), applied on open.
 ///
 /// Every step runs `LedgerSteps`, the same reference semantics as the in-memory backend.
