@@ -90,19 +90,26 @@ public enum LedgerReplay {
                             simulation: SimulationSink(catalog: catalog, from: options.from, to: options.to, currency: currency))
         var processor = BillingProcessor(catalog: catalog, sink: QueueSink(), entities: TraceEntities(), currency: currency)
         var processed = 0
-        while let batch = await trace.next() {
-            if processed == 0, let first = batch.first { clock.set(first.time) }
-            for event in batch {
-                processor.process(event)
-                try await driver.apply(&processor)
-                processed += 1
-                if processed % 4_096 == 0 { progress?(event.line) }
+        do {
+            while let batch = await trace.next() {
+                if processed == 0, let first = batch.first { clock.set(first.time) }
+                for event in batch {
+                    processor.process(event)
+                    try await driver.apply(&processor)
+                    processed += 1
+                    if processed % 4_096 == 0 { progress?(event.line) }
+                }
             }
+            do throws(SimulationError) { try trace.finish() } catch { throw SettlementError(.invalidInput, error.description) }
+            processor.finish(through: options.to ?? processor.lastEventTime ?? Timestamp(nanosecondsSinceEpoch: .min))
+            try await driver.apply(&processor)
+            try await driver.flush()
+            try await driver.answerInFlight()
+        } catch {
+            // No write of this replay goes on after it returned.
+            await driver.waitForInFlight()
+            throw error
         }
-        do throws(SimulationError) { try trace.finish() } catch { throw SettlementError(.invalidInput, error.description) }
-        processor.finish(through: options.to ?? processor.lastEventTime ?? Timestamp(nanosecondsSinceEpoch: .min))
-        try await driver.apply(&processor)
-        try await driver.flush()
 
         var simulation = driver.simulation
         simulation.entities = processor.entities
@@ -132,10 +139,7 @@ public enum LedgerReplay {
         report.warnings.sort { $0.line < $1.line }
 
         // Two reads, not a snapshot of every row (which held some 4 KB per replayed event).
-        var balances: [Balance] = []
-        for consumer in try await backend.consumerIDs() where shard?.contains(consumer: consumer) ?? true {
-            balances.append(try await backend.balance(consumer: consumer, at: clock.now()))
-        }
+        let balances = try await backend.balances(at: clock.now()).filter { shard?.contains(consumer: $0.consumer) ?? true }
         let uncollected = try await backend.uncollectedTotal().money("the ledger's uncollected total").micros
         var replay = ReplayReport(simulation: report, refusedForCredits: driver.refusedForCredits.values.reduce(0, +), balances: balances,
                                   uncollected: Money(micros: uncollected))
@@ -297,19 +301,42 @@ struct Driver {
         }
     }
 
-    /// Applies the queued steps in one batch, then hands their decisions to the summary in order.
+    /// The batch handed to the ledger and not yet answered: its decisions wait for its outcomes.
+    private var inFlight: (outcomes: Task<[Result<LedgerStepOutcome, SettlementError>], any Error>, pending: [Pending], steps: Int)?
+
+    /// Hands the queued steps to the ledger as one batch and goes on: the next batch is built
+    /// while this one is applied (the ledger's writer and the trace's pricing run on both cores).
+    /// The batch before this one is answered first and its decisions go to the summary, in order.
+    /// Batches apply one after the other: each waits for the one before it to be applied (and is
+    /// not applied when that failed), so the ledger sees the steps in the trace's order.
     mutating func flush() async throws {
-        defer {
-            pending.removeAll(keepingCapacity: true)
-            steps.removeAll(keepingCapacity: true)
-            batchStarted = nil
+        let settlement = settlement
+        let batch = steps, previous = inFlight?.outcomes
+        let outcomes = Task { () async throws -> [Result<LedgerStepOutcome, SettlementError>] in
+            if let previous { _ = try await previous.value }
+            return batch.isEmpty ? [] : try await settlement.apply(batch)
         }
-        let outcomes = steps.isEmpty ? [] : try await settlement.apply(steps)
-        guard outcomes.count == steps.count else {
-            throw SettlementError(.storage, "the ledger answered \(outcomes.count) of a batch of \(steps.count) steps")
+        let queued = (outcomes: outcomes, pending: pending, steps: steps.count)
+        pending.removeAll(keepingCapacity: true)
+        steps.removeAll(keepingCapacity: true)
+        batchStarted = nil
+        try await answerInFlight()
+        inFlight = queued
+    }
+
+    /// Waits for the batch in flight, whatever its outcome (the replay is failing).
+    func waitForInFlight() async { _ = try? await inFlight?.outcomes.value }
+
+    /// Waits for the batch in flight and hands its decisions to the summary in order.
+    mutating func answerInFlight() async throws {
+        guard let (task, pending, count) = inFlight else { return }
+        inFlight = nil
+        let outcomes = try await task.value
+        guard outcomes.count == count else {
+            throw SettlementError(.storage, "the ledger answered \(outcomes.count) of a batch of \(count) steps")
         }
-        appliedSteps += steps.count
-        largestBatch = max(largestBatch, steps.count)
+        appliedSteps += count
+        largestBatch = max(largestBatch, count)
         for item in pending {
             switch item {
             case .local(let decision): settleLocally(decision)

@@ -379,20 +379,38 @@ extension SQLiteBackend: SettlementBackend {
         }
     }
 
+    /// One consumer's balance; the statement is prepared once per reader connection (the
+    /// service's `GET /v1/balance` and a replay's summary call it thousands of times).
     public func balance(consumer: String, at now: Timestamp) async throws -> Balance {
         let currency = currency
         return try await read { db in
-            guard let row = try Row.fetchOne(db, sql: """
-                SELECT available, reserved,
-                       (SELECT COALESCE(SUM(amount), 0) FROM holds WHERE consumer = consumers.id AND state = 0 AND expires_at <= ?)
-                FROM consumers WHERE id = ?
-                """, arguments: [now.nanosecondsSinceEpoch, consumer]) else {
+            let statement = try db.cachedStatement(sql: Self.balanceSQL + " WHERE id = ?")
+            guard let row = try Row.fetchOne(statement, arguments: [now.nanosecondsSinceEpoch, consumer]) else {
                 throw SettlementError(.unknownConsumer, "no credits were ever purchased for consumer '\(consumer)'")
             }
-            // Holds past their expiry already count as available (the next step on the consumer writes it).
-            let available: Int64 = row[0], reserved: Int64 = row[1], expired: Int64 = row[2]
-            return Balance(consumer: consumer, currency: currency, available: Money(micros: available + expired), reserved: Money(micros: reserved - expired))
+            return Self.balance(row, currency: currency)
         }
+    }
+
+    /// Every consumer's balance in one read, in byte order of the ids (a replay's summary).
+    public func balances(at now: Timestamp) async throws -> [Balance] {
+        let currency = currency
+        return try await read { db in
+            // TEXT's default BINARY collation: byte order, as `consumerIDs`.
+            try Row.fetchAll(db, sql: Self.balanceSQL + " ORDER BY id", arguments: [now.nanosecondsSinceEpoch]).map { Self.balance($0, currency: currency) }
+        }
+    }
+
+    private static let balanceSQL = """
+        SELECT id, available, reserved,
+               (SELECT COALESCE(SUM(amount), 0) FROM holds WHERE consumer = consumers.id AND state = 0 AND expires_at <= ?)
+        FROM consumers
+        """
+
+    /// Holds past their expiry already count as available (the next step on the consumer writes it).
+    private static func balance(_ row: Row, currency: Currency) -> Balance {
+        let available: Int64 = row[1], reserved: Int64 = row[2], expired: Int64 = row[3]
+        return Balance(consumer: row[0], currency: currency, available: Money(micros: available + expired), reserved: Money(micros: reserved - expired))
     }
 
     public func periodState(_ key: PeriodKey) async throws -> PeriodState {
