@@ -168,7 +168,15 @@ public final class SQLiteBackend {
         // GRDB's pool sets `synchronous = NORMAL` on its writer when it turns WAL on, after
         // `prepareDatabase` ran: without this, every "durable" commit skipped its fsync (a power
         // loss could lose the last answered commits). Set again here, on the one writer connection.
-        try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = \(Self.synchronousPragma(durability))") }
+        // temp_store = MEMORY on the writer only: each step's savepoint keeps the pages it changes in
+        // a sub-journal, which SQLite spills to a file in /var/tmp past 64 KiB and then writes for
+        // every later step of the transaction (some 12 pwrite calls an execution in a replay). In
+        // memory it holds at most one step's pages: truncated when the step's savepoint is released.
+        // Readers keep file-backed temp storage (a large report's sort must not grow the process).
+        try pool.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA synchronous = \(Self.synchronousPragma(durability))")
+            try db.execute(sql: "PRAGMA temp_store = MEMORY")
+        }
         try Schema.migrator.migrate(pool)
         let code = try pool.write { db -> String in
             if let code = try String.fetchOne(db, sql: "SELECT value FROM ledger_meta WHERE key = 'currency'") { return code }
