@@ -176,39 +176,37 @@ struct LedgerCLITests {
         func dump(_ name: String) throws -> String {
             try CLITests.shell("/usr/bin/sqlite3", [directory.appendingPathComponent(name).path, ".dump"]).output
         }
-        let start = ContinuousClock.now
         let reference = try CLITests.run(replay("reference.sqlite"))
-        let seconds = Double((ContinuousClock.now - start).components.seconds) + Double((ContinuousClock.now - start).components.attoseconds) / 1e18
         #expect(reference.status == 0)
         let referenceDump = try dump("reference.sqlite")
         #expect(referenceDump.contains("INSERT INTO entries"))
-        // Kill points spread over the run (seeded: the same points every time).
+        let referenceEntries = try Self.entryCount(directory.appendingPathComponent("reference.sqlite").path)
+        // Kill points spread over the run (seeded: the same points every time), as a share of the
+        // reference's entries: the run is killed once its ledger holds that many (watched, not timed,
+        // so a faster or slower machine kills at the same place). Commits land a batch at a time, so
+        // the kill falls after some batches and usually inside the next one's transaction.
         var random = SplitMix(seed: 2026)
         for attempt in 0..<3 {
             let name = "crash-\(attempt).sqlite"
             var fraction = 0.15 + Double(random.next() % 70) / 100
-            // The kill point is a fraction of the reference run's time, and this run may be faster (the
-            // other tests running beside the reference one have finished): one that ends before the kill
-            // is run again from an empty ledger at half the delay, up to five times.
-            // A kill before the first write proves nothing (the rerun starts from an empty ledger): one
-            // whose ledger holds no entry yet is run again later, 1.5 times the delay, up to five times.
             var killed: Process
             var tries = 0
             var entriesAtKill = 0
-            var finishedEarly = false
             repeat {
                 if tries > 0 {
                     for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(at: directory.appendingPathComponent(name + suffix)) }
-                    fraction = finishedEarly ? fraction / 2 : min(0.9, fraction * 1.5)
+                    fraction /= 2
                 }
+                let target = max(1, Int(Double(referenceEntries) * fraction))
                 killed = try CLITests.start(replay(name))
-                Thread.sleep(forTimeInterval: seconds * fraction)
+                while killed.isRunning, try Self.entryCount(directory.appendingPathComponent(name).path) < target {
+                    Thread.sleep(forTimeInterval: 0.005)
+                }
                 kill(killed.processIdentifier, SIGKILL)
                 killed.waitUntilExit()
-                finishedEarly = killed.terminationReason != .uncaughtSignal
                 tries += 1
                 entriesAtKill = try Self.entryCount(directory.appendingPathComponent(name).path)
-            } while (killed.terminationReason != .uncaughtSignal || entriesAtKill == 0) && tries < 5
+            } while (killed.terminationReason != .uncaughtSignal || entriesAtKill == 0 || entriesAtKill >= referenceEntries) && tries < 5
             // Killed mid-run, not after it finished, and after it had written to the ledger.
             #expect(killed.terminationReason == .uncaughtSignal, "attempt \(attempt) finished before the kill")
             #expect(entriesAtKill > 0, "attempt \(attempt) was killed before its first write")
