@@ -206,13 +206,15 @@ public struct SimulationSink: BillingSink {
         agentRows[agentSlot].withOptional { MoneySum.add(amount, to: &$0.charged, overflow: &failure, "the charged of agent \($0.agent)") }
         planTouched[planIndex] = true
         planRows[planIndex].withOptional { planRow in
-            let name = "plan \(planRow.plan) v\(planRow.version)"
-            MoneySum.add(amount, to: &planRow.charged, overflow: &failure, "the charged of \(name)")
+            // The row's name is made only for an overflow's message (the messages are autoclosures):
+            // made for every line, it was a heap-allocated string per priced execution.
+            let (plan, version) = (planRow.plan, planRow.version)
+            MoneySum.add(amount, to: &planRow.charged, overflow: &failure, "the charged of plan \(plan) v\(version)")
             switch kind {
-            case .usage: MoneySum.add(amount, to: &planRow.usage, overflow: &failure, "the usage of \(name)")
-            case .fee: MoneySum.add(amount, to: &planRow.fees, overflow: &failure, "the fees of \(name)")
-            case .shortfall: MoneySum.add(amount, to: &planRow.shortfall, overflow: &failure, "the shortfall of \(name)")
-            case .slaCredit: MoneySum.add(amount, to: &planRow.slaCredits, overflow: &failure, "the SLA credits of \(name)")
+            case .usage: MoneySum.add(amount, to: &planRow.usage, overflow: &failure, "the usage of plan \(plan) v\(version)")
+            case .fee: MoneySum.add(amount, to: &planRow.fees, overflow: &failure, "the fees of plan \(plan) v\(version)")
+            case .shortfall: MoneySum.add(amount, to: &planRow.shortfall, overflow: &failure, "the shortfall of plan \(plan) v\(version)")
+            case .slaCredit: MoneySum.add(amount, to: &planRow.slaCredits, overflow: &failure, "the SLA credits of plan \(plan) v\(version)")
             }
         }
         if overflow == nil { overflow = failure }

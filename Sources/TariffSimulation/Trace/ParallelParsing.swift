@@ -80,6 +80,14 @@ final class ParseChunk: @unchecked Sendable {
     /// On a worker: parses every line.
     func parse() {
         var entities = TraceEntities()
+        // The arrays and the parser are moved out of the object for the loop (and back after):
+        // a stored property of a class changed in place is checked for exclusive access at run
+        // time, which cost more per line than the appends themselves.
+        var events: [TraceEvent] = [], outcomes: [Outcome] = []
+        swap(&events, &self.events)
+        swap(&outcomes, &self.outcomes)
+        var parser = self.parser
+        let interning = self.interning
         bytes.withUnsafeBufferPointer { all in
             for line in lines {
                 guard line.length >= 0 else {
@@ -97,6 +105,9 @@ final class ParseChunk: @unchecked Sendable {
                 }
             }
         }
+        swap(&events, &self.events)
+        swap(&outcomes, &self.outcomes)
+        self.parser = parser
         agents = entities.agents
         agentIndexes = [Int32](repeating: -1, count: agents.count)
         done.signal()
