@@ -103,7 +103,16 @@ public struct SimulationSink: BillingSink {
 
     public mutating func execution(_ event: TraceEvent, plan: PlanHandle, period: SubscriptionPeriod?) {
         let state = period.flatMap { $0.slot < periodStates.count ? periodStates[$0.slot]?.state : nil } ?? .empty
-        let result = catalog.price(plan, ExecutionInput(meters: event.meters, failed: event.failed, endedAt: event.time), state: state)
+        // The engine's batch path (one item), which records no charge lines: `price` returned its
+        // result with 24 inline lines that simulate never reads, copied at every execution (the
+        // largest memmove of the run).
+        var item = BatchItem(plan: plan, execution: ExecutionInput(meters: event.meters, failed: event.failed, endedAt: event.time), state: state)
+        var result = BatchResult()
+        withUnsafePointer(to: &item) { item in
+            withUnsafeMutablePointer(to: &result) { result in
+                catalog.price(batch: UnsafeBufferPointer(start: item, count: 1), into: UnsafeMutableBufferPointer(start: result, count: 1))
+            }
+        }
         let reported = inWindow(event.time)
         if let refusal = result.refusal {
             if reported { countRefusal(event) }
