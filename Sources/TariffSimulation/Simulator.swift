@@ -250,7 +250,9 @@ public enum Simulator {
                              lines: settings.chunkLines)
         /// Chunks of the trace's lines submitted to the workers, oldest first (parallel only).
         var submitted: [ParseChunk] = []
-        var filling: ParseChunk? = workers == nil ? nil : pool.take()
+        let parallel = workers != nil
+        // The next chunk's lines, gathered in the reader's own arrays (see `ChunkLines`).
+        var gathering = ChunkLines(maximumLines: parallel ? settings.chunkLines : 1)
         // Enough chunks in hand to keep every worker busy while the oldest is taken back (each
         // is some 1 MiB with its events: memory stays a few MiB).
         let submittedLimit = settings.parseThreads + 2
@@ -359,10 +361,11 @@ public enum Simulator {
         }
         /// Takes a parsed chunk's lines in order, as the sequential reader does each line.
         func take(_ chunk: ParseChunk) -> Bool {
-            chunk.waitUntilParsed()
-            while !chunk.isTaken {
-                let (line, result) = chunk.nextLine()
-                switch result {
+            var parsed = chunk.takeParsed()
+            defer { chunk.giveBack(&parsed) }
+            for index in parsed.lines.indices {
+                let line = parsed.lines[index]
+                switch parsed.outcomes[index] {
                 case .overlong:
                     guard reject(overlongReason, line: line.number) else { return false }
                 case .blank:
@@ -371,7 +374,7 @@ public enum Simulator {
                     guard reject(reason, line: line.number) else { return false }
                 case .event:
                     // The agent is interned before the span check, as `TraceParser.parse` does.
-                    let event = chunk.takeEvent(agents: &outcome.entities.agents)
+                    let event = parsed.takeEvent(agents: &outcome.entities.agents)
                     if let reason = parser.checkSpan(time: event.time, line: line.number) {
                         guard reject(reason, line: line.number) else { return false }
                         continue
@@ -380,7 +383,7 @@ public enum Simulator {
                     if buffer.accepts(key) {
                         guard push(event) else { return false }
                     } else {
-                        guard chunk.withBytes(of: line, { spill(key, bytes: $0) }) else { return false }
+                        guard parsed.withBytes(of: line, { spill(key, bytes: $0) }) else { return false }
                     }
                 }
             }
@@ -388,10 +391,11 @@ public enum Simulator {
         }
         /// Submits the chunk being filled; takes back the oldest chunks beyond `keeping` submitted.
         func submit(keeping: Int) -> Bool {
-            if let chunk = filling, !chunk.isEmpty, let workers {
+            if !gathering.isEmpty, let workers {
+                let chunk = pool.take()
+                chunk.load(&gathering)
                 workers.submit(chunk)
                 submitted.append(chunk)
-                filling = pool.take()
             }
             while submitted.count > keeping {
                 let oldest = submitted.removeFirst()
@@ -412,9 +416,9 @@ public enum Simulator {
                     }
                     return true
                 }
-                if let chunk = filling {
-                    chunk.append(bytes, number: line)
-                    return chunk.isFull ? submit(keeping: submittedLimit) : true
+                if parallel {
+                    gathering.append(bytes, number: line)
+                    return gathering.isFull ? submit(keeping: submittedLimit) : true
                 }
                 guard let bytes else { return reject(overlongReason, line: line) }
                 let result = interning
@@ -435,7 +439,7 @@ public enum Simulator {
             outcome.failure = SimulationError(error.description)
         }
         // The chunks still with the workers, in order.
-        if outcome.failure == nil && filling != nil { _ = submit(keeping: 0) }
+        if outcome.failure == nil && parallel { _ = submit(keeping: 0) }
         guard outcome.failure == nil else { return outcome }
         while let earliest = buffer.takeEarliest() { release(earliest) }
         do throws(ReorderError) {
