@@ -139,7 +139,7 @@ public struct BillingProcessor<Sink: BillingSink> {
     /// what checking their execution ids will read: the simulator's pricing thread prepares a
     /// few hundred events of a batch at a time, then processes them with `process(resolved:)`.
     /// Done in a tight loop, the look-ups' cache misses overlap instead of coming one at a time,
-    /// and the events are not copied (some 280 bytes with reference-counted fields each).
+    /// and the events are not copied (some 270 bytes each).
     mutating func prepare(_ events: UnsafeMutableBufferPointer<TraceEvent>) {
         for index in events.indices { events[index].resolve(in: &entities) }
         var touched: UInt64 = 0

@@ -41,7 +41,7 @@ struct EventKey: Comparable {
 /// shuffled trace) go to a min-heap. The earliest event is the earlier of the ring's front and the
 /// heap's top. A heap alone cost some 110 ns an event more on a sorted trace (log2 16,384 levels
 /// sifted at every release). Both order small keys (24 bytes) and the events stay put in slots:
-/// nothing moves the events (some 250 bytes, plain data but for a box of texts most lack).
+/// nothing moves the events (some 270 bytes, plain data but for a box of texts most lack).
 struct ReorderBuffer {
     private struct Entry {
         var key: EventKey

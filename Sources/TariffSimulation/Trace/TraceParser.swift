@@ -49,8 +49,8 @@ struct TraceParser {
     }
 
     enum Outcome {
-        /// The event was appended to the caller's array (not returned: an event is some 280
-        /// bytes with reference-counted fields, and each copy of it showed in the reader's time).
+        /// The event was appended to the caller's array (not returned: an event is some 270
+        /// bytes, and each copy of it showed in the reader's time).
         case event
         case rejected(String)
         case blank
