@@ -73,9 +73,13 @@ public struct BillingProcessor<Sink: BillingSink> {
     /// By slot (slots are reused after a subscription ends).
     private var subscriptions: [Subscription?] = []
     private var slotsByKey: [SubscriptionKey: Int] = [:]
-    /// Per consumer index: its subscriptions' (agent, slot), so an execution finds its plan by a
-    /// short scan rather than a hash look-up.
-    private var consumerSlots: [[(agent: Int32, slot: Int)]] = []
+    /// Per consumer index: its first subscription's slot (-1: none); `slotNext` links a consumer's
+    /// other slots and `slotAgent` holds each slot's agent, so an execution finds its plan by a
+    /// short walk through flat arrays (an array of arrays retained and released the inner array
+    /// on every execution).
+    private var consumerFirstSlot: [Int32] = []
+    private var slotNext: [Int32] = []
+    private var slotAgent: [Int32] = []
     private var freeSlots: [Int] = []
     private var nextSlot = 0
     private var generation = 0
@@ -85,12 +89,17 @@ public struct BillingProcessor<Sink: BillingSink> {
     /// Purchase keys already applied (usage.md), by the same hashes: a small table that spills to
     /// disk, so a trace of many purchases costs no more memory than one of a few.
     private var seenPurchases = ExecutionSet(memoryCapacity: 1 << 14)
-    /// Per agent index: the agent's default-plan versions (effective ns, handle), and whether the
-    /// run's currency prices it; computed once per agent, so executions look nothing up by name.
-    private var agentFacts: [AgentFacts?] = []
+    /// Per agent index: whether the run's currency prices it, and where its default-plan versions
+    /// (effective ns, handle; sorted) lie in `defaultVersions`; computed once per agent, so
+    /// executions look nothing up by name. Flat arrays: a struct holding an array of versions,
+    /// copied out per execution, cost a retain and a release each time.
+    private var agentFacts: [AgentFacts] = []
+    private var defaultVersions: [(effective: Int64, plan: PlanHandle)] = []
     private struct AgentFacts {
-        var defaultVersions: [(effective: Int64, plan: PlanHandle)]
-        var inCurrency: Bool
+        var known = false
+        var inCurrency = false
+        var firstVersion: Int32 = 0
+        var versionCount: Int32 = 0
     }
     /// Per plan index: the meters its metering weighs (bit i = meter i).
     private let weighedMasks: [UInt16]
@@ -130,7 +139,7 @@ public struct BillingProcessor<Sink: BillingSink> {
     /// what checking their execution ids will read: the simulator's pricing thread prepares a
     /// few hundred events of a batch at a time, then processes them with `process(resolved:)`.
     /// Done in a tight loop, the look-ups' cache misses overlap instead of coming one at a time,
-    /// and the events are not copied (some 280 bytes with reference-counted fields each).
+    /// and the events are not copied (some 270 bytes each).
     mutating func prepare(_ events: UnsafeMutableBufferPointer<TraceEvent>) {
         for index in events.indices { events[index].resolve(in: &entities) }
         var touched: UInt64 = 0
@@ -188,14 +197,50 @@ public struct BillingProcessor<Sink: BillingSink> {
     private mutating func remove(slot: Int, key: SubscriptionKey) {
         subscriptions[slot] = nil
         slotsByKey[key] = nil
-        if Int(key.consumer) < consumerSlots.count { consumerSlots[Int(key.consumer)].removeAll { $0.slot == slot } }
+        let consumer = Int(key.consumer)
+        if consumer >= 0 && consumer < consumerFirstSlot.count {
+            // Unlinked from its consumer's list.
+            if consumerFirstSlot[consumer] == Int32(slot) {
+                consumerFirstSlot[consumer] = slotNext[slot]
+            } else {
+                var previous = Int(consumerFirstSlot[consumer])
+                while previous >= 0 {
+                    let next = Int(slotNext[previous])
+                    if next == slot {
+                        slotNext[previous] = slotNext[slot]
+                        break
+                    }
+                    previous = next
+                }
+            }
+        }
+        slotNext[slot] = -1
         freeSlots.append(slot)
     }
 
     private mutating func add(slot: Int, key: SubscriptionKey) {
         slotsByKey[key] = slot
-        while consumerSlots.count <= Int(key.consumer) { consumerSlots.append([]) }
-        consumerSlots[Int(key.consumer)].append((key.agent, slot))
+        let consumer = Int(key.consumer)
+        guard consumer >= 0 else { return }
+        if consumerFirstSlot.count <= consumer { consumerFirstSlot += [Int32](repeating: -1, count: consumer + 1 - consumerFirstSlot.count) }
+        if slotNext.count <= slot {
+            slotNext += [Int32](repeating: -1, count: slot + 1 - slotNext.count)
+            slotAgent += [Int32](repeating: -1, count: slot + 1 - slotAgent.count)
+        }
+        slotAgent[slot] = key.agent
+        slotNext[slot] = consumerFirstSlot[consumer]
+        consumerFirstSlot[consumer] = Int32(slot)
+    }
+
+    /// The slot of the consumer's subscription to the agent's plans, if any.
+    private func slot(consumer: Int32, agent: Int32) -> Int? {
+        guard consumer >= 0, Int(consumer) < consumerFirstSlot.count else { return nil }
+        var slot = Int(consumerFirstSlot[Int(consumer)])
+        while slot >= 0 {
+            if slotAgent[slot] == agent { return slot }
+            slot = Int(slotNext[slot])
+        }
+        return nil
     }
 
     // MARK: Events
@@ -279,8 +324,10 @@ public struct BillingProcessor<Sink: BillingSink> {
     }
 
     private mutating func facts(ofAgent index: Int32) -> AgentFacts {
-        while agentFacts.count <= Int(index) { agentFacts.append(nil) }
-        if let known = agentFacts[Int(index)] { return known }
+        let position = Int(index)
+        guard position >= 0 else { return AgentFacts(known: true) }
+        if position < agentFacts.count && agentFacts[position].known { return agentFacts[position] }
+        if agentFacts.count <= position { agentFacts += [AgentFacts](repeating: AgentFacts(), count: position + 1 - agentFacts.count) }
         // An agent no plan names has no facts to find (every execution of it is no_plan).
         let agent = catalogAgentNames[index] ?? ""
         var versions: [(effective: Int64, plan: PlanHandle)] = []
@@ -289,8 +336,9 @@ public struct BillingProcessor<Sink: BillingSink> {
             if let currency, plan.currency == currency { inCurrency = true }
             if plan.isDefault { versions.append((plan.effective?.nanosecondsSinceEpoch ?? .min, catalog.allPlans[position])) }
         }
-        let facts = AgentFacts(defaultVersions: versions.sorted { $0.effective < $1.effective }, inCurrency: inCurrency)
-        agentFacts[Int(index)] = facts
+        let facts = AgentFacts(known: true, inCurrency: inCurrency, firstVersion: Int32(defaultVersions.count), versionCount: Int32(versions.count))
+        defaultVersions += versions.sorted { $0.effective < $1.effective }
+        agentFacts[position] = facts
         return facts
     }
 
@@ -305,21 +353,29 @@ public struct BillingProcessor<Sink: BillingSink> {
             sink.duplicate(event)
             return
         }
-        let plan: PlanHandle
+        var plan: PlanHandle?
         var period: SubscriptionPeriod?
-        let consumer = Int(event.consumer)
-        if consumer < consumerSlots.count, let slot = consumerSlots[consumer].first(where: { $0.agent == event.subject })?.slot,
-           let subscription = subscriptions[slot] {
+        if let slot = slot(consumer: event.consumer, agent: event.subject), let subscription = subscriptions[slot] {
             plan = subscription.period.plan
             period = subscription.period
-        } else if let version = facts.defaultVersions.last(where: { $0.effective <= event.time.nanosecondsSinceEpoch }) {
-            plan = version.plan
         } else {
+            // The last default version effective at the event's time.
+            let time = event.time.nanosecondsSinceEpoch
+            var index = Int(facts.firstVersion + facts.versionCount) - 1
+            while index >= Int(facts.firstVersion) {
+                if defaultVersions[index].effective <= time {
+                    plan = defaultVersions[index].plan
+                    break
+                }
+                index -= 1
+            }
+        }
+        guard let plan else {
             sink.refused(event, reason: .noPlan)
             return
         }
         let unweighed = event.meterMask & ~weighedMasks[Int(plan.index)]
-        if !event.unknownMeters.isEmpty || unweighed != 0 {
+        if event.hasUnknownMeters || unweighed != 0 {
             let definition = catalog.plan(plan)
             var names = event.unknownMeters
             for index in 0..<catalog.meterNames.count where unweighed & (1 << UInt16(index)) != 0 { names.append(catalog.meterNames[index]) }

@@ -103,7 +103,16 @@ public struct SimulationSink: BillingSink {
 
     public mutating func execution(_ event: TraceEvent, plan: PlanHandle, period: SubscriptionPeriod?) {
         let state = period.flatMap { $0.slot < periodStates.count ? periodStates[$0.slot]?.state : nil } ?? .empty
-        let result = catalog.price(plan, ExecutionInput(meters: event.meters, failed: event.failed, endedAt: event.time), state: state)
+        // The engine's batch path (one item), which records no charge lines: `price` returned its
+        // result with 24 inline lines that simulate never reads, copied at every execution (the
+        // largest memmove of the run).
+        var item = BatchItem(plan: plan, execution: ExecutionInput(meters: event.meters, failed: event.failed, endedAt: event.time), state: state)
+        var result = BatchResult()
+        withUnsafePointer(to: &item) { item in
+            withUnsafeMutablePointer(to: &result) { result in
+                catalog.price(batch: UnsafeBufferPointer(start: item, count: 1), into: UnsafeMutableBufferPointer(start: result, count: 1))
+            }
+        }
         let reported = inWindow(event.time)
         if let refusal = result.refusal {
             if reported { countRefusal(event) }
@@ -206,13 +215,15 @@ public struct SimulationSink: BillingSink {
         agentRows[agentSlot].withOptional { MoneySum.add(amount, to: &$0.charged, overflow: &failure, "the charged of agent \($0.agent)") }
         planTouched[planIndex] = true
         planRows[planIndex].withOptional { planRow in
-            let name = "plan \(planRow.plan) v\(planRow.version)"
-            MoneySum.add(amount, to: &planRow.charged, overflow: &failure, "the charged of \(name)")
+            // The row's name is made only for an overflow's message (the messages are autoclosures):
+            // made for every line, it was a heap-allocated string per priced execution.
+            let (plan, version) = (planRow.plan, planRow.version)
+            MoneySum.add(amount, to: &planRow.charged, overflow: &failure, "the charged of plan \(plan) v\(version)")
             switch kind {
-            case .usage: MoneySum.add(amount, to: &planRow.usage, overflow: &failure, "the usage of \(name)")
-            case .fee: MoneySum.add(amount, to: &planRow.fees, overflow: &failure, "the fees of \(name)")
-            case .shortfall: MoneySum.add(amount, to: &planRow.shortfall, overflow: &failure, "the shortfall of \(name)")
-            case .slaCredit: MoneySum.add(amount, to: &planRow.slaCredits, overflow: &failure, "the SLA credits of \(name)")
+            case .usage: MoneySum.add(amount, to: &planRow.usage, overflow: &failure, "the usage of plan \(plan) v\(version)")
+            case .fee: MoneySum.add(amount, to: &planRow.fees, overflow: &failure, "the fees of plan \(plan) v\(version)")
+            case .shortfall: MoneySum.add(amount, to: &planRow.shortfall, overflow: &failure, "the shortfall of plan \(plan) v\(version)")
+            case .slaCredit: MoneySum.add(amount, to: &planRow.slaCredits, overflow: &failure, "the SLA credits of plan \(plan) v\(version)")
             }
         }
         if overflow == nil { overflow = failure }

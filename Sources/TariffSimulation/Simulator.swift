@@ -123,7 +123,7 @@ public enum Simulator {
                                     maxSpanNanoseconds: options.maxSpanNanoseconds, limits: options.reorder, interning: true,
                                     parseThreads: options.parseThreads)
         let thread = Thread {
-            box.outcome = readOrdered(settings, entities: entities, pass: readingPass) { batch in pipe.put(batch) }
+            box.outcome = readOrdered(settings, entities: entities, pass: readingPass, spare: { pipe.spare() }) { batch in pipe.put(&batch) }
             pipe.finish()
         }
         thread.stackSize = 8 << 20
@@ -144,6 +144,7 @@ public enum Simulator {
                 processedLines = last.line
                 progress?(processedLines)
             }
+            pipe.giveBack(&batch)
         }
         box.done.wait()
         guard let outcome = box.outcome else { throw SimulationError("the trace reader stopped") }
@@ -212,15 +213,29 @@ public enum Simulator {
     /// `(time, line)` order, in batches of 4,096. With `parseThreads` of 2 or more, lines are
     /// parsed in chunks on that many worker threads and taken back in order (`ParseChunk`): the
     /// events, rejections and line numbers are those of the sequential parse.
+    ///
+    /// `deliver` may take the batch's storage (`EventPipe.put` does, leaving it empty), so that the
+    /// taker holds the only reference: a batch still referenced here when the pricing thread
+    /// changed it in place was copied whole (a megabyte; 6% of the run's samples). `spare`, when
+    /// given, hands back an emptied batch array to fill next (the pricing thread's spent batches:
+    /// their capacity is reused rather than a megabyte allocated per batch).
+    ///
+    /// The nested functions below capture only plain values and the reader's own state: no
+    /// closure is formed per event (one that captured `settings` copied it, with its strings and
+    /// arrays, for every event), and the reorder buffer is pushed and drained without callbacks.
     static func readOrdered(_ settings: ReadSettings, entities: TraceEntities, pass: ReadPass,
-                            deliver: ([TraceEvent]) -> Void) -> ReadingOutcome {
+                            spare: (() -> [TraceEvent]?)? = nil, deliver: (inout [TraceEvent]) -> Void) -> ReadingOutcome {
+        let strict = settings.strict
+        let interning = settings.interning
+        let limits = settings.limits
+        let batchEvents = 4_096
         var parser = TraceParser(meterNames: settings.meterNames, maxSpanNanoseconds: settings.maxSpanNanoseconds)
         var outcome = ReadingOutcome(entities: entities)
         var batch: [TraceEvent] = []
-        batch.reserveCapacity(4_096)
+        batch.reserveCapacity(batchEvents)
         var parsed: [TraceEvent] = []
         parsed.reserveCapacity(1)
-        var buffer = ReorderBuffer(capacity: settings.limits.bufferEvents)
+        var buffer = ReorderBuffer(capacity: limits.bufferEvents)
         var delivering: Bool
         var merger: LateMerger?
         var skipping: TemporaryFileReader?
@@ -235,7 +250,9 @@ public enum Simulator {
                              lines: settings.chunkLines)
         /// Chunks of the trace's lines submitted to the workers, oldest first (parallel only).
         var submitted: [ParseChunk] = []
-        var filling: ParseChunk? = workers == nil ? nil : pool.take()
+        let parallel = workers != nil
+        // The next chunk's lines, gathered in the reader's own arrays (see `ChunkLines`).
+        var gathering = ChunkLines(maximumLines: parallel ? settings.chunkLines : 1)
         // Enough chunks in hand to keep every worker busy while the oldest is taken back (each
         // is some 1 MiB with its events: memory stays a few MiB).
         let submittedLimit = settings.parseThreads + 2
@@ -260,9 +277,14 @@ public enum Simulator {
             }
         }
         func flushIfFull() {
-            if batch.count >= 4_096 {
-                deliver(batch)
-                batch.removeAll(keepingCapacity: true)
+            if batch.count >= batchEvents {
+                deliver(&batch)
+                if batch.capacity >= batchEvents {
+                    batch.removeAll(keepingCapacity: true)
+                } else {
+                    batch = spare?() ?? []
+                    batch.reserveCapacity(batchEvents)
+                }
             }
         }
         /// Appends the run records that sort before `key` (all of them for nil), parsed again.
@@ -277,7 +299,7 @@ public enum Simulator {
             guard merger != nil else { return }
             while let head = merger?.head, key.map({ head < $0 }) ?? true {
                 let parsedAgain = try merger?.take { (recordKey, bytes) throws(ReorderError) -> TraceParser.Outcome in
-                    settings.interning
+                    interning
                         ? reparser.parse(bytes, line: recordKey.line, interning: &outcome.entities, appendingTo: &batch)
                         : reparser.parse(bytes, line: recordKey.line, appendingTo: &batch)
                 }
@@ -288,7 +310,7 @@ public enum Simulator {
             }
         }
         var mergeFailure: ReorderError?
-        func release(_ event: inout TraceEvent) {
+        func release(_ event: TraceEvent) {
             guard delivering, mergeFailure == nil else { return }
             if merger != nil || parsedRuns != nil {
                 do throws(ReorderError) { try mergeRuns(before: EventKey(time: event.time.nanosecondsSinceEpoch, line: event.line)) } catch {
@@ -301,7 +323,7 @@ public enum Simulator {
         }
         /// A rejected line (in file order); false when the run stops at it (`--strict`).
         func reject(_ reason: String, line: Int) -> Bool {
-            if settings.strict {
+            if strict {
                 outcome.failure = SimulationError("line \(line): \(reason) (--strict)")
                 return false
             }
@@ -309,39 +331,41 @@ public enum Simulator {
             return true
         }
         let overlongReason = "the line is longer than \(LineReader.maximumLineBytes) bytes"
-        /// An accepted event (in file order): into the buffer, or to a run on disk when it comes
-        /// later than the buffer reaches. False when reading must stop.
-        func accept(_ event: consuming TraceEvent, line: Int, bytes: UnsafeBufferPointer<UInt8>) -> Bool {
-            let key = EventKey(time: event.time.nanosecondsSinceEpoch, line: line)
-            if !buffer.accepts(key) {
-                if case .merge = pass {
-                    outcome.failure = SimulationError("the trace changed while it was read: line \(line) is out of order now")
-                    return false
-                }
-                // Later than the buffer reaches: to a run on disk; nothing more is handed on.
-                delivering = false
-                do throws(ReorderError) {
-                    if outcome.late == nil { outcome.late = try LateLines(limits: settings.limits) }
-                    try outcome.late?.add(key, line: bytes)
-                } catch {
-                    outcome.failure = SimulationError(error.description)
-                    return false
-                }
-                return true
-            }
-            buffer.push(event, release: release)
+        /// An accepted event (in file order) the buffer `accepts`: into it, the earliest out when
+        /// it is full. False when reading must stop.
+        func push(_ event: TraceEvent) -> Bool {
+            buffer.push(event)
+            if buffer.isOverCapacity, let earliest = buffer.takeEarliest() { release(earliest) }
             if let mergeFailure {
                 outcome.failure = SimulationError(mergeFailure.description)
                 return false
             }
             return true
         }
+        /// An accepted event later than the buffer reaches (`buffer.accepts` said no): its line to
+        /// a run on disk; nothing more is handed on. False when reading must stop.
+        func spill(_ key: EventKey, bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+            if case .merge = pass {
+                outcome.failure = SimulationError("the trace changed while it was read: line \(key.line) is out of order now")
+                return false
+            }
+            delivering = false
+            do throws(ReorderError) {
+                if outcome.late == nil { outcome.late = try LateLines(limits: limits) }
+                try outcome.late?.add(key, line: bytes)
+            } catch {
+                outcome.failure = SimulationError(error.description)
+                return false
+            }
+            return true
+        }
         /// Takes a parsed chunk's lines in order, as the sequential reader does each line.
         func take(_ chunk: ParseChunk) -> Bool {
-            chunk.waitUntilParsed()
-            while !chunk.isTaken {
-                let (line, result) = chunk.nextLine()
-                switch result {
+            var parsed = chunk.takeParsed()
+            defer { chunk.giveBack(&parsed) }
+            for index in parsed.lines.indices {
+                let line = parsed.lines[index]
+                switch parsed.outcomes[index] {
                 case .overlong:
                     guard reject(overlongReason, line: line.number) else { return false }
                 case .blank:
@@ -350,22 +374,28 @@ public enum Simulator {
                     guard reject(reason, line: line.number) else { return false }
                 case .event:
                     // The agent is interned before the span check, as `TraceParser.parse` does.
-                    let event = chunk.takeEvent(agents: &outcome.entities.agents)
+                    let event = parsed.takeEvent(agents: &outcome.entities.agents)
                     if let reason = parser.checkSpan(time: event.time, line: line.number) {
                         guard reject(reason, line: line.number) else { return false }
                         continue
                     }
-                    guard chunk.withBytes(of: line, { accept(event, line: line.number, bytes: $0) }) else { return false }
+                    let key = EventKey(time: event.time.nanosecondsSinceEpoch, line: line.number)
+                    if buffer.accepts(key) {
+                        guard push(event) else { return false }
+                    } else {
+                        guard parsed.withBytes(of: line, { spill(key, bytes: $0) }) else { return false }
+                    }
                 }
             }
             return true
         }
         /// Submits the chunk being filled; takes back the oldest chunks beyond `keeping` submitted.
         func submit(keeping: Int) -> Bool {
-            if let chunk = filling, !chunk.isEmpty, let workers {
+            if !gathering.isEmpty, let workers {
+                let chunk = pool.take()
+                chunk.load(&gathering)
                 workers.submit(chunk)
                 submitted.append(chunk)
-                filling = pool.take()
             }
             while submitted.count > keeping {
                 let oldest = submitted.removeFirst()
@@ -386,12 +416,12 @@ public enum Simulator {
                     }
                     return true
                 }
-                if let chunk = filling {
-                    chunk.append(bytes, number: line)
-                    return chunk.isFull ? submit(keeping: submittedLimit) : true
+                if parallel {
+                    gathering.append(bytes, number: line)
+                    return gathering.isFull ? submit(keeping: submittedLimit) : true
                 }
                 guard let bytes else { return reject(overlongReason, line: line) }
-                let result = settings.interning
+                let result = interning
                     ? parser.parse(bytes, line: line, interning: &outcome.entities, appendingTo: &parsed)
                     : parser.parse(bytes, line: line, appendingTo: &parsed)
                 switch result {
@@ -401,16 +431,17 @@ public enum Simulator {
                     return reject(reason, line: line)
                 case .event:
                     guard let event = parsed.popLast() else { return true }
-                    return accept(event, line: line, bytes: bytes)
+                    let key = EventKey(time: event.time.nanosecondsSinceEpoch, line: line)
+                    return buffer.accepts(key) ? push(event) : spill(key, bytes: bytes)
                 }
             }
         } catch {
             outcome.failure = SimulationError(error.description)
         }
         // The chunks still with the workers, in order.
-        if outcome.failure == nil && filling != nil { _ = submit(keeping: 0) }
+        if outcome.failure == nil && parallel { _ = submit(keeping: 0) }
         guard outcome.failure == nil else { return outcome }
-        while buffer.count > 0 { buffer.releaseEarliest(release) }
+        while let earliest = buffer.takeEarliest() { release(earliest) }
         do throws(ReorderError) {
             if let mergeFailure { throw mergeFailure }
             // Every late line sorts before some released event, so the runs are empty by now;
@@ -425,7 +456,7 @@ public enum Simulator {
             outcome.failure = SimulationError("the trace changed while it was read: \(late.count) lines came late the first time, \(lateSeen) now")
             return outcome
         }
-        if !batch.isEmpty && delivering { deliver(batch) }
+        if !batch.isEmpty && delivering { deliver(&batch) }
         return outcome
     }
 }
@@ -476,18 +507,23 @@ final class TraceSource {
     deinit { if temporary { unlink(path) } }
 }
 
-/// A bounded queue of event batches between the reader thread and the pricing thread.
+/// A bounded queue of event batches between the reader thread and the pricing thread. Spent
+/// batches come back emptied (`giveBack`, `spare`), so their storage (a megabyte each) is reused
+/// rather than allocated by the reader and freed by the pricing thread for every 4,096 events.
 final class EventPipe: @unchecked Sendable {
     private let condition = NSCondition()
     private var batches: [[TraceEvent]] = []
+    private var spares: [[TraceEvent]] = []
     private var finished = false
     /// At most this many batches wait: the reader pauses rather than buffer the trace.
     private let capacity = 8
 
-    func put(_ batch: [TraceEvent]) {
+    /// Takes the batch (left empty), under the lock: the taker then holds its only reference.
+    func put(_ batch: inout [TraceEvent]) {
         condition.lock()
         while batches.count >= capacity { condition.wait() }
         batches.append(batch)
+        batch = []
         condition.broadcast()
         condition.unlock()
     }
@@ -500,6 +536,22 @@ final class EventPipe: @unchecked Sendable {
         let batch = batches.removeFirst()
         condition.broadcast()
         return batch
+    }
+
+    /// Hands back a batch taken and processed: emptied here, kept for the reader (a few at most).
+    func giveBack(_ batch: inout [TraceEvent]) {
+        batch.removeAll(keepingCapacity: true)
+        condition.lock()
+        if spares.count < 4 { spares.append(batch) }
+        condition.unlock()
+        batch = []
+    }
+
+    /// An emptied batch handed back, if any.
+    func spare() -> [TraceEvent]? {
+        condition.lock()
+        defer { condition.unlock() }
+        return spares.popLast()
     }
 
     func finish() {

@@ -36,7 +36,7 @@ public final class OrderedTrace: @unchecked Sendable {
         if let late = first.late { pass = .merge(late) } else { pass = .merge(try Self.noLateLines(limits)) }
         let (pipe, box) = (self.pipe, self.box)
         let thread = Thread {
-            box.outcome = Simulator.readOrdered(settings, entities: TraceEntities(), pass: pass) { batch in pipe.put(batch) }
+            box.outcome = Simulator.readOrdered(settings, entities: TraceEntities(), pass: pass) { batch in pipe.put(&batch) }
             pipe.finish()
         }
         thread.stackSize = 8 << 20

@@ -80,6 +80,14 @@ final class ParseChunk: @unchecked Sendable {
     /// On a worker: parses every line.
     func parse() {
         var entities = TraceEntities()
+        // The arrays and the parser are moved out of the object for the loop (and back after):
+        // a stored property of a class changed in place is checked for exclusive access at run
+        // time, which cost more per line than the appends themselves.
+        var events: [TraceEvent] = [], outcomes: [Outcome] = []
+        swap(&events, &self.events)
+        swap(&outcomes, &self.outcomes)
+        var parser = self.parser
+        let interning = self.interning
         bytes.withUnsafeBufferPointer { all in
             for line in lines {
                 guard line.length >= 0 else {
@@ -97,6 +105,9 @@ final class ParseChunk: @unchecked Sendable {
                 }
             }
         }
+        swap(&events, &self.events)
+        swap(&outcomes, &self.outcomes)
+        self.parser = parser
         agents = entities.agents
         agentIndexes = [Int32](repeating: -1, count: agents.count)
         done.signal()
@@ -135,6 +146,41 @@ final class ParseChunk: @unchecked Sendable {
         return event
     }
 
+    /// Takes the lines the reader gathered (`ChunkLines`), before the chunk is submitted; the
+    /// reader gets the chunk's emptied arrays back to gather the next chunk in (no copy).
+    func load(_ input: inout ChunkLines) {
+        swap(&bytes, &input.bytes)
+        swap(&lines, &input.lines)
+        input.bytes.removeAll(keepingCapacity: true)
+        input.lines.removeAll(keepingCapacity: true)
+    }
+
+    /// On the taker: waits until the chunk is parsed and moves what the worker made out of it,
+    /// to be walked as plain arrays (`giveBack` returns them). Reading the chunk object line by
+    /// line cost a retain and run-time exclusivity checks per line.
+    func takeParsed() -> ParsedChunk {
+        waitUntilParsed()
+        var parsed = ParsedChunk(interning: interning)
+        swap(&parsed.bytes, &bytes)
+        swap(&parsed.lines, &lines)
+        swap(&parsed.outcomes, &outcomes)
+        swap(&parsed.events, &events)
+        swap(&parsed.agents, &agents)
+        swap(&parsed.agentIndexes, &agentIndexes)
+        cursor = parsed.lines.count
+        return parsed
+    }
+
+    /// Returns the arrays `takeParsed` moved out (their capacity is kept for the next chunk).
+    func giveBack(_ parsed: inout ParsedChunk) {
+        swap(&parsed.bytes, &bytes)
+        swap(&parsed.lines, &lines)
+        swap(&parsed.outcomes, &outcomes)
+        swap(&parsed.events, &events)
+        swap(&parsed.agents, &agents)
+        swap(&parsed.agentIndexes, &agentIndexes)
+    }
+
     /// Empties the chunk for reuse (its arrays keep their capacity).
     func reset() {
         bytes.removeAll(keepingCapacity: true)
@@ -144,6 +190,63 @@ final class ParseChunk: @unchecked Sendable {
         parsed = false
         cursor = 0
         eventCursor = 0
+    }
+}
+
+/// The lines the reader gathers for the next chunk, in plain arrays of its own (`ParseChunk.load`).
+struct ChunkLines {
+    var bytes: [UInt8] = []
+    var lines: [ParseChunk.Line] = []
+    let maximumLines: Int
+
+    init(maximumLines: Int) {
+        self.maximumLines = max(1, maximumLines)
+        bytes.reserveCapacity(ParseChunk.maximumBytes + 4_096)
+        lines.reserveCapacity(self.maximumLines)
+    }
+
+    var isEmpty: Bool { lines.isEmpty }
+    var isFull: Bool { lines.count >= maximumLines || bytes.count >= ParseChunk.maximumBytes }
+
+    /// Adds a line (nil: longer than the limit), as `ParseChunk.append` does.
+    mutating func append(_ line: UnsafeBufferPointer<UInt8>?, number: Int) {
+        guard let line else {
+            lines.append(ParseChunk.Line(number: number, start: bytes.count, length: -1, time: 0))
+            return
+        }
+        lines.append(ParseChunk.Line(number: number, start: bytes.count, length: line.count, time: 0))
+        bytes.append(contentsOf: line)
+    }
+}
+
+/// A parsed chunk's arrays, moved out for the taker (`ParseChunk.takeParsed`).
+struct ParsedChunk {
+    var bytes: [UInt8] = []
+    var lines: [ParseChunk.Line] = []
+    var outcomes: [ParseChunk.Outcome] = []
+    var events: [TraceEvent] = []
+    var agents = InternTable()
+    var agentIndexes: [Int32] = []
+    let interning: Bool
+    private var eventCursor = 0
+
+    init(interning: Bool) { self.interning = interning }
+
+    /// The next event (in line order), its agent interned in `table`, as `ParseChunk.takeEvent`.
+    mutating func takeEvent(agents table: inout InternTable) -> TraceEvent {
+        var event = events[eventCursor]
+        eventCursor += 1
+        if interning && event.kind == .execution && event.subject >= 0 {
+            let local = Int(event.subject)
+            if agentIndexes[local] < 0 { agentIndexes[local] = table.intern(agents[event.subject]) }
+            event.subject = agentIndexes[local]
+        }
+        return event
+    }
+
+    /// The bytes of one of its lines (valid during the call).
+    func withBytes<R>(of line: ParseChunk.Line, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+        bytes.withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[line.start..<line.start + max(0, line.length)])) }
     }
 }
 

@@ -41,7 +41,7 @@ struct EventKey: Comparable {
 /// shuffled trace) go to a min-heap. The earliest event is the earlier of the ring's front and the
 /// heap's top. A heap alone cost some 110 ns an event more on a sorted trace (log2 16,384 levels
 /// sifted at every release). Both order small keys (24 bytes) and the events stay put in slots:
-/// nothing moves the events (some 280 bytes with reference-counted fields).
+/// nothing moves the events (some 270 bytes, plain data but for a box of texts most lack).
 struct ReorderBuffer {
     private struct Entry {
         var key: EventKey
@@ -78,6 +78,17 @@ struct ReorderBuffer {
     /// Adds an event the buffer `accepts`; when the buffer is then over capacity, its earliest
     /// event is released to `release`.
     mutating func push(_ event: consuming TraceEvent, release: (inout TraceEvent) -> Void) {
+        push(event)
+        if count > capacity { releaseEarliest(release) }
+    }
+
+    /// Whether the buffer holds more than its capacity (the reader then takes the earliest out).
+    var isOverCapacity: Bool { ringCount + heap.count > capacity }
+
+    /// Adds an event the buffer `accepts` (nothing is released: see `isOverCapacity`). The reader
+    /// calls this and `takeEarliest` directly: a release closure formed for every event copied the
+    /// reader's captured state into its context each time.
+    mutating func push(_ event: consuming TraceEvent) {
         let key = EventKey(time: event.time.nanosecondsSinceEpoch, line: event.line)
         let slot: Int32
         if let free = freeSlots.popLast() {
@@ -103,7 +114,6 @@ struct ReorderBuffer {
             ring[(ringStart + position) & ringMask] = entry
             ringCount += 1
         }
-        if count > capacity { releaseEarliest(release) }
     }
 
     private mutating func growRing() {
@@ -155,6 +165,12 @@ struct ReorderBuffer {
 
     /// Releases the earliest event (nothing when empty).
     mutating func releaseEarliest(_ release: (inout TraceEvent) -> Void) {
+        guard var event = takeEarliest() else { return }
+        release(&event)
+    }
+
+    /// Takes the earliest event out (nil when empty); its key becomes the watermark.
+    mutating func takeEarliest() -> TraceEvent? {
         let top: Entry
         if ringCount > 0 && (heap.isEmpty || ring[ringStart].key < heap[0].key) {
             top = ring[ringStart]
@@ -163,16 +179,14 @@ struct ReorderBuffer {
         } else if let entry = popHeap() {
             top = entry
         } else {
-            return
+            return nil
         }
         watermark = top.key
-        release(&slots[Int(top.slot)])
-        // The slot's strings are let go now (the event was handed on), not when the slot is reused.
-        slots[Int(top.slot)] = Self.emptyEvent
         freeSlots.append(top.slot)
+        // The slot keeps its copy until reused: an event is plain data but for a rarely present
+        // box of texts, shared with the copy handed on.
+        return slots[Int(top.slot)]
     }
-
-    private static let emptyEvent = TraceEvent(line: 0, time: Timestamp(nanosecondsSinceEpoch: 0), kind: .purchase, consumer: -1, subject: -1)
 }
 
 /// Why the reorder stage could not go on (no temporary space, a trace that changed between passes).

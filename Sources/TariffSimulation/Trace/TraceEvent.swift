@@ -7,27 +7,20 @@ public enum TraceEventKind: UInt8, Sendable {
 }
 
 /// One accepted event of a trace, compact: ids are interned into `TraceEntities`.
+///
+/// Every stored field but one is plain data, so moving an event through the reader, the reorder
+/// buffer and the batches is a copy of bytes: the execution id and the consumer's id ride inline
+/// (up to 24 bytes each, `InlineName`), and the texts only some events have (a subscribe's plan,
+/// a purchase's key, names in the ledger replay's reading, unknown meters, long or escaped ids)
+/// sit in one shared box, `nil` for the executions of a simulate run. Three strings and an array
+/// stored here made every copy four reference-count operations through a value witness, and the
+/// profile showed them on the reader thread.
 public struct TraceEvent: Sendable {
     /// 1-based line number in the trace (ties in time are broken by it).
     public var line: Int
     /// `at`, or `ended_at` for an execution.
     public var time: Timestamp
-    public var kind: TraceEventKind
-    public var consumer: Int32
-    /// The agent of an execution, the plan of a subscribe or cancel (indexes into their tables).
-    public var subject: Int32
-    public var executionID: String
-    /// The ids as written: the consumer, and the agent (executions) or plan (subscribe, cancel).
-    /// The reader leaves `consumer` and `subject` at -1; the processor interns these names.
-    public var subjectName: String
-    public var consumerName: String
     public var startedAt: Timestamp
-    public var failed: Bool
-    public var meters: MeterReadings
-    /// Which catalog meters the event reported (bit i = meter index i).
-    public var meterMask: UInt16
-    /// Names of reported meters no metering of the catalog weighs (warnings).
-    public var unknownMeters: [String]
     /// Purchases: the amount (whole cents).
     public var amount: Money
     /// A hash of the parsed fields, to warn when a repeated execution id differs.
@@ -36,11 +29,22 @@ public struct TraceEvent: Sendable {
     /// set of ids seen costs 16 bytes an execution, whatever the ids' length.
     public var idHashHigh: UInt64
     public var idHashLow: UInt64
-    /// The consumer's id, up to 24 bytes, when the reader left it for the processor to intern
-    /// (length -1: see `consumerName`). Consumers are many (a table that misses the cache) and
-    /// the pricing thread has time to spare; a String per name would cost more than these words.
-    var consumerKey: (UInt64, UInt64, UInt64) = (0, 0, 0)
-    var consumerKeyLength: Int8 = -1
+    public var meters: MeterReadings
+    /// The consumer's id, when the reader left it for the processor to intern and it is short and
+    /// plain (else `consumerName`). Consumers are many (a table that misses the cache) and the
+    /// pricing thread has time to spare.
+    var consumerKey = InlineName()
+    /// The execution id as written, when short and plain (else in the box).
+    var idKey = InlineName()
+    /// The rare texts (nil: none).
+    private var texts: TraceEventTexts?
+    public var consumer: Int32
+    /// The agent of an execution, the plan of a subscribe or cancel (indexes into their tables).
+    public var subject: Int32
+    public var kind: TraceEventKind
+    public var failed: Bool
+    /// Which catalog meters the event reported (bit i = meter index i).
+    public var meterMask: UInt16
 
     public init(line: Int, time: Timestamp, kind: TraceEventKind, consumer: Int32, subject: Int32) {
         self.line = line
@@ -48,19 +52,102 @@ public struct TraceEvent: Sendable {
         self.kind = kind
         self.consumer = consumer
         self.subject = subject
-        executionID = ""
-        subjectName = ""
-        consumerName = ""
         startedAt = time
         failed = false
         meters = MeterReadings()
         meterMask = 0
-        unknownMeters = []
         amount = .zero
         fingerprint = 0
         idHashHigh = 0
         idHashLow = 0
     }
+
+    /// The execution id (a purchase's ledger key, usage.md).
+    public var executionID: String {
+        get { idKey.string ?? texts?.names.executionID ?? "" }
+        set {
+            idKey = InlineName()
+            changeNames { $0.executionID = newValue }
+        }
+    }
+
+    /// The ids as written: the agent (executions) or plan (subscribe, cancel); the reader leaves it
+    /// empty for an execution's agent when it interned it (`subject`).
+    public var subjectName: String {
+        get { texts?.names.subjectName ?? "" }
+        set { changeNames { $0.subjectName = newValue } }
+    }
+
+    /// The consumer's id as written, when not kept inline (`consumerKey`).
+    public var consumerName: String {
+        get { texts?.names.consumerName ?? "" }
+        set { changeNames { $0.consumerName = newValue } }
+    }
+
+    /// Names of reported meters no metering of the catalog weighs (warnings).
+    public var unknownMeters: [String] {
+        get { texts?.names.unknownMeters ?? [] }
+        set { changeNames { $0.unknownMeters = newValue } }
+    }
+
+    /// Whether the event reported meters the catalog does not know (without making an array).
+    var hasUnknownMeters: Bool { texts.map { !$0.names.unknownMeters.isEmpty } ?? false }
+
+    /// Sets the rare texts at once (the parser: one box an event at most).
+    mutating func setNames(_ names: TraceEventNames) { texts = TraceEventTexts(names) }
+
+    private mutating func changeNames(_ change: (inout TraceEventNames) -> Void) {
+        var names = texts?.names ?? TraceEventNames()
+        change(&names)
+        texts = TraceEventTexts(names)
+    }
+}
+
+/// The texts of an event that are not plain data (see `TraceEvent`).
+struct TraceEventNames: Sendable, Equatable {
+    var executionID = ""
+    var subjectName = ""
+    var consumerName = ""
+    var unknownMeters: [String] = []
+}
+
+/// An event's texts, shared by its copies; never changed once made (a change makes a new box).
+final class TraceEventTexts: Sendable, CustomDebugStringConvertible {
+    let names: TraceEventNames
+    init(_ names: TraceEventNames) { self.names = names }
+    var debugDescription: String { String(reflecting: names) }
+}
+
+/// An id of up to 24 plain bytes, kept in the event itself (`length` -1: none).
+struct InlineName: Sendable {
+    var words: (UInt64, UInt64, UInt64) = (0, 0, 0)
+    var length: Int8 = -1
+
+    static let capacity = 24
+
+    /// Keeps the value's bytes when plain and short enough; false otherwise (nothing kept).
+    mutating func set(_ value: FieldValue) -> Bool {
+        guard case .raw(let bytes) = value, bytes.count <= Self.capacity else {
+            length = -1
+            return false
+        }
+        words = (0, 0, 0)
+        withUnsafeMutableBytes(of: &words) { $0.copyMemory(from: UnsafeRawBufferPointer(bytes)) }
+        length = Int8(bytes.count)
+        return true
+    }
+
+    var isSet: Bool { length >= 0 }
+
+    /// The bytes (valid during the call); only when `isSet`.
+    func withBytes<R>(_ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+        let count = max(0, Int(length))
+        return withUnsafeBytes(of: words) { raw in
+            raw.withMemoryRebound(to: UInt8.self) { body(UnsafeBufferPointer(rebasing: $0[0..<count])) }
+        }
+    }
+
+    var string: String? { isSet ? withBytes { String(decoding: $0, as: UTF8.self) } : nil }
 }
 
 /// Interned ids: consumers, agents and plans become small integers, so events stay compact and
@@ -179,27 +266,12 @@ public struct TraceWarning: Sendable, Hashable {
 }
 
 extension TraceEvent {
-    /// Hands the consumer's id to the processor: as words when short and plain, else as a name.
-    mutating func setConsumer(_ value: FieldValue) {
-        if case .raw(let bytes) = value, bytes.count <= 24 {
-            withUnsafeMutableBytes(of: &consumerKey) { words in
-                words.copyMemory(from: UnsafeRawBufferPointer(bytes))
-            }
-            consumerKeyLength = Int8(bytes.count)
-        } else {
-            consumerName = value.string
-        }
-    }
-
     /// Interns the names and computes the hashes duplicate detection needs (the reader has
     /// already interned the agent and hashed the id when it parsed in interning mode).
     mutating func resolve(in entities: inout TraceEntities) {
         if consumer < 0 {
-            if consumerKeyLength >= 0 {
-                let length = Int(consumerKeyLength)
-                consumer = withUnsafeBytes(of: consumerKey) { words in
-                    words.withMemoryRebound(to: UInt8.self) { entities.consumers.intern(bytes: UnsafeBufferPointer(rebasing: $0[0..<length])) }
-                }
+            if consumerKey.isSet {
+                consumer = consumerKey.withBytes { entities.consumers.intern(bytes: $0) }
             } else {
                 consumer = entities.consumers.intern(consumerName)
             }
@@ -208,7 +280,7 @@ extension TraceEvent {
         case .execution:
             if subject < 0 {
                 subject = entities.agents.intern(subjectName)
-                (idHashHigh, idHashLow) = FieldHash.pair(executionID)
+                (idHashHigh, idHashLow) = idKey.isSet ? idKey.withBytes(FieldHash.pair(bytes:)) : FieldHash.pair(executionID)
             }
             hashFields()
         case .subscribe, .cancel:
@@ -231,7 +303,7 @@ extension TraceEvent {
         for index in 0..<MeterReadings.capacity where meterMask & (1 << UInt16(index)) != 0 {
             hash.addWord(UInt64(bitPattern: meters[MeterIndex(rawValue: index)].micros))
         }
-        if !unknownMeters.isEmpty {
+        if hasUnknownMeters {
             for name in unknownMeters.sorted() { hash.add(name) }
         }
         fingerprint = hash.value

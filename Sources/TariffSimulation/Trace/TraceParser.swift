@@ -49,8 +49,8 @@ struct TraceParser {
     }
 
     enum Outcome {
-        /// The event was appended to the caller's array (not returned: an event is some 280
-        /// bytes with reference-counted fields, and each copy of it showed in the reader's time).
+        /// The event was appended to the caller's array (not returned: an event is some 270
+        /// bytes, and each copy of it showed in the reader's time).
         case event
         case rejected(String)
         case blank
@@ -335,19 +335,31 @@ struct TraceParser {
             guard startedAt <= endedAt else { return .rejected("started_at is after ended_at") }
             var event = TraceEvent(line: line, time: endedAt, kind: .execution, consumer: -1, subject: -1)
             event.startedAt = startedAt
-            event.executionID = executionID.string
             event.failed = failed
             event.meters = fields.meters
             event.meterMask = fields.meterMask
-            event.unknownMeters = fields.unknownMeters
+            // Plain short ids ride in the event; anything else goes to its box of texts, made
+            // only for such events (none for the executions of a usual trace).
+            var names = TraceEventNames()
+            var hasNames = !fields.unknownMeters.isEmpty
+            names.unknownMeters = fields.unknownMeters
+            if !event.idKey.set(executionID) {
+                names.executionID = executionID.string
+                hasNames = true
+            }
             if intern {
-                event.setConsumer(consumer)
+                if !event.consumerKey.set(consumer) {
+                    names.consumerName = consumer.string
+                    hasNames = true
+                }
                 event.subject = agent.intern(into: &entities.agents)
                 (event.idHashHigh, event.idHashLow) = executionID.withBytes(FieldHash.pair(bytes:))
             } else {
-                event.consumerName = consumer.string
-                event.subjectName = agent.string
+                names.consumerName = consumer.string
+                names.subjectName = agent.string
+                hasNames = true
             }
+            if hasNames { event.setNames(names) }
             events.append(event)
             return .event
         case "subscribe", "cancel":
@@ -357,9 +369,8 @@ struct TraceParser {
             if let problem = consumerProblem ?? planProblem ?? atProblem { return .rejected(problem) }
             guard let consumer, let plan, let at else { return .rejected("missing field") }
             var event = TraceEvent(line: line, time: at, kind: type == "subscribe" ? .subscribe : .cancel, consumer: -1, subject: -1)
-            event.subjectName = plan.string
-            event.consumerName = consumer.string
-            if intern { event.setConsumer(consumer) }
+            event.setNames(TraceEventNames(subjectName: plan.string, consumerName: consumer.string))
+            if intern { _ = event.consumerKey.set(consumer) }
             events.append(event)
             return .event
         case "purchase":
@@ -390,14 +401,16 @@ struct TraceParser {
             guard micros > 0 else { return .rejected("amount must be positive") }
             if let id = fields.id, id.isEmpty { return .rejected("field 'id' is empty") }
             var event = TraceEvent(line: line, time: at, kind: .purchase, consumer: -1, subject: -1)
-            if intern { event.setConsumer(consumer) } else { event.consumerName = consumer.string }
+            var names = TraceEventNames()
+            if !intern || !event.consumerKey.set(consumer) { names.consumerName = consumer.string }
             event.amount = Money(micros: Int64(micros))
             // usage.md: the ledger key is `trace:` + id, else `trace:CONSUMER:AT_NS:AMOUNT_MICROS` from
             // the parsed values, never the line: a trace replayed again, with lines added, removed or
             // moved, credits nothing twice. Kept in `executionID` (a purchase has no execution id).
             let consumerText = consumer.string
-            event.executionID = fields.id.map { "trace:" + $0.string } ?? "trace:\(consumerText):\(at.nanosecondsSinceEpoch):\(micros)"
-            (event.idHashHigh, event.idHashLow) = FieldHash.pair(event.executionID)
+            names.executionID = fields.id.map { "trace:" + $0.string } ?? "trace:\(consumerText):\(at.nanosecondsSinceEpoch):\(micros)"
+            (event.idHashHigh, event.idHashLow) = FieldHash.pair(names.executionID)
+            event.setNames(names)
             var hash = FieldHash()
             hash.add(consumerText)
             hash.addWord(UInt64(bitPattern: at.nanosecondsSinceEpoch))
