@@ -44,9 +44,14 @@ extension Settlement {
         let receipt = try await backend.subscribe(SubscribeCommand(id: subscriptionID, consumer: consumer, plan: planID, agent: definition.agent,
                                                                    unit: unit, at: at, now: clock.now()))
         // The first fee is charged at the subscribe (usage.md); the replaced one's due fees first.
-        if let replaced = receipt.replaced { _ = try await chargeDueFees(replaced, through: at) }
-        if receipt.created { _ = try await chargeDueFees(receipt.subscription, through: at) }
-        return receipt
+        var answer = receipt
+        if let replaced = receipt.replaced, try await chargeDueFees(replaced, through: at) > 0 {
+            answer.replaced = try await backend.subscription(id: replaced.id) ?? replaced
+        }
+        if receipt.created, try await chargeDueFees(receipt.subscription, through: at) > 0 {
+            answer.subscription = try await backend.subscription(id: receipt.subscription.id) ?? receipt.subscription
+        }
+        return answer
     }
 
     /// Cancels the consumer's active subscription to `plan` at the end of the period containing
