@@ -265,3 +265,19 @@ extension SubscriptionRecord {
         return a.id.bytesPrecede(b.id)
     }
 }
+
+extension SubscriptionRecord {
+    /// `active`, `canceled` (still running until `ends_at`) or `ended` at `now`.
+    public func status(at now: Timestamp) -> String {
+        if let endsAt, endsAt <= now { return "ended" }
+        return ending == .canceled ? "canceled" : "active"
+    }
+
+    /// The JSON of `tariff ledger subscriptions` and of the service's `/v1/subscriptions`.
+    public func json(at now: Timestamp) -> JSON {
+        .object([("id", .string(id)), ("consumer", .string(consumer)), ("plan", .string(plan)), ("agent", .string(agent)),
+                 ("period", .string(unit.rawValue)), ("start", .string(start.rfc3339)), ("status", .string(status(at: now))),
+                 ("ends_at", endsAt.map { .string($0.rfc3339) } ?? .null), ("ending", ending.map { .string($0.rawValue) } ?? .null),
+                 ("periods_charged", .integer(Int64(chargedPeriods))), ("next_fee_at", nextPeriodStart.map { .string($0.rfc3339) } ?? .null)])
+    }
+}
