@@ -159,8 +159,8 @@ struct LiveSubscriptionTests {
         #expect(report.plans.contains { $0.plan == "research-pro" && $0.usage.micros > 0 }, "\(report.plans)")
         #expect(report.plans.contains { $0.plan == "translate-weekly" && $0.fees.micros == 10_000_000 }, "\(report.plans)")
         #expect(refused.values.reduce(0, +) > 0 && report.priced > 50, "priced \(report.priced)")
-        print("live subscriptions: \(events.count) events, \(report.priced) executions priced, \(refused.values.reduce(0, +)) refused; "
-              + report.plans.map { "\($0.plan)@\($0.version) fees \($0.fees) usage \($0.usage) shortfall \($0.shortfall) sla \($0.slaCredits)" }.joined(separator: "; "))
+        FileHandle.standardError.write(Data(("live subscriptions: \(events.count) events, \(report.priced) executions priced, \(refused.values.reduce(0, +)) refused; "
+              + report.plans.map { "\($0.plan)@\($0.version) fees \($0.fees) usage \($0.usage) shortfall \($0.shortfall) sla \($0.slaCredits)" }.joined(separator: "; ") + "\n").utf8))
         let verification = try await Settlement(backend: backend, catalog: catalog).verify()
         #expect(verification.passed, "\(verification.invariants.filter { !$0.holds })")
     }
