@@ -96,6 +96,13 @@ extension TariffService {
             let handle: PlanHandle?
             if let version { handle = catalog.plan(id: planID, version: Int(version)) } else { handle = catalog.plan(id: planID, at: start) }
             guard let handle else { throw APIError(404, "unknown_plan", "plan '\(BodyObject.printable(planID))' has no such version") }
+            // An enterprise period whose usage reached its spend cap refuses every run (plans.md
+            // "spend cap"): said before the run, not after it.
+            let state = try await settlement.backend.periodState(PeriodKey(consumer: consumer, plan: planID, start: start))
+            if state.usageCharges.micros > 0,
+               catalog.price(handle, ExecutionInput(meters: MeterReadings(), failed: false, endedAt: now), state: state).refusal == .spendCap {
+                throw APIError(422, "spend_cap", "consumer '\(BodyObject.printable(consumer))' reached the spend cap of plan '\(BodyObject.printable(planID))' for the period starting \(start.rfc3339)")
+            }
             return (handle, .starting(start))
         }
         return (try plan(id: planID, version: version, agent: agent, at: now, in: catalog), .unbounded)

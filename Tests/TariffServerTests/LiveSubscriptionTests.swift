@@ -242,4 +242,54 @@ struct LiveSubscriptionTests {
         #expect(payg.string("plan") == "research-payg", "\(payg.body)")
         await server.stop()
     }
+
+    @Test("422 spend_cap on reserve once an enterprise period's usage reached its cap, a settle after it refused (200); the next period prices again")
+    func spendCap() async throws {
+        let directory = temporaryPath("spend-cap")
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: repositoryRoot + "/plans", toPath: directory + "/plans")
+        try FileManager.default.copyItem(atPath: repositoryRoot + "/rules", toPath: directory + "/rules")
+        // 1.00 a month, 0.10 per CU, usage charges capped at 1.00 a period.
+        try """
+            plan: capped
+            agent: agt_capped
+            creator: acct_capped
+            currency: USD
+            model: enterprise
+            enterprise:
+              period: month
+              fee: 1.00
+              usage:
+                - price: 0.10
+              guardrails:
+                spend_cap: 1.00
+            """.write(toFile: directory + "/plans/capped.yaml", atomically: true, encoding: .utf8)
+        let server = try await TestServer.start(testClock: Self.t0, plans: directory + "/plans", rules: directory + "/rules")
+        let admin = server.adminKey
+        #expect(try await server.send("POST", "/v1/purchases", key: admin, json: #"{"consumer":"cus_c","amount":"10.00"}"#,
+                                      headers: ["Idempotency-Key": "c1"]).status == 201)
+        // Without a subscription the plan prices nothing.
+        let before = try await server.send("POST", "/v1/executions", key: admin, json: #"{"execution":"c0","consumer":"cus_c","agent":"agt_capped"}"#)
+        #expect(before.status == 422 && before.code == "no_plan")
+        #expect(try await server.send("POST", "/v1/subscriptions", key: admin, json: #"{"consumer":"cus_c","plan":"capped"}"#).status == 201)
+        // 20 CU: 2.00, capped at 1.00.
+        #expect(try await server.send("POST", "/v1/executions", key: admin, json: #"{"execution":"c1","consumer":"cus_c","agent":"agt_capped"}"#).status == 201)
+        #expect(try await server.send("POST", "/v1/executions", key: admin, json: #"{"execution":"c1b","consumer":"cus_c","agent":"agt_capped"}"#).status == 201)
+        let settled = try await server.send("POST", "/v1/executions/c1/settle", key: admin,
+                                            json: #"{"ended_at":"2026-11-01T00:00:00Z","meters":{"cpu_ms":20000}}"#)
+        #expect(settled.string("charged") == "1.000000", "\(settled.body)")
+        // A run reserved before the cap was reached and settled after it: 200, refused, nothing charged (service.md).
+        let late = try await server.send("POST", "/v1/executions/c1b/settle", key: admin,
+                                         json: #"{"ended_at":"2026-11-01T00:00:00Z","meters":{"cpu_ms":1000}}"#)
+        #expect(late.status == 200 && late.string("refused") == "spend_cap" && late.string("charged") == "0.000000", "\(late.body)")
+        let refused = try await server.send("POST", "/v1/executions", key: admin, json: #"{"execution":"c2","consumer":"cus_c","agent":"agt_capped"}"#)
+        #expect(refused.status == 422 && refused.code == "spend_cap", "\(refused.body)")
+        // 10.00 - 1.00 fee - 1.00 usage; nothing held for the refused run.
+        let balance = try await server.send("GET", "/v1/balance?consumer=cus_c", key: admin)
+        #expect(balance.string("available") == "8.000000" && balance.string("reserved") == "0.000000", "\(balance.body)")
+        // A month on: a new period, its fee, and runs priced again.
+        #expect(try await server.send("POST", "/v1/clock", key: admin, json: #"{"now":"2026-12-01T00:00:00Z"}"#).status == 200)
+        #expect(try await server.send("POST", "/v1/executions", key: admin, json: #"{"execution":"c3","consumer":"cus_c","agent":"agt_capped"}"#).status == 201)
+        await server.stop()
+    }
 }
