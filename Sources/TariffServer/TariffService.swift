@@ -305,17 +305,26 @@ public final class TariffService: Sendable {
         let settlement = settlement
         guard let catalog = settlement.catalog else { throw APIError(503, "storage", "no catalog") }
         let at = try body.timestamp("at") ?? clock.now()
-        let handle = try plan(id: try body.string("plan"), version: try body.integer("version", in: 1...1_000_000), agent: try body.string("agent"),
-                              at: at, in: catalog)
+        let consumer = try consumer(named: try body.id("consumer"), for: principal)
+        var planID = try body.string("plan")
+        let version = try body.integer("version", in: 1...1_000_000), agent = try body.string("agent")
+        // With a consumer and an agent alone, the consumer's subscription to a plan of the agent prices, as a reserve's would.
+        if let consumer, planID == nil, version == nil, let agent,
+           let active = try await settlement.activeSubscription(consumer: consumer, agent: agent, at: at) {
+            planID = active.plan
+        }
+        let handle = try plan(id: planID, version: version, agent: agent, at: at, in: catalog)
         let status = try body.string("status") ?? "succeeded"
         guard status == "succeeded" || status == "failed" else { throw APIError.invalid("'status' is succeeded or failed") }
-        let consumer = try consumer(named: try body.id("consumer"), for: principal)
         var state = PeriodState.empty
         if let consumer {
             if principal.role != .consumer { _ = try await currentBalance(consumer, own: false) }
             let definition = catalog.plan(handle)
             if definition.period == nil {
                 state = try await settlement.backend.periodState(PeriodKey(consumer: consumer, plan: definition.id, start: nil))
+            } else if let start = try await settlement.subscriptionPeriodStart(consumer: consumer, plan: definition.id, containing: at) {
+                // The consumer's period of its subscription that contains `at`: the exact cost of the next run.
+                state = try await settlement.backend.periodState(PeriodKey(consumer: consumer, plan: definition.id, start: start))
             }
         }
         let definition = catalog.plan(handle)

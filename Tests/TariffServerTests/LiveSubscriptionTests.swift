@@ -170,11 +170,6 @@ struct LiveSubscriptionTests {
         try await Self.compare(backend: try SQLiteBackend(path: temporaryPath("live-sqlite") + ".sqlite", currency: Currency(code: "USD")!))
     }
 
-    @Test("the same on PostgreSQL", .enabled(if: ServicePostgres.url != nil, "TARIFF_TEST_POSTGRES_URL is not set: no PostgreSQL server to test against"))
-    func postgresMatchesSimulate() async throws {
-        let options = try LedgerOptions.parse(["--ledger", ServicePostgresServerTests.freshURL()])
-        try await Self.compare(backend: try await options.backend())
-    }
 
     @Test("a small case by hand: research-pro's fee, one CU of overage, the next month's fee, a cancel, no fee after the end")
     func byHand() async throws {
@@ -220,6 +215,9 @@ struct LiveSubscriptionTests {
         let settle = try await server.send("POST", "/v1/executions/h1/settle", key: admin,
                                            json: #"{"ended_at":"2026-11-10T00:00:00Z","meters":{"cpu_ms":10001000}}"#)
         #expect(settle.string("charged") == "0.005000", "\(settle.body)")
+        // A quote with the consumer is priced against its period: 2 CU more, all beyond the allowance, 0.010000.
+        let quote = try await server.send("POST", "/v1/quotes", key: own, json: #"{"agent":"agt_research","meters":{"cpu_ms":2000}}"#)
+        #expect(quote.string("plan") == "research-pro" && quote.string("charge") == "0.010000", "\(quote.body)")
         // The clock reaches 2026-12-01: the second fee (151.00 - 0.005 - 49.00).
         let december = try await server.send("POST", "/v1/clock", key: admin, json: #"{"now":"2026-12-01T00:00:00Z"}"#)
         #expect(december.json?["fees"] as? Int == 1, "\(december.body)")
@@ -291,5 +289,14 @@ struct LiveSubscriptionTests {
         #expect(try await server.send("POST", "/v1/clock", key: admin, json: #"{"now":"2026-12-01T00:00:00Z"}"#).status == 200)
         #expect(try await server.send("POST", "/v1/executions", key: admin, json: #"{"execution":"c3","consumer":"cus_c","agent":"agt_capped"}"#).status == 201)
         await server.stop()
+    }
+}
+
+/// The same month on PostgreSQL, in the suite `.ci/run` runs against its throwaway server (`--filter PostgresServerTests`).
+extension ServicePostgresServerTests {
+    @Test("live subscriptions: a month and a half through the HTTP API with the test clock (PostgreSQL) charges what simulate prices, to the micro-unit")
+    func liveSubscriptionsMatchSimulate() async throws {
+        let options = try LedgerOptions.parse(["--ledger", Self.freshURL()])
+        try await LiveSubscriptionTests.compare(backend: try await options.backend())
     }
 }
