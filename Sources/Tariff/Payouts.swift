@@ -51,6 +51,10 @@ public struct PayoutSchedule: Sendable {
         return week(containing: utcInstant(ofLocalMidnight: date))
     }
 
+    /// The instant the week's pay date starts (local midnight in the payout time zone): a week's
+    /// payout run may be executed from then on (settlement.md, "Money that reconciles").
+    public func payDateStart(of week: PayoutWeek) -> Timestamp { utcInstant(ofLocalMidnight: week.payDate) }
+
     private func offsetSeconds(at instant: Timestamp) -> Int64 {
         let seconds = instant.nanosecondsSinceEpoch / 1_000_000_000
         return Int64(zone.secondsFromGMT(for: Date(timeIntervalSince1970: TimeInterval(seconds))))

@@ -90,19 +90,26 @@ public enum LedgerReplay {
                             simulation: SimulationSink(catalog: catalog, from: options.from, to: options.to, currency: currency))
         var processor = BillingProcessor(catalog: catalog, sink: QueueSink(), entities: TraceEntities(), currency: currency)
         var processed = 0
-        while let batch = await trace.next() {
-            if processed == 0, let first = batch.first { clock.set(first.time) }
-            for event in batch {
-                processor.process(event)
-                try await driver.apply(&processor)
-                processed += 1
-                if processed % 4_096 == 0 { progress?(event.line) }
+        do {
+            while let batch = await trace.next() {
+                if processed == 0, let first = batch.first { clock.set(first.time) }
+                for event in batch {
+                    processor.process(event)
+                    try await driver.apply(&processor)
+                    processed += 1
+                    if processed % 4_096 == 0 { progress?(event.line) }
+                }
             }
+            do throws(SimulationError) { try trace.finish() } catch { throw SettlementError(.invalidInput, error.description) }
+            processor.finish(through: options.to ?? processor.lastEventTime ?? Timestamp(nanosecondsSinceEpoch: .min))
+            try await driver.apply(&processor)
+            try await driver.flush()
+            try await driver.answerInFlight()
+        } catch {
+            // No write of this replay goes on after it returned.
+            await driver.waitForInFlight()
+            throw error
         }
-        do throws(SimulationError) { try trace.finish() } catch { throw SettlementError(.invalidInput, error.description) }
-        processor.finish(through: options.to ?? processor.lastEventTime ?? Timestamp(nanosecondsSinceEpoch: .min))
-        try await driver.apply(&processor)
-        try await driver.flush()
 
         var simulation = driver.simulation
         simulation.entities = processor.entities
@@ -132,10 +139,7 @@ public enum LedgerReplay {
         report.warnings.sort { $0.line < $1.line }
 
         // Two reads, not a snapshot of every row (which held some 4 KB per replayed event).
-        var balances: [Balance] = []
-        for consumer in try await backend.consumerIDs() where shard?.contains(consumer: consumer) ?? true {
-            balances.append(try await backend.balance(consumer: consumer, at: clock.now()))
-        }
+        let balances = try await backend.balances(at: clock.now()).filter { shard?.contains(consumer: $0.consumer) ?? true }
         let uncollected = try await backend.uncollectedTotal().money("the ledger's uncollected total").micros
         var replay = ReplayReport(simulation: report, refusedForCredits: driver.refusedForCredits.values.reduce(0, +), balances: balances,
                                   uncollected: Money(micros: uncollected))
@@ -203,6 +207,8 @@ struct Driver {
         case step(Int, QueueSink.Decision, consumer: String?)
         case refused(SettlementError, QueueSink.Decision, consumer: String?)
         case local(QueueSink.Decision)
+        /// The step registering a started period (its fee is the decision's own step, next).
+        case registration(Int, QueueSink.Decision)
     }
 
     private var pending: [Pending] = []
@@ -236,22 +242,32 @@ struct Driver {
         for decision in decisions {
             let consumer = Self.consumer(of: decision, processor.entities)
             if let shard, let consumer, !shard.contains(consumer: consumer) { continue }
-            switch decision {
-            case .periodStarted, .periodEnded:
-                try await flush()
-                try await applyAlone(decision, consumer: consumer ?? "")
-                continue
-            case .purchase, .execution, .refused, .duplicate, .warning, .rejected:
-                break
-            }
             do {
-                if let step = try step(for: decision, processor.entities) {
+                switch decision {
+                case .periodStarted(let period):
+                    // The period registered open, then its fee: two steps of the batch, in order.
+                    clock.set(period.start)
+                    let built = try settlement.periodStartSteps(consumer: consumer ?? "", plan: period.plan, periodStart: period.start, periodEnd: period.end)
+                    if let open = built.open {
+                        pending.append(.registration(steps.count, decision))
+                        steps.append(.openPeriod(open))
+                    }
                     pending.append(.step(steps.count, decision, consumer: consumer))
-                    steps.append(step)
-                    if batchStarted == nil { batchStarted = .now }
-                } else {
-                    pending.append(.local(decision))
+                    steps.append(.chargePeriod(built.charge, lines: built.lines))
+                case .periodEnded(let period, let end):
+                    clock.set(end)
+                    let built = try settlement.periodEndStep(consumer: consumer ?? "", plan: period.plan, periodStart: period.start, periodEnd: end)
+                    pending.append(.step(steps.count, decision, consumer: consumer))
+                    steps.append(.closePeriod(built.command, lines: built.lines))
+                case .purchase, .execution, .refused, .duplicate, .warning, .rejected:
+                    if let step = try step(for: decision, processor.entities) {
+                        pending.append(.step(steps.count, decision, consumer: consumer))
+                        steps.append(step)
+                    } else {
+                        pending.append(.local(decision))
+                    }
                 }
+                if batchStarted == nil, !steps.isEmpty { batchStarted = .now }
             } catch let error as SettlementError where error.code != .storage {
                 pending.append(.refused(error, decision, consumer: consumer))
             }
@@ -271,7 +287,7 @@ struct Driver {
             // credits nothing twice.
             return try settlement.purchaseStep(consumer: event.consumerName, amount: event.amount, idempotencyKey: event.executionID)
         case .periodStarted, .periodEnded:
-            // Applied alone (`applyAlone`), after the batch before them.
+            // Built by `apply` (a start is two steps).
             return nil
         case .execution(let event, let plan, let period):
             clock.set(event.time)
@@ -285,46 +301,53 @@ struct Driver {
         }
     }
 
-    /// A period's start (its fee, and the period registered open with its scheduled end) or its
-    /// close (the end lines, the period recorded closed): not batch steps, applied alone once the
-    /// steps before them are. They are one of each per consumer and period, so the batches stay
-    /// full of executions.
-    private mutating func applyAlone(_ decision: QueueSink.Decision, consumer: String) async throws {
-        do {
-            switch decision {
-            case .periodStarted(let period):
-                clock.set(period.start)
-                try await settlement.chargePeriodStart(consumer: consumer, plan: period.plan, periodStart: period.start, periodEnd: period.end)
-                simulation.periodStarted(period)
-            case .periodEnded(let period, let end):
-                clock.set(end)
-                try await settlement.chargePeriodEnd(consumer: consumer, plan: period.plan, periodStart: period.start, periodEnd: end)
-                simulation.periodEnded(period, at: end)
-            case .purchase, .execution, .refused, .duplicate, .warning, .rejected:
-                return
-            }
-            appliedSteps += 1
-        } catch let error as SettlementError where error.code != .storage {
-            refused(decision, consumer, error)
+    /// The batch handed to the ledger and not yet answered: its decisions wait for its outcomes.
+    private var inFlight: (outcomes: Task<[Result<LedgerStepOutcome, SettlementError>], any Error>, pending: [Pending], steps: Int)?
+
+    /// Hands the queued steps to the ledger as one batch and goes on: the next batch is built
+    /// while this one is applied (the ledger's writer and the trace's pricing run on both cores).
+    /// The batch before this one is answered first and its decisions go to the summary, in order.
+    /// Batches apply one after the other: each waits for the one before it to be applied (and is
+    /// not applied when that failed), so the ledger sees the steps in the trace's order.
+    mutating func flush() async throws {
+        let settlement = settlement
+        let batch = steps, previous = inFlight?.outcomes
+        let outcomes = Task { () async throws -> [Result<LedgerStepOutcome, SettlementError>] in
+            if let previous { _ = try await previous.value }
+            return batch.isEmpty ? [] : try await settlement.apply(batch)
         }
+        let queued = (outcomes: outcomes, pending: pending, steps: steps.count)
+        pending.removeAll(keepingCapacity: true)
+        steps.removeAll(keepingCapacity: true)
+        batchStarted = nil
+        try await answerInFlight()
+        inFlight = queued
     }
 
-    /// Applies the queued steps in one batch, then hands their decisions to the summary in order.
-    mutating func flush() async throws {
-        defer {
-            pending.removeAll(keepingCapacity: true)
-            steps.removeAll(keepingCapacity: true)
-            batchStarted = nil
+    /// Waits for the batch in flight, whatever its outcome (the replay is failing).
+    func waitForInFlight() async { _ = try? await inFlight?.outcomes.value }
+
+    /// Waits for the batch in flight and hands its decisions to the summary in order.
+    mutating func answerInFlight() async throws {
+        guard let (task, pending, count) = inFlight else { return }
+        inFlight = nil
+        let outcomes = try await task.value
+        guard outcomes.count == count else {
+            throw SettlementError(.storage, "the ledger answered \(outcomes.count) of a batch of \(count) steps")
         }
-        let outcomes = steps.isEmpty ? [] : try await settlement.apply(steps)
-        guard outcomes.count == steps.count else {
-            throw SettlementError(.storage, "the ledger answered \(outcomes.count) of a batch of \(steps.count) steps")
-        }
-        appliedSteps += steps.count
-        largestBatch = max(largestBatch, steps.count)
+        appliedSteps += count
+        largestBatch = max(largestBatch, count)
         for item in pending {
             switch item {
             case .local(let decision): settleLocally(decision)
+            case .registration(let index, let decision):
+                // Only a storage failure can refuse it (and that ends the replay): said, the fee's step decides the rest.
+                if case .failure(let error) = outcomes[index] {
+                    if error.code == .storage { throw error }
+                    if case .periodStarted(let period) = decision {
+                        warn(TraceWarning(line: 0, message: "the period starting \(period.start) was not registered for its close: \(error)"))
+                    }
+                }
             case .refused(let error, let decision, let consumer): refused(decision, consumer ?? "", error)
             case .step(let index, let decision, let consumer):
                 switch outcomes[index] {

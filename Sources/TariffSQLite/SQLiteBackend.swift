@@ -18,7 +18,7 @@ import TariffSettlement
 /// - **Group commit**: concurrent steps are applied in one write transaction, each inside its own
 ///   savepoint (all or nothing: a refused step is rolled back to its savepoint and leaves no row
 ///   behind), then committed with one fsync; no step is answered before that commit. This is what
-///   lets one fsync of ~0.2 ms cover hundreds of lifecycles (`tariff bench ledger-sqlite`).
+///   lets one fsync cover hundreds of lifecycles (`tariff bench ledger-sqlite`).
 /// - **Migrations** versioned from the first release (`DatabaseMigrator`), applied on open.
 ///
 /// Every step runs `LedgerSteps`, the same reference semantics as the in-memory backend.
@@ -44,6 +44,7 @@ public final class SQLiteBackend {
     private let writer = Mutex<GroupCommitWriter?>(nil)
     private let configuration: Configuration
     private let access: Access
+    private let durability: Durability
 
     /// Whether the backend may write.
     public enum Access: Sendable {
@@ -99,6 +100,7 @@ public final class SQLiteBackend {
         }
         self.configuration = configuration
         self.access = access
+        self.durability = durability
         self.path = path
         let shown = Redaction.url(path)
         do {
@@ -118,7 +120,8 @@ public final class SQLiteBackend {
             }
             if stored == nil {
                 // A new ledger, or one from an older version: created and migrated through the writer.
-                let writable = try Self.openWritable(path: path, configuration: configuration, currency: currency ?? Self.defaultCurrency)
+                let writable = try Self.openWritable(path: path, configuration: configuration, durability: durability,
+                                                     currency: currency ?? Self.defaultCurrency)
                 stored = try writable.pool.read { db in try String.fetchOne(db, sql: "SELECT value FROM ledger_meta WHERE key = 'currency'") }
                 writer.withLock { $0 = writable.writer }
             }
@@ -159,8 +162,13 @@ public final class SQLiteBackend {
     }
 
     /// The writable pool, migrated, with the currency recorded, and its writer.
-    private static func openWritable(path: String, configuration: Configuration, currency: Currency) throws -> (pool: DatabasePool, writer: GroupCommitWriter) {
+    private static func openWritable(path: String, configuration: Configuration, durability: Durability,
+                                     currency: Currency) throws -> (pool: DatabasePool, writer: GroupCommitWriter) {
         let pool = try DatabasePool(path: path, configuration: configuration)
+        // GRDB's pool sets `synchronous = NORMAL` on its writer when it turns WAL on, after
+        // `prepareDatabase` ran: without this, every "durable" commit skipped its fsync (a power
+        // loss could lose the last answered commits). Set again here, on the one writer connection.
+        try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = \(Self.synchronousPragma(durability))") }
         try Schema.migrator.migrate(pool)
         let code = try pool.write { db -> String in
             if let code = try String.fetchOne(db, sql: "SELECT value FROM ledger_meta WHERE key = 'currency'") { return code }
@@ -212,7 +220,7 @@ public final class SQLiteBackend {
         return try writer.withLock { writer -> GroupCommitWriter in
             if let writer { return writer }
             do {
-                let opened = try Self.openWritable(path: path, configuration: configuration, currency: currency).writer
+                let opened = try Self.openWritable(path: path, configuration: configuration, durability: durability, currency: currency).writer
                 writer = opened
                 return opened
             } catch {
@@ -260,6 +268,11 @@ public final class SQLiteBackend {
     /// `PRAGMA synchronous` as the backend's connections run it (2 is FULL, 1 NORMAL).
     public func synchronousSetting() async throws -> Int {
         try await read { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
+    }
+
+    /// `PRAGMA synchronous` of the writer connection (2: FULL, 1: NORMAL), opening it if needed.
+    public func writerSynchronousSetting() async throws -> Int {
+        try await openWriter().pool.write { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
     }
 
     /// `PRAGMA cache_size` as a reader connection runs it (negative: KiB).
@@ -366,20 +379,38 @@ extension SQLiteBackend: SettlementBackend {
         }
     }
 
+    /// One consumer's balance; the statement is prepared once per reader connection (the
+    /// service's `GET /v1/balance` and a replay's summary call it thousands of times).
     public func balance(consumer: String, at now: Timestamp) async throws -> Balance {
         let currency = currency
         return try await read { db in
-            guard let row = try Row.fetchOne(db, sql: """
-                SELECT available, reserved,
-                       (SELECT COALESCE(SUM(amount), 0) FROM holds WHERE consumer = consumers.id AND state = 0 AND expires_at <= ?)
-                FROM consumers WHERE id = ?
-                """, arguments: [now.nanosecondsSinceEpoch, consumer]) else {
+            let statement = try db.cachedStatement(sql: Self.balanceSQL + " WHERE id = ?")
+            guard let row = try Row.fetchOne(statement, arguments: [now.nanosecondsSinceEpoch, consumer]) else {
                 throw SettlementError(.unknownConsumer, "no credits were ever purchased for consumer '\(consumer)'")
             }
-            // Holds past their expiry already count as available (the next step on the consumer writes it).
-            let available: Int64 = row[0], reserved: Int64 = row[1], expired: Int64 = row[2]
-            return Balance(consumer: consumer, currency: currency, available: Money(micros: available + expired), reserved: Money(micros: reserved - expired))
+            return Self.balance(row, currency: currency)
         }
+    }
+
+    /// Every consumer's balance in one read, in byte order of the ids (a replay's summary).
+    public func balances(at now: Timestamp) async throws -> [Balance] {
+        let currency = currency
+        return try await read { db in
+            // TEXT's default BINARY collation: byte order, as `consumerIDs`.
+            try Row.fetchAll(db, sql: Self.balanceSQL + " ORDER BY id", arguments: [now.nanosecondsSinceEpoch]).map { Self.balance($0, currency: currency) }
+        }
+    }
+
+    private static let balanceSQL = """
+        SELECT id, available, reserved,
+               (SELECT COALESCE(SUM(amount), 0) FROM holds WHERE consumer = consumers.id AND state = 0 AND expires_at <= ?)
+        FROM consumers
+        """
+
+    /// Holds past their expiry already count as available (the next step on the consumer writes it).
+    private static func balance(_ row: Row, currency: Currency) -> Balance {
+        let available: Int64 = row[1], reserved: Int64 = row[2], expired: Int64 = row[3]
+        return Balance(consumer: row[0], currency: currency, available: Money(micros: available + expired), reserved: Money(micros: reserved - expired))
     }
 
     public func periodState(_ key: PeriodKey) async throws -> PeriodState {

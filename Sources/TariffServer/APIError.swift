@@ -45,7 +45,7 @@ struct APIError: Error, Sendable {
         case .unknownConsumer, .unknownReservation: self.init(404, code, error.message)
         case .unknownPurchase, .notFound: self.init(404, "not_found", error.message)
         case .unknownPlan: self.init(404, code, error.message)
-        case .idempotencyConflict, .reservationExpired: self.init(409, code, error.message)
+        case .idempotencyConflict, .reservationExpired, .notDue: self.init(409, code, error.message)
         case .railRejected, .railAuthentication: self.init(502, code, error.message)
         case .railUnavailable: self.init(503, code, error.message, headers: [("Retry-After", "5")])
         case .storage: self.init(503, code, "the ledger cannot be reached or failed; try again", headers: [("Retry-After", "1")])

@@ -37,6 +37,9 @@ public struct SettlementError: Error, Sendable, Hashable, CustomStringConvertibl
         public static let invalidInput = Code(rawValue: "invalid_input")
         /// A running total would leave the 64-bit micro-unit range: refused rather than wrapped.
         public static let outOfRange = Code(rawValue: "out_of_range")
+        /// A payout run before its week's pay date (settlement.md: "from W's pay date on"): nothing
+        /// was recorded or sent.
+        public static let notDue = Code(rawValue: "not_due")
         /// The backend's storage failed (disk full, database locked too long, corrupt file).
         public static let storage = Code(rawValue: "storage")
     }

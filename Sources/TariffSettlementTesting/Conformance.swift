@@ -465,9 +465,18 @@ public enum SettlementConformance {
         #expect(listed.allSatisfy { $0.payDate == Timestamp(date: "2026-11-11")!.civilDate })
         #expect(listed.first?.key == "payout:acct_ent:2026-11-02")
 
-        // Not before the week has ended.
-        try await ledger.expectRefused(.invalidInput, "payouts of a running week") { try await settlement.executePayouts(week: week, rail: RecordingRail()) }
-        ledger.clock.set(Timestamp(rfc3339: "2026-11-11T09:00:00Z")!)
+        // Not before the week's pay date (settlement.md: "from W's pay date on"): not while the week
+        // runs, nor on the Monday and Tuesday after it, nor a nanosecond before Wednesday 2026-11-11
+        // (UTC, the payout zone); refused with `not_due`, the ledger's rows unchanged, nothing sent.
+        let early = RecordingRail()
+        try await ledger.expectRefused(.notDue, "payouts of a running week") { try await settlement.executePayouts(week: week, rail: early) }
+        ledger.clock.set(Timestamp(rfc3339: "2026-11-09T00:00:00Z")!)
+        try await ledger.expectRefused(.notDue, "payouts when the week has just ended") { try await settlement.executePayouts(week: week, rail: early) }
+        ledger.clock.set(Timestamp(nanosecondsSinceEpoch: Timestamp(rfc3339: "2026-11-11T00:00:00Z")!.nanosecondsSinceEpoch - 1))
+        try await ledger.expectRefused(.notDue, "payouts a nanosecond before the pay date") { try await settlement.executePayouts(week: week, rail: early) }
+        #expect(early.paid.isEmpty)
+        // Exactly at the pay date's first instant the run goes ahead.
+        ledger.clock.set(Timestamp(rfc3339: "2026-11-11T00:00:00Z")!)
         // A run that stops half way: the rail fails on its second transfer (acct_flat).
         let rail = RecordingRail(failingCall: 2)
         await #expect(throws: RecordingRail.Failure.self) { try await settlement.executePayouts(week: week, rail: rail) }

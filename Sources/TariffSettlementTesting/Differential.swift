@@ -304,9 +304,11 @@ public enum Differential {
                                                                    periodStart: TestLedger.periodStart, periodEnd: Timestamp(rfc3339: "2026-12-01T00:00:00Z")!)
                 return "\(receipt)"
             case .payouts(let weeksBack, let fault):
-                // Weeks start on Mondays (TestLedger.start is one): the last week that has ended, or one before it.
+                // Weeks start on Mondays (TestLedger.start is one) and are paid on the Wednesday after
+                // (9 days after their Monday): the last week whose pay date has come, or one before it.
                 let days = (clock.now().nanosecondsSinceEpoch - TestLedger.start.nanosecondsSinceEpoch) / 86_400_000_000_000
-                let monday = TestLedger.start.adding(nanoseconds: ((days / 7) - 1 - Int64(weeksBack)) * 7 * 86_400_000_000_000)!.civilDate
+                let paidWeeks = days >= 2 ? (days - 2) / 7 : -1
+                let monday = TestLedger.start.adding(nanoseconds: (paidWeeks - 1 - Int64(weeksBack)) * 7 * 86_400_000_000_000)!.civilDate
                 switch fault {
                 case .none: break
                 case .timeoutAfterApplying: transfers.failNextAfterApplying()

@@ -318,8 +318,9 @@ extension SettlementConformance {
                 let creator = ["acct_flat", "acct_metered", "acct_ent"][Int(random.next() % 3)]
                 if random.next() % 2 == 0 { rail.refuse(creator, reason: "account closed") } else { rail.accept(creator) }
             default:
-                // A payout run of any week that has ended by now.
-                let ended = (now.nanosecondsSinceEpoch - firstWeek.nanosecondsSinceEpoch) / weekNanoseconds
+                // A payout run of any week whose pay date (the Wednesday after it, 9 days after its
+                // Monday) has come by now: a run may be executed from the pay date on.
+                let ended = (now.nanosecondsSinceEpoch - firstWeek.nanosecondsSinceEpoch - 2 * weekNanoseconds / 7) / weekNanoseconds
                 guard ended > 0 else { continue }
                 let week = Timestamp(nanosecondsSinceEpoch: firstWeek.nanosecondsSinceEpoch + Int64(random.next() % UInt64(ended)) * weekNanoseconds)
                 let lines = try await settlement.executePayouts(week: week.civilDate, rail: rail)

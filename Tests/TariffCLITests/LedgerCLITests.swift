@@ -1,4 +1,5 @@
 import Foundation
+import Tariff
 import Testing
 
 /// `tariff ledger` as a user runs it: outputs of cli.md, exit codes, and the crash test of the
@@ -9,6 +10,36 @@ struct LedgerCLITests {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tariff-ledger-cli-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         return directory
+    }
+
+    @Test("payouts --execute: a week before its pay date exits 2 with not_due and changes no byte; a week whose pay date has come runs")
+    func payoutsNotDue() throws {
+        let directory = try Self.scratch()
+        let path = directory.appendingPathComponent("ledger.sqlite").path
+        let ledger = "sqlite:" + path
+        var run = try CLITests.run(["ledger", "purchase", "--ledger", ledger, "--consumer", "cus_1", "--amount", "5.00", "--idempotency-key", "p1"])
+        #expect(run.status == 0, "\(run.error)")
+        // This week (Monday to Sunday, UTC) is paid on the Wednesday after it: not yet, whatever today is.
+        let today = Timestamp(nanosecondsSinceEpoch: Int64(Date().timeIntervalSince1970) * 1_000_000_000).civilDate
+        let monday = today.addingDays(-Int64((today.weekday.rawValue - Weekday.monday.rawValue + 7) % 7))
+        func bytes() -> [Data] { [path, path + "-wal"].map { (try? Data(contentsOf: URL(fileURLWithPath: $0))) ?? Data() } }
+        let before = bytes()
+        for week in [monday, monday.addingDays(-7)] where week.addingDays(9) > today {
+            run = try CLITests.run(["ledger", "payouts", "--ledger", ledger, "--week", week.description, "--execute", "--rail-log", "/dev/null"])
+            #expect(run.status == 2 && run.error.contains("not_due") && run.error.contains("are due on \(week.addingDays(9))"), "\(week): \(run.error)")
+        }
+        #expect(bytes() == before)
+        // Two weeks back: its pay date (9 days after its Monday) has come.
+        run = try CLITests.run(["ledger", "payouts", "--ledger", ledger, "--week", monday.addingDays(-14).description, "--execute", "--rail-log", "/dev/null"])
+        #expect(run.status == 0, "\(run.error)")
+    }
+
+    @Test("reconcile --rail log is refused: only the stripe rail can list what it made (exit 2)")
+    func reconcileNeedsStripe() throws {
+        let run = try CLITests.run(["ledger", "reconcile", "--ledger", "memory:", "--from", "2026-11-01", "--to", "2026-12-01", "--rail", "log"])
+        #expect(run.status == 2)
+        #expect(run.error.contains("reconcile needs the stripe rail"), "\(run.error)")
+        #expect(run.output.isEmpty)
     }
 
     @Test("refund: credits back to the purchase's payment through the rail (refund:KEY); a refused refund exits 2 and changes no byte")

@@ -34,6 +34,22 @@ struct PayoutTests {
         #expect(dst.start == Self.at("2026-10-18T22:00:00Z") && dst.end == Self.at("2026-10-25T23:00:00Z"))
     }
 
+    @Test("a week's run may start at its pay date's local midnight: 05:00 UTC in New York in November, 23:00 UTC the day before in Paris")
+    func payDateStart() throws {
+        // New York is UTC-5 from Sunday 2026-11-01 (DST ended): Wednesday 2026-11-11 00:00 local is 05:00 UTC.
+        let newYork = try #require(PayoutSchedule(PayoutCalendar(timezone: "America/New_York")))
+        let week = try #require(newYork.week(startingOn: Self.date("2026-11-02")))
+        #expect(week.payDate == Self.date("2026-11-11"))
+        #expect(newYork.payDateStart(of: week) == Self.at("2026-11-11T05:00:00Z"))
+        // Paris is UTC+1 in winter: Wednesday 2026-12-09 00:00 local is 23:00 UTC on Tuesday.
+        let paris = try #require(PayoutSchedule(PayoutCalendar(timezone: "Europe/Paris")))
+        let december = try #require(paris.week(startingOn: Self.date("2026-11-30")))
+        #expect(paris.payDateStart(of: december) == Self.at("2026-12-08T23:00:00Z"))
+        // UTC: the pay date's midnight.
+        let utc = try #require(PayoutSchedule(PayoutCalendar()))
+        #expect(utc.payDateStart(of: try #require(utc.week(startingOn: Self.date("2026-11-02")))) == Self.at("2026-11-11T00:00:00Z"))
+    }
+
     @Test("a payout below the minimum carries to the next week; paid + last carried = earnings")
     func minimumAndCarry() throws {
         let schedule = try #require(PayoutSchedule(PayoutCalendar(minimum: Money(micros: 10_000_000))))

@@ -16,8 +16,12 @@ struct SQLiteBackendTests {
     func reopen() async throws {
         let path = Backends.temporaryLedgerPath()
         do {
-            let settlement = Settlement(backend: try SQLiteBackend(path: path, currency: Self.usd), catalog: TestLedger.catalog, clock: ManualClock(TestLedger.start))
+            let created = try SQLiteBackend(path: path, currency: Self.usd)
+            let settlement = Settlement(backend: created, catalog: TestLedger.catalog, clock: ManualClock(TestLedger.start))
             try await settlement.purchase(consumer: "cus_1", amount: TestLedger.money("12.34"), idempotencyKey: "k")
+            // The connection that commits: GRDB's pool turns it to NORMAL when it enables WAL, after
+            // our own setup ran, so every commit skipped its fsync until the backend set it again.
+            #expect(try await created.writerSynchronousSetting() == 2)
         }
         // A second open (as a second `tariff ledger` command would) sees the purchase and the currency.
         let reopened = try SQLiteBackend(path: path)
@@ -33,6 +37,10 @@ struct SQLiteBackendTests {
         #expect(migrations == SQLiteBackend.knownMigrations)
         // synchronous is per connection: read on the backend's own connections. 2 is FULL (an fsync at every commit).
         #expect(try await reopened.synchronousSetting() == 2)
+        #expect(try await reopened.writerSynchronousSetting() == 2)
+        // `.normal` (throwaway ledgers) is NORMAL on the writer too.
+        let throwaway = try SQLiteBackend(path: Backends.temporaryLedgerPath(), currency: Self.usd, durability: .normal)
+        #expect(try await throwaway.writerSynchronousSetting() == 1)
     }
 
     @Test("opening a ledger in another currency is refused")

@@ -46,7 +46,7 @@ struct VerifyTamperingTests {
         try await ledger.settle("exe_m", cpuMilliseconds: 22_345)
         try await ledger.purchase("cus_c", "3.00", key: "buy-c")
         try await settlement.chargePeriodStart(consumer: "cus_c", plan: ledger.plan("ent"), periodStart: TestLedger.periodStart)
-        clock.set(Timestamp(rfc3339: "2026-11-09T00:00:00Z")!)
+        clock.set(Timestamp(rfc3339: "2026-11-11T00:00:00Z")!)
         let week = try #require(Timestamp(date: "2026-11-02")?.civilDate)
         _ = try await settlement.executePayouts(week: week, rail: ReferenceRail())
         return settlement

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import Tariff
 @testable import TariffStripe
 
 /// An in-process stand-in for the parts of Stripe's API that localstripe lacks: Connect transfers,
@@ -18,6 +19,10 @@ import Synchronization
 /// 24 hours after their first request, as Stripe prunes them, so a resend after that applies again.
 /// Reads: `GET /v1/payment_intents` lists PaymentIntents newest first (`customer`, `created[gte]`,
 /// `limit`, `starting_after`), with their `metadata`, as the rail's look-up before a resend reads them.
+/// Refunds (`POST /v1/refunds`, at most what is left unrefunded; `GET /v1/refunds`), disputes
+/// (opened and closed by the test, as a bank would: `openDispute`, `closeDispute`; `GET /v1/disputes`),
+/// transfer reversals (`reverseTransfer`), and every list filtered by `created[gte]`/`created[lt]`,
+/// for reconciliation. `remove`, `setAmount` and `addPaymentIntent` make differences on purpose.
 final class FakeStripe: Sendable {
     static let secretKey = "sk_test_fake_4eC39HqLyjWDarjtT1zdp7dc"
 
@@ -28,6 +33,27 @@ final class FakeStripe: Sendable {
         var destination: String
         var transferGroup: String
         var idempotencyKey: String
+        /// Unix seconds on the fake's clock.
+        var created: Int64 = 0
+        /// Minor units reversed (Stripe's `amount_reversed`).
+        var amountReversed: Int64 = 0
+    }
+    struct Refund: Sendable, Equatable {
+        var id: String
+        var amount: Int64
+        var currency: String
+        var paymentIntent: String
+        var status: String
+        var metadata: [String: String]
+        var created: Int64
+    }
+    struct Dispute: Sendable, Equatable {
+        var id: String
+        var amount: Int64
+        var currency: String
+        var paymentIntent: String
+        var status: String
+        var created: Int64
     }
     struct Charge: Sendable, Equatable {
         var id: String
@@ -72,6 +98,8 @@ final class FakeStripe: Sendable {
     private struct State {
         var transfers: [Transfer] = []
         var charges: [Charge] = []
+        var refunds: [Refund] = []
+        var disputes: [Dispute] = []
         var stored: [String: Stored] = [:]
         var inFlight: Set<String> = []
         var faults: [Fault] = []
@@ -109,9 +137,69 @@ final class FakeStripe: Sendable {
     }
     /// Moves the fake's clock: keys first used more than 24 h before are forgotten.
     func advanceClock(seconds: Int64) { state.withLock { $0.nowSeconds += seconds } }
+    /// Sets the fake's clock (Unix seconds), to line it up with a test ledger's clock.
+    func setClock(_ instant: Timestamp) { state.withLock { $0.nowSeconds = instant.nanosecondsSinceEpoch / 1_000_000_000 } }
     /// Idempotency keys still remembered.
     var rememberedKeys: Int { state.withLock { state in state.stored.values.filter { state.nowSeconds - $0.at < Self.idempotencyWindowSeconds }.count } }
     var transfers: [Transfer] { state.withLock { $0.transfers } }
+    var refunds: [Refund] { state.withLock { $0.refunds } }
+    var disputes: [Dispute] { state.withLock { $0.disputes } }
+    /// The fake's clock, Unix seconds.
+    var nowSeconds: Int64 { state.withLock { $0.nowSeconds } }
+
+    // MARK: Changes made on Stripe's side (the dashboard, a bank), and differences made on purpose
+
+    /// A dispute of a PaymentIntent opened now (`needs_response`); returns its id (`dp_...`).
+    func openDispute(payment: String, amount: Int64) -> String {
+        state.withLock { state in
+            let currency = state.charges.first { $0.id == payment }?.currency ?? "usd"
+            let dispute = Dispute(id: "dp_\(state.nextId)", amount: amount, currency: currency, paymentIntent: payment, status: "needs_response",
+                                  created: state.nowSeconds)
+            state.nextId += 1
+            state.disputes.append(dispute)
+            return dispute.id
+        }
+    }
+    /// Closes a dispute: `lost` or `won`.
+    func closeDispute(_ id: String, status: String) {
+        state.withLock { state in
+            if let index = state.disputes.firstIndex(where: { $0.id == id }) { state.disputes[index].status = status }
+        }
+    }
+    /// Reverses part or all of a transfer (Stripe's `amount_reversed` grows).
+    func reverseTransfer(_ id: String, amount: Int64) {
+        state.withLock { state in
+            if let index = state.transfers.firstIndex(where: { $0.id == id }) { state.transfers[index].amountReversed += amount }
+        }
+    }
+    /// A PaymentIntent made outside the ledger (`metadata` as given), succeeded, created now; returns its id.
+    func addPaymentIntent(amount: Int64, customer: String, metadata: [String: String]) -> String {
+        state.withLock { state in
+            let charge = Charge(id: "pi_\(state.nextId)", amount: amount, currency: "usd", customer: customer, applicationFee: nil, destination: nil,
+                                status: "succeeded", metadata: metadata, created: state.nowSeconds)
+            state.nextId += 1
+            state.charges.append(charge)
+            return charge.id
+        }
+    }
+    /// Forgets an object of any kind (a difference: the ledger's record then has nothing on Stripe).
+    func remove(_ id: String) {
+        state.withLock { state in
+            state.charges.removeAll { $0.id == id }
+            state.refunds.removeAll { $0.id == id }
+            state.disputes.removeAll { $0.id == id }
+            state.transfers.removeAll { $0.id == id }
+        }
+    }
+    /// Changes an object's amount (a difference of amounts).
+    func setAmount(_ id: String, _ amount: Int64) {
+        state.withLock { state in
+            if let index = state.charges.firstIndex(where: { $0.id == id }) { state.charges[index].amount = amount }
+            if let index = state.refunds.firstIndex(where: { $0.id == id }) { state.refunds[index].amount = amount }
+            if let index = state.disputes.firstIndex(where: { $0.id == id }) { state.disputes[index].amount = amount }
+            if let index = state.transfers.firstIndex(where: { $0.id == id }) { state.transfers[index].amount = amount }
+        }
+    }
     var charges: [Charge] { state.withLock { $0.charges } }
     var seen: [Seen] { state.withLock { $0.seen } }
     var statuses: [Int] { state.withLock { $0.statuses } }
@@ -129,6 +217,8 @@ final class FakeStripe: Sendable {
             return Self.error(401, type: "invalid_request_error", code: nil, message: "Invalid API Key provided: sk_test_****\(request.headers["authorization"]?.suffix(4) ?? "")")
         }
         if request.method == "GET", request.path == "/v1/transfers" || request.path.hasPrefix("/v1/transfers?") { return listTransfers(request.path) }
+        if request.method == "GET", request.path == "/v1/refunds" || request.path.hasPrefix("/v1/refunds?") { return listRefunds(request.path) }
+        if request.method == "GET", request.path == "/v1/disputes" || request.path.hasPrefix("/v1/disputes?") { return listDisputes(request.path) }
         if request.method == "GET", request.path.hasPrefix("/v1/payment_intents?") || request.path == "/v1/payment_intents" {
             let (status, body) = listPaymentIntents(query: String(request.path.drop { $0 != "?" }.dropFirst()))
             return .respond(status: status, body: body)
@@ -204,7 +294,8 @@ final class FakeStripe: Sendable {
             }
             return state.withLock { state in
                 let transfer = Transfer(id: "tr_\(state.nextId)", amount: value, currency: currency, destination: destination,
-                                        transferGroup: form["transfer_group"] ?? "", idempotencyKey: request.headers["idempotency-key"] ?? "")
+                                        transferGroup: form["transfer_group"] ?? "", idempotencyKey: request.headers["idempotency-key"] ?? "",
+                                        created: state.nowSeconds)
                 state.nextId += 1
                 state.transfers.append(transfer)
                 var metadata: [String: String] = [:]
@@ -242,6 +333,26 @@ final class FakeStripe: Sendable {
                 state.charges.append(charge)
                 return (200, Self.json(charge))
             }
+        case "/v1/refunds":
+            guard let payment = form["payment_intent"] else { return Self.missing("payment_intent") }
+            var metadata: [String: String] = [:]
+            for (name, value) in pairs where name.hasPrefix("metadata[") && name.hasSuffix("]") { metadata[String(name.dropFirst(9).dropLast())] = value }
+            return state.withLock { state in
+                guard let charge = state.charges.first(where: { $0.id == payment }), charge.status == "succeeded" else {
+                    return Self.errorBody(400, "invalid_request_error", "resource_missing", "No such payment_intent: '\(payment)'", param: "payment_intent")
+                }
+                let refunded = state.refunds.filter { $0.paymentIntent == payment }.reduce(0) { $0 + $1.amount }
+                let value = amount("amount") ?? (charge.amount - refunded)
+                guard value > 0, value <= charge.amount - refunded else {
+                    return Self.errorBody(400, "invalid_request_error", "charge_already_refunded",
+                                          "Refund amount (\(value)) is greater than unrefunded amount on charge (\(charge.amount - refunded))", param: "amount")
+                }
+                let refund = Refund(id: "re_\(state.nextId)", amount: value, currency: charge.currency, paymentIntent: payment, status: "succeeded",
+                                    metadata: metadata, created: state.nowSeconds)
+                state.nextId += 1
+                state.refunds.append(refund)
+                return (200, Self.json(refund))
+            }
         default:
             return Self.errorBody(404, "invalid_request_error", nil, "Unrecognized request URL (POST: \(request.path))")
         }
@@ -255,13 +366,17 @@ final class FakeStripe: Sendable {
         }
         let limit = min(max(Int(query["limit"] ?? "10") ?? 10, 1), 100)
         return state.withLock { state in
-            var listed = state.transfers.reversed().filter { query["transfer_group"] == nil || $0.transferGroup == query["transfer_group"] }
+            var listed = state.transfers.reversed().filter {
+                (query["transfer_group"] == nil || $0.transferGroup == query["transfer_group"]) && Self.created($0.created, in: query)
+            }
             if let after = query["starting_after"], let index = listed.firstIndex(where: { $0.id == after }) { listed = Array(listed[(index + 1)...]) }
             let page = listed.prefix(limit)
             let items = page.map { transfer in
                 let metadata = (state.metadata[transfer.id] ?? [:]).sorted { $0.key < $1.key }.map { "\(Self.jsonString($0.key)):\(Self.jsonString($0.value))" }
                 return "{\"id\":\"\(transfer.id)\",\"object\":\"transfer\",\"amount\":\(transfer.amount),\"currency\":\"\(transfer.currency)\","
-                    + "\"destination\":\"\(transfer.destination)\",\"transfer_group\":\"\(transfer.transferGroup)\",\"metadata\":{\(metadata.joined(separator: ","))}}"
+                    + "\"destination\":\"\(transfer.destination)\",\"transfer_group\":\"\(transfer.transferGroup)\",\"created\":\(transfer.created),"
+                    + "\"amount_reversed\":\(transfer.amountReversed),\"reversed\":\(transfer.amountReversed == transfer.amount),"
+                    + "\"metadata\":{\(metadata.joined(separator: ","))}}"
             }
             return .respond(status: 200, body: "{\"object\":\"list\",\"url\":\"/v1/transfers\",\"has_more\":\(listed.count > limit),\"data\":[\(items.joined(separator: ","))]}")
         }
@@ -284,12 +399,63 @@ final class FakeStripe: Sendable {
         let limit = min(max(Int(fields["limit"] ?? "10") ?? 10, 1), 100)
         return state.withLock { state in
             var list = state.charges.reversed().filter { charge in
-                (fields["customer"].map { charge.customer == $0 } ?? true) && (fields["created[gte]"].flatMap { Int64($0) }.map { charge.created >= $0 } ?? true)
+                (fields["customer"].map { charge.customer == $0 } ?? true) && Self.created(charge.created, in: fields)
             }
             if let after = fields["starting_after"], let index = list.firstIndex(where: { $0.id == after }) { list = Array(list[(index + 1)...]) }
             let page = list.prefix(limit)
             return (200, "{\"object\":\"list\",\"data\":[\(page.map(Self.json).joined(separator: ","))],\"has_more\":\(list.count > limit)}")
         }
+    }
+
+    /// Whether `created` is inside the query's `created[gte]` and `created[lt]` (when given).
+    static func created(_ created: Int64, in query: [String: String]) -> Bool {
+        (query["created[gte]"].flatMap { Int64($0) }.map { created >= $0 } ?? true) && (query["created[lt]"].flatMap { Int64($0) }.map { created < $0 } ?? true)
+    }
+
+    static func query(_ path: String) -> [String: String]? {
+        var query: [String: String] = [:]
+        guard let mark = path.firstIndex(of: "?") else { return query }
+        guard let pairs = FormBody.decode(String(path[path.index(after: mark)...])) else { return nil }
+        for (name, value) in pairs { query[name] = value }
+        return query
+    }
+
+    /// A page of a list, newest first, after `starting_after`, `limit` items (at most 100).
+    static func page<Item>(_ items: [Item], id: (Item) -> String, query: [String: String], url: String, json: (Item) -> String) -> LoopbackHTTPServer.Reply {
+        var list = Array(items.reversed())
+        if let after = query["starting_after"], let index = list.firstIndex(where: { id($0) == after }) { list = Array(list[(index + 1)...]) }
+        let limit = min(max(Int(query["limit"] ?? "10") ?? 10, 1), 100)
+        return .respond(status: 200, body: "{\"object\":\"list\",\"url\":\"\(url)\",\"has_more\":\(list.count > limit),"
+                        + "\"data\":[\(list.prefix(limit).map(json).joined(separator: ","))]}")
+    }
+
+    static func json(_ refund: Refund) -> String {
+        let metadata = refund.metadata.sorted { $0.key < $1.key }.map { "\(jsonString($0.key)):\(jsonString($0.value))" }.joined(separator: ",")
+        return "{\"id\":\"\(refund.id)\",\"object\":\"refund\",\"amount\":\(refund.amount),\"currency\":\"\(refund.currency)\","
+            + "\"payment_intent\":\"\(refund.paymentIntent)\",\"status\":\"\(refund.status)\",\"created\":\(refund.created),\"metadata\":{\(metadata)}}"
+    }
+
+    static func json(_ dispute: Dispute) -> String {
+        "{\"id\":\"\(dispute.id)\",\"object\":\"dispute\",\"amount\":\(dispute.amount),\"currency\":\"\(dispute.currency)\","
+            + "\"payment_intent\":\"\(dispute.paymentIntent)\",\"status\":\"\(dispute.status)\",\"created\":\(dispute.created)}"
+    }
+
+    /// `GET /v1/refunds`: by `payment_intent` and `created[gte]`/`created[lt]`, newest first, paged.
+    private func listRefunds(_ path: String) -> LoopbackHTTPServer.Reply {
+        guard let query = Self.query(path) else { return Self.error(400, type: "invalid_request_error", code: nil, message: "malformed query") }
+        let refunds = state.withLock { $0.refunds }.filter { refund in
+            (query["payment_intent"].map { refund.paymentIntent == $0 } ?? true) && Self.created(refund.created, in: query)
+        }
+        return Self.page(refunds, id: \.id, query: query, url: "/v1/refunds", json: Self.json)
+    }
+
+    /// `GET /v1/disputes`: by `payment_intent` and `created[gte]`/`created[lt]`, newest first, paged.
+    private func listDisputes(_ path: String) -> LoopbackHTTPServer.Reply {
+        guard let query = Self.query(path) else { return Self.error(400, type: "invalid_request_error", code: nil, message: "malformed query") }
+        let disputes = state.withLock { $0.disputes }.filter { dispute in
+            (query["payment_intent"].map { dispute.paymentIntent == $0 } ?? true) && Self.created(dispute.created, in: query)
+        }
+        return Self.page(disputes, id: \.id, query: query, url: "/v1/disputes", json: Self.json)
     }
 
     /// Sets a PaymentIntent's status (the consumer finished 3-D Secure).

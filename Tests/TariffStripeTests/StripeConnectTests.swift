@@ -19,7 +19,8 @@ struct StripeConnectTests {
         defer { fake.stop() }
         let reference = try await S.rail(fake.baseURL).send(S.transfer("acct_1Nv0FGQ9RKHgCVdK", "1262.50"))
         #expect(fake.transfers == [FakeStripe.Transfer(id: reference, amount: 126_250, currency: "usd", destination: "acct_1Nv0FGQ9RKHgCVdK",
-                                                       transferGroup: "2026-11-02", idempotencyKey: "payout:acct_1Nv0FGQ9RKHgCVdK:2026-11-02")])
+                                                       transferGroup: "2026-11-02", idempotencyKey: "payout:acct_1Nv0FGQ9RKHgCVdK:2026-11-02",
+                                                       created: fake.nowSeconds)])
         let request = try #require(fake.seen.first)
         #expect(request.path == "/v1/transfers" && request.idempotencyKey == "payout:acct_1Nv0FGQ9RKHgCVdK:2026-11-02")
         #expect(request.authorization == "Bearer \(FakeStripe.secretKey)")

@@ -3,14 +3,19 @@ import Tariff
 /// One step of an ordered batch (`SettlementBackend.apply`): the commands a replay applies.
 ///
 /// Built by `Settlement` (`purchaseStep`, `executionStep`), which validates the input exactly as
-/// the single-step methods do. A period's start and close are not batch steps: they register and
-/// close the period (settlement.md, "Periods close") and are rare (one of each per consumer and
-/// period), so a replay applies its batch, then them alone.
+/// the single-step methods do. A period's start is two steps (`periodStartSteps`: the period
+/// registered open, then its fee) and its close one (`periodEndStep`), so a replay keeps its
+/// batches full where a period starts or ends (each applied alone cut the batch there and paid a
+/// commit of its own).
 public enum LedgerStep: Sendable {
     /// `SettlementBackend.purchase`.
     case purchase(PurchaseCommand)
     /// `SettlementBackend.chargePeriod`.
     case chargePeriod(PeriodChargeCommand, lines: @Sendable (PeriodState) throws -> [PricedLine])
+    /// `SettlementBackend.openPeriod`: the period registered, open, with its scheduled end.
+    case openPeriod(PeriodCloseRecord)
+    /// `SettlementBackend.closePeriod`: its end lines charged and the period recorded closed.
+    case closePeriod(PeriodCloseCommand, lines: @Sendable (PeriodState) throws -> [PricedLine])
     /// A finished execution's whole lifecycle as one step (`LedgerSteps.execution`).
     case execution(ExecutionLifecycle)
 }
@@ -45,6 +50,8 @@ public struct ExecutionLifecycle: Sendable {
 public enum LedgerStepOutcome: Sendable, Hashable {
     case purchased(PurchaseReceipt)
     case charged(PeriodChargeReceipt)
+    /// The period's record as registered (or as it already was).
+    case periodOpened(PeriodCloseRecord)
     case settled(SettleReceipt)
     /// The execution was refused for credits (the refusal is recorded): nothing held, nothing charged.
     case refusedForCredits(Hold)
@@ -56,6 +63,8 @@ extension LedgerSteps {
         switch step {
         case .purchase(let command): .purchased(try purchase(command, in: &store))
         case .chargePeriod(let command, let lines): .charged(try chargePeriod(command, lines: lines, in: &store))
+        case .openPeriod(let record): .periodOpened(try openPeriod(record, in: &store))
+        case .closePeriod(let command, let lines): .charged(try closePeriod(command, lines: lines, in: &store))
         case .execution(let lifecycle): try execution(lifecycle, in: &store)
         }
     }
@@ -89,6 +98,8 @@ extension SettlementBackend {
                 switch step {
                 case .purchase(let command): outcomes.append(.success(.purchased(try await purchase(command))))
                 case .chargePeriod(let command, let lines): outcomes.append(.success(.charged(try await chargePeriod(command, lines: lines))))
+                case .openPeriod(let record): outcomes.append(.success(.periodOpened(try await openPeriod(record))))
+                case .closePeriod(let command, let lines): outcomes.append(.success(.charged(try await closePeriod(command, lines: lines))))
                 case .execution(let lifecycle): outcomes.append(.success(try await executionOneByOne(lifecycle)))
                 }
             } catch let error as SettlementError where error.code != .storage {

@@ -198,6 +198,10 @@ public protocol SettlementBackend: Sendable {
     /// What every charge line left uncollected, summed exactly (default: from `snapshot()`).
     func uncollectedTotal() async throws -> MoneySum
 
+    /// Every consumer's balance at `now`, in byte order of the ids (default: `consumerIDs` then
+    /// `balance` for each; a backend with a query answers it in one read).
+    func balances(at now: Timestamp) async throws -> [Balance]
+
     /// Applies `steps` in order, each with exactly the outcome it would have applied alone after
     /// the ones before it: one outcome per step, in order. A refused step (any `SettlementError`
     /// but `storage`) is its outcome and leaves nothing behind; the others apply. A backend with
@@ -221,6 +225,13 @@ extension SettlementBackend {
     /// Every consumer's id, in byte order.
     public func consumerIDs() async throws -> [String] {
         try await snapshot().consumers.map(\.id).sorted { $0.bytesPrecede($1) }
+    }
+
+    /// Every consumer's balance at `now`, in byte order of the ids.
+    public func balances(at now: Timestamp) async throws -> [Balance] {
+        var balances: [Balance] = []
+        for consumer in try await consumerIDs() { balances.append(try await balance(consumer: consumer, at: now)) }
+        return balances
     }
 
     /// Every recorded payout, by key.

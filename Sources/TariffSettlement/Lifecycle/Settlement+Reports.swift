@@ -202,15 +202,18 @@ extension Settlement {
     /// confirmed is first looked up on the rail (`findSent`) and adopted if it was made, else sent
     /// again under its key. A failure whose outcome is unknown (the rail unreachable) stops the run
     /// with that payout still recorded: running again is safe and pays every creator once.
-    /// - throws: `invalid_input` before the week has ended; what the rail throws for an unknown outcome.
+    /// - throws: `not_due` before the week's pay date (nothing recorded, nothing sent); `invalid_input`
+    ///   for a date that does not start a payout week; what the rail throws for an unknown outcome.
     public func executePayouts(week weekStart: CivilDate, rail: some PaymentRail) async throws -> [PayoutLine] {
         let schedule = try payoutSchedule()
         guard let week = schedule.week(startingOn: weekStart) else {
             throw SettlementError(.invalidInput, "\(weekStart) is not the first day of a payout week")
         }
-        let now = clock.now()
-        guard now >= week.end else {
-            throw SettlementError(.invalidInput, "the week of \(weekStart) ends at \(week.end): its payouts cannot be executed before")
+        // settlement.md: "Week W's payout run may be executed from W's pay date on" (local midnight
+        // of the pay date in the payout time zone, which is never before the week's end).
+        let now = clock.now(), payableFrom = max(schedule.payDateStart(of: week), week.end)
+        guard now >= payableFrom else {
+            throw SettlementError(.notDue, "the payouts of the week of \(weekStart) are due on \(week.payDate) (from \(payableFrom)), not before")
         }
         var creators = Set<ByteKey>()
         for record in try await backend.chargeRecords(ChargeQuery(to: week.end)) { creators.insert(ByteKey(record.creator)) }

@@ -193,22 +193,32 @@ public struct Settlement: Sendable {
     @discardableResult
     public func chargePeriodStart(consumer: String, plan handle: PlanHandle, periodStart: Timestamp, periodEnd: Timestamp? = nil,
                                   idempotencyKey: String? = nil) async throws -> PeriodChargeReceipt {
+        let steps = try periodStartSteps(consumer: consumer, plan: handle, periodStart: periodStart, periodEnd: periodEnd, idempotencyKey: idempotencyKey)
+        if let open = steps.open { _ = try await backend.openPeriod(open) }
+        return try await backend.chargePeriod(steps.charge, lines: steps.lines)
+    }
+
+    /// `chargePeriodStart` as batch steps (`apply`), validated the same way: the period
+    /// registered open (with `periodEnd`), then its fee.
+    public func periodStartSteps(consumer: String, plan handle: PlanHandle, periodStart: Timestamp, periodEnd: Timestamp? = nil,
+                                 idempotencyKey: String? = nil) throws -> (open: PeriodCloseRecord?, charge: PeriodChargeCommand,
+                                                                           lines: @Sendable (PeriodState) throws -> [PricedLine]) {
         try Self.validate(consumer, "consumer id")
         let (catalog, plan) = try resolve(handle)
         try checkCurrency(plan.currency, "plan \(plan.id)")
         let key = idempotencyKey ?? "period-start:\(consumer):\(plan.id):\(periodStart.rfc3339)"
         try Self.validate(key, "idempotency key")
+        var open: PeriodCloseRecord?
         if let periodEnd {
             guard periodStart <= periodEnd else { throw SettlementError(.invalidInput, "a period cannot end before it starts") }
-            _ = try await backend.openPeriod(try periodRecord(consumer: consumer, catalog: catalog, handle: handle, plan: plan, start: periodStart,
-                                                              end: periodEnd, fees: nil))
+            open = try periodRecord(consumer: consumer, catalog: catalog, handle: handle, plan: plan, start: periodStart, end: periodEnd, fees: nil)
         }
         let rule = plan.split.rule
         let lines = catalog.periodStartLines(handle).map { PricedLine(kind: .fee, amount: $0.amount, split: $0.split, rule: rule) }
         let command = PeriodChargeCommand(key: key, fingerprint: "start;consumer=\(consumer);plan=\(plan.id)@\(plan.version);period=\(periodStart.nanosecondsSinceEpoch)",
                                           consumer: consumer, agent: plan.agent, creator: plan.creator, plan: plan.id, version: plan.version,
                                           period: PeriodKey(consumer: consumer, plan: plan.id, start: periodStart), datedAt: periodStart, now: clock.now())
-        return try await backend.chargePeriod(command) { _ in lines }
+        return (open, command, { _ in lines })
     }
 
     /// Charges a period's end lines (commitment shortfall, SLA credit) computed from the period
@@ -220,6 +230,13 @@ public struct Settlement: Sendable {
     @discardableResult
     public func chargePeriodEnd(consumer: String, plan handle: PlanHandle, periodStart: Timestamp, periodEnd: Timestamp, fees: Money? = nil,
                                 idempotencyKey: String? = nil) async throws -> PeriodChargeReceipt {
+        let step = try periodEndStep(consumer: consumer, plan: handle, periodStart: periodStart, periodEnd: periodEnd, fees: fees, idempotencyKey: idempotencyKey)
+        return try await backend.closePeriod(step.command, lines: step.lines)
+    }
+
+    /// `chargePeriodEnd` as a batch step (`apply`), validated the same way.
+    public func periodEndStep(consumer: String, plan handle: PlanHandle, periodStart: Timestamp, periodEnd: Timestamp, fees: Money? = nil,
+                              idempotencyKey: String? = nil) throws -> (command: PeriodCloseCommand, lines: @Sendable (PeriodState) throws -> [PricedLine]) {
         try Self.validate(consumer, "consumer id")
         let (catalog, plan) = try resolve(handle)
         try checkCurrency(plan.currency, "plan \(plan.id)")
@@ -233,7 +250,7 @@ public struct Settlement: Sendable {
                                           datedAt: periodEnd, now: clock.now())
         let record = try periodRecord(consumer: consumer, catalog: catalog, handle: handle, plan: plan, start: periodStart, end: periodEnd, fees: billedFees)
         let pricing = Self.periodEndPricing(catalog, handle, plan)
-        return try await backend.closePeriod(PeriodCloseCommand(charge: command, record: record)) { state in try pricing.lines(state, billedFees) }
+        return (PeriodCloseCommand(charge: command, record: record), { state in try pricing.lines(state, billedFees) })
     }
 
     /// The period's record as registered (open) or closed.
