@@ -20,8 +20,8 @@ struct LedgerCommand: ParsableCommand {
             """,
         subcommands: [LedgerPurchaseCommand.self, LedgerRefundCommand.self, LedgerBalanceCommand.self, LedgerUsageCommand.self, LedgerPayoutsCommand.self,
                       LedgerVerifyCommand.self, LedgerReplayCommand.self, LedgerMigrateCommand.self,
-                      LedgerCloseCommand.self,
-                      LedgerReconcileCommand.self]
+                      LedgerCloseCommand.self, LedgerReconcileCommand.self, LedgerSubscribeCommand.self, LedgerCancelCommand.self,
+                      LedgerSubscriptionsCommand.self, LedgerTickCommand.self]
     )
 
     /// Declared here too so `--ledger` may come before the subcommand name (`tariff ledger --ledger memory: balance ...`).

@@ -850,10 +850,13 @@ public final class PostgresBackend: SettlementBackend {
                         .map(Self.reversal)
                     let closes = try await rows("SELECT \(unescaped: Self.closeColumns) FROM period_closes ORDER BY key COLLATE \"C\"", on: connection)
                         .map(Self.close)
+                    let subscriptions = try await rows("SELECT \(unescaped: Self.subscriptionColumns) FROM subscriptions ORDER BY id COLLATE \"C\"",
+                                                       on: connection).map(Self.subscription)
                     _ = try await rows("COMMIT", on: connection)
                     var snapshot = LedgerSnapshot(currency: currency, consumers: consumers, holds: holds, entries: entries, charges: charges,
                                                   operations: operations, payouts: payouts, periods: periods, purchases: purchases, reversals: reversals)
                     snapshot.closes = closes
+                    snapshot.subscriptions = subscriptions
                     return snapshot
                 } catch {
                     _ = try? await rows("ROLLBACK", on: connection)

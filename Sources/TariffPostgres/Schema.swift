@@ -39,11 +39,12 @@ enum Schema {
         Migration(version: 8, name: "payouts", statements: v8),
         Migration(version: 9, name: "reversals", statements: v9),
         Migration(version: 10, name: "period_closes", statements: v10),
+        Migration(version: 11, name: "subscriptions", statements: v11),
     ]
 
     /// Every table, for dumps (tests compare a dump before and after a refused operation).
     static let tables = ["ledger_meta", "consumers", "holds", "entries", "charges", "period_states", "operations", "payouts", "creator_holds",
-                         "purchases", "reversals", "period_closes"]
+                         "purchases", "reversals", "period_closes", "subscriptions"]
 
     /// Account kinds as `Account.Kind` numbers them (stored as integers).
     /// purchases 0, available 1, reserved 2, earnings 3, paid_out 4, platform 5, processing 6, uncollected 7, written_off 8.

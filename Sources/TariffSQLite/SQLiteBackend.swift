@@ -462,6 +462,41 @@ extension SQLiteBackend: SettlementBackend {
         try await step { try LedgerSteps.closePeriod(command, lines: lines, in: &$0) }
     }
 
+    public func subscribe(_ command: SubscribeCommand) async throws -> SubscribeReceipt {
+        try await step { try LedgerSteps.subscribe(command, in: &$0) }
+    }
+
+    public func cancelSubscription(id: String, at: Timestamp) async throws -> SubscriptionRecord {
+        try await step { try LedgerSteps.cancelSubscription(id: id, at: at, in: &$0) }
+    }
+
+    public func advanceSubscription(id: String, chargedPeriods: Int) async throws -> SubscriptionRecord {
+        try await step { try LedgerSteps.advanceSubscription(id: id, chargedPeriods: chargedPeriods, in: &$0) }
+    }
+
+    public func subscriptions(consumer: String?) async throws -> [SubscriptionRecord] {
+        try await read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT \(SQLiteStore.subscriptionColumns) FROM subscriptions WHERE ?1 IS NULL OR consumer = ?1 ORDER BY consumer, start, id
+                """, arguments: [consumer]).map(SQLiteStore.subscription(from:))
+        }
+    }
+
+    public func subscription(id: String) async throws -> SubscriptionRecord? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT \(SQLiteStore.subscriptionColumns) FROM subscriptions WHERE id = ?", arguments: [id])
+                .map(SQLiteStore.subscription(from:))
+        }
+    }
+
+    public func dueSubscriptions(at now: Timestamp) async throws -> [SubscriptionRecord] {
+        try await read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT \(SQLiteStore.subscriptionColumns) FROM subscriptions WHERE next_period_start IS NOT NULL AND next_period_start <= ? ORDER BY id
+                """, arguments: [now.nanosecondsSinceEpoch]).map(SQLiteStore.subscription(from:))
+        }
+    }
+
     public func periodCloses() async throws -> [PeriodCloseRecord] {
         try await read { db in
             try Row.fetchAll(db, sql: "SELECT \(SQLiteStore.closeColumns) FROM period_closes ORDER BY key").map(SQLiteStore.close(from:))
@@ -535,6 +570,8 @@ extension SQLiteBackend: SettlementBackend {
             var snapshot = LedgerSnapshot(currency: currency, consumers: consumers, holds: holds, entries: entries, charges: charges, operations: operations,
                                           payouts: payouts, periods: periods, purchases: purchases, reversals: reversals)
             snapshot.closes = try Row.fetchAll(db, sql: "SELECT \(SQLiteStore.closeColumns) FROM period_closes ORDER BY key").map(SQLiteStore.close(from:))
+            snapshot.subscriptions = try Row.fetchAll(db, sql: "SELECT \(SQLiteStore.subscriptionColumns) FROM subscriptions ORDER BY id")
+                .map(SQLiteStore.subscription(from:))
             return snapshot
         }
     }

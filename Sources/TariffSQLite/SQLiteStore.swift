@@ -476,6 +476,40 @@ extension SQLiteStore {
         }
     }
 
+    static let subscriptionColumns = "id, consumer, plan, agent, unit, start, ends_at, ending, charged_periods, next_period_start, created_at"
+
+    /// - throws: `storage` for a period unit or ending this build does not know.
+    static func subscription(from row: Row) throws -> SubscriptionRecord {
+        SubscriptionRecord(id: row[0], consumer: row[1], plan: row[2], agent: row[3],
+                           unit: try StoredValue.decode(PeriodUnit.self, row[4] as String, column: "subscriptions.unit"),
+                           start: Timestamp(nanosecondsSinceEpoch: row[5]), endsAt: (row[6] as Int64?).map(Timestamp.init(nanosecondsSinceEpoch:)),
+                           ending: try StoredValue.decode(SubscriptionRecord.Ending.self, row[7] as String?, column: "subscriptions.ending"),
+                           chargedPeriods: row[8], nextPeriodStart: (row[9] as Int64?).map(Timestamp.init(nanosecondsSinceEpoch:)),
+                           createdAt: Timestamp(nanosecondsSinceEpoch: row[10]))
+    }
+
+    func subscription(_ id: String) throws -> SubscriptionRecord? {
+        try Row.fetchOne(db, sql: "SELECT \(Self.subscriptionColumns) FROM subscriptions WHERE id = ?", arguments: [id]).map(Self.subscription(from:))
+    }
+
+    func subscriptions(consumer: String) throws -> [SubscriptionRecord] {
+        try Row.fetchAll(db, sql: "SELECT \(Self.subscriptionColumns) FROM subscriptions WHERE consumer = ? ORDER BY start, id", arguments: [consumer])
+            .map(Self.subscription(from:))
+    }
+
+    func saveSubscription(_ record: SubscriptionRecord, isNew: Bool) throws {
+        if isNew {
+            try db.execute(sql: "INSERT INTO subscriptions (\(Self.subscriptionColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           arguments: [record.id, record.consumer, record.plan, record.agent, record.unit.rawValue, record.start.nanosecondsSinceEpoch,
+                                       record.endsAt?.nanosecondsSinceEpoch, record.ending?.rawValue, record.chargedPeriods,
+                                       record.nextPeriodStart?.nanosecondsSinceEpoch, record.createdAt.nanosecondsSinceEpoch])
+        } else {
+            try db.execute(sql: "UPDATE subscriptions SET ends_at = ?, ending = ?, charged_periods = ?, next_period_start = ? WHERE id = ?",
+                           arguments: [record.endsAt?.nanosecondsSinceEpoch, record.ending?.rawValue, record.chargedPeriods,
+                                       record.nextPeriodStart?.nanosecondsSinceEpoch, record.id])
+        }
+    }
+
     /// Summed in Swift (SQLite's SUM fails past Int64).
     func consumerUncollected(_ consumer: String) throws -> Int128 {
         var total = Int128(0)

@@ -134,10 +134,25 @@ enum Schema {
                 CREATE INDEX charges_owed_by_consumer ON charges (consumer) WHERE uncollected != 0;
                 """)
         }
+        // Live subscriptions (service.md, "Live subscriptions and the period clock"): each
+        // consumer's subscriptions, how far the period clock charged them, and when the next fee is due.
+        migrator.registerMigration("v6: subscriptions") { db in
+            try db.execute(sql: """
+                CREATE TABLE subscriptions (
+                    id TEXT PRIMARY KEY NOT NULL, consumer TEXT NOT NULL, plan TEXT NOT NULL, agent TEXT NOT NULL, unit TEXT NOT NULL,
+                    start INTEGER NOT NULL, ends_at INTEGER, ending TEXT, charged_periods INTEGER NOT NULL CHECK (charged_periods >= 0),
+                    next_period_start INTEGER, created_at INTEGER NOT NULL,
+                    CHECK (ends_at IS NULL OR ends_at >= start)
+                ) WITHOUT ROWID;
+                CREATE INDEX subscriptions_by_consumer ON subscriptions (consumer, start);
+                -- The clock's sweep reads only the subscriptions with a fee to charge.
+                CREATE INDEX subscriptions_due ON subscriptions (next_period_start) WHERE next_period_start IS NOT NULL;
+                """)
+        }
         return migrator
     }
 
     /// Every table, for dumps (tests compare a dump before and after a refused operation).
     static let tables = ["ledger_meta", "consumers", "holds", "entries", "charges", "period_states", "operations", "payouts", "creator_holds",
-                         "purchases", "reversals", "period_closes"]
+                         "purchases", "reversals", "period_closes", "subscriptions"]
 }

@@ -123,6 +123,11 @@ public enum TariffHTTPServer {
                     ])
                 }
             }
+            // The period clock (service.md): fees and closes charged as time passes. A test clock
+            // moves only by `POST /v1/clock`, which runs it itself.
+            if service.manualClock == nil {
+                tasks.addTask { await service.sweepPeriodClock(everySeconds: TariffService.clockSweepSeconds) }
+            }
             try await group.run()
             tasks.cancelAll()
         }

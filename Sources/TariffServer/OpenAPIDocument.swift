@@ -936,10 +936,150 @@ enum OpenAPIDocument {
     "security": []
    }
   },
+  "/v1/subscriptions": {
+   "post": {
+    "operationId": "subscribe",
+    "summary": "Subscribe a consumer to a subscription or enterprise plan (a consumer key: itself); its first fee is charged at once; a subscription to another plan of the agent is replaced",
+    "responses": {
+     "201": {
+      "description": "Subscribed",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Subscription"
+        }
+       }
+      }
+     },
+     "200": {
+      "description": "Already subscribed to this plan: the existing subscription",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Subscription"
+        }
+       }
+      }
+     },
+     "400": {
+      "$ref": "#/components/responses/400"
+     },
+     "401": {
+      "$ref": "#/components/responses/401"
+     },
+     "404": {
+      "$ref": "#/components/responses/404"
+     },
+     "413": {
+      "$ref": "#/components/responses/413"
+     },
+     "415": {
+      "$ref": "#/components/responses/415"
+     },
+     "503": {
+      "$ref": "#/components/responses/503"
+     }
+    },
+    "requestBody": {
+     "required": true,
+     "content": {
+      "application/json": {
+       "schema": {
+        "$ref": "#/components/schemas/SubscriptionRequest"
+       }
+      }
+     }
+    }
+   },
+   "get": {
+    "operationId": "listSubscriptions",
+    "summary": "Subscriptions (a consumer key: its own)",
+    "responses": {
+     "200": {
+      "description": "OK",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Subscriptions"
+        }
+       }
+      }
+     },
+     "400": {
+      "$ref": "#/components/responses/400"
+     },
+     "401": {
+      "$ref": "#/components/responses/401"
+     },
+     "404": {
+      "$ref": "#/components/responses/404"
+     },
+     "503": {
+      "$ref": "#/components/responses/503"
+     }
+    },
+    "parameters": [
+     {
+      "name": "consumer",
+      "in": "query",
+      "required": false,
+      "schema": {
+       "type": "string",
+       "minLength": 1,
+       "maxLength": 255,
+       "pattern": "^[^\\u0000-\\u001f\\u007f]+$"
+      }
+     }
+    ]
+   }
+  },
+  "/v1/subscriptions/{id}": {
+   "delete": {
+    "operationId": "cancelSubscription",
+    "summary": "Cancel at the end of the current period (a consumer key: its own)",
+    "responses": {
+     "200": {
+      "description": "OK",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Subscription"
+        }
+       }
+      }
+     },
+     "400": {
+      "$ref": "#/components/responses/400"
+     },
+     "401": {
+      "$ref": "#/components/responses/401"
+     },
+     "404": {
+      "$ref": "#/components/responses/404"
+     },
+     "503": {
+      "$ref": "#/components/responses/503"
+     }
+    },
+    "parameters": [
+     {
+      "name": "id",
+      "in": "path",
+      "required": true,
+      "schema": {
+       "type": "string",
+       "minLength": 1,
+       "maxLength": 255,
+       "pattern": "^[^\\u0000-\\u001f\\u007f]+$"
+      }
+     }
+    ]
+   }
+  },
   "/v1/clock": {
    "post": {
     "operationId": "moveClock",
-    "summary": "Move the test clock forward (only with --test-clock; 404 otherwise)",
+    "summary": "Move the test clock forward (only with --test-clock; 404 otherwise) and run every sweep that became due: expiries, period fees and closes",
     "responses": {
      "200": {
       "description": "OK",
@@ -2173,11 +2313,138 @@ enum OpenAPIDocument {
      },
      "expired_holds": {
       "type": "integer"
+     },
+     "fees": {
+      "type": "integer"
+     },
+     "closed_periods": {
+      "type": "integer"
      }
     },
     "required": [
      "now",
-     "expired_holds"
+     "expired_holds",
+     "fees",
+     "closed_periods"
+    ],
+    "additionalProperties": false
+   },
+   "SubscriptionRequest": {
+    "type": "object",
+    "properties": {
+     "consumer": {
+      "type": "string",
+      "minLength": 1,
+      "maxLength": 255,
+      "pattern": "^[^\\u0000-\\u001f\\u007f]+$"
+     },
+     "plan": {
+      "type": "string",
+      "minLength": 1,
+      "maxLength": 255,
+      "pattern": "^[^\\u0000-\\u001f\\u007f]+$"
+     }
+    },
+    "required": [
+     "plan"
+    ],
+    "additionalProperties": false
+   },
+   "Subscription": {
+    "type": "object",
+    "properties": {
+     "id": {
+      "type": "string"
+     },
+     "consumer": {
+      "type": "string"
+     },
+     "plan": {
+      "type": "string"
+     },
+     "agent": {
+      "type": "string"
+     },
+     "period": {
+      "enum": [
+       "week",
+       "month",
+       "year"
+      ]
+     },
+     "start": {
+      "type": "string",
+      "format": "date-time",
+      "description": "RFC 3339"
+     },
+     "status": {
+      "enum": [
+       "active",
+       "canceled",
+       "ended"
+      ]
+     },
+     "ends_at": {
+      "type": [
+       "string",
+       "null"
+      ],
+      "format": "date-time"
+     },
+     "ending": {
+      "enum": [
+       "canceled",
+       "replaced",
+       null
+      ]
+     },
+     "periods_charged": {
+      "type": "integer",
+      "minimum": 0
+     },
+     "next_fee_at": {
+      "type": [
+       "string",
+       "null"
+      ],
+      "format": "date-time"
+     },
+     "replaced": {
+      "type": [
+       "string",
+       "null"
+      ],
+      "description": "The subscription to another plan of the agent this one replaced"
+     }
+    },
+    "required": [
+     "id",
+     "consumer",
+     "plan",
+     "agent",
+     "period",
+     "start",
+     "status",
+     "ends_at",
+     "ending",
+     "periods_charged",
+     "next_fee_at",
+     "replaced"
+    ],
+    "additionalProperties": false
+   },
+   "Subscriptions": {
+    "type": "object",
+    "properties": {
+     "subscriptions": {
+      "type": "array",
+      "items": {
+       "$ref": "#/components/schemas/Subscription"
+      }
+     }
+    },
+    "required": [
+     "subscriptions"
     ],
     "additionalProperties": false
    },

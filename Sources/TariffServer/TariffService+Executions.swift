@@ -43,15 +43,11 @@ extension TariffService {
         let settlement = settlement
         guard let catalog = settlement.catalog else { throw APIError(503, "storage", "no catalog") }
         let before = clock.now()
-        let handle = try plan(id: try body.string("plan"), version: try body.integer("version", in: 1...1_000_000), agent: try body.string("agent"),
-                              at: before, in: catalog)
+        let (handle, period) = try await reservePlan(id: try body.string("plan"), version: try body.integer("version", in: 1...1_000_000),
+                                                     agent: try body.string("agent"), consumer: consumer, at: before, in: catalog)
         let definition = catalog.plan(handle)
-        guard definition.period == nil else {
-            // Subscriptions and enterprise agreements price within their periods; the service does
-            // not keep subscriptions yet, so no consumer has one (usage.md: `no_plan`).
-            throw APIError(422, "no_plan", "plan '\(definition.id)' is a \(definition.model) plan and consumer '\(consumer)' has no subscription to it")
-        }
-        let hold = try await settlement.reserve(ReservationRequest(execution: execution, consumer: consumer, plan: handle, ttl: .seconds(ttl)))
+        let hold = try await settlement.reserve(ReservationRequest(execution: execution, consumer: consumer, plan: handle, period: period,
+                                                                   ttl: .seconds(ttl)))
         // A hold placed before this request started is the first answer, returned again.
         let replayed = hold.expiresAt.adding(nanoseconds: -ttl * 1_000_000_000).map { $0 < before } ?? false
         return .json(201, .object([("execution", .string(hold.execution)), ("consumer", .string(hold.consumer)), ("plan", .string(definition.id)),
@@ -89,12 +85,25 @@ extension TariffService {
         }
         let (readings, warnings) = readings(named, in: catalog, plan: plan(of: hold, in: catalog))
         let replayed = hold.state == .settled
-        let receipt = try await settlement.settle(SettlementRequest(execution: execution, meters: readings, failed: status == "failed", endedAt: endedAt))
-        // The lines of the price: the service's plans keep no period state (per-call), so pricing
-        // again from the empty state gives the lines the ledger charged, the same on a replay.
+        // A subscription's run prices into the period that contains its end (plans.md), which may be
+        // a later one than the period it was reserved in.
+        var period: BillingPeriod?
+        var state = PeriodState.empty
+        if let reserved = hold.periodStart {
+            let start = try await settlement.subscriptionPeriodStart(consumer: hold.consumer, plan: hold.plan, containing: endedAt) ?? reserved
+            if start != reserved { period = .starting(start) }
+            // The lines are priced against the period's state before this run (the amounts charged
+            // are the ledger's, priced inside its step; a concurrent run of the same period may
+            // make these lines differ from them).
+            if !replayed { state = try await settlement.backend.periodState(PeriodKey(consumer: hold.consumer, plan: hold.plan, start: start)) }
+        }
+        let receipt = try await settlement.settle(SettlementRequest(execution: execution, meters: readings, failed: status == "failed", endedAt: endedAt,
+                                                                    period: period))
+        // The lines of the price: a per-call plan keeps no period state, so pricing again from the
+        // empty state gives the lines the ledger charged, the same on a replay.
         var lines: JSON = .array([])
         if receipt.refusal == nil, let handle = catalog.plan(id: hold.plan, version: hold.version) {
-            let priced = catalog.price(handle, ExecutionInput(meters: readings, failed: status == "failed", endedAt: endedAt), state: .empty)
+            let priced = catalog.price(handle, ExecutionInput(meters: readings, failed: status == "failed", endedAt: endedAt), state: state)
             lines = Self.linesJSON(priced.lines, plan: catalog.plan(handle))
         }
         return .json(200, .object([("execution", .string(receipt.execution)), ("charged", .string(receipt.charged.description)),

@@ -145,7 +145,8 @@ public final class TariffService: Sendable {
 
     /// The routes that write to the ledger: their steps and refusals are counted by outcome.
     static let ledgerRoutes: Set<String> = ["/v1/purchases", "/v1/executions", "/v1/executions/{id}/meter", "/v1/executions/{id}/settle",
-                                            "/v1/executions/{id}/release", "/v1/payouts/{week}/execute", "/v1/refunds", "/v1/webhooks/stripe"]
+                                            "/v1/executions/{id}/release", "/v1/payouts/{week}/execute", "/v1/refunds", "/v1/webhooks/stripe",
+                                            "/v1/subscriptions"]
 
     func countLedgerStep(_ route: Route, outcome: String) {
         if route.method == "POST", Self.ledgerRoutes.contains(route.template) { metrics.ledgerStep(route: route.template, outcome: outcome) }
@@ -185,6 +186,9 @@ public final class TariffService: Sendable {
         case ("POST", "/v1/catalog/reload"): return try await reload(request)
         case ("POST", "/v1/webhooks/stripe"): return try await stripeWebhook(request)
         case ("POST", "/v1/clock"): return try await moveClock(request)
+        case ("POST", "/v1/subscriptions"): return try await subscribe(request, principal!)
+        case ("GET", "/v1/subscriptions"): return try await subscriptions(request, principal!)
+        case ("DELETE", "/v1/subscriptions/{id}"): return try await cancelSubscription(parameters["id"]!, principal!)
         case ("GET", "/healthz"): return .json(200, .object([("status", .string("ok"))]))
         case ("GET", "/readyz"): return try await ready()
         case ("GET", "/metrics"):
@@ -301,17 +305,26 @@ public final class TariffService: Sendable {
         let settlement = settlement
         guard let catalog = settlement.catalog else { throw APIError(503, "storage", "no catalog") }
         let at = try body.timestamp("at") ?? clock.now()
-        let handle = try plan(id: try body.string("plan"), version: try body.integer("version", in: 1...1_000_000), agent: try body.string("agent"),
-                              at: at, in: catalog)
+        let consumer = try consumer(named: try body.id("consumer"), for: principal)
+        var planID = try body.string("plan")
+        let version = try body.integer("version", in: 1...1_000_000), agent = try body.string("agent")
+        // With a consumer and an agent alone, the consumer's subscription to a plan of the agent prices, as a reserve's would.
+        if let consumer, planID == nil, version == nil, let agent,
+           let active = try await settlement.activeSubscription(consumer: consumer, agent: agent, at: at) {
+            planID = active.plan
+        }
+        let handle = try plan(id: planID, version: version, agent: agent, at: at, in: catalog)
         let status = try body.string("status") ?? "succeeded"
         guard status == "succeeded" || status == "failed" else { throw APIError.invalid("'status' is succeeded or failed") }
-        let consumer = try consumer(named: try body.id("consumer"), for: principal)
         var state = PeriodState.empty
         if let consumer {
             if principal.role != .consumer { _ = try await currentBalance(consumer, own: false) }
             let definition = catalog.plan(handle)
             if definition.period == nil {
                 state = try await settlement.backend.periodState(PeriodKey(consumer: consumer, plan: definition.id, start: nil))
+            } else if let start = try await settlement.subscriptionPeriodStart(consumer: consumer, plan: definition.id, containing: at) {
+                // The consumer's period of its subscription that contains `at`: the exact cost of the next run.
+                state = try await settlement.backend.periodState(PeriodKey(consumer: consumer, plan: definition.id, start: start))
             }
         }
         let definition = catalog.plan(handle)
@@ -407,7 +420,10 @@ public final class TariffService: Sendable {
         guard now >= manualClock.now() else { throw APIError.invalid("the test clock only moves forward (it is \(manualClock.now().rfc3339))") }
         manualClock.set(now)
         let expired = try await settlement.expireHolds()
-        return .json(200, .object([("now", .string(now.rfc3339)), ("expired_holds", .integer(Int64(expired)))]))
+        // Every sweep that became due: period fees and closes.
+        let run = try await runPeriodClock()
+        return .json(200, .object([("now", .string(now.rfc3339)), ("expired_holds", .integer(Int64(expired))), ("fees", .integer(Int64(run.fees))),
+                                   ("closed_periods", .integer(Int64(run.closes.count)))]))
     }
 }
 

@@ -36,7 +36,7 @@ public enum SettlementConformance {
         Scenario(name: "period fees and period-end lines without a hold", body: periodLines),
         Scenario(name: "usage grouped by agent, consumer, plan and day", body: usage),
         Scenario(name: "payouts: listed, executed once, resumed after a stop half way", body: payouts),
-    ] + payoutScenarios + reversalScenarios + refundScenarios + closeScenarios
+    ] + payoutScenarios + reversalScenarios + refundScenarios + closeScenarios + subscriptionScenarios
 
     static func money(_ text: String) -> Money { TestLedger.money(text) }
 

@@ -54,14 +54,17 @@ public enum Differential {
         public var payoutsSent = 0
         /// Adjustment lines and closed periods in the ledger after the last step.
         public var adjustments = 0, closedPeriods = 0
+        /// Subscriptions in the ledger after the last step, and how many of them ended (canceled or replaced).
+        public var subscriptions = 0, endedSubscriptions = 0
         public var description: String {
             "\(steps) steps: \(applied) applied, \(refused) refused (all backends alike), \(faults) faults, \(payoutsSent) transfers, "
-                + "\(closedPeriods) periods closed, \(adjustments) adjustment lines"
+                + "\(closedPeriods) periods closed, \(adjustments) adjustment lines, \(subscriptions) subscriptions (\(endedSubscriptions) ended)"
         }
 
         public mutating func add(_ other: Counts) {
             steps += other.steps; applied += other.applied; refused += other.refused; faults += other.faults; payoutsSent += other.payoutsSent
             adjustments += other.adjustments; closedPeriods += other.closedPeriods
+            subscriptions += other.subscriptions; endedSubscriptions += other.endedSubscriptions
         }
 
         /// Sums counts over the runs of a property, safely from concurrent runs.
@@ -97,6 +100,22 @@ public enum Differential {
         .reserve(execution: "exe_6", consumer: "cus_a", plan: "metered", longHold: false), .cutConnections,
         .retry(.settle(execution: "exe_6", cpuMilliseconds: 90_000, failed: false, daysLate: 2)),
         .periodEnd(consumer: "cus_a", plan: "ent"), .closeDue,
+    ]
+
+    /// A fixed sequence through live subscriptions: subscribes (one answered as the existing one), a
+    /// replacement, a cancel, the period clock over two months (fees by period key, closes at end +
+    /// grace), a crash and a cut connection between ticks and a retried tick.
+    public static let subscriptionSteps: [DifferentialStep] = [
+        .purchase(consumer: "cus_a", cents: 50_000, key: "buy_s1"), .purchase(consumer: "cus_b", cents: 1_500, key: "buy_s2"),
+        .subscribe(consumer: "cus_a", plan: "metered", id: "sub_a1"), .subscribe(consumer: "cus_a", plan: "metered", id: "sub_a2"),
+        .subscribe(consumer: "cus_b", plan: "metered-max", id: "sub_b1"), .subscribe(consumer: "cus_a", plan: "ent", id: "sub_a3"),
+        .subscribe(consumer: "cus_c", plan: "flat", id: "sub_c1"),
+        .reserve(execution: "exe_s1", consumer: "cus_a", plan: "ent", longHold: false), .settle(execution: "exe_s1", cpuMilliseconds: 30_000, failed: false, daysLate: 0),
+        .advance(seconds: 10 * 86_400, sweep: true), .subscribe(consumer: "cus_a", plan: "metered-max", id: "sub_a4"),
+        .cancel(consumer: "cus_b", plan: "metered-max"), .cancel(consumer: "cus_b", plan: "metered-max"), .cancel(consumer: "cus_c", plan: "metered"),
+        .advance(seconds: 21 * 86_400, sweep: false), .tick, .crash, .retry(.tick),
+        .advance(seconds: 3_600, sweep: false), .tick, .cutConnections, .retry(.tick),
+        .advance(seconds: 31 * 86_400, sweep: true), .tick, .tick,
     ]
 
     public static func run(steps: [DifferentialStep], subjects: [Subject], sourceLocation: Testing.SourceLocation = #_sourceLocation) async throws -> Counts {
@@ -136,6 +155,8 @@ public enum Differential {
             }
             counts.adjustments = snapshots[0].charges.filter(\.kind.isAdjustment).count
             counts.closedPeriods = snapshots[0].closes.filter(\.isClosed).count
+            counts.subscriptions = snapshots[0].subscriptions.count
+            counts.endedSubscriptions = snapshots[0].subscriptions.filter { $0.endsAt != nil }.count
             entryBounds.append(snapshots[0].entries.count)
             chargeBounds.append(snapshots[0].charges.count)
             guard Set(rails).count == 1 else {
@@ -180,7 +201,8 @@ public enum Differential {
         return [first("consumers", left.consumers, right.consumers), first("holds", left.holds, right.holds),
                 first("entries", left.entries, right.entries), first("charges", left.charges, right.charges),
                 first("operations", left.operations, right.operations), first("payouts", left.payouts, right.payouts),
-                first("periods", left.periods, right.periods), first("closes", left.closes, right.closes)].compactMap { $0 }.joined(separator: "\n")
+                first("periods", left.periods, right.periods), first("closes", left.closes, right.closes),
+                first("subscriptions", left.subscriptions, right.subscriptions)].compactMap { $0 }.joined(separator: "\n")
     }
 
     /// One backend's side of the run: its settlement, its clock (moved in step with the others)
@@ -299,6 +321,13 @@ public enum Differential {
                     // The run is started again (a rerun, or the scheduler's next try).
                     return "\(try await self.settlement.executePayouts(week: monday, rail: transfers))"
                 }
+            case .subscribe(let consumer, let plan, let id):
+                return "\(try await settlement.subscribe(consumer: consumer, plan: plan, id: id))"
+            case .cancel(let consumer, let plan):
+                return "\(try await settlement.cancel(consumer: consumer, plan: plan))"
+            case .tick:
+                let run = try await settlement.runClock()
+                return "fees \(run.fees), closed \(run.closes.map { "\($0.key) \($0.shortfall) \($0.slaCredit)" })"
             case .crash:
                 try await reopen()
                 return "reopened"
@@ -393,6 +422,11 @@ public indirect enum DifferentialStep: Sendable, CustomStringConvertible {
     case closeDue
     /// The payout run of the last week that has ended (`weeksBack` 0), or of a week before it.
     case payouts(weeksBack: Int, fault: PayoutFault)
+    /// `Settlement.subscribe` at the clock's time (the id is the step's, so a retry reuses it).
+    case subscribe(consumer: String, plan: String, id: String)
+    case cancel(consumer: String, plan: String)
+    /// The period clock (`Settlement.runClock`) at the clock's time.
+    case tick
     case crash
     case cutConnections
     case retry(DifferentialStep)
@@ -437,12 +471,17 @@ public indirect enum DifferentialStep: Sendable, CustomStringConvertible {
             self = .payouts(weeksBack: take(4) == 0 ? 1 : 0, fault: fault)
         case 27: self = .crash
         case 28: self = .cutConnections
+        // Live subscriptions: subscribe (the same plan, another of the agent: a replacement), cancel, the clock.
+        case 29:
+            let plan = ["metered", "metered-max", "ent"][take(3)]
+            self = [.subscribe(consumer: consumer, plan: plan, id: "sub_\(index)"), .cancel(consumer: consumer, plan: plan), .tick][take(3)]
         default:
             // A step whose answer was lost, sent again (only steps that carry a key or converge:
             // moving the clock twice is another step, not a retry).
             let inner = DifferentialStep(word: Int(truncatingIfNeeded: bits), index: index)
             switch inner {
-            case .purchase, .railPurchase, .reserve, .meter, .settle, .release, .periodStart, .periodEnd, .closeDue: self = .retry(inner)
+            case .purchase, .railPurchase, .reserve, .meter, .settle, .release, .periodStart, .periodEnd, .closeDue, .subscribe, .cancel, .tick:
+                self = .retry(inner)
             default: self = .crash
             }
         }
@@ -469,6 +508,9 @@ public indirect enum DifferentialStep: Sendable, CustomStringConvertible {
         case .periodStart(let c, let p): return "periodStart(\(c), \(p))"
         case .periodEnd(let c, let p): return "periodEnd(\(c), \(p))"
         case .closeDue: return "closeDue"
+        case .subscribe(let c, let p, let id): return "subscribe(\(c), \(p), \(id))"
+        case .cancel(let c, let p): return "cancel(\(c), \(p))"
+        case .tick: return "tick"
         case .payouts(let back, let fault): return "payouts(last ended week\(back > 0 ? " - \(back)" : ""), \(fault))"
         case .crash: return "crash"
         case .cutConnections: return "cutConnections"

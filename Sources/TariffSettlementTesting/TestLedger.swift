@@ -65,6 +65,20 @@ public struct TestLedger: Sendable {
           overage: 0.50
           reserve: 2.00
         """,
+        // The same agent's larger plan: subscribing to it replaces `metered` (usage.md).
+        "metered-max.yaml": """
+        plan: metered-max
+        agent: agt_metered
+        creator: acct_metered
+        currency: USD
+        model: subscription
+        subscription:
+          period: month
+          fee: 30.00
+          allowance: 100
+          overage: 0.20
+          reserve: 2.00
+        """,
         // 0.10 per CU, 100.00 a month, at least 150.00 billed, 10% back under 99% availability.
         "ent.yaml": """
         plan: ent

@@ -107,6 +107,42 @@ struct LedgerCLITests {
         #expect(run.status == 2 && run.error.contains("invalid_input"))
     }
 
+    @Test("subscribe, cancel, subscriptions and tick: the first fee at the subscribe, the next by tick, none after a cancel's end; by hand")
+    func subscriptions() throws {
+        let ledger = "sqlite:" + (try Self.scratch()).appendingPathComponent("ledger.sqlite").path
+        var run = try CLITests.run(["ledger", "purchase", "--ledger", ledger, "--consumer", "cus_1", "--amount", "100.00", "--idempotency-key", "k1"])
+        #expect(run.status == 0, "\(run.error)")
+        // research-pro version 2 (from 2026-11-01): 49.00 a month.
+        run = try CLITests.run(["ledger", "subscribe", "--ledger", ledger, "--consumer", "cus_1", "--plan", "research-pro", "--at", "2026-11-01T00:00:00Z",
+                                "--format", "json"])
+        #expect(run.status == 0, "\(run.error)")
+        #expect(run.output.contains(#""consumer":"cus_1","plan":"research-pro","agent":"agt_research","period":"month","start":"2026-11-01T00:00:00Z","status":"active","ends_at":null,"ending":null,"periods_charged":1,"next_fee_at":"2026-12-01T00:00:00Z"}"#), "\(run.output)")
+        #expect(run.output.hasSuffix(#""created":true,"replaced":null}"# + "\n"))
+        // Again: unchanged.
+        run = try CLITests.run(["ledger", "subscribe", "--ledger", ledger, "--consumer", "cus_1", "--plan", "research-pro", "--at", "2026-11-02", "--format", "json"])
+        #expect(run.status == 0 && run.output.contains(#""created":false"#), "\(run.output)")
+        run = try CLITests.run(["ledger", "subscribe", "--ledger", ledger, "--consumer", "cus_1", "--plan", "research-payg"])
+        #expect(run.status == 2 && run.error.contains("invalid_input") && run.error.contains("per_call"), "\(run.error)")
+        run = try CLITests.run(["ledger", "tick", "--ledger", ledger, "--at", "2026-11-30T23:59:59Z", "--format", "json"])
+        #expect(run.output == #"{"at":"2026-11-30T23:59:59Z","fees":0,"closed":[]}"# + "\n", "\(run.output)")
+        // The second fee on 2026-12-01; the first period closes at its end + 1h (no end lines for a subscription plan).
+        run = try CLITests.run(["ledger", "tick", "--ledger", ledger, "--at", "2026-12-01T01:00:00Z"])
+        #expect(run.status == 0 && run.output == "1 fee charged, 1 period closed\n", "\(run.output) \(run.error)")
+        run = try CLITests.run(["ledger", "cancel", "--ledger", ledger, "--consumer", "cus_1", "--plan", "research-pro", "--at", "2026-12-05", "--format", "json"])
+        #expect(run.status == 0 && run.output.contains(#""ends_at":"2027-01-01T00:00:00Z","ending":"canceled","periods_charged":2,"next_fee_at":null"#), "\(run.output)")
+        run = try CLITests.run(["ledger", "tick", "--ledger", ledger, "--at", "2027-02-01"])
+        #expect(run.output == "0 fees charged, 1 period closed\n", "\(run.output)")
+        run = try CLITests.run(["ledger", "subscriptions", "--ledger", ledger, "--consumer", "cus_1", "--format", "json"])
+        #expect(run.status == 0 && run.output.hasPrefix(#"{"subscriptions":[{"id":"sub_"#), "\(run.output)")
+        // 100.00 - 2 x 49.00.
+        run = try CLITests.run(["ledger", "balance", "--ledger", ledger, "--consumer", "cus_1", "--format", "json"])
+        #expect(run.output.contains(#""available":"2.000000""#), "\(run.output)")
+        run = try CLITests.run(["ledger", "cancel", "--ledger", ledger, "--consumer", "cus_1", "--plan", "research-enterprise"])
+        #expect(run.status == 2 && run.error.contains("not_found"))
+        run = try CLITests.run(["ledger", "verify", "--ledger", ledger])
+        #expect(run.status == 0 && run.output.contains(" passed, 0 failed"), "\(run.output)")
+    }
+
     @Test("purchase, balance, usage and verify print cli.md's JSON; bad input exits 2 with a message")
     func commands() throws {
         let ledger = "sqlite:" + (try Self.scratch()).appendingPathComponent("ledger.sqlite").path

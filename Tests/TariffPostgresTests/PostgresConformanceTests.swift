@@ -28,6 +28,11 @@ struct PostgresConformanceTests {
         #expect(total.value.applied >= total.value.operations / 3 && total.value.settles >= 10 && total.value.charged >= 10, "\(total.value)")
     }
 
+    @Test("conservation, seed 18360: an exhausted meter sample after an expiry keeps balances and entries together")
+    func exhaustedMeterAfterExpiry() async throws {
+        try await SettlementConformance.conservation(PostgresTestServer.factory, seed: 18_360)
+    }
+
     @Test("period close over random late arrivals: total = max(commitment, fee + usage) exactly, SLA credit recomputed")
     func periodClose() async {
         let total = Mutex(SettlementConformance.CloseCounts())

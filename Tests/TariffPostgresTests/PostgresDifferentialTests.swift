@@ -42,6 +42,16 @@ struct PostgresDifferentialTests {
         }, close: { backend in (backend as? PostgresBackend)?.shutdown() })
     }
 
+    @Test("a fixed sequence through live subscriptions: subscribes, a replacement, cancels, the clock over two months with a crash and cut connections")
+    func subscriptionScenario() async throws {
+        let counts = try await Differential.run(steps: Differential.subscriptionSteps, subjects: [.memory(), Self.sqlite(), Self.postgres()])
+        #expect(counts.steps == Differential.subscriptionSteps.count, "\(counts)")
+        // cus_a: metered (replaced), ent, metered-max; cus_b: metered-max (canceled). Closed: cus_a's
+        // first metered period (cut at the replacement), ent's November and December periods, and
+        // metered-max's first periods of cus_a and cus_b (their ends + 1h passed by the last ticks).
+        #expect(counts.subscriptions == 4 && counts.endedSubscriptions == 2 && counts.closedPeriods >= 4, "\(counts)")
+    }
+
     @Test("a fixed sequence through period close on the three backends: closes, crashes, cut connections, late runs adjusted")
     func closeScenario() async throws {
         let counts = try await Differential.run(steps: Differential.closeSteps, subjects: [.memory(), Self.sqlite(), Self.postgres()])

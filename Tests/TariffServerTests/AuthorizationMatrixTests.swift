@@ -54,6 +54,16 @@ struct AuthorizationMatrixTests {
         Row(name: "POST /v1/catalog/reload", request: { _, _, _ in ("POST", "/v1/catalog/reload", nil, [:]) }, expected: [401, 200, 403, 403, 403]),
         // Signed by Stripe, not keyed: this server has no webhook secret, so every delivery is refused alike.
         Row(name: "POST /v1/webhooks/stripe", request: { _, _, _ in ("POST", "/v1/webhooks/stripe", "{}", [:]) }, expected: [400, 400, 400, 400, 400]),
+        // The first subscribe (admin's) creates it; the next ones answer it unchanged (200); another consumer's key: 404.
+        Row(name: "POST /v1/subscriptions", request: { _, _, _ in ("POST", "/v1/subscriptions", #"{"consumer":"cus_a","plan":"research-pro"}"#, [:]) },
+            expected: [401, 201, 200, 200, 404]),
+        Row(name: "GET /v1/subscriptions", request: { _, _, _ in ("GET", "/v1/subscriptions?consumer=cus_a", nil, [:]) }, expected: [401, 200, 200, 200, 404]),
+        // cus_a's subscription by its id: canceled by the first caller, answered unchanged after; another consumer's key: 404, as an unknown id.
+        Row(name: "DELETE /v1/subscriptions/{id}", request: { _, server, _ in
+            let listed = try await server.send("GET", "/v1/subscriptions?consumer=cus_a", key: server.adminKey, json: nil)
+            let id = listed.body.split(separator: "\"").drop { $0 != "id" }.dropFirst(2).first.map(String.init) ?? "missing"
+            return ("DELETE", "/v1/subscriptions/\(id)", nil, [:])
+        }, expected: [401, 200, 200, 200, 404]),
         Row(name: "GET /healthz", request: { _, _, _ in ("GET", "/healthz", nil, [:]) }, expected: [200, 200, 200, 200, 200]),
         Row(name: "GET /readyz", request: { _, _, _ in ("GET", "/readyz", nil, [:]) }, expected: [200, 200, 200, 200, 200]),
         Row(name: "GET /metrics", request: { _, _, _ in ("GET", "/metrics", nil, [:]) }, expected: [200, 200, 200, 200, 200]),

@@ -39,6 +39,12 @@ struct FailingBackend: SettlementBackend {
         throw Self.failure
     }
     func periodCloses() async throws -> [PeriodCloseRecord] { throw Self.failure }
+    func subscribe(_ command: SubscribeCommand) async throws -> SubscribeReceipt { throw Self.failure }
+    func cancelSubscription(id: String, at: Timestamp) async throws -> SubscriptionRecord { throw Self.failure }
+    func advanceSubscription(id: String, chargedPeriods: Int) async throws -> SubscriptionRecord { throw Self.failure }
+    func subscriptions(consumer: String?) async throws -> [SubscriptionRecord] { throw Self.failure }
+    func subscription(id: String) async throws -> SubscriptionRecord? { throw Self.failure }
+    func dueSubscriptions(at now: Timestamp) async throws -> [SubscriptionRecord] { throw Self.failure }
 }
 
 @Suite("Storage failures")

@@ -47,6 +47,14 @@ struct ConformanceTests {
         #expect(total.value.applied >= total.value.operations / 3 && total.value.settles >= 20 && total.value.charged >= 20, "\(total.value)")
     }
 
+    /// Seed 18360 found it: a meter sample answered `exhausted` after the step had expired another
+    /// hold of the consumer returned before saving the consumer, so its running balances stayed
+    /// behind the expiry's entries (verify's invariants 1 and 2 failed).
+    @Test("conservation, seed 18360: an exhausted meter sample after an expiry keeps balances and entries together", arguments: Backends.all)
+    func exhaustedMeterAfterExpiry(_ backend: BackendFactory) async throws {
+        try await SettlementConformance.conservation(backend, seed: 18_360)
+    }
+
     @Test("period close over random late arrivals: total = max(commitment, fee + usage) exactly, SLA credit recomputed", arguments: Backends.all)
     func periodClose(_ backend: BackendFactory) async {
         let total = Mutex(SettlementConformance.CloseCounts())

@@ -37,6 +37,16 @@ struct DifferentialTests {
         #expect(counts.applied >= counts.steps / 3 && counts.faults >= Self.runs, "\(counts)")
     }
 
+    @Test("a fixed sequence through live subscriptions: subscribes, a replacement, cancels, the clock over two months with a crash and cut connections")
+    func subscriptionScenario() async throws {
+        let counts = try await Differential.run(steps: Differential.subscriptionSteps, subjects: [.memory(), Self.sqlite()])
+        #expect(counts.steps == Differential.subscriptionSteps.count, "\(counts)")
+        // cus_a: metered (replaced), ent, metered-max; cus_b: metered-max (canceled). Closed: cus_a's
+        // first metered period (cut at the replacement), ent's November and December periods, and
+        // metered-max's first periods of cus_a and cus_b (their ends + 1h passed by the last ticks).
+        #expect(counts.subscriptions == 4 && counts.endedSubscriptions == 2 && counts.closedPeriods >= 4, "\(counts)")
+    }
+
     @Test("a fixed sequence through period close: closes, a crash and a retry, late runs adjusted, the SLA credit recomputed")
     func closeScenario() async throws {
         let subjects: [Differential.Subject] = [.memory(), Self.sqlite()]

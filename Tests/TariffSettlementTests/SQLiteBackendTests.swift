@@ -33,7 +33,7 @@ struct SQLiteBackendTests {
         }
         #expect(journal == "wal")
         // Every migration of this release, in order (later releases append; the first ones never change).
-        #expect(migrations == ["v1: ledger", "v2: service", "v3: payouts", "v4: reversals", "v5: period closes"])
+        #expect(migrations == ["v1: ledger", "v2: service", "v3: payouts", "v4: reversals", "v5: period closes", "v6: subscriptions"])
         #expect(migrations == SQLiteBackend.knownMigrations)
         // synchronous is per connection: read on the backend's own connections. 2 is FULL (an fsync at every commit).
         #expect(try await reopened.synchronousSetting() == 2)
@@ -141,6 +141,37 @@ struct SQLiteBackendTests {
         _ = try await ledger.settlement.refund(purchase: "new-1", amount: TestLedger.money("2.00"), idempotencyKey: "r1", through: rail)
         // 13.00 + 5.00 - 2.00.
         #expect(try await ledger.balance("cus_old").available == TestLedger.money("16.00"))
+        try await ledger.expectVerified()
+    }
+
+    @Test("a ledger of the schema before subscriptions (v5) is upgraded in place to v6: its periods kept, subscriptions and the clock work, verify passes")
+    func upgradeToSubscriptions() async throws {
+        let path = Backends.temporaryLedgerPath()
+        let periodStart = Timestamp(rfc3339: "2026-11-01T00:00:00Z")!, periodEnd = Timestamp(rfc3339: "2026-12-01T00:00:00Z")!
+        do {
+            let ledger = try await TestLedger.make(BackendFactory(name: "sqlite-file") { currency in try SQLiteBackend(path: path, currency: currency) })
+            try await ledger.purchase("cus_old", "200.00", key: "old-1")
+            // A period registered by a replay before subscriptions were kept: 200.00 - 100.00.
+            try await ledger.settlement.chargePeriodStart(consumer: "cus_old", plan: ledger.plan("ent"), periodStart: periodStart, periodEnd: periodEnd)
+        }
+        let queue = try DatabaseQueue(path: path)
+        try await queue.write { db in
+            try db.execute(sql: "DROP TABLE subscriptions; DELETE FROM grdb_migrations WHERE identifier = 'v6: subscriptions'")
+        }
+        try queue.close()
+        let ledger = try await TestLedger.make(BackendFactory(name: "sqlite-upgraded") { currency in try SQLiteBackend(path: path, currency: currency) })
+        #expect(try (ledger.backend as! SQLiteBackend).migrationHistory() == SQLiteBackend.knownMigrations)
+        #expect(SQLiteBackend.knownMigrations.last == "v6: subscriptions")
+        #expect(try await ledger.balance("cus_old").available == TestLedger.money("100.00"))
+        #expect(try await ledger.backend.periodCloses().map(\.end) == [periodEnd])
+        // 100.00 - 10.00 (metered's first fee at the subscribe), then the old period closes at its end + 1h:
+        // shortfall 150.00 - 100.00 = 50.00.
+        try await ledger.settlement.subscribe(consumer: "cus_old", plan: "metered", id: "sub_new")
+        #expect(try await ledger.balance("cus_old").available == TestLedger.money("90.00"))
+        let run = try await ledger.settlement.runClock(at: Timestamp(rfc3339: "2026-12-01T01:00:00Z")!)
+        #expect(run.fees == 0 && run.closes.map(\.shortfall) == [TestLedger.money("50.00")])
+        #expect(try await ledger.balance("cus_old").available == TestLedger.money("40.00"))
+        #expect(try await ledger.backend.subscriptions(consumer: "cus_old").map(\.id) == ["sub_new"])
         try await ledger.expectVerified()
     }
 

@@ -353,4 +353,12 @@ struct TamperedBackend: SettlementBackend {
         try await inner.closePeriod(command, lines: lines)
     }
     func periodCloses() async throws -> [PeriodCloseRecord] { await inner.periodCloses() }
+    func subscribe(_ command: SubscribeCommand) async throws -> SubscribeReceipt { try await inner.subscribe(command) }
+    func cancelSubscription(id: String, at: Timestamp) async throws -> SubscriptionRecord { try await inner.cancelSubscription(id: id, at: at) }
+    func advanceSubscription(id: String, chargedPeriods: Int) async throws -> SubscriptionRecord {
+        try await inner.advanceSubscription(id: id, chargedPeriods: chargedPeriods)
+    }
+    func subscriptions(consumer: String?) async throws -> [SubscriptionRecord] { await inner.subscriptions(consumer: consumer) }
+    func subscription(id: String) async throws -> SubscriptionRecord? { await inner.subscription(id: id) }
+    func dueSubscriptions(at now: Timestamp) async throws -> [SubscriptionRecord] { await inner.dueSubscriptions(at: now) }
 }

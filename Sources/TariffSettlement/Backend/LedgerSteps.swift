@@ -86,8 +86,13 @@ public enum LedgerSteps {
         }
         try expireDueHolds(of: &consumer, at: command.now, in: &store)
         let needed = try SettlementMath.subtract(command.required, hold.amount, "the hold extension")
-        // The hold is left as it was: the runtime stops the run and settles what it used.
-        guard consumer.available >= needed else { return MeterReceipt(held: hold.amount, running: command.required, exhausted: true) }
+        // The hold is left as it was: the runtime stops the run and settles what it used. The holds
+        // that expired above were given back (their entries written): the consumer's balances are
+        // saved with them (returning before this save left the running balances behind the entries).
+        guard consumer.available >= needed else {
+            try save(consumer, isNew: false, in: &store)
+            return MeterReceipt(held: hold.amount, running: command.required, exhausted: true)
+        }
         consumer.available = try SettlementMath.subtract(consumer.available, needed, "available")
         consumer.reserved = try SettlementMath.add(consumer.reserved, needed, "reserved")
         hold.amount = command.required

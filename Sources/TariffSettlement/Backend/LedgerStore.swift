@@ -47,4 +47,9 @@ public protocol LedgerStore {
     mutating func savePeriodClose(_ record: PeriodCloseRecord, isNew: Bool) throws
     /// What the consumer still owes: the uncollected of its charge lines, summed exactly.
     mutating func consumerUncollected(_ consumer: String) throws -> Int128
+    /// A subscription by its id (`SubscriptionRecord`).
+    mutating func subscription(_ id: String) throws -> SubscriptionRecord?
+    /// Every subscription of a consumer, whatever its state.
+    mutating func subscriptions(consumer: String) throws -> [SubscriptionRecord]
+    mutating func saveSubscription(_ record: SubscriptionRecord, isNew: Bool) throws
 }

@@ -168,6 +168,30 @@ public protocol SettlementBackend: Sendable {
     /// Every registered or closed period, by key.
     func periodCloses() async throws -> [PeriodCloseRecord]
 
+    // MARK: Subscriptions (service.md, "Live subscriptions and the period clock")
+
+    /// Starts a subscription, or answers the consumer's existing one to the same plan, or replaces
+    /// its subscription to another plan of the agent (`LedgerSteps.subscribe`), in one step.
+    /// - throws: `idempotency_conflict`, `invalid_input`.
+    func subscribe(_ command: SubscribeCommand) async throws -> SubscribeReceipt
+
+    /// Ends a subscription at the end of the period containing `at` (`LedgerSteps.cancelSubscription`).
+    /// - throws: `not_found`.
+    func cancelSubscription(id: String, at: Timestamp) async throws -> SubscriptionRecord
+
+    /// Records the clock's progress (`LedgerSteps.advanceSubscription`): it never moves back.
+    /// - throws: `not_found`.
+    func advanceSubscription(id: String, chargedPeriods: Int) async throws -> SubscriptionRecord
+
+    /// The subscriptions of one consumer (or of all), by consumer in byte order, then start, then id.
+    func subscriptions(consumer: String?) async throws -> [SubscriptionRecord]
+
+    /// One subscription by id.
+    func subscription(id: String) async throws -> SubscriptionRecord?
+
+    /// The subscriptions with a period whose fee is due at `now` (`nextPeriodStart <= now`), by id.
+    func dueSubscriptions(at now: Timestamp) async throws -> [SubscriptionRecord]
+
     /// Every consumer's id, in byte order (default: from `snapshot()`).
     func consumerIDs() async throws -> [String]
 

@@ -158,6 +158,28 @@ extension InMemoryBackend: SettlementBackend {
         state.closes.values.sorted { $0.key.bytesPrecede($1.key) }
     }
 
+    public func subscribe(_ command: SubscribeCommand) throws -> SubscribeReceipt {
+        try step { try LedgerSteps.subscribe(command, in: &$0) }
+    }
+
+    public func cancelSubscription(id: String, at: Timestamp) throws -> SubscriptionRecord {
+        try step { try LedgerSteps.cancelSubscription(id: id, at: at, in: &$0) }
+    }
+
+    public func advanceSubscription(id: String, chargedPeriods: Int) throws -> SubscriptionRecord {
+        try step { try LedgerSteps.advanceSubscription(id: id, chargedPeriods: chargedPeriods, in: &$0) }
+    }
+
+    public func subscriptions(consumer: String?) -> [SubscriptionRecord] {
+        state.subscriptions.values.filter { record in consumer.map { record.consumer.bytesEqual($0) } ?? true }.sorted(by: SubscriptionRecord.listed)
+    }
+
+    public func subscription(id: String) -> SubscriptionRecord? { state.subscriptions[ByteKey(id)] }
+
+    public func dueSubscriptions(at now: Timestamp) -> [SubscriptionRecord] {
+        state.subscriptions.values.filter { $0.nextPeriodStart.map { $0 <= now } ?? false }.sorted { $0.id.bytesPrecede($1.id) }
+    }
+
     public func payouts(weekStart: CivilDate) -> [PayoutRecord] {
         state.payouts.values.filter { $0.weekStart == weekStart }.sorted { $0.creator.bytesPrecede($1.creator) }
     }
@@ -179,6 +201,7 @@ extension InMemoryBackend: SettlementBackend {
             purchases: state.purchases.values.sorted { $0.key.bytesPrecede($1.key) },
             reversals: state.reversals.values.sorted { $0.key.bytesPrecede($1.key) })
         snapshot.closes = periodCloses()
+        snapshot.subscriptions = state.subscriptions.values.sorted { $0.id.bytesPrecede($1.id) }
         return snapshot
     }
 }
@@ -199,6 +222,7 @@ struct MemoryState {
     var purchases: [ByteKey: PurchaseRecord] = [:]
     var reversals: [ByteKey: ReversalRecord] = [:]
     var closes: [ByteKey: PeriodCloseRecord] = [:]
+    var subscriptions: [ByteKey: SubscriptionRecord] = [:]
 
     mutating func setHold(_ execution: ByteKey, _ hold: HoldRecord?) {
         let consumer = (hold?.consumer ?? holds[execution]?.consumer).map(ByteKey.init)
@@ -231,6 +255,7 @@ struct MemoryStore: LedgerStore {
         case purchase(ByteKey, PurchaseRecord?)
         case reversal(ByteKey, ReversalRecord?)
         case close(ByteKey, PeriodCloseRecord?)
+        case subscription(ByteKey, SubscriptionRecord?)
     }
 
     init(state: MemoryState, currency: Currency) {
@@ -252,6 +277,7 @@ struct MemoryStore: LedgerStore {
             case .purchase(let key, let old): state.purchases[key] = old
             case .reversal(let key, let old): state.reversals[key] = old
             case .close(let key, let old): state.closes[key] = old
+            case .subscription(let key, let old): state.subscriptions[key] = old
             }
         }
     }
@@ -356,6 +382,18 @@ struct MemoryStore: LedgerStore {
         let key = ByteKey(record.key)
         undo.append(.close(key, state.closes[key]))
         state.closes[key] = record
+    }
+
+    func subscription(_ id: String) -> SubscriptionRecord? { state.subscriptions[ByteKey(id)] }
+
+    func subscriptions(consumer: String) -> [SubscriptionRecord] {
+        state.subscriptions.values.filter { $0.consumer.bytesEqual(consumer) }.sorted(by: SubscriptionRecord.listed)
+    }
+
+    mutating func saveSubscription(_ record: SubscriptionRecord, isNew: Bool) {
+        let key = ByteKey(record.id)
+        undo.append(.subscription(key, state.subscriptions[key]))
+        state.subscriptions[key] = record
     }
 
     func consumerUncollected(_ consumer: String) -> Int128 {

@@ -262,6 +262,8 @@ public struct LedgerSnapshot: Sendable, Hashable {
     public var reversals: [ReversalRecord]
     /// Every registered or closed billing period, by key.
     public var closes: [PeriodCloseRecord] = []
+    /// Every subscription, by id.
+    public var subscriptions: [SubscriptionRecord] = []
 
     public init(currency: Currency, consumers: [ConsumerRecord] = [], holds: [HoldRecord] = [], entries: [Entry] = [], charges: [ChargeRecord] = [],
                 operations: [OperationRecord] = [], payouts: [PayoutRecord] = [], periods: [PeriodRecord] = [], purchases: [PurchaseRecord] = [],

@@ -1,0 +1,108 @@
+import Tariff
+import TariffSettlement
+import Testing
+
+// Live subscriptions and the period clock (service.md), on every backend. The conformance catalog's
+// `metered` (10.00 a month, 10 CU included, 0.50 per CU beyond) and `metered-max` (30.00 a month,
+// same agent) and the default `late_usage_grace` of 1h. Every amount below is computed by hand.
+extension SettlementConformance {
+    static let subscriptionScenarios: [Scenario] = [
+        Scenario(name: "subscriptions: the same plan answered, per_call refused, a replacement, a cancel at the period's end, fees and closes by the clock",
+                 body: subscriptionLifecycle),
+        Scenario(name: "subscriptions: a fee beyond available is charged up to it; concurrent clocks charge each period once", body: subscriptionClocks),
+    ]
+
+    static func subscriptionLifecycle(_ ledger: TestLedger) async throws {
+        let settlement = ledger.settlement
+        try await ledger.purchase("cus_s", "100.00")
+        // 2026-11-02T10:00Z: the first fee at once (100.00 - 10.00).
+        let first = try await settlement.subscribe(consumer: "cus_s", plan: "metered", id: "sub_1")
+        #expect(first.created && first.replaced == nil && first.subscription.chargedPeriods == 1)
+        #expect(first.subscription.nextPeriodStart == instant("2026-12-02T10:00:00Z"))
+        #expect(try await ledger.balance("cus_s").available == money("90.00"))
+        // The same plan again: the existing subscription, nothing charged.
+        let again = try await settlement.subscribe(consumer: "cus_s", plan: "metered", id: "sub_2")
+        #expect(!again.created && again.subscription.id == "sub_1")
+        try await ledger.expectRefused(.invalidInput, "a subscribe to a per_call plan") {
+            try await settlement.subscribe(consumer: "cus_s", plan: "flat", id: "sub_3")
+        }
+        try await ledger.expectRefused(.unknownPlan, "a subscribe to an unknown plan") {
+            try await settlement.subscribe(consumer: "cus_s", plan: "nope", id: "sub_3")
+        }
+        try await ledger.expectRefused(.notFound, "a cancel with no active subscription to that plan") {
+            try await settlement.cancel(consumer: "cus_s", plan: "metered-max")
+        }
+        // 14 CU in the first period: 4 beyond the allowance, 2.00.
+        try await ledger.reserve("exe_s1", "cus_s", plan: "metered", period: .starting(instant("2026-11-02T10:00:00Z")))
+        #expect(try await ledger.settle("exe_s1", cpuMilliseconds: 14_000).charged == money("2.00"))
+        #expect(try await settlement.runClock(at: instant("2026-11-20T00:00:00Z")).fees == 0)
+
+        // The second period's fee when it starts; the first period closes an hour (the grace) later.
+        ledger.clock.set(instant("2026-12-02T10:00:00Z"))
+        let december = try await settlement.runClock()
+        #expect(december.fees == 1 && december.closes.isEmpty)
+        #expect(try await ledger.balance("cus_s").available == money("78.00"))
+        let closed = try await settlement.runClock(at: instant("2026-12-02T11:00:00Z"))
+        #expect(closed.fees == 0 && closed.closes.map(\.start) == [instant("2026-11-02T10:00:00Z")])
+
+        // Replaced on 2026-12-10 by metered-max (30.00 at once): metered ends there, its period cut short.
+        ledger.clock.set(instant("2026-12-10T00:00:00Z"))
+        let replacing = try await settlement.subscribe(consumer: "cus_s", plan: "metered-max", id: "sub_4")
+        #expect(replacing.created && replacing.replaced?.id == "sub_1" && replacing.replaced?.ending == .replaced)
+        #expect(replacing.replaced?.endsAt == instant("2026-12-10T00:00:00Z") && replacing.replaced?.nextPeriodStart == nil)
+        #expect(try await ledger.balance("cus_s").available == money("48.00"))
+        let cut = try await ledger.backend.periodCloses().first { $0.start == instant("2026-12-02T10:00:00Z") }
+        #expect(cut?.end == instant("2026-12-10T00:00:00Z") && cut?.isClosed == false)
+        #expect(try await settlement.activeSubscription(consumer: "cus_s", agent: "agt_metered", at: ledger.clock.now())?.id == "sub_4")
+
+        // Canceled on 2026-12-15: it ends at its period's end, 2027-01-10; a second cancel changes nothing.
+        ledger.clock.set(instant("2026-12-15T00:00:00Z"))
+        let canceled = try await settlement.cancel(consumer: "cus_s", plan: "metered-max")
+        #expect(canceled.endsAt == instant("2027-01-10T00:00:00Z") && canceled.ending == .canceled && canceled.nextPeriodStart == nil)
+        #expect(try await settlement.cancel(subscription: "sub_4", at: instant("2026-12-20T00:00:00Z")) == canceled)
+        // The cut period closes at 2026-12-10T01:00 (found by this run); no fee on 2027-01-10.
+        let january = try await settlement.runClock(at: instant("2027-01-10T00:00:00Z"))
+        #expect(january.fees == 0 && january.closes.map(\.end) == [instant("2026-12-10T00:00:00Z")])
+        let last = try await settlement.runClock(at: instant("2027-01-10T01:00:00Z"))
+        #expect(last.fees == 0 && last.closes.map(\.end) == [instant("2027-01-10T00:00:00Z")])
+        #expect(try await settlement.runClock(at: instant("2027-03-01T00:00:00Z")) == ClockRun())
+
+        let listed = try await ledger.backend.subscriptions(consumer: "cus_s")
+        #expect(listed.map(\.id) == ["sub_1", "sub_4"] && listed.map(\.chargedPeriods) == [2, 1])
+        #expect(try await ledger.backend.subscriptions(consumer: nil).count == 2)
+        #expect(try await ledger.backend.subscriptions(consumer: "cus_other").isEmpty)
+        // 100.00 - 10.00 - 2.00 - 10.00 - 30.00, and the fees by period start.
+        #expect(try await ledger.balance("cus_s").available == money("48.00"))
+        let fees = try await ledger.backend.chargeRecords(ChargeQuery(consumer: "cus_s")).filter { $0.kind == .fee }
+        #expect(fees.map(\.billed) == [money("10.00"), money("10.00"), money("30.00")])
+        #expect(fees.map(\.datedAt) == [instant("2026-11-02T10:00:00Z"), instant("2026-12-02T10:00:00Z"), instant("2026-12-10T00:00:00Z")])
+        try await ledger.expectVerified()
+    }
+
+    static func subscriptionClocks(_ ledger: TestLedger) async throws {
+        let settlement = ledger.settlement
+        try await ledger.purchase("cus_p", "5.00")
+        // The 10.00 fee finds 5.00: 5.00 charged, 5.00 uncollected.
+        try await settlement.subscribe(consumer: "cus_p", plan: "metered", id: "sub_p")
+        #expect(try await ledger.balance("cus_p").available == .zero)
+        #expect(try await ledger.backend.uncollectedTotal().money("uncollected") == money("5.00"))
+        try await ledger.purchase("cus_q", "100.00")
+        try await settlement.subscribe(consumer: "cus_q", plan: "metered-max", id: "sub_q")
+        // Eight clocks at once, three months on: each period's fee once (30.00 x 3 more for cus_q).
+        let at = instant("2027-02-02T10:00:00Z")
+        let runs = try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<8 { group.addTask { try await settlement.runClock(at: at).fees } }
+            var total = 0
+            for try await fees in group { total += fees }
+            return total
+        }
+        #expect(runs >= 6)
+        // 100.00 - 4 x 30.00: 100.00 collected, 20.00 uncollected in all for cus_q; cus_p owes 5.00 + 3 x 10.00.
+        #expect(try await ledger.balance("cus_q").available == .zero)
+        let fees = try await ledger.backend.chargeRecords(ChargeQuery()).filter { $0.kind == .fee }
+        #expect(fees.count == 8)
+        #expect(try await ledger.backend.uncollectedTotal().money("uncollected") == money("55.00"))
+        #expect(try await ledger.backend.subscriptions(consumer: nil).map(\.chargedPeriods) == [4, 4])
+        try await ledger.expectVerified()
+    }
+}
