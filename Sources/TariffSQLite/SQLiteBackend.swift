@@ -280,22 +280,6 @@ public final class SQLiteBackend {
         try await read { db in try Int.fetchOne(db, sql: "PRAGMA cache_size") ?? 0 }
     }
 
-    /// A read of one row by key on the calling thread: GRDB's synchronous read runs the statement
-    /// on the caller (`dispatch_sync` onto an idle reader's queue runs inline) in the same
-    /// read-only WAL transaction as `read`, without the two thread hand-offs of the asynchronous
-    /// one (onto the reader's queue and back onto the concurrency pool), which cost more than the
-    /// query on the service's `GET /v1/balance` and settle paths. Only for point reads of a few
-    /// microseconds: a WAL reader never waits for the writer, so the calling thread is not held.
-    fileprivate func readHere<T>(_ body: (Database) throws -> T) throws -> T {
-        do {
-            return try pool.read(body)
-        } catch let error as SettlementError {
-            throw error
-        } catch {
-            throw SettlementError(.storage, "reading the ledger failed: \(error)")
-        }
-    }
-
     fileprivate func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         do {
             return try await pool.read(body)
@@ -399,7 +383,7 @@ extension SQLiteBackend: SettlementBackend {
     /// service's `GET /v1/balance` and a replay's summary call it thousands of times).
     public func balance(consumer: String, at now: Timestamp) async throws -> Balance {
         let currency = currency
-        return try readHere { db in
+        return try await read { db in
             let statement = try db.cachedStatement(sql: Self.balanceSQL + " WHERE id = ?")
             guard let row = try Row.fetchOne(statement, arguments: [now.nanosecondsSinceEpoch, consumer]) else {
                 throw SettlementError(.unknownConsumer, "no credits were ever purchased for consumer '\(consumer)'")
@@ -440,9 +424,8 @@ extension SQLiteBackend: SettlementBackend {
     }
 
     public func hold(execution: String) async throws -> HoldRecord? {
-        try readHere { db in
-            try Row.fetchOne(db.cachedStatement(sql: "SELECT \(SQLiteStore.holdColumns) FROM holds WHERE execution = ?"), arguments: [execution])
-                .map(SQLiteStore.hold(from:))
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT \(SQLiteStore.holdColumns) FROM holds WHERE execution = ?", arguments: [execution]).map(SQLiteStore.hold(from:))
         }
     }
 
