@@ -19,8 +19,22 @@ public enum APIKeys {
 
     static func hex(_ byte: UInt8) -> String { byte < 16 ? "0" + String(byte, radix: 16) : String(byte, radix: 16) }
 
-    /// Lowercase hex SHA-256 of the key's text.
-    public static func hash(_ secret: String) -> String { SHA256.hash(data: Data(secret.utf8)).map(hex).joined() }
+    /// Lowercase hex SHA-256 of the key's text. Runs on every keyed request: the 64 digits are
+    /// written into one buffer (joining 32 two-digit strings cost 33 allocations a request).
+    public static func hash(_ secret: String) -> String {
+        let digest = SHA256.hash(data: Array(secret.utf8))
+        return String(unsafeUninitializedCapacity: 2 * SHA256.byteCount) { buffer in
+            var index = 0
+            for byte in digest {
+                buffer[index] = hexDigits[Int(byte >> 4)]
+                buffer[index + 1] = hexDigits[Int(byte & 0x0F)]
+                index += 2
+            }
+            return index
+        }
+    }
+
+    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 
     /// Creates a key and stores its hash; returns the record and the key (to print once).
     /// - throws: `invalid_input` for a consumer key without a consumer (or another role with one), a bad name.
@@ -68,8 +82,8 @@ final class Authenticator: Sendable {
     func principal(authorization: String?) async throws -> Principal {
         guard let authorization, authorization.utf8.count <= 512 else { throw APIError.unauthorized }
         let parts = authorization.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { throw APIError.unauthorized }
-        let secret = parts[1].trimmingCharacters(in: .whitespaces)
+        guard parts.count == 2, Self.isBearer(parts[0]) else { throw APIError.unauthorized }
+        let secret = Self.trimmed(parts[1])
         guard !secret.isEmpty else { throw APIError.unauthorized }
         let hash = APIKeys.hash(secret)
         if let extraAdminHash, Self.constantTimeEqual(hash, extraAdminHash) { return Principal(role: .admin, consumer: nil) }
@@ -84,6 +98,21 @@ final class Authenticator: Sendable {
             cache[hash] = (record, now + cacheNanoseconds)
         }
         return Principal(role: record.role, consumer: record.consumer)
+    }
+
+    /// `bearer` in any case, without lowercasing a copy (this runs on every keyed request).
+    static func isBearer(_ scheme: Substring) -> Bool {
+        scheme.utf8.count == 6 && zip(scheme.utf8, "bearer".utf8).allSatisfy { ($0 | 0x20) == $1 }
+    }
+
+    /// The key without surrounding whitespace (Foundation's `.whitespaces`, as before). A key of
+    /// printable ASCII, as every key `tariff keys create` makes, is taken as it is, with no copy
+    /// through Foundation.
+    static func trimmed(_ text: Substring) -> String {
+        if let first = text.utf8.first, let last = text.utf8.last, (0x21...0x7E).contains(first), (0x21...0x7E).contains(last) {
+            return String(text)
+        }
+        return text.trimmingCharacters(in: .whitespaces)
     }
 
     static func constantTimeEqual(_ lhs: String, _ rhs: String) -> Bool {

@@ -10,7 +10,14 @@ final class ServiceMetrics: Sendable {
     let registry = PrometheusCollectorRegistry()
     let factory: PrometheusMetricsFactory
     /// The handlers of each label set, made once (making them looks the registry up under its lock).
-    private let requestHandlers = Mutex<[String: (counter: CoreMetrics.Counter, timer: CoreMetrics.Timer)]>([:])
+    private let requestHandlers = Mutex<[RequestLabels: (counter: CoreMetrics.Counter, timer: CoreMetrics.Timer)]>([:])
+
+    /// A request's labels as the cache's key (no string is built per request to look them up).
+    private struct RequestLabels: Hashable {
+        var route: String
+        var method: String
+        var status: Int
+    }
 
     init() {
         var factory = PrometheusMetricsFactory(registry: registry)
@@ -21,7 +28,7 @@ final class ServiceMetrics: Sendable {
     }
 
     func request(route: String, method: String, status: Int, nanoseconds: Int64) {
-        let key = "\(method) \(route) \(status)"
+        let key = RequestLabels(route: route, method: method, status: status)
         let handlers = requestHandlers.withLock { cache in
             if let found = cache[key] { return found }
             let made = (CoreMetrics.Counter(label: "tariff_http_requests_total", dimensions: [("route", route), ("method", method), ("status", String(status))], factory: factory),

@@ -25,6 +25,21 @@ struct KeysTests {
         #expect(two.secret != secret)
     }
 
+    @Test("the stored hash is SHA-256 in lowercase hex (FIPS 180-2 vectors), the scheme is Bearer in any case, the key is read as sent")
+    func hashAndHeader() {
+        // FIPS 180-2, appendix B.1 and B.2; and the empty message.
+        #expect(APIKeys.hash("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(APIKeys.hash("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq")
+            == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        #expect(APIKeys.hash("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] { #expect(Authenticator.isBearer(Substring(scheme))) }
+        for scheme in ["Bearer1", "Beare", "Basic", "", "Bearer\u{0}", "B\u{e9}arer"] { #expect(!Authenticator.isBearer(Substring(scheme))) }
+        #expect(Authenticator.trimmed("tk_abc") == "tk_abc")
+        #expect(Authenticator.trimmed("tk_abc\t ") == "tk_abc")
+        #expect(Authenticator.trimmed("\u{a0}tk_abc\u{2003}") == "tk_abc")
+        #expect(Authenticator.trimmed(" \t") == "")
+    }
+
     @Test("a revoked key is refused within 1 s on another server sharing the ledger")
     func revocationAcrossServers() async throws {
         let path = temporaryPath("revoke.sqlite")
