@@ -73,7 +73,9 @@ let package = Package(
         // in-memory backend, payouts and the payment rail protocol. Tariff only: no GRDB, no NIO.
         .target(name: "TariffSettlement", dependencies: ["Tariff"]),
         // The embedded SQLite backend (GRDB, WAL, versioned migrations, group commit).
-        .target(name: "TariffSQLite", dependencies: ["TariffSettlement", .product(name: "GRDB", package: "GRDB.swift"),
+        // sqlite3_config before SQLite's first use (multi-thread mode, no memory statistics).
+        .target(name: "CSQLiteSetup", linkerSettings: [.linkedLibrary("sqlite3")]),
+        .target(name: "TariffSQLite", dependencies: ["TariffSettlement", "CSQLiteSetup", .product(name: "GRDB", package: "GRDB.swift"),
                                                     .product(name: "GRDBSQLite", package: "GRDB.swift")]),
         // The Stripe Connect payment rail: PaymentIntents for credit purchases, transfers for payouts,
         // destination charges for direct invoices, webhook signatures. HTTP through FoundationNetworking's

@@ -3,6 +3,7 @@ import Dispatch
 import Glibc
 #endif
 import Foundation
+import CSQLiteSetup
 import GRDB
 import Synchronization
 import Tariff
@@ -81,7 +82,15 @@ public final class SQLiteBackend {
     ///   opens an existing ledger in its own currency, or creates one in USD.
     /// - parameter access: `.readOnly` never writes (and never creates the file).
     /// - throws: `wrong_currency` when the file keeps another currency; `storage` when it cannot be opened.
+    /// `tariff_sqlite_configure()`'s result, run once before the first connection opens: 0 when
+    /// SQLite runs in multi-thread mode without memory statistics (on the writer, its per-call
+    /// connection mutex and the allocator's statistics mutex were ~10% of the CPU), 21
+    /// (`SQLITE_MISUSE`) when something in the process had initialized SQLite first (then its
+    /// defaults stay: slower, equally correct).
+    public static let sqliteSetup: Int32 = tariff_sqlite_configure()
+
     public init(path: String, currency: Currency? = nil, durability: Durability = .full, access: Access = .readWrite) throws {
+        _ = Self.sqliteSetup
         var configuration = Configuration()
         // Another process (a second `tariff ledger` command) may hold the write lock for a moment.
         configuration.busyMode = .timeout(30)
