@@ -138,11 +138,7 @@ final class ParseChunk: @unchecked Sendable {
     func takeEvent(agents table: inout InternTable) -> TraceEvent {
         var event = events[eventCursor]
         eventCursor += 1
-        if interning && event.kind == .execution && event.subject >= 0 {
-            let local = Int(event.subject)
-            if agentIndexes[local] < 0 { agentIndexes[local] = table.intern(agents[event.subject]) }
-            event.subject = agentIndexes[local]
-        }
+        ChunkAgents.rename(&event, interning: interning, chunkAgents: agents, indexes: &agentIndexes, runAgents: &table)
         return event
     }
 
@@ -236,11 +232,7 @@ struct ParsedChunk {
     mutating func takeEvent(agents table: inout InternTable) -> TraceEvent {
         var event = events[eventCursor]
         eventCursor += 1
-        if interning && event.kind == .execution && event.subject >= 0 {
-            let local = Int(event.subject)
-            if agentIndexes[local] < 0 { agentIndexes[local] = table.intern(agents[event.subject]) }
-            event.subject = agentIndexes[local]
-        }
+        ChunkAgents.rename(&event, interning: interning, chunkAgents: agents, indexes: &agentIndexes, runAgents: &table)
         return event
     }
 
@@ -379,5 +371,19 @@ final class ParsedRuns {
             workers.submit(chunk)
             queue.append(chunk)
         }
+    }
+}
+
+/// A chunk is parsed with an agent table of its own (workers run in parallel); its events are
+/// taken back in line order, and each execution's agent renamed into the run's table then.
+enum ChunkAgents {
+    /// `event`'s agent, an index into `chunkAgents`, becomes its index in `runAgents` (interned
+    /// there the first time the chunk names it; `indexes` remembers the chunk's renames, -1 unknown).
+    @inline(__always)
+    static func rename(_ event: inout TraceEvent, interning: Bool, chunkAgents: InternTable, indexes: inout [Int32], runAgents: inout InternTable) {
+        guard interning && event.kind == .execution && event.subject >= 0 else { return }
+        let local = Int(event.subject)
+        if indexes[local] < 0 { indexes[local] = runAgents.intern(chunkAgents[event.subject]) }
+        event.subject = indexes[local]
     }
 }
