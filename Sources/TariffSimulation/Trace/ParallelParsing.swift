@@ -157,18 +157,16 @@ final class ParseChunk: @unchecked Sendable {
     func takeParsed() -> ParsedChunk {
         waitUntilParsed()
         var parsed = ParsedChunk(interning: interning)
-        swap(&parsed.bytes, &bytes)
-        swap(&parsed.lines, &lines)
-        swap(&parsed.outcomes, &outcomes)
-        swap(&parsed.events, &events)
-        swap(&parsed.agents, &agents)
-        swap(&parsed.agentIndexes, &agentIndexes)
+        exchangeArrays(with: &parsed)
         cursor = parsed.lines.count
         return parsed
     }
 
     /// Returns the arrays `takeParsed` moved out (their capacity is kept for the next chunk).
-    func giveBack(_ parsed: inout ParsedChunk) {
+    func giveBack(_ parsed: inout ParsedChunk) { exchangeArrays(with: &parsed) }
+
+    /// Swaps every array the worker fills with `parsed`'s: out of the chunk, or back into it.
+    private func exchangeArrays(with parsed: inout ParsedChunk) {
         swap(&parsed.bytes, &bytes)
         swap(&parsed.lines, &lines)
         swap(&parsed.outcomes, &outcomes)
