@@ -149,8 +149,107 @@ enum Schema {
                 CREATE INDEX subscriptions_due ON subscriptions (next_period_start) WHERE next_period_start IS NOT NULL;
                 """)
         }
+        // Events out (service.md, "Events out (webhooks)"): the outbox, written by triggers in the
+        // transaction of the change that causes each event (so a rolled-back step writes none), the
+        // endpoints and one delivery row per (endpoint, event). The rules are `EventRules`'.
+        migrator.registerMigration("v7: webhooks") { db in
+            try db.execute(sql: Self.webhooks)
+        }
         return migrator
     }
+
+    /// The threshold of a consumer's balance events: its own, else the ledger's default.
+    private static let threshold = """
+        COALESCE((SELECT low_balance FROM consumer_settings WHERE consumer = NEW.id),
+                 (SELECT value FROM webhook_config WHERE key = 'low_balance'), 10000000)
+        """
+    private static let createdNow = "CAST(strftime('%s', 'now') AS INTEGER)"
+
+    static let webhooks = """
+        CREATE TABLE webhook_config (key TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL) WITHOUT ROWID;
+        INSERT INTO webhook_config (key, value) VALUES ('low_balance', 10000000);
+        CREATE TABLE webhook_events (
+            sequence INTEGER PRIMARY KEY AUTOINCREMENT, type TEXT NOT NULL, subject TEXT NOT NULL, created INTEGER NOT NULL, data TEXT NOT NULL
+        );
+        CREATE TABLE webhook_endpoints (
+            id TEXT PRIMARY KEY NOT NULL, url TEXT NOT NULL, events TEXT NOT NULL, secret TEXT NOT NULL,
+            created_at INTEGER NOT NULL, removed_at INTEGER
+        ) WITHOUT ROWID;
+        CREATE TABLE webhook_deliveries (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, endpoint TEXT NOT NULL, event INTEGER NOT NULL, subject TEXT NOT NULL,
+            state INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at INTEGER NOT NULL DEFAULT 0,
+            first_failure_at INTEGER, last_error TEXT, lease_owner TEXT, lease_until INTEGER
+        );
+        -- The worker reads the head of each (endpoint, subject) among pending deliveries only.
+        CREATE INDEX webhook_deliveries_pending ON webhook_deliveries (endpoint, subject, event) WHERE state = 0;
+        CREATE TRIGGER webhook_fan_out AFTER INSERT ON webhook_events BEGIN
+            INSERT INTO webhook_deliveries (endpoint, event, subject)
+            SELECT id, NEW.sequence, NEW.subject FROM webhook_endpoints
+            WHERE removed_at IS NULL AND instr(events, ',' || NEW.type || ',') > 0 ORDER BY created_at, id;
+        END;
+        CREATE TRIGGER webhook_balance AFTER UPDATE OF available ON consumers WHEN OLD.available != NEW.available BEGIN
+            INSERT INTO webhook_events (type, subject, created, data)
+            SELECT 'balance.low', NEW.id, \(createdNow), json_object('consumer', NEW.id, 'available_micros', NEW.available, 'threshold_micros', t)
+            FROM (SELECT \(threshold) AS t) WHERE OLD.available >= t AND NEW.available < t;
+            INSERT INTO webhook_events (type, subject, created, data)
+            SELECT 'credits.depleted', NEW.id, \(createdNow), json_object('consumer', NEW.id, 'available_micros', NEW.available, 'threshold_micros', t)
+            FROM (SELECT \(threshold) AS t) WHERE OLD.available > 0 AND NEW.available = 0;
+            INSERT INTO webhook_events (type, subject, created, data)
+            SELECT 'balance.recovered', NEW.id, \(createdNow), json_object('consumer', NEW.id, 'available_micros', NEW.available, 'threshold_micros', t)
+            FROM (SELECT \(threshold) AS t) WHERE OLD.available < t AND NEW.available >= t;
+        END;
+        -- A consumer's accounts open at 0 (PostgreSQL inserts the row at 0, then updates it).
+        CREATE TRIGGER webhook_balance_opened AFTER INSERT ON consumers WHEN NEW.available > 0 BEGIN
+            INSERT INTO webhook_events (type, subject, created, data)
+            SELECT 'balance.recovered', NEW.id, \(createdNow), json_object('consumer', NEW.id, 'available_micros', NEW.available, 'threshold_micros', t)
+            FROM (SELECT \(threshold) AS t) WHERE 0 < t AND NEW.available >= t;
+        END;
+        CREATE TRIGGER webhook_purchase AFTER INSERT ON entries WHEN NEW.debit_kind = 0 AND NEW.credit_kind = 1 BEGIN
+            INSERT INTO webhook_events (type, subject, created, data)
+            VALUES ('purchase.succeeded', NEW.credit_owner, \(createdNow),
+                    json_object('consumer', NEW.credit_owner, 'amount_micros', NEW.amount, 'operation', NEW.operation));
+        END;
+        CREATE TRIGGER webhook_refused_reserve AFTER INSERT ON holds WHEN NEW.state = 4 BEGIN
+            INSERT INTO webhook_events (type, subject, created, data)
+            VALUES ('execution.refused', NEW.consumer, \(createdNow),
+                    json_object('consumer', NEW.consumer, 'execution', NEW.execution, 'reason', 'insufficient_credits'));
+        END;
+        CREATE TRIGGER webhook_refused_settle AFTER UPDATE OF refusal ON holds WHEN OLD.refusal IS NULL AND NEW.refusal IS NOT NULL BEGIN
+            INSERT INTO webhook_events (type, subject, created, data)
+            VALUES ('execution.refused', NEW.consumer, \(createdNow),
+                    json_object('consumer', NEW.consumer, 'execution', NEW.execution, 'reason', NEW.refusal));
+        END;
+        CREATE TRIGGER webhook_renewed AFTER INSERT ON charges WHEN NEW.kind = 'fee' AND EXISTS (
+            SELECT 1 FROM subscriptions s WHERE s.consumer = NEW.consumer AND s.plan = NEW.plan AND s.start < NEW.dated_at
+            AND (s.ends_at IS NULL OR NEW.dated_at < s.ends_at)) BEGIN
+            INSERT INTO webhook_events (type, subject, created, data)
+            VALUES ('subscription.renewed', NEW.consumer, \(createdNow),
+                    json_object('consumer', NEW.consumer, 'plan', NEW.plan, 'period_start_ns', NEW.dated_at, 'billed_micros', NEW.billed,
+                                'charged_micros', NEW.charged));
+        END;
+        CREATE TRIGGER webhook_payout_paid AFTER UPDATE OF reference ON payouts WHEN OLD.reference IS NULL AND NEW.reference IS NOT NULL BEGIN
+            INSERT INTO webhook_events (type, subject, created, data)
+            VALUES ('payout.paid', 'creator:' || NEW.creator, \(createdNow),
+                    json_object('creator', NEW.creator, 'payout', NEW.key, 'amount_micros', NEW.amount, 'reference', NEW.reference));
+        END;
+        CREATE TRIGGER webhook_payout_failed AFTER UPDATE OF failure ON payouts WHEN OLD.failure IS NULL AND NEW.failure IS NOT NULL BEGIN
+            INSERT INTO webhook_events (type, subject, created, data)
+            VALUES ('payout.failed', 'creator:' || NEW.creator, \(createdNow),
+                    json_object('creator', NEW.creator, 'payout', NEW.key, 'amount_micros', NEW.amount, 'reason', NEW.failure));
+        END;
+        CREATE TRIGGER webhook_period_closed_update AFTER UPDATE OF closed_at ON period_closes WHEN OLD.closed_at IS NULL AND NEW.closed_at IS NOT NULL BEGIN
+            INSERT INTO webhook_events (type, subject, created, data)
+            VALUES ('period.closed', NEW.consumer, \(createdNow),
+                    json_object('consumer', NEW.consumer, 'plan', NEW.plan, 'period_start_ns', NEW.period_start, 'period_end_ns', NEW.period_end,
+                                'shortfall_micros', NEW.shortfall, 'sla_credit_micros', NEW.sla_credit));
+        END;
+        CREATE TRIGGER webhook_period_closed_insert AFTER INSERT ON period_closes WHEN NEW.closed_at IS NOT NULL BEGIN
+            INSERT INTO webhook_events (type, subject, created, data)
+            VALUES ('period.closed', NEW.consumer, \(createdNow),
+                    json_object('consumer', NEW.consumer, 'plan', NEW.plan, 'period_start_ns', NEW.period_start, 'period_end_ns', NEW.period_end,
+                                'shortfall_micros', NEW.shortfall, 'sla_credit_micros', NEW.sla_credit));
+        END;
+        """
 
     /// Every table, for dumps (tests compare a dump before and after a refused operation).
     static let tables = ["ledger_meta", "consumers", "holds", "entries", "charges", "period_states", "operations", "payouts", "creator_holds",

@@ -26,6 +26,11 @@ public actor InMemoryBackend {
             throw error
         }
     }
+
+    /// Reads or writes the state outside a ledger step (the outbox's own writes).
+    func withState<Result>(_ body: (inout MemoryState) throws -> Result) rethrows -> Result {
+        try body(&state)
+    }
 }
 
 extension InMemoryBackend: SettlementBackend {
@@ -223,6 +228,12 @@ struct MemoryState {
     var reversals: [ByteKey: ReversalRecord] = [:]
     var closes: [ByteKey: PeriodCloseRecord] = [:]
     var subscriptions: [ByteKey: SubscriptionRecord] = [:]
+    /// Events out: the outbox, the thresholds its balance events use, endpoints and deliveries.
+    var events: [OutboxEvent] = []
+    var defaultLowBalance = EventRules.defaultLowBalance
+    var lowBalances: [ByteKey: Money] = [:]
+    var endpoints: [WebhookEndpoint] = []
+    var deliveries: [MemoryDelivery] = []
 
     mutating func setHold(_ execution: ByteKey, _ hold: HoldRecord?) {
         let consumer = (hold?.consumer ?? holds[execution]?.consumer).map(ByteKey.init)
@@ -256,6 +267,7 @@ struct MemoryStore: LedgerStore {
         case reversal(ByteKey, ReversalRecord?)
         case close(ByteKey, PeriodCloseRecord?)
         case subscription(ByteKey, SubscriptionRecord?)
+        case events(eventCount: Int, deliveryCount: Int)
     }
 
     init(state: MemoryState, currency: Currency) {
@@ -278,6 +290,9 @@ struct MemoryStore: LedgerStore {
             case .reversal(let key, let old): state.reversals[key] = old
             case .close(let key, let old): state.closes[key] = old
             case .subscription(let key, let old): state.subscriptions[key] = old
+            case .events(let eventCount, let deliveryCount):
+                state.events.removeSubrange(eventCount...)
+                state.deliveries.removeSubrange(deliveryCount...)
             }
         }
     }
@@ -286,16 +301,29 @@ struct MemoryStore: LedgerStore {
 
     mutating func saveConsumer(_ record: ConsumerRecord, isNew: Bool) {
         let key = ByteKey(record.id)
-        undo.append(.consumer(key, state.consumers[key]))
+        let old = state.consumers[key]
+        undo.append(.consumer(key, old))
         state.consumers[key] = record
+        // A consumer's accounts open at 0 (as PostgreSQL inserts the row, then updates it).
+        emit(EventRules.balanceEvents(consumer: record.id, old: old?.available ?? .zero, new: record.available,
+                                      threshold: state.lowBalances[key] ?? state.defaultLowBalance))
+    }
+
+    /// Appends events to the outbox (and a delivery per endpoint that takes them), undone with the step.
+    mutating func emit(_ drafts: [EventDraft]) {
+        guard !drafts.isEmpty else { return }
+        undo.append(.events(eventCount: state.events.count, deliveryCount: state.deliveries.count))
+        for draft in drafts { _ = state.appendEvent(draft) }
     }
 
     func hold(_ execution: String) -> HoldRecord? { state.holds[ByteKey(execution)] }
 
     mutating func saveHold(_ record: HoldRecord, isNew: Bool) {
         let key = ByteKey(record.execution)
-        undo.append(.hold(key, state.holds[key]))
+        let old = state.holds[key]
+        undo.append(.hold(key, old))
         state.setHold(key, record)
+        emit(EventRules.holdEvents(old: old, new: record))
     }
 
     func expiredHolds(consumer: String?, at now: Timestamp) -> [HoldRecord] {
@@ -324,8 +352,10 @@ struct MemoryStore: LedgerStore {
 
     mutating func savePayout(_ record: PayoutRecord, isNew: Bool) {
         let key = ByteKey(record.key)
-        undo.append(.payout(key, state.payouts[key]))
+        let old = state.payouts[key]
+        undo.append(.payout(key, old))
         state.payouts[key] = record
+        emit(EventRules.payoutEvents(old: old, new: record))
     }
 
     func creatorHold(_ creator: String) -> CreatorHold? { state.creatorHolds[ByteKey(creator)] }
@@ -380,8 +410,10 @@ struct MemoryStore: LedgerStore {
 
     mutating func savePeriodClose(_ record: PeriodCloseRecord, isNew: Bool) {
         let key = ByteKey(record.key)
-        undo.append(.close(key, state.closes[key]))
+        let old = state.closes[key]
+        undo.append(.close(key, old))
         state.closes[key] = record
+        emit(EventRules.closeEvents(old: old, new: record))
     }
 
     func subscription(_ id: String) -> SubscriptionRecord? { state.subscriptions[ByteKey(id)] }
@@ -407,6 +439,7 @@ struct MemoryStore: LedgerStore {
         var entry = entry
         entry.sequence = Int64(state.entries.count + 1)
         state.entries.append(entry)
+        emit(EventRules.entryEvents(entry))
     }
 
     mutating func append(_ charge: ChargeRecord) {
@@ -414,5 +447,6 @@ struct MemoryStore: LedgerStore {
         var charge = charge
         charge.sequence = Int64(state.charges.count + 1)
         state.charges.append(charge)
+        if charge.kind == .fee { emit(EventRules.chargeEvents(charge, subscriptions: subscriptions(consumer: charge.consumer))) }
     }
 }

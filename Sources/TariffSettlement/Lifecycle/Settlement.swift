@@ -81,7 +81,17 @@ public struct Settlement: Sendable {
     @discardableResult
     public func reserve(_ request: ReservationRequest) async throws -> Hold {
         let (command, plan) = try reserveCommand(request)
-        let hold = try await backend.reserve(command)
+        let hold: Hold
+        do {
+            hold = try await backend.reserve(command)
+        } catch let error as SettlementError where error.code == .insufficientCredits {
+            // The refusal wrote nothing, so its event is written alone (a recorded refusal's row
+            // writes its own, in its step). Best effort: the refusal is the answer either way.
+            if let outbox = backend as? any WebhookOutbox {
+                _ = try? await outbox.emit(.executionRefused(consumer: command.consumer, execution: command.execution, reason: error.code.rawValue))
+            }
+            throw error
+        }
         if hold.refused {
             throw SettlementError(.insufficientCredits, "execution '\(request.execution)' was refused for credits (the refusal is recorded)")
         }
