@@ -16,9 +16,9 @@ extension PostgresBackend: WebhookOutbox {
     public func emit(_ draft: EventDraft) async throws -> OutboxEvent {
         let type = draft.type.rawValue, subject = draft.subject, data = draft.data
         return try await step { [self] in
-            let rows = try await rows("""
-                SELECT \(unescaped: Self.eventColumns) FROM webhook_events WHERE sequence = tariff_emit(\(type), \(subject), \(data)::json)
-                """)
+            // Two statements: the one that writes the event does not see its own row.
+            let sequence = try await row("SELECT tariff_emit(\(type), \(subject), \(data)::json)")[0].decode(Int64.self)
+            let rows = try await rows("SELECT \(unescaped: Self.eventColumns) FROM webhook_events WHERE sequence = \(sequence)")
             guard let row = rows.first else { throw SettlementError(.storage, "the event just written is missing") }
             return try Self.event(row)
         }
