@@ -43,6 +43,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.24.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.29.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.0.0"),
+        // Webhook deliveries of `tariff serve` (docs/webhooks.md): a pooled client on the server's
+        // SwiftNIO, already resolved in the graph (through postgres-nio's and Hummingbird's tests).
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.21.0"),
         // WebAssembly rule kinds loaded at run time (rules/plugins.yaml): an interpreter with fuel
         // metering and memory limits, and its WAT assembler for `.wat` modules.
         .package(url: "https://github.com/swiftwasm/WasmKit.git", .upToNextMinor(from: "0.4.2")),
@@ -103,7 +106,8 @@ let package = Package(
                                                     .product(name: "Crypto", package: "swift-crypto"),
                                                     .product(name: "NIOCore", package: "swift-nio"),
                                                     .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
-                                                    .product(name: "NIOSSL", package: "swift-nio-ssl")]),
+                                                    .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                                                    .product(name: "AsyncHTTPClient", package: "async-http-client")]),
         // `tariff ledger replay`: the billing processor's decisions applied to a settlement ledger.
         .target(name: "TariffReplay", dependencies: ["TariffSimulation", "TariffSettlement"]),
         // Counts heap allocations (malloc interposition) for `tariff bench`; linked into the CLI only.
@@ -130,7 +134,11 @@ let package = Package(
         .testTarget(name: "TariffSimulationTests", dependencies: ["TariffSimulation", .product(name: "PropertyBased", package: "swift-property-based")]),
         .testTarget(name: "TariffCLITests", dependencies: ["Tariff", "TariffCLI"]),
         // Over loopback with a real HTTP client (URLSession); the PostgreSQL ones need TARIFF_TEST_POSTGRES_URL.
-        .testTarget(name: "TariffServerTests", dependencies: ["TariffServer", "TariffSimulation", "TariffReplay", "TariffStripeTesting", "TariffCLI", "TariffCommands", "TariffSettlementTesting", "TariffStripe"]),
+        // A webhook receiver on loopback (Hummingbird) checks the deliveries' signatures (Crypto).
+        .testTarget(name: "TariffServerTests", dependencies: ["TariffServer", "TariffSimulation", "TariffReplay", "TariffStripeTesting", "TariffCLI", "TariffCommands", "TariffSettlementTesting", "TariffStripe",
+                                                             .product(name: "Hummingbird", package: "hummingbird"),
+                                                             .product(name: "HTTPTypes", package: "swift-http-types"),
+                                                             .product(name: "Crypto", package: "swift-crypto")]),
     ],
     swiftLanguageModes: [.v6]
 )

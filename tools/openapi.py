@@ -98,6 +98,15 @@ schemas = {
                          "replaced": {"type": ["string", "null"], "description": "The subscription to another plan of the agent this one replaced"}},
                         ["id", "consumer", "plan", "agent", "period", "start", "status", "ends_at", "ending", "periods_charged", "next_fee_at", "replaced"]),
     "Subscriptions": obj({"subscriptions": {"type": "array", "items": {"$ref": "#/components/schemas/Subscription"}}}, ["subscriptions"]),
+    "WebhookEndpointRequest": obj({"url": {"type": "string", "minLength": 8, "maxLength": 2048, "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://"},
+                                   "events": {"type": "array", "minItems": 1, "maxItems": 10, "uniqueItems": True,
+                                              "items": {"enum": ["balance.low", "credits.depleted", "balance.recovered", "execution.refused",
+                                                                 "subscription.renewed", "period.closed", "payout.paid", "payout.failed",
+                                                                 "purchase.succeeded", "auto_top_up.failed"]}}},
+                                  ["url", "events"]),
+    "WebhookEndpoint": obj({"id": {"type": "string"}, "url": {"type": "string"}, "events": {"type": "array", "items": {"type": "string"}},
+                            "secret": {"type": "string", "description": "whsec_...: the HMAC-SHA256 key of Tariff-Signature, shown this once"},
+                            "created": timestamp}, ["id", "url", "events", "secret", "created"]),
     "Empty": obj({}),
 }
 
@@ -177,6 +186,9 @@ paths = {
     "/v1/ledger/verify": {"get": op("verifyLedger", "Check every ledger invariant", [answer(200, "Verification")], [401, 403, 503])},
     "/v1/catalog/reload": {"post": op("reloadCatalog", "Recompile the catalog (the old one stays on errors)", [answer(200, "Reloaded")],
                                       [400, 401, 403, 413, 415, 422, 503], body=("Empty", False))},
+    "/v1/webhooks": {"post": op("addWebhook", "Add an endpoint for events out (admin): each event is POSTed with Tariff-Signature: t=UNIX_SECONDS,v1=HEX "
+                                "(HMAC-SHA256 under the secret of UNIX_SECONDS.BODY); the signing secret is shown this once",
+                                [answer(201, "WebhookEndpoint", "Added")], [400, 401, 403, 413, 415, 503], body=("WebhookEndpointRequest", True))},
     "/v1/webhooks/stripe": {"post": op("stripeWebhook", "Stripe's signed events (Stripe-Signature, no key)", [answer(200, "WebhookAnswer")],
                                        [400, 413, 503], body=("Empty", False), auth=False,
                                        params=[{"name": "Stripe-Signature", "in": "header", "required": False, "schema": {"type": "string"}}])},

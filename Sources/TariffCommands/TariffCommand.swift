@@ -11,7 +11,7 @@ struct TariffCommand: ParsableCommand {
         abstract: "Compile pricing plans and price agent executions exactly.",
         version: "0.1.0",
         subcommands: [CheckCommand.self, QuoteCommand.self, GraphCommand.self, TestCommand.self, SimulateCommand.self, GenerateCommand.self, BenchCommand.self,
-                      LedgerCommand.self, SchemaCommand.self, ServeCommand.self, KeysCommand.self]
+                      LedgerCommand.self, SchemaCommand.self, ServeCommand.self, KeysCommand.self, WebhooksCommand.self]
     )
 
     static func main() {

@@ -200,6 +200,10 @@ public struct CatalogDefinition: Sendable {
     /// `late_usage_grace:` of rules/ (default 1h): a period closes at its end plus this (settlement.md).
     public var lateUsageGraceNanoseconds: Int64 = CatalogDefinition.defaultLateUsageGraceNanoseconds
     public static let defaultLateUsageGraceNanoseconds: Int64 = 3_600 * 1_000_000_000
+    /// `low_balance:` of rules/ (default 10.00): below this `available`, a consumer gets a
+    /// `balance.low` event (service.md, "Events out"); a consumer's own setting overrides it.
+    public var lowBalance: PlanMoney = CatalogDefinition.defaultLowBalance
+    public static let defaultLowBalance = PlanMoney(picos: 10_000_000_000_000)
 
     public init(plans: [PlanDefinition], meterNames: [String], meterings: [MeteringProfile], splits: [SplitDefinition],
                 payouts: PayoutCalendar, defaultReservation: PlanMoney) {

@@ -4,6 +4,8 @@ extension Schema {
     /// that causes it: a refused (rolled back) step writes none, a committed one cannot lose it.
     /// The rules are `EventRules`' (TariffSettlement), the same as the in-memory ledger's and
     /// SQLite's `v7: webhooks`. Self-contained: it only adds tables, functions and triggers.
+    /// The functions keep the ledger's schema (`SET search_path FROM CURRENT`): a trigger fires
+    /// for any writer, whatever its own search path.
     static let v12: [String] = [
         "CREATE TABLE webhook_config (key text PRIMARY KEY, value bigint NOT NULL)",
         "INSERT INTO webhook_config (key, value) VALUES ('low_balance', 10000000)",
@@ -23,7 +25,7 @@ extension Schema {
         "CREATE INDEX webhook_deliveries_pending ON webhook_deliveries (endpoint, subject, event) WHERE state = 0",
         // The outbox's writer: one event and a pending delivery per endpoint that takes its type.
         """
-        CREATE FUNCTION tariff_emit(p_type text, p_subject text, p_data json) RETURNS bigint LANGUAGE plpgsql AS $$
+        CREATE FUNCTION tariff_emit(p_type text, p_subject text, p_data json) RETURNS bigint LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
         DECLARE seq bigint;
         BEGIN
             INSERT INTO webhook_events (type, subject, created, data)
@@ -35,13 +37,13 @@ extension Schema {
         END $$
         """,
         """
-        CREATE FUNCTION tariff_low_balance(p_consumer text) RETURNS bigint LANGUAGE sql STABLE AS $$
+        CREATE FUNCTION tariff_low_balance(p_consumer text) RETURNS bigint LANGUAGE sql STABLE SET search_path FROM CURRENT AS $$
         SELECT coalesce((SELECT low_balance FROM consumer_settings WHERE consumer = p_consumer),
                         (SELECT value FROM webhook_config WHERE key = 'low_balance'), 10000000) $$
         """,
         // A consumer's accounts open at 0: an insert is a move from 0.
         """
-        CREATE FUNCTION tariff_webhook_balance() RETURNS trigger LANGUAGE plpgsql AS $$
+        CREATE FUNCTION tariff_webhook_balance() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
         DECLARE old_available bigint := 0; t bigint; d json;
         BEGIN
             IF TG_OP = 'UPDATE' THEN old_available := OLD.available; END IF;
@@ -56,7 +58,7 @@ extension Schema {
         """,
         "CREATE TRIGGER webhook_balance AFTER INSERT OR UPDATE OF available ON consumers FOR EACH ROW EXECUTE FUNCTION tariff_webhook_balance()",
         """
-        CREATE FUNCTION tariff_webhook_purchase() RETURNS trigger LANGUAGE plpgsql AS $$
+        CREATE FUNCTION tariff_webhook_purchase() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
         BEGIN
             PERFORM tariff_emit('purchase.succeeded', NEW.credit_owner,
                                 json_build_object('consumer', NEW.credit_owner, 'amount_micros', NEW.amount, 'operation', NEW.operation));
@@ -68,7 +70,7 @@ extension Schema {
         EXECUTE FUNCTION tariff_webhook_purchase()
         """,
         """
-        CREATE FUNCTION tariff_webhook_refused() RETURNS trigger LANGUAGE plpgsql AS $$
+        CREATE FUNCTION tariff_webhook_refused() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
         DECLARE reason text;
         BEGIN
             IF TG_OP = 'INSERT' THEN
@@ -89,7 +91,7 @@ extension Schema {
         EXECUTE FUNCTION tariff_webhook_refused()
         """,
         """
-        CREATE FUNCTION tariff_webhook_renewed() RETURNS trigger LANGUAGE plpgsql AS $$
+        CREATE FUNCTION tariff_webhook_renewed() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
         BEGIN
             IF EXISTS (SELECT 1 FROM subscriptions s WHERE s.consumer = NEW.consumer AND s.plan = NEW.plan AND s.start < NEW.dated_at
                        AND (s.ends_at IS NULL OR NEW.dated_at < s.ends_at)) THEN
@@ -102,7 +104,7 @@ extension Schema {
         """,
         "CREATE TRIGGER webhook_renewed AFTER INSERT ON charges FOR EACH ROW WHEN (NEW.kind = 'fee') EXECUTE FUNCTION tariff_webhook_renewed()",
         """
-        CREATE FUNCTION tariff_webhook_payout() RETURNS trigger LANGUAGE plpgsql AS $$
+        CREATE FUNCTION tariff_webhook_payout() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
         BEGIN
             IF OLD.reference IS NULL AND NEW.reference IS NOT NULL THEN
                 PERFORM tariff_emit('payout.paid', 'creator:' || NEW.creator,
@@ -121,7 +123,7 @@ extension Schema {
         EXECUTE FUNCTION tariff_webhook_payout()
         """,
         """
-        CREATE FUNCTION tariff_webhook_closed() RETURNS trigger LANGUAGE plpgsql AS $$
+        CREATE FUNCTION tariff_webhook_closed() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
         BEGIN
             IF NEW.closed_at IS NULL OR (TG_OP = 'UPDATE' AND OLD.closed_at IS NOT NULL) THEN RETURN NULL; END IF;
             PERFORM tariff_emit('period.closed', NEW.consumer,

@@ -130,6 +130,8 @@ public enum TariffHTTPServer {
             if service.manualClock == nil {
                 tasks.addTask { await service.sweepPeriodClock(everySeconds: TariffService.clockSweepSeconds) }
             }
+            // Events out (service.md): the outbox's deliveries, retried on the service's clock.
+            tasks.addTask { await service.deliverWebhooks() }
             try await group.run()
             tasks.cancelAll()
         }

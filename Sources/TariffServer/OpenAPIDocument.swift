@@ -888,6 +888,52 @@ enum OpenAPIDocument {
     }
    }
   },
+  "/v1/webhooks": {
+   "post": {
+    "operationId": "addWebhook",
+    "summary": "Add an endpoint for events out (admin): each event is POSTed with Tariff-Signature: t=UNIX_SECONDS,v1=HEX (HMAC-SHA256 under the secret of UNIX_SECONDS.BODY); the signing secret is shown this once",
+    "responses": {
+     "201": {
+      "description": "Added",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/WebhookEndpoint"
+        }
+       }
+      }
+     },
+     "400": {
+      "$ref": "#/components/responses/400"
+     },
+     "401": {
+      "$ref": "#/components/responses/401"
+     },
+     "403": {
+      "$ref": "#/components/responses/403"
+     },
+     "413": {
+      "$ref": "#/components/responses/413"
+     },
+     "415": {
+      "$ref": "#/components/responses/415"
+     },
+     "503": {
+      "$ref": "#/components/responses/503"
+     }
+    },
+    "requestBody": {
+     "required": true,
+     "content": {
+      "application/json": {
+       "schema": {
+        "$ref": "#/components/schemas/WebhookEndpointRequest"
+       }
+      }
+     }
+    }
+   }
+  },
   "/v1/webhooks/stripe": {
    "post": {
     "operationId": "stripeWebhook",
@@ -2445,6 +2491,76 @@ enum OpenAPIDocument {
     },
     "required": [
      "subscriptions"
+    ],
+    "additionalProperties": false
+   },
+   "WebhookEndpointRequest": {
+    "type": "object",
+    "properties": {
+     "url": {
+      "type": "string",
+      "minLength": 8,
+      "maxLength": 2048,
+      "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://"
+     },
+     "events": {
+      "type": "array",
+      "minItems": 1,
+      "maxItems": 10,
+      "uniqueItems": true,
+      "items": {
+       "enum": [
+        "balance.low",
+        "credits.depleted",
+        "balance.recovered",
+        "execution.refused",
+        "subscription.renewed",
+        "period.closed",
+        "payout.paid",
+        "payout.failed",
+        "purchase.succeeded",
+        "auto_top_up.failed"
+       ]
+      }
+     }
+    },
+    "required": [
+     "url",
+     "events"
+    ],
+    "additionalProperties": false
+   },
+   "WebhookEndpoint": {
+    "type": "object",
+    "properties": {
+     "id": {
+      "type": "string"
+     },
+     "url": {
+      "type": "string"
+     },
+     "events": {
+      "type": "array",
+      "items": {
+       "type": "string"
+      }
+     },
+     "secret": {
+      "type": "string",
+      "description": "whsec_...: the HMAC-SHA256 key of Tariff-Signature, shown this once"
+     },
+     "created": {
+      "type": "string",
+      "format": "date-time",
+      "description": "RFC 3339"
+     }
+    },
+    "required": [
+     "id",
+     "url",
+     "events",
+     "secret",
+     "created"
     ],
     "additionalProperties": false
    },

@@ -52,6 +52,19 @@ struct BodyObject: Sendable {
         return text
     }
 
+    /// A list of strings, at most `maximumCount` of them.
+    func strings(_ name: String, maximumCount: Int) throws(APIError) -> [String]? {
+        guard let value = fields[name], value != .null else { return nil }
+        guard case .array(let items) = value else { throw APIError.invalid("'\(name)' must be a list, not \(value.typeName)") }
+        guard items.count <= maximumCount else { throw APIError.invalid("'\(name)' has at most \(maximumCount) items") }
+        var texts: [String] = []
+        for item in items {
+            guard case .string(let text) = item else { throw APIError.invalid("'\(name)' holds strings, not \(item.typeName)") }
+            texts.append(text)
+        }
+        return texts
+    }
+
     /// A whole number written as a JSON number without fraction or exponent.
     func integer(_ name: String, in range: ClosedRange<Int64>) throws(APIError) -> Int64? {
         guard let value = fields[name], value != .null else { return nil }

@@ -45,6 +45,7 @@ struct Route: Sendable, Hashable {
         Route(method: "POST", template: "/v1/subscriptions", access: .roles(all)),
         Route(method: "GET", template: "/v1/subscriptions", access: .roles(all)),
         Route(method: "DELETE", template: "/v1/subscriptions/{id}", access: .roles(all)),
+        Route(method: "POST", template: "/v1/webhooks", access: .roles([.admin])),
         Route(method: "POST", template: "/v1/webhooks/stripe", access: .open),
         Route(method: "GET", template: "/healthz", access: .open),
         Route(method: "GET", template: "/readyz", access: .open),

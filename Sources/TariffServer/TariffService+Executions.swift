@@ -47,7 +47,7 @@ extension TariffService {
                                                      agent: try body.string("agent"), consumer: consumer, at: before, in: catalog)
         let definition = catalog.plan(handle)
         let hold = try await settlement.reserve(ReservationRequest(execution: execution, consumer: consumer, plan: handle, period: period,
-                                                                   ttl: .seconds(ttl)))
+                                                                   ttl: .seconds(ttl)), announcingRefusal: true)
         // A hold placed before this request started is the first answer, returned again.
         let replayed = hold.expiresAt.adding(nanoseconds: -ttl * 1_000_000_000).map { $0 < before } ?? false
         return .json(201, .object([("execution", .string(hold.execution)), ("consumer", .string(hold.consumer)), ("plan", .string(definition.id)),

@@ -185,6 +185,7 @@ public final class TariffService: Sendable {
         case ("GET", "/v1/ledger/verify"): return try await verify()
         case ("POST", "/v1/catalog/reload"): return try await reload(request)
         case ("POST", "/v1/webhooks/stripe"): return try await stripeWebhook(request)
+        case ("POST", "/v1/webhooks"): return try await addWebhook(request)
         case ("POST", "/v1/clock"): return try await moveClock(request)
         case ("POST", "/v1/subscriptions"): return try await subscribe(request, principal!)
         case ("GET", "/v1/subscriptions"): return try await subscriptions(request, principal!)
@@ -256,6 +257,8 @@ public final class TariffService: Sendable {
         if body.has("stripe_customer") { settings.stripeCustomer = customer }
         if body.has("low_balance") { settings.lowBalance = low }
         try await configuration.store.saveConsumerSettings(settings)
+        // The in-memory ledger keeps its own copy of the threshold its steps compare against.
+        if body.has("low_balance") { try await outbox.setLowBalance(consumer: id, threshold: settings.lowBalance) }
         return .json(200, .object([("consumer", .string(id)), ("stripe_customer", .optional(settings.stripeCustomer)),
                                    ("low_balance", .optional(settings.lowBalance?.description))]))
     }

@@ -52,6 +52,9 @@ struct AuthorizationMatrixTests {
             expected: [401, 201, 403, 403, 403]),
         Row(name: "GET /v1/ledger/verify", request: { _, _, _ in ("GET", "/v1/ledger/verify", nil, [:]) }, expected: [401, 200, 403, 403, 403]),
         Row(name: "POST /v1/catalog/reload", request: { _, _, _ in ("POST", "/v1/catalog/reload", nil, [:]) }, expected: [401, 200, 403, 403, 403]),
+        // Events out: admin only (each admin call adds an endpoint).
+        Row(name: "POST /v1/webhooks", request: { _, _, _ in ("POST", "/v1/webhooks", #"{"url":"https://example.com/hook","events":["balance.low"]}"#, [:]) },
+            expected: [401, 201, 403, 403, 403]),
         // Signed by Stripe, not keyed: this server has no webhook secret, so every delivery is refused alike.
         Row(name: "POST /v1/webhooks/stripe", request: { _, _, _ in ("POST", "/v1/webhooks/stripe", "{}", [:]) }, expected: [400, 400, 400, 400, 400]),
         // The first subscribe (admin's) creates it; the next ones answer it unchanged (200); another consumer's key: 404.

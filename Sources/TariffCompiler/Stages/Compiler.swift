@@ -36,6 +36,8 @@ public struct CompilationState {
     public var defaultReservation = PlanMoney(picos: 1_000_000_000_000)
     /// `late_usage_grace:` of rules/, in nanoseconds.
     public var lateUsageGraceNanoseconds = CatalogDefinition.defaultLateUsageGraceNanoseconds
+    /// `low_balance:` of rules/.
+    public var lowBalance = CatalogDefinition.defaultLowBalance
     /// Names of rules/ definitions written with an error (reported there): a plan naming one
     /// reports nothing more, so one mistake makes one diagnostic.
     public var brokenMeterings: Set<String> = []
@@ -97,6 +99,7 @@ public struct Compiler: Sendable {
         var catalog = CatalogDefinition(plans: plans, meterNames: state.meterNames, meterings: state.meterings,
                                         splits: state.splits, payouts: state.payouts, defaultReservation: state.defaultReservation)
         catalog.lateUsageGraceNanoseconds = state.lateUsageGraceNanoseconds
+        catalog.lowBalance = state.lowBalance
         // The last stage, verify-graph: what the plugins produced, checked against every invariant
         // the engine relies on (GraphVerifier). It runs on a catalog without errors only, so a
         // mistake the readers reported is not reported again as a graph violation.

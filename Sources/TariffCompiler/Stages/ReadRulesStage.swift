@@ -11,7 +11,8 @@ struct ReadRulesStage: CompilerStage {
         var payoutsSeen: SourceLocation?
         var reservationSeen: SourceLocation?
         var graceSeen: SourceLocation?
-        let sections = ["metering", "splits", "payouts", "reservation", "late_usage_grace", "plugins"]
+        var lowBalanceSeen: SourceLocation?
+        let sections = ["metering", "splits", "payouts", "reservation", "late_usage_grace", "low_balance", "plugins"]
         var pluginEntries: [(source: CatalogSource, node: YAMLNode)] = []
         for (source, root) in state.documents where source.kind == .rules {
             guard let root else { state.rulesIncomplete = true; continue }
@@ -77,6 +78,16 @@ struct ReadRulesStage: CompilerStage {
                 } else {
                     graceSeen = grace.keyLocation
                     state.lateUsageGraceNanoseconds = grace.value
+                }
+            }
+            if let low = file.optional("low_balance", .money) {
+                if let previous = lowBalanceSeen {
+                    diagnostics.error("duplicate-name", at: low.keyLocation, "low_balance is already defined at \(previous)")
+                } else if low.value.picos < 0 {
+                    diagnostics.error("invalid-value", at: low.valueLocation, "low_balance cannot be negative")
+                } else {
+                    lowBalanceSeen = low.keyLocation
+                    state.lowBalance = low.value
                 }
             }
             file.finish()

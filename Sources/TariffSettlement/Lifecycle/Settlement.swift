@@ -80,13 +80,20 @@ public struct Settlement: Sendable {
     ///   `invalid_input` (TTL), `invalid_key`, `idempotency_conflict`.
     @discardableResult
     public func reserve(_ request: ReservationRequest) async throws -> Hold {
+        try await reserve(request, announcingRefusal: false)
+    }
+
+    /// `reserve`; with `announcingRefusal`, a reserve refused for credits also writes an
+    /// `execution.refused` event to the outbox, alone (the refused step itself changes no row of
+    /// the ledger; a refusal the ledger records writes its event in its own step). `tariff serve`
+    /// announces them; a replay or a library caller that wants the ledger untouched does not.
+    public func reserve(_ request: ReservationRequest, announcingRefusal: Bool) async throws -> Hold {
         let (command, plan) = try reserveCommand(request)
         let hold: Hold
         do {
             hold = try await backend.reserve(command)
-        } catch let error as SettlementError where error.code == .insufficientCredits {
-            // The refusal wrote nothing, so its event is written alone (a recorded refusal's row
-            // writes its own, in its step). Best effort: the refusal is the answer either way.
+        } catch let error as SettlementError where error.code == .insufficientCredits && announcingRefusal {
+            // Best effort: the refusal is the answer either way.
             if let outbox = backend as? any WebhookOutbox {
                 _ = try? await outbox.emit(.executionRefused(consumer: command.consumer, execution: command.execution, reason: error.code.rawValue))
             }
