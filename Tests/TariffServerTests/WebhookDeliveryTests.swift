@@ -254,3 +254,61 @@ struct WebhookDeliveryTests {
         await closed.stop()
     }
 }
+
+/// A `tariff serve` process killed (SIGKILL) after a change and before its event was delivered:
+/// the event is in the ledger's outbox, and the next server delivers it.
+@Suite("Webhook deliveries across a kill", .serialized)
+struct WebhookKillTests {
+    @Test("a server killed between the change and the delivery delivers it after restart")
+    func killedBeforeDelivery() async throws {
+        let directory = temporaryPath("webhook-kill")
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let adminKey = APIKeys.newSecret()
+        TestServer.secrets.withLock { _ = $0.insert(adminKey) }
+        try adminKey.write(toFile: directory + "/admin.key", atomically: true, encoding: .utf8)
+        let ledger = "sqlite:\(directory)/ledger.sqlite"
+        // The receiver's port, known before it listens: while the first server runs nothing
+        // answers there, so its attempts fail (and wait 30 s of its test clock before the next).
+        let probe = try await EventReceiver.start(refuseFirst: 0)
+        let port = probe.port
+        await probe.stop()
+        let url = "http://127.0.0.1:\(port)/hook"
+        // The endpoint, added by the command line (the secret printed once on standard output).
+        let added = try runTariff(["webhooks", "add", url, "--events", "purchase.succeeded,balance.recovered", "--ledger", ledger])
+        #expect(added.status == 0, "\(added.error)")
+        let secret = added.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(secret.hasPrefix("whsec_") && added.error.contains("shown this once"))
+        TestServer.secrets.withLock { _ = $0.insert(secret) }
+        let listed = try runTariff(["webhooks", "list", "--ledger", ledger, "--format", "json"])
+        #expect(listed.status == 0 && listed.output.contains(url) && !listed.output.contains(secret))
+
+        let arguments = ["--ledger", ledger, "--admin-key-file", directory + "/admin.key", "--rail-log", directory + "/rail.log",
+                         "--test-clock", "2026-11-02T10:00:00Z"]
+        let first = try await ServeProcess.start(arguments, directory: directory)
+        let bought = try await HTTP.send("POST", first.base + "/v1/purchases", key: adminKey, body: Data(#"{"consumer":"cus_k","amount":"25.00"}"#.utf8),
+                                         headers: ["Idempotency-Key": "k-1"])
+        #expect(bought.status == 201)
+        first.signal(SIGKILL)
+        _ = await first.wait()
+
+        let receiver = try await EventReceiver.start(port: port, refuseFirst: 0)
+        receiver.use(secret: secret)
+        let second = try await ServeProcess.start(arguments, directory: directory)
+        // Past any wait and lease the first server left (its clock stood at the start too).
+        let moved = try await HTTP.send("POST", second.base + "/v1/clock", key: adminKey, body: Data(#"{"now":"2026-11-02T10:05:00Z"}"#.utf8))
+        #expect(moved.status == 200, "\(moved.body)")
+        for _ in 0..<200 where Set(receiver.accepted.map(\.id)).count < 2 { try await Task.sleep(for: .milliseconds(100)) }
+        let types = receiver.accepted.map(\.type)
+        // Opening at 0: purchase.succeeded, then balance.recovered (25.00 >= 10.00), in the order written.
+        #expect(Set(types) == ["purchase.succeeded", "balance.recovered"] && Set(receiver.accepted.map(\.id)).count == 2, "\(types)")
+        #expect(receiver.accepted.map(\.sequence) == receiver.accepted.map(\.sequence).sorted())
+        #expect(receiver.badSignatures == 0)
+        await second.stop()
+        await receiver.stop()
+        let failures = try runTariff(["webhooks", "failures", "--ledger", ledger])
+        #expect(failures.status == 0 && failures.output.contains("no failed deliveries"))
+        let removed = try runTariff(["webhooks", "remove", "whe_nope", "--ledger", ledger])
+        #expect(removed.status == 2)
+        for log in [first.errorLog, second.errorLog] { #expect(!log.contains(secret) && !log.contains(adminKey)) }
+    }
+}
