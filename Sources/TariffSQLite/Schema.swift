@@ -187,16 +187,16 @@ enum Schema {
             SELECT id, NEW.sequence, NEW.subject FROM webhook_endpoints
             WHERE removed_at IS NULL AND instr(events, ',' || NEW.type || ',') > 0 ORDER BY created_at, id;
         END;
+        -- One statement, the threshold read once per balance change (every settle changes one):
+        -- low, then depleted, then recovered, as `EventRules.balanceEvents` orders them.
         CREATE TRIGGER webhook_balance AFTER UPDATE OF available ON consumers WHEN OLD.available != NEW.available BEGIN
             INSERT INTO webhook_events (type, subject, created, data)
-            SELECT 'balance.low', NEW.id, \(createdNow), json_object('consumer', NEW.id, 'available_micros', NEW.available, 'threshold_micros', t)
-            FROM (SELECT \(threshold) AS t) WHERE OLD.available >= t AND NEW.available < t;
-            INSERT INTO webhook_events (type, subject, created, data)
-            SELECT 'credits.depleted', NEW.id, \(createdNow), json_object('consumer', NEW.id, 'available_micros', NEW.available, 'threshold_micros', t)
-            FROM (SELECT \(threshold) AS t) WHERE OLD.available > 0 AND NEW.available = 0;
-            INSERT INTO webhook_events (type, subject, created, data)
-            SELECT 'balance.recovered', NEW.id, \(createdNow), json_object('consumer', NEW.id, 'available_micros', NEW.available, 'threshold_micros', t)
-            FROM (SELECT \(threshold) AS t) WHERE OLD.available < t AND NEW.available >= t;
+            SELECT v.type, NEW.id, \(createdNow), json_object('consumer', NEW.id, 'available_micros', NEW.available, 'threshold_micros', th.t)
+            FROM (SELECT \(threshold) AS t) AS th,
+                 (SELECT 1 AS k, 'balance.low' AS type UNION ALL SELECT 2, 'credits.depleted' UNION ALL SELECT 3, 'balance.recovered') AS v
+            WHERE (v.k = 1 AND OLD.available >= th.t AND NEW.available < th.t) OR (v.k = 2 AND OLD.available > 0 AND NEW.available = 0)
+               OR (v.k = 3 AND OLD.available < th.t AND NEW.available >= th.t)
+            ORDER BY v.k;
         END;
         -- A consumer's accounts open at 0 (PostgreSQL inserts the row at 0, then updates it).
         CREATE TRIGGER webhook_balance_opened AFTER INSERT ON consumers WHEN NEW.available > 0 BEGIN
