@@ -1,3 +1,4 @@
+import Foundation
 import Tariff
 import TariffSettlement
 import Testing
@@ -152,5 +153,45 @@ public enum WebhookConformance {
         #expect(event.data == #"{"consumer":"c\"q","key":"topup:c:1","amount_micros":50000000,"reason":"card_declined"}"#)
         #expect(try await events(backend) == [event])
         #expect(event.body == #"{"id":"evt_1","type":"auto_top_up.failed","created":\#(event.created),"data":\#(event.data)}"#)
+    }
+
+    /// An event's `data` as values (PostgreSQL's JSON text spaces its members; SQLite's and the in-memory one do not).
+    static func fields(_ event: OutboxEvent) -> [String: String] {
+        guard let object = (try? JSONSerialization.jsonObject(with: Data(event.data.utf8))) as? [String: Any] else { return [:] }
+        return object.mapValues { "\($0)" }
+    }
+
+    /// The subscription lifecycle of the conformance suite (one fee after its subscription's first:
+    /// metered's December fee; three periods closed), then a payout week with one creator refused:
+    /// the events the ledger's own steps wrote, counted by hand.
+    public static func ledgerEvents(_ factory: BackendFactory) async throws {
+        let ledger = try await TestLedger.make(factory)
+        try await SettlementConformance.subscriptionLifecycle(ledger)
+        let outbox = try #require(ledger.backend as? any WebhookOutbox)
+        let written = try await events(outbox)
+        // metered subscribed 2026-11-02 (its first fee: no event), renewed 2026-12-02; metered-max's first fee 2026-12-10: no event.
+        let renewed = written.filter { $0.type == "subscription.renewed" }
+        #expect(renewed.map(\.subject) == ["cus_s"])
+        #expect(renewed.map(fields) == [["consumer": "cus_s", "plan": "metered", "period_start_ns": "1796205600000000000",
+                                          "billed_micros": "10000000", "charged_micros": "10000000"]])
+        // Closed: November's period, December's cut short at the replacement, metered-max's to its cancel.
+        let closed = written.filter { $0.type == "period.closed" }.map(fields)
+        #expect(closed.map { $0["plan"] } == ["metered", "metered", "metered-max"])
+        #expect(closed.map { $0["period_end_ns"] } == ["1796205600000000000", "1796860800000000000", "1799539200000000000"])
+        #expect(closed.map { $0["shortfall_micros"] } == ["0", "0", "0"])
+
+        // Payouts: acct_c3 refused, the four others paid; the next week acct_c3 paid.
+        let payouts = try await TestLedger.make(factory)
+        try await SettlementConformance.refusedCreator(payouts)
+        let payoutOutbox = try #require(payouts.backend as? any WebhookOutbox)
+        let payoutEvents = try await events(payoutOutbox).filter { $0.type.hasPrefix("payout.") }
+        #expect(payoutEvents.map { "\($0.subject) \($0.type)" } == [
+            "creator:acct_c1 payout.paid", "creator:acct_c2 payout.paid", "creator:acct_c3 payout.failed", "creator:acct_c4 payout.paid",
+            "creator:acct_c5 payout.paid", "creator:acct_c3 payout.paid",
+        ])
+        let failed = try #require(payoutEvents.first { $0.type == "payout.failed" }.map(fields))
+        #expect(failed["payout"] == "payout:acct_c3:2026-11-02" && failed["amount_micros"] == "10000000" && failed["reason"]?.contains("transfers") == true)
+        #expect(payoutEvents.map(fields).last?["payout"] == "payout:acct_c3:2026-11-09")
+        #expect(written.contains { $0.type == "purchase.succeeded" })
     }
 }

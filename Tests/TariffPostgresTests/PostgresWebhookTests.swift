@@ -19,3 +19,8 @@ struct PostgresWebhookTests {
     func emit() async throws { try await WebhookConformance.emitAlone(PostgresTestServer.factory) }
 }
 }
+
+extension PostgresServerTests.PostgresWebhookTests {
+    @Test("subscription.renewed, period.closed, payout.paid and payout.failed from the ledger's own steps")
+    func ledgerEvents() async throws { try await WebhookConformance.ledgerEvents(PostgresTestServer.factory) }
+}

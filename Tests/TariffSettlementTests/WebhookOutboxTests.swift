@@ -40,3 +40,8 @@ struct LowBalanceRuleTests {
         #expect(twice.catalog == nil && twice.diagnostics.contains { $0.code == "duplicate-name" })
     }
 }
+
+extension WebhookOutboxTests {
+    @Test("subscription.renewed, period.closed, payout.paid and payout.failed from the ledger's own steps", arguments: Backends.all)
+    func ledgerEvents(_ backend: BackendFactory) async throws { try await WebhookConformance.ledgerEvents(backend) }
+}
