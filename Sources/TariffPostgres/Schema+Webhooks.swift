@@ -73,7 +73,8 @@ extension Schema {
         CREATE FUNCTION tariff_webhook_refused() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
         DECLARE reason text;
         BEGIN
-            IF TG_OP = 'INSERT' THEN
+            -- A recorded refusal: inserted refused, or (the reserve of migration 4) inserted, then refused.
+            IF TG_OP = 'INSERT' OR (OLD.state <> 4 AND NEW.state = 4) THEN
                 IF NEW.state <> 4 THEN RETURN NULL; END IF;
                 reason := 'insufficient_credits';
             ELSE
@@ -87,7 +88,8 @@ extension Schema {
         """,
         "CREATE TRIGGER webhook_refused_reserve AFTER INSERT ON holds FOR EACH ROW WHEN (NEW.state = 4) EXECUTE FUNCTION tariff_webhook_refused()",
         """
-        CREATE TRIGGER webhook_refused_settle AFTER UPDATE ON holds FOR EACH ROW WHEN (OLD.refusal IS NULL AND NEW.refusal IS NOT NULL)
+        CREATE TRIGGER webhook_refused_settle AFTER UPDATE ON holds FOR EACH ROW
+        WHEN ((OLD.refusal IS NULL AND NEW.refusal IS NOT NULL) OR (OLD.state <> 4 AND NEW.state = 4))
         EXECUTE FUNCTION tariff_webhook_refused()
         """,
         """

@@ -105,6 +105,8 @@ public final class TariffService: Sendable {
             catalogs.reload { compilation }
             current.withLock { $0 = Settlement(backend: configuration.backend, catalog: catalog, clock: clock) }
         }
+        // The new catalog's `low_balance` goes to the ledger, where every writer's steps read it.
+        Task { [self] in try? await applyLowBalanceDefault() }
         metrics.catalogReload(succeeded: true)
         return compilation
     }

@@ -84,6 +84,13 @@ public enum WebhookConformance {
         // The same give-back committed: recovered.
         _ = try await backend.expireHolds(at: later)
         #expect(try await events(backend).dropFirst(before.count).map(\.type) == ["balance.recovered"])
+        // A refusal the ledger records (a replay's): its event in its step, once however often retried.
+        let refusal = ReserveCommand(execution: "kept", fingerprint: "f-kept", consumer: "c2", plan: "p", version: 1, periodStart: nil, amount: dollars(1_000),
+                                     expiresAt: later.adding(nanoseconds: 900_000_000_000)!, now: later, recordsRefusal: true)
+        let refusedOnce = try await backend.reserve(refusal), refusedAgain = try await backend.reserve(refusal)
+        #expect(refusedOnce.refused && refusedAgain.refused)
+        let refused = try await events(backend).filter { $0.type == "execution.refused" }
+        #expect(refused.map(fields) == [["consumer": "c2", "execution": "kept", "reason": "insufficient_credits"]])
     }
 
     /// Deliveries: one per endpoint taking the type, the head of each subject only, leased to one
