@@ -1,3 +1,4 @@
+@testable import TariffPostgres
 import TariffSettlementTesting
 import Testing
 
@@ -23,4 +24,13 @@ struct PostgresWebhookTests {
 extension PostgresServerTests.PostgresWebhookTests {
     @Test("subscription.renewed, period.closed, payout.paid and payout.failed from the ledger's own steps")
     func ledgerEvents() async throws { try await WebhookConformance.ledgerEvents(PostgresTestServer.factory) }
+}
+
+extension PostgresServerTests.PostgresWebhookTests {
+    @Test("migration 12 rewrites exactly the closed-period check of migration 10's close function")
+    func closeRewrite() {
+        let rewritten = Schema.v12.last ?? ""
+        #expect(rewritten.contains("CREATE OR REPLACE FUNCTION tariff_close_period("))
+        #expect(rewritten.contains("PERFORM 1 FROM operations WHERE key = p_key; IF NOT FOUND THEN " + Schema.closedRefusal + " END IF;"))
+    }
 }
