@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import Tariff
 @testable import TariffServer
+import TariffPostgres
 import TariffSettlement
 import TariffSQLite
 
@@ -372,6 +373,51 @@ struct PortalTests {
         let elsewhere = "http://127.0.0.1:\(second.port)" + link.path
         let shown = try await HTTP.send("GET", elsewhere)
         #expect(shown.status == 200 && shown.body.contains("data-balance=\"available\">12.340000<"))
+        #expect(try await second.send("DELETE", "/v1/portal/links/\(link.id)", key: second.adminKey).status == 200)
+        #expect(try await HTTP.send("GET", link.url).status == 404)
+        #expect(try await HTTP.send("GET", elsewhere).status == 404)
+        await first.stop()
+        await second.stop()
+    }
+}
+
+/// The portal on a PostgreSQL ledger (run by `.ci/run` with `--filter PostgresServerTests`).
+@Suite("PostgreSQL: the portal's links across servers", .serialized,
+       .enabled(if: ServicePostgres.url != nil, "TARIFF_TEST_POSTGRES_URL is not set: no PostgreSQL server to test against (.ci/run starts one)"))
+struct PortalPostgresServerTests {
+    @Test("two servers on one PostgreSQL ledger: one secret, a link made by one opens on the other with its purchases, a revoke on either closes it on both")
+    func sharedLedger() async throws {
+        let url = ServicePostgresServerTests.freshURL()
+        let backendA = try await PostgresBackend(url: url, currency: Currency(code: "USD")!)
+        let backendB = try await PostgresBackend(url: url)
+        defer {
+            backendA.shutdown()
+            backendB.shutdown()
+        }
+        // The store itself: the first secret written stays; a revoke keeps its first instant.
+        let secret = try await backendA.portalSecret(storingIfAbsent: String(repeating: "12", count: 32))
+        #expect(try await backendB.portalSecret(storingIfAbsent: String(repeating: "34", count: 32)) == secret)
+        let record = PortalLinkRecord(id: "pl_00000000000000000000abcd", subject: .consumer("cus_x"), createdAt: PortalTests.start,
+                                      expiresAt: PortalTests.start.adding(nanoseconds: 86_400_000_000_000)!)
+        try await backendA.insertPortalLink(record)
+        await #expect(throws: SettlementError.self) { try await backendB.insertPortalLink(record) }
+        #expect(try await backendB.portalLink(id: record.id) == record)
+        let later = PortalTests.start.adding(nanoseconds: 1_000)!
+        #expect(try await backendB.revokePortalLink(id: record.id, at: later)?.revokedAt == later)
+        #expect(try await backendA.revokePortalLink(id: record.id, at: later.adding(nanoseconds: 1)!)?.revokedAt == later)
+
+        let first = try await TestServer.start(backend: backendA)
+        let second = try await TestServer.start(backend: backendB)
+        _ = try await PortalTests.purchase(first, "cus_a", "12.34", key: "s1")
+        _ = try await PortalTests.purchase(second, "cus_a", "5", key: "s2")
+        _ = try await PortalTests.purchase(second, "cus_b", "99", key: "s3")
+        let link = try await PortalTests.link(first, #"{"consumer":"cus_a"}"#)
+        let elsewhere = "http://127.0.0.1:\(second.port)" + link.path
+        let shown = try await HTTP.send("GET", elsewhere)
+        #expect(shown.status == 200)
+        #expect(shown.body.contains("data-balance=\"available\">17.340000<"))
+        #expect(Set(try PortalTests.figures(shown.body, "data-purchase-amount").values) == ["12.340000", "5.000000"])
+        #expect(!shown.body.contains("99.000000") && !shown.body.contains("cus_b"))
         #expect(try await second.send("DELETE", "/v1/portal/links/\(link.id)", key: second.adminKey).status == 200)
         #expect(try await HTTP.send("GET", link.url).status == 404)
         #expect(try await HTTP.send("GET", elsewhere).status == 404)
