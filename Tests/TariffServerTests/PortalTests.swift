@@ -342,6 +342,46 @@ struct PortalTests {
         await server.stop()
     }
 
+    @Test("the token: every one-character change at every position opens nothing; the MAC binds the id, the subject and the expiry")
+    func tokenBinding() async throws {
+        let now = Self.start, day = Int64(86_400) * 1_000_000_000
+        let store = InMemoryPortalStore()
+        let tokens = PortalTokens(store: store)
+        let link = PortalLinkRecord(id: "pl_00112233445566778899aabb", subject: .consumer("cus_a"), createdAt: now, expiresAt: now.adding(nanoseconds: day)!)
+        let other = PortalLinkRecord(id: "pl_bbaa99887766554433221100", subject: .consumer("cus_b"), createdAt: now, expiresAt: now.adding(nanoseconds: day)!)
+        try await store.insertPortalLink(link)
+        try await store.insertPortalLink(other)
+        let token = try await tokens.token(for: link)
+        #expect(try await tokens.openLink(token: token, now: now) == link)
+        // Every position, every replacement among digits, letters and the separator: nothing opens.
+        let characters = Array(token)
+        for index in characters.indices {
+            for replacement in ["0", "9", "a", "f", "g", "A", ".", "_"] where String(characters[index]) != replacement {
+                var altered = characters
+                altered[index] = Character(replacement)
+                #expect(try await tokens.openLink(token: String(altered), now: now) == nil, "\(index) -> \(replacement)")
+            }
+        }
+        // Another link's MAC on this id, and this MAC on another id.
+        let otherToken = try await tokens.token(for: other)
+        let mac = token.split(separator: ".")[1], otherMAC = otherToken.split(separator: ".")[1]
+        #expect(try await tokens.openLink(token: link.id + "." + otherMAC, now: now) == nil)
+        #expect(try await tokens.openLink(token: other.id + "." + mac, now: now) == nil)
+        // A row changed behind the service's back (another subject, a later expiry) no longer matches its MAC.
+        let secret = try await store.portalSecret(storingIfAbsent: "")
+        for changed in [PortalLinkRecord(id: link.id, subject: .consumer("cus_b"), createdAt: now, expiresAt: link.expiresAt),
+                        PortalLinkRecord(id: link.id, subject: .creator("cus_a"), createdAt: now, expiresAt: link.expiresAt),
+                        PortalLinkRecord(id: link.id, subject: .consumer("cus_a"), createdAt: now, expiresAt: now.adding(nanoseconds: 30 * day)!)] {
+            let tampered = InMemoryPortalStore()
+            _ = try await tampered.portalSecret(storingIfAbsent: secret)
+            try await tampered.insertPortalLink(changed)
+            #expect(try await PortalTokens(store: tampered).openLink(token: token, now: now) == nil)
+        }
+        // It opens up to its expiry, not at it.
+        #expect(try await tokens.openLink(token: token, now: link.expiresAt.adding(nanoseconds: -1)!) == link)
+        #expect(try await tokens.openLink(token: token, now: link.expiresAt) == nil)
+    }
+
     @Test("every store keeps the portal's links and one secret: the first secret written stays, a revoke keeps its first instant")
     func stores() async throws {
         let path = temporaryPath("portal.sqlite")
