@@ -403,6 +403,38 @@ struct PortalTests {
         }
     }
 
+    @Test("tariff serve as a process on a SQLite file: a link survives a restart (the secret is in the ledger), and its token is in neither log")
+    func serveProcess() async throws {
+        let directory = temporaryPath("portal-serve")
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let adminKey = APIKeys.newSecret()
+        TestServer.secrets.withLock { _ = $0.insert(adminKey) }
+        try adminKey.write(toFile: directory + "/admin.key", atomically: true, encoding: .utf8)
+        let arguments = ["--ledger", "sqlite:" + directory + "/ledger.sqlite", "--plans", repositoryRoot + "/plans", "--rules", repositoryRoot + "/rules",
+                         "--admin-key-file", directory + "/admin.key", "--rail-log", directory + "/rail.log"]
+        let first = try await ServeProcess.start(arguments, directory: directory)
+        let bought = try await HTTP.send("POST", first.base + "/v1/purchases", key: adminKey, body: Data(#"{"consumer":"cus_a","amount":"3.21"}"#.utf8),
+                                         headers: ["Idempotency-Key": "k"])
+        #expect(bought.status == 201)
+        let made = try await HTTP.send("POST", first.base + "/v1/portal/links", key: adminKey, body: Data(#"{"consumer":"cus_a"}"#.utf8))
+        let url = try #require(made.string("url"))
+        let path = try #require(URL(string: url)?.path)
+        #expect(try await HTTP.send("GET", first.base + path).body.contains("data-balance=\"available\">3.210000<"))
+        await first.stop()
+        let second = try await ServeProcess.start(arguments, directory: directory)
+        #expect(try await HTTP.send("GET", second.base + path).status == 200)
+        #expect(try await HTTP.send("DELETE", second.base + "/v1/portal/links/\(made.string("id") ?? "")", key: adminKey).status == 200)
+        #expect(try await HTTP.send("GET", second.base + path).status == 404)
+        await second.stop()
+        let mac = String(path.split(separator: ".").last ?? "")
+        #expect(mac.count == 64)
+        for server in [first, second] {
+            let log = server.errorLog + ((try? String(contentsOfFile: server.outputFile, encoding: .utf8)) ?? "")
+            #expect(!log.contains(mac), "a portal token reached the log of tariff serve")
+            #expect(log.contains("/portal/{token}"), "the page's requests are logged by their template")
+        }
+    }
+
     @Test("two servers on one SQLite ledger: a link made by one opens on the other, and a revoke on either closes it on both")
     func sharedSQLiteLedger() async throws {
         let path = temporaryPath("portal-shared.sqlite")
