@@ -98,6 +98,11 @@ schemas = {
                          "replaced": {"type": ["string", "null"], "description": "The subscription to another plan of the agent this one replaced"}},
                         ["id", "consumer", "plan", "agent", "period", "start", "status", "ends_at", "ending", "periods_charged", "next_fee_at", "replaced"]),
     "Subscriptions": obj({"subscriptions": {"type": "array", "items": {"$ref": "#/components/schemas/Subscription"}}}, ["subscriptions"]),
+    "PortalLinkRequest": obj({"consumer": ident, "creator": ident}),
+    "PortalLink": obj({"id": {"type": "string", "pattern": "^pl_[0-9a-f]{24}$"}, "consumer": {"type": "string"}, "creator": {"type": "string"},
+                       "url": {"type": "string", "description": "The page's URL holding the signed token (a secret: hand it only to the consumer or creator)"},
+                       "created_at": timestamp, "expires_at": timestamp, "revoked_at": {"type": ["string", "null"], "format": "date-time"}},
+                      ["id", "created_at", "expires_at", "revoked_at"]),
     "Empty": obj({}),
 }
 
@@ -131,6 +136,10 @@ def op(op_id, summary, ok, errors, body=None, params=(), auth=True):
     if not auth:
         o["security"] = []
     return o
+
+def html_page(description):
+    return {"description": description, "content": {"text/html": {"schema": {"type": "string"}}},
+            "headers": {"Referrer-Policy": {"schema": {"const": "no-referrer"}}}}
 
 def q(name, schema, required=False):
     return {"name": name, "in": "query", "required": required, "schema": schema}
@@ -189,6 +198,16 @@ paths = {
                   params=[q("consumer", ident)])},
     "/v1/subscriptions/{id}": {"delete": op("cancelSubscription", "Cancel at the end of the current period (a consumer key: its own)",
                                             [answer(200, "Subscription")], [400, 401, 404, 503], params=[p("id")])},
+    "/v1/portal/links": {"post": op("createPortalLink", "A read-only link to a consumer's page (admin, runtime) or a creator's page (admin), valid for 24 h",
+                                    [answer(201, "PortalLink", "Made: its url holds the token")], [400, 401, 403, 413, 415, 503],
+                                    body=("PortalLinkRequest", True))},
+    "/v1/portal/links/{id}": {"delete": op("revokePortalLink", "Revoke a portal link: it opens nothing from now on (a runtime key: consumers' links only)",
+                                           [answer(200, "PortalLink")], [401, 403, 404, 503], params=[p("id")])},
+    "/portal/{token}": {"get": op("portalPage", "The page a portal link opens (self-contained HTML and SVG; Referrer-Policy: no-referrer); no key: the signed token is the authorization",
+                                  [(200, html_page("The consumer's or creator's page")),
+                                   (404, html_page("The same page for a malformed, altered, unknown, expired or revoked token")),
+                                   (503, html_page("The ledger cannot be read; Retry-After"))],
+                                  [], auth=False, params=[p("token", {"type": "string", "maxLength": 128})])},
     "/v1/clock": {"post": op("moveClock", "Move the test clock forward (only with --test-clock; 404 otherwise) and run every sweep that became due: expiries, period fees and closes", [answer(200, "Clock")],
                              [400, 401, 403, 404, 413, 415, 503], body=("ClockRequest", True))},
     "/healthz": {"get": op("healthz", "Alive", [answer(200, "Health")], [], auth=False)},

@@ -149,6 +149,21 @@ enum Schema {
                 CREATE INDEX subscriptions_due ON subscriptions (next_period_start) WHERE next_period_start IS NOT NULL;
                 """)
         }
+        // The portal (service.md, "The portal"): the secret that signs its links (one row, made by
+        // the first server that needs it) and the links, so every server on the ledger accepts a
+        // link any of them made and refuses one any of them revoked; a consumer's page lists its
+        // purchases newest first.
+        migrator.registerMigration("v8: portal") { db in
+            try db.execute(sql: """
+                CREATE TABLE portal_secret (id INTEGER PRIMARY KEY CHECK (id = 1), secret TEXT NOT NULL);
+                CREATE TABLE portal_links (
+                    id TEXT PRIMARY KEY NOT NULL, kind TEXT NOT NULL CHECK (kind IN ('consumer', 'creator')), subject TEXT NOT NULL,
+                    created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, revoked_at INTEGER,
+                    CHECK (expires_at > created_at)
+                ) WITHOUT ROWID;
+                CREATE INDEX purchases_by_consumer ON purchases (consumer, created_at);
+                """)
+        }
         return migrator
     }
 

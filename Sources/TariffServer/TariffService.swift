@@ -15,6 +15,8 @@ struct ServiceRequest: Sendable {
     var remoteIsLoopback: Bool
     /// Reads the body (at most `TariffService.maximumBodyBytes`).
     var readBody: @Sendable () async throws -> [UInt8]
+    /// Whether the connection is HTTPS (the scheme of the URLs the service answers, such as a portal link's).
+    var isTLS: Bool = false
 
     func header(_ name: String) -> String? { headers[name] }
     func queryValue(_ name: String) -> String? { query.first { $0.0 == name }?.1 }
@@ -55,6 +57,8 @@ public final class TariffService: Sendable {
     private let reloads = Mutex<(started: Int, applied: Int)>((0, 0))
     let metrics: ServiceMetrics
     let webhook: StripeWebhook?
+    /// The portal's link tokens, signed under the secret kept beside the ledger.
+    let portal: PortalTokens
     /// Idempotency keys of purchases being answered by this process right now.
 
     /// Compiles the catalog (errors stop the start) and opens the keys.
@@ -79,6 +83,9 @@ public final class TariffService: Sendable {
         current = Mutex(Settlement(backend: configuration.backend, catalog: catalog, clock: clock))
         metrics = ServiceMetrics()
         webhook = try configuration.webhookSecret.map { try StripeWebhook(endpointSecret: $0, toleranceSeconds: 300) }
+        // SQLite and PostgreSQL keep the portal's secret and links in the ledger's database; a
+        // `memory:` ledger keeps them for the process's life.
+        portal = PortalTokens(store: (configuration.store as? any PortalStore) ?? (configuration.backend as? any PortalStore) ?? InMemoryPortalStore())
     }
 
     var settlement: Settlement { current.withLock { $0 } }
@@ -189,6 +196,9 @@ public final class TariffService: Sendable {
         case ("POST", "/v1/subscriptions"): return try await subscribe(request, principal!)
         case ("GET", "/v1/subscriptions"): return try await subscriptions(request, principal!)
         case ("DELETE", "/v1/subscriptions/{id}"): return try await cancelSubscription(parameters["id"]!, principal!)
+        case ("POST", "/v1/portal/links"): return try await createPortalLink(request, principal!)
+        case ("DELETE", "/v1/portal/links/{id}"): return try await revokePortalLink(parameters["id"]!, principal!)
+        case ("GET", "/portal/{token}"): return await portalPage(token: parameters["token"]!)
         case ("GET", "/healthz"): return .json(200, .object([("status", .string("ok"))]))
         case ("GET", "/readyz"): return try await ready()
         case ("GET", "/metrics"):
