@@ -10,7 +10,42 @@ extension SettlementConformance {
         Scenario(name: "subscriptions: the same plan answered, per_call refused, a replacement, a cancel at the period's end, fees and closes by the clock",
                  body: subscriptionLifecycle),
         Scenario(name: "subscriptions: a fee beyond available is charged up to it; concurrent clocks charge each period once", body: subscriptionClocks),
+        Scenario(name: "subscriptions: eight clocks at once, a year of month ends: each period closed once, no clock refused", body: racingCloses),
     ]
+
+    /// Eight clocks at the same instant, six times two months on: each run charges fees and closes
+    /// periods of four consumers, racing the seven others. On PostgreSQL a close that lost the race
+    /// between its two looks (its key, then the period) was refused as `idempotency_conflict`
+    /// (fixed by migration 15).
+    static func racingCloses(_ ledger: TestLedger) async throws {
+        let settlement = ledger.settlement
+        let consumers = ["cus_r1", "cus_r2", "cus_r3", "cus_r4"]
+        for consumer in consumers {
+            try await ledger.purchase(consumer, "1000.00")
+            try await settlement.subscribe(consumer: consumer, plan: "metered", id: "sub_" + consumer)
+        }
+        let rounds = ["2027-01", "2027-03", "2027-05", "2027-07", "2027-09", "2027-11"]
+        for (round, month) in rounds.enumerated() {
+            // The grace (1h) after a period's start: two fees are due and two periods close, per consumer.
+            let at = instant("\(month)-02T11:00:00Z")
+            let fees = try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<8 { group.addTask { try await settlement.runClock(at: at).fees } }
+                var total = 0
+                for try await fees in group { total += fees }
+                return total
+            }
+            #expect(fees >= 2 * consumers.count, "round \(round + 1)")
+            let closed = try await ledger.backend.periodCloses().filter(\.isClosed)
+            #expect(closed.count == 2 * (round + 1) * consumers.count, "round \(round + 1): \(closed.count) periods closed")
+        }
+        // 13 fees of 10.00 each (the first at the subscribe), no usage: 1000.00 - 130.00.
+        for consumer in consumers {
+            let fees = try await ledger.backend.chargeRecords(ChargeQuery(consumer: consumer)).filter { $0.kind == .fee }
+            #expect(fees.count == 13, "\(consumer)")
+            #expect(try await ledger.balance(consumer).available == money("870.00"), "\(consumer)")
+        }
+        try await ledger.expectVerified()
+    }
 
     static func subscriptionLifecycle(_ ledger: TestLedger) async throws {
         let settlement = ledger.settlement
