@@ -40,6 +40,7 @@ enum Schema {
         Migration(version: 9, name: "reversals", statements: v9),
         Migration(version: 10, name: "period_closes", statements: v10),
         Migration(version: 11, name: "subscriptions", statements: v11),
+        Migration(version: 14, name: "auto_top_up", statements: v14),
     ]
 
     /// Every table, for dumps (tests compare a dump before and after a refused operation).
