@@ -110,7 +110,7 @@ struct PostgresProcessTests {
         let url = base.replacingOccurrences(of: "postgres://postgres@", with: "postgres://postgres:Pa55-secret@")
         var run = try await Self.run(["ledger", "migrate", "--ledger", url, "--format", "json"], in: directory)
         #expect(run.status == 0, "\(run.error)")
-        #expect(run.output.contains(#""migrations":["1 ledger","2 recorded_refusals","3 settle_without_read","4 shorter_consumer_locks","5 reserve_batches","6 settle_batches","7 service","8 payouts","9 reversals","10 period_closes","11 subscriptions"]"#))
+        #expect(run.output.contains(#""migrations":["1 ledger","2 recorded_refusals","3 settle_without_read","4 shorter_consumer_locks","5 reserve_batches","6 settle_batches","7 service","8 payouts","9 reversals","10 period_closes","11 subscriptions","14 auto_top_up"]"#))
         // Twice is fine: nothing left to apply.
         run = try await Self.run(["ledger", "migrate", "--ledger", url, "--pool-size", "1", "--statement-timeout", "5"], in: directory)
         #expect(run.status == 0 && run.output.contains("up to date, 11 migrations applied") && run.output.contains("pool=1&") && run.output.contains("statement_timeout=5&"))
