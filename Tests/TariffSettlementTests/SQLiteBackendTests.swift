@@ -33,7 +33,7 @@ struct SQLiteBackendTests {
         }
         #expect(journal == "wal")
         // Every migration of this release, in order (later releases append; the first ones never change).
-        #expect(migrations == ["v1: ledger", "v2: service", "v3: payouts", "v4: reversals", "v5: period closes", "v6: subscriptions"])
+        #expect(migrations == ["v1: ledger", "v2: service", "v3: payouts", "v4: reversals", "v5: period closes", "v6: subscriptions", "v9: auto top-up"])
         #expect(migrations == SQLiteBackend.knownMigrations)
         // synchronous is per connection: read on the backend's own connections. 2 is FULL (an fsync at every commit).
         #expect(try await reopened.synchronousSetting() == 2)
@@ -161,7 +161,7 @@ struct SQLiteBackendTests {
         try queue.close()
         let ledger = try await TestLedger.make(BackendFactory(name: "sqlite-upgraded") { currency in try SQLiteBackend(path: path, currency: currency) })
         #expect(try (ledger.backend as! SQLiteBackend).migrationHistory() == SQLiteBackend.knownMigrations)
-        #expect(SQLiteBackend.knownMigrations.last == "v6: subscriptions")
+        #expect(SQLiteBackend.knownMigrations.contains("v6: subscriptions"))
         #expect(try await ledger.balance("cus_old").available == TestLedger.money("100.00"))
         #expect(try await ledger.backend.periodCloses().map(\.end) == [periodEnd])
         // 100.00 - 10.00 (metered's first fee at the subscribe), then the old period closes at its end + 1h:
