@@ -1,6 +1,37 @@
+import Dispatch
+import Synchronization
 import Tariff
 import TariffSettlement
 import TariffStripe
+
+/// The consumers with an auto top-up setting, as this process last read them: a settle checks
+/// only those, so the common case (no setting) costs no read of the ledger. Re-read when older
+/// than `refreshNanoseconds` (a setting saved on another server sharing the ledger is seen within
+/// that, and the clock's sweep checks every setting anyway); this server's own `PUT` adds at once.
+final class AutoTopUpConsumers: Sendable {
+    static let refreshNanoseconds: UInt64 = 1_000_000_000
+    private let state = Mutex<(consumers: Set<ByteKey>, loadedAt: UInt64?)>(([], nil))
+
+    func add(_ consumer: String) { state.withLock { _ = $0.consumers.insert(ByteKey(consumer)) } }
+
+    /// Whether `consumer` may have a setting (true when the set could not be read: check anyway).
+    func mayHave(_ consumer: String, store: any AutoTopUpStore) async -> Bool {
+        let now = DispatchTime.now().uptimeNanoseconds
+        let cached = state.withLock { state -> Bool? in
+            guard let loadedAt = state.loadedAt, now &- loadedAt < Self.refreshNanoseconds else { return nil }
+            return state.consumers.contains(ByteKey(consumer))
+        }
+        if let cached { return cached }
+        guard let settings = try? await store.autoTopUps() else { return true }
+        let consumers = Set(settings.map { ByteKey($0.consumer) })
+        return state.withLock { state in
+            // Settings are never deleted: the set only grows (a consumer added by a `PUT` while the read ran stays).
+            state.consumers.formUnion(consumers)
+            state.loadedAt = now
+            return state.consumers.contains(ByteKey(consumer))
+        }
+    }
+}
 
 extension TariffService {
     // MARK: Auto top-up (service.md, "Auto top-up"; docs/auto-top-up.md)
@@ -19,7 +50,8 @@ extension TariffService {
         guard amount.micros > 0 else { throw APIError(400, "invalid_amount", "'amount' must be above zero") }
         guard let store = autoTopUps else { throw APIError(503, "storage", "this ledger keeps no auto top-up settings", headers: [("Retry-After", "1")]) }
         let saved = try await store.saveAutoTopUp(consumer: consumer, below: below, amount: amount, now: clock.now())
-        await checkAutoTopUp(consumer)
+        autoTopUpConsumers.add(consumer)
+        await checkAutoTopUp(consumer, in: store)
         let current = try await store.autoTopUp(consumer: consumer) ?? saved
         return .json(200, current.json)
     }
@@ -32,7 +64,12 @@ extension TariffService {
     /// left in flight by a failure of the rail or the storage is taken over, under its key, once
     /// its claim is stale).
     func checkAutoTopUp(_ consumer: String) async {
-        guard let store = autoTopUps else { return }
+        guard let store = autoTopUps, await autoTopUpConsumers.mayHave(consumer, store: store) else { return }
+        await checkAutoTopUp(consumer, in: store)
+    }
+
+    /// The check itself, for a consumer known to have a setting (the sweep, the `PUT`, after a purchase).
+    func checkAutoTopUp(_ consumer: String, in store: any AutoTopUpStore) async {
         do {
             guard let setting = try await store.autoTopUp(consumer: consumer), setting.state != .failed else { return }
             // A consumer with no ledger history yet has nothing available.
@@ -58,7 +95,7 @@ extension TariffService {
     /// Every consumer's check (the clock's sweep: fees and closes change `available` too).
     func sweepAutoTopUps() async {
         guard let store = autoTopUps, let settings = try? await store.autoTopUps() else { return }
-        for setting in settings { await checkAutoTopUp(setting.consumer) }
+        for setting in settings { await checkAutoTopUp(setting.consumer, in: store) }
     }
 
     /// Codes that end a top-up as declined (recorded, not retried until the setting changes);
@@ -101,7 +138,7 @@ extension TariffService {
                 try await store.completeAutoTopUp(consumer: consumer, crossing: crossing, now: clock.now())
                 // Armed again at once when the purchase lifted `available` to `below` or above, so the
                 // next fall below is the next crossing even if no other check comes in between.
-                await checkAutoTopUp(consumer)
+                await checkAutoTopUp(consumer, in: store)
             case .pending:
                 // Off-session, nobody is there to authenticate: a payment that needs the customer is a failure
                 // (the webhook still credits it if the customer completes it).

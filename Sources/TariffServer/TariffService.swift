@@ -55,6 +55,9 @@ public final class TariffService: Sendable {
     private let reloads = Mutex<(started: Int, applied: Int)>((0, 0))
     let metrics: ServiceMetrics
     let webhook: StripeWebhook?
+    /// Which consumers have an auto top-up setting (re-read at most every second), so a settle of
+    /// a consumer without one costs no read (TariffService+AutoTopUp.swift).
+    let autoTopUpConsumers = AutoTopUpConsumers()
     /// Idempotency keys of purchases being answered by this process right now.
 
     /// Compiles the catalog (errors stop the start) and opens the keys.
