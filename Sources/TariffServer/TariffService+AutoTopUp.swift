@@ -98,6 +98,9 @@ extension TariffService {
         for setting in settings { await checkAutoTopUp(setting.consumer, in: store) }
     }
 
+    /// The longest failure reason kept with a setting, in characters.
+    static let maximumTopUpFailureLength = 500
+
     /// Codes that end a top-up as declined (recorded, not retried until the setting changes);
     /// any other failure (the rail unreachable, the storage) leaves it in flight, retried later.
     static let autoTopUpDeclines: Set<SettlementError.Code> = [.paymentDeclined, .railRejected, .invalidInput, .invalidKey, .wrongCurrency]
@@ -107,7 +110,9 @@ extension TariffService {
     func buyTopUp(_ claim: AutoTopUpSetting, store: any AutoTopUpStore) async throws {
         let consumer = claim.consumer, crossing = claim.crossings
         func declined(_ reason: String) async throws {
-            try await store.recordAutoTopUpFailure(consumer: consumer, crossing: crossing, reason: reason, now: clock.now())
+            // A rail's message, bounded as a failed payout's is (it is kept and answered).
+            try await store.recordAutoTopUpFailure(consumer: consumer, crossing: crossing, reason: String(reason.prefix(Self.maximumTopUpFailureLength)),
+                                                   now: clock.now())
             configuration.logger.info("auto top-up declined", metadata: ["crossing": .stringConvertible(crossing)])
         }
         let settings = try await configuration.store.consumerSettings(consumer)
