@@ -164,6 +164,17 @@ enum Schema {
                 CREATE INDEX purchases_by_consumer ON purchases (consumer, created_at);
                 """)
         }
+        // Auto top-up (service.md, "Auto top-up"): each consumer's setting and the state of its
+        // crossings, changed by compare-and-set on `version` (`AutoTopUpSetting`).
+        migrator.registerMigration("v9: auto top-up") { db in
+            try db.execute(sql: """
+                CREATE TABLE auto_top_up (
+                    consumer TEXT PRIMARY KEY NOT NULL, below INTEGER NOT NULL CHECK (below >= 0), amount INTEGER NOT NULL CHECK (amount > 0),
+                    state TEXT NOT NULL, crossings INTEGER NOT NULL CHECK (crossings >= 0), claimed_at INTEGER, failure TEXT,
+                    version INTEGER NOT NULL, updated_at INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 

@@ -203,6 +203,68 @@ enum OpenAPIDocument {
     ]
    }
   },
+  "/v1/consumers/{id}/auto-top-up": {
+   "put": {
+    "operationId": "putAutoTopUp",
+    "summary": "A consumer's auto top-up: below `below`, one off-session purchase of `amount` (the consumer itself or an admin)",
+    "responses": {
+     "200": {
+      "description": "OK",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/AutoTopUp"
+        }
+       }
+      }
+     },
+     "400": {
+      "$ref": "#/components/responses/400"
+     },
+     "401": {
+      "$ref": "#/components/responses/401"
+     },
+     "403": {
+      "$ref": "#/components/responses/403"
+     },
+     "404": {
+      "$ref": "#/components/responses/404"
+     },
+     "413": {
+      "$ref": "#/components/responses/413"
+     },
+     "415": {
+      "$ref": "#/components/responses/415"
+     },
+     "503": {
+      "$ref": "#/components/responses/503"
+     }
+    },
+    "requestBody": {
+     "required": true,
+     "content": {
+      "application/json": {
+       "schema": {
+        "$ref": "#/components/schemas/AutoTopUpRequest"
+       }
+      }
+     }
+    },
+    "parameters": [
+     {
+      "name": "id",
+      "in": "path",
+      "required": true,
+      "schema": {
+       "type": "string",
+       "minLength": 1,
+       "maxLength": 255,
+       "pattern": "^[^\\u0000-\\u001f\\u007f]+$"
+      }
+     }
+    ]
+   }
+  },
   "/v1/usage": {
    "get": {
     "operationId": "getUsage",
@@ -1651,6 +1713,71 @@ enum OpenAPIDocument {
      "consumer",
      "stripe_customer",
      "low_balance"
+    ],
+    "additionalProperties": false
+   },
+   "AutoTopUpRequest": {
+    "type": "object",
+    "properties": {
+     "below": {
+      "type": "string",
+      "pattern": "^\\+?[0-9]+(\\.[0-9]+)?$",
+      "description": "A decimal amount: \"100\" or \"100.00\""
+     },
+     "amount": {
+      "type": "string",
+      "pattern": "^\\+?[0-9]+(\\.[0-9]+)?$",
+      "description": "A decimal amount: \"100\" or \"100.00\""
+     }
+    },
+    "required": [
+     "below",
+     "amount"
+    ],
+    "additionalProperties": false
+   },
+   "AutoTopUp": {
+    "type": "object",
+    "properties": {
+     "consumer": {
+      "type": "string"
+     },
+     "below": {
+      "type": "string",
+      "pattern": "^-?[0-9]+\\.[0-9]{6}$",
+      "description": "A decimal amount, 6 fractional digits"
+     },
+     "amount": {
+      "type": "string",
+      "pattern": "^-?[0-9]+\\.[0-9]{6}$",
+      "description": "A decimal amount, 6 fractional digits"
+     },
+     "state": {
+      "enum": [
+       "armed",
+       "in_flight",
+       "spent",
+       "failed"
+      ]
+     },
+     "crossings": {
+      "type": "integer",
+      "minimum": 0
+     },
+     "failure": {
+      "type": [
+       "string",
+       "null"
+      ]
+     }
+    },
+    "required": [
+     "consumer",
+     "below",
+     "amount",
+     "state",
+     "crossings",
+     "failure"
     ],
     "additionalProperties": false
    },

@@ -29,6 +29,7 @@ struct Route: Sendable, Hashable {
         Route(method: "GET", template: "/v1/balance", access: .roles(all)),
         Route(method: "POST", template: "/v1/purchases", access: .roles([.consumer, .admin])),
         Route(method: "PUT", template: "/v1/consumers/{id}", access: .roles([.admin])),
+        Route(method: "PUT", template: "/v1/consumers/{id}/auto-top-up", access: .roles([.consumer, .admin])),
         Route(method: "GET", template: "/v1/usage", access: .roles(all)),
         Route(method: "POST", template: "/v1/quotes", access: .roles(all)),
         Route(method: "GET", template: "/v1/plans", access: .roles(all)),

@@ -59,6 +59,9 @@ public final class TariffService: Sendable {
     let webhook: StripeWebhook?
     /// The portal's link tokens, signed under the secret kept beside the ledger.
     let portal: PortalTokens
+    /// Which consumers have an auto top-up setting (re-read at most every second), so a settle of
+    /// a consumer without one costs no read (TariffService+AutoTopUp.swift).
+    let autoTopUpConsumers = AutoTopUpConsumers()
     /// Idempotency keys of purchases being answered by this process right now.
 
     /// Compiles the catalog (errors stop the start) and opens the keys.
@@ -178,6 +181,7 @@ public final class TariffService: Sendable {
         case ("GET", "/v1/balance"): return try await balance(request, principal!)
         case ("POST", "/v1/purchases"): return try await purchase(request, principal!)
         case ("PUT", "/v1/consumers/{id}"): return try await putConsumer(request, id: parameters["id"]!)
+        case ("PUT", "/v1/consumers/{id}/auto-top-up"): return try await putAutoTopUp(request, id: parameters["id"]!, principal!)
         case ("GET", "/v1/usage"): return try await usage(request, principal!)
         case ("POST", "/v1/quotes"): return try await quote(request, principal!)
         case ("GET", "/v1/plans"): return plans()
@@ -430,8 +434,9 @@ public final class TariffService: Sendable {
         guard now >= manualClock.now() else { throw APIError.invalid("the test clock only moves forward (it is \(manualClock.now().rfc3339))") }
         manualClock.set(now)
         let expired = try await settlement.expireHolds()
-        // Every sweep that became due: period fees and closes.
+        // Every sweep that became due: period fees and closes, then auto top-ups.
         let run = try await runPeriodClock()
+        await sweepAutoTopUps()
         return .json(200, .object([("now", .string(now.rfc3339)), ("expired_holds", .integer(Int64(expired))), ("fees", .integer(Int64(run.fees))),
                                    ("closed_periods", .integer(Int64(run.closes.count)))]))
     }

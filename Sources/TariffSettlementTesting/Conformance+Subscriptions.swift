@@ -11,6 +11,8 @@ extension SettlementConformance {
                  body: subscriptionLifecycle),
         Scenario(name: "subscriptions: a fee beyond available is charged up to it; concurrent clocks charge each period once", body: subscriptionClocks),
         Scenario(name: "subscriptions: eight clocks at once, a year of month ends: each period closed once, no clock refused", body: racingCloses),
+        Scenario(name: "subscriptions: a clock run that registers a replaced period with its scheduled end after the replacement: it still closes at the replacement",
+                 body: subscriptionReplacementRace),
     ]
 
     /// Eight clocks at the same instant, six times two months on: each run charges fees and closes
@@ -138,6 +140,40 @@ extension SettlementConformance {
         #expect(fees.count == 8)
         #expect(try await ledger.backend.uncollectedTotal().money("uncollected") == money("55.00"))
         #expect(try await ledger.backend.subscriptions(consumer: nil).map(\.chargedPeriods) == [4, 4])
+        try await ledger.expectVerified()
+    }
+
+    /// Two servers: one replaces a subscription while the other's clock run, which read the
+    /// subscription before the replacement, registers the period the replacement cut with its
+    /// scheduled end (the replacement found nothing registered to cut). The period closes at the
+    /// replacement (its end plus the grace), as `simulate` closes it, not a month later.
+    static func subscriptionReplacementRace(_ ledger: TestLedger) async throws {
+        let settlement = ledger.settlement
+        try await ledger.purchase("cus_r", "100.00")
+        // 2026-11-02T10:00Z: metered, 10.00 at once.
+        try await settlement.subscribe(consumer: "cus_r", plan: "metered", id: "sub_r1")
+        // 2026-12-10: the replacing server's transaction (no clock has charged the 2026-12-02 period yet).
+        let replacedAt = instant("2026-12-10T00:00:00Z")
+        ledger.clock.set(replacedAt)
+        let receipt = try await ledger.backend.subscribe(SubscribeCommand(id: "sub_r2", consumer: "cus_r", plan: "metered-max", agent: "agt_metered",
+                                                                         unit: .month, at: replacedAt, now: replacedAt))
+        #expect(receipt.created && receipt.replaced?.endsAt == replacedAt)
+        // The other server's clock run, with what it read before: the period open to its scheduled end, its fee.
+        let december = instant("2026-12-02T10:00:00Z")
+        let handle = try #require(settlement.catalog?.plan(id: "metered", at: december))
+        try await settlement.chargePeriodStart(consumer: "cus_r", plan: handle, periodStart: december, periodEnd: instant("2027-01-02T10:00:00Z"))
+        // The clocks go on: metered-max's first fee (30.00); the first period closes (its end + 1h passed), the cut one not yet.
+        let first = try await settlement.runClock(at: replacedAt)
+        #expect(first.closes.map(\.start) == [instant("2026-11-02T10:00:00Z")])
+        // An hour after the replacement: the cut period closes, ending there.
+        let cut = try await settlement.runClock(at: instant("2026-12-10T01:00:00Z"))
+        #expect(cut.closes.map(\.start) == [december] && cut.closes.map(\.end) == [replacedAt])
+        let record = try await ledger.backend.periodCloses().first { $0.start == december && $0.consumer == "cus_r" }
+        #expect(record?.end == replacedAt && record?.isClosed == true)
+        // 100.00 - 10.00 - 10.00 - 30.00: each fee once.
+        #expect(try await ledger.balance("cus_r").available == money("50.00"))
+        let fees = try await ledger.backend.chargeRecords(ChargeQuery(consumer: "cus_r")).filter { $0.kind == .fee }
+        #expect(fees.map(\.billed) == [money("10.00"), money("10.00"), money("30.00")])
         try await ledger.expectVerified()
     }
 }

@@ -25,6 +25,8 @@ struct AuthorizationMatrixTests {
         Row(name: "POST /v1/purchases", request: { _, _, n in ("POST", "/v1/purchases", #"{"consumer":"cus_a","amount":"1"}"#, ["Idempotency-Key": "m\(n)"]) },
             expected: [401, 201, 403, 201, 404]),
         Row(name: "PUT /v1/consumers/{id}", request: { _, _, _ in ("PUT", "/v1/consumers/cus_a", #"{"low_balance":"5"}"#, [:]) }, expected: [401, 200, 403, 403, 403]),
+        Row(name: "PUT /v1/consumers/{id}/auto-top-up", request: { _, _, _ in ("PUT", "/v1/consumers/cus_a/auto-top-up", #"{"below":"1","amount":"5"}"#, [:]) },
+            expected: [401, 200, 403, 200, 404]),
         Row(name: "GET /v1/usage", request: { _, _, _ in ("GET", "/v1/usage?consumer=cus_a", nil, [:]) }, expected: [401, 200, 200, 200, 404]),
         Row(name: "POST /v1/quotes", request: { _, _, _ in ("POST", "/v1/quotes", #"{"plan":"research-payg","consumer":"cus_a"}"#, [:]) },
             expected: [401, 200, 200, 200, 404]),
