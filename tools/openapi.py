@@ -40,6 +40,10 @@ schemas = {
     "ConsumerSettingsRequest": obj({"stripe_customer": {"type": ["string", "null"], "minLength": 1, "maxLength": 255}, "low_balance": {"oneOf": [amount_in, {"type": "null"}]}}),
     "ConsumerSettings": obj({"consumer": {"type": "string"}, "stripe_customer": nullable_string, "low_balance": {"oneOf": [amount, {"type": "null"}]}},
                             ["consumer", "stripe_customer", "low_balance"]),
+    "AutoTopUpRequest": obj({"below": amount_in, "amount": amount_in}, ["below", "amount"]),
+    "AutoTopUp": obj({"consumer": {"type": "string"}, "below": amount, "amount": amount,
+                      "state": {"enum": ["armed", "in_flight", "spent", "failed"]}, "crossings": {"type": "integer", "minimum": 0},
+                      "failure": nullable_string}, ["consumer", "below", "amount", "state", "crossings", "failure"]),
     "Usage": obj({"data": {"type": "array", "items": {"type": "object", "required": ["compute_units", "cost", "executions"],
                                                        "properties": {"compute_units": {"type": "string"}, "cost": amount, "executions": {"type": "integer"}}}}},
                  ["data"]),
@@ -107,6 +111,11 @@ schemas = {
     "WebhookEndpoint": obj({"id": {"type": "string"}, "url": {"type": "string"}, "events": {"type": "array", "items": {"type": "string"}},
                             "secret": {"type": "string", "description": "whsec_...: the HMAC-SHA256 key of Tariff-Signature, shown this once"},
                             "created": timestamp}, ["id", "url", "events", "secret", "created"]),
+    "PortalLinkRequest": obj({"consumer": ident, "creator": ident}),
+    "PortalLink": obj({"id": {"type": "string", "pattern": "^pl_[0-9a-f]{24}$"}, "consumer": {"type": "string"}, "creator": {"type": "string"},
+                       "url": {"type": "string", "description": "The page's URL holding the signed token (a secret: hand it only to the consumer or creator)"},
+                       "created_at": timestamp, "expires_at": timestamp, "revoked_at": {"type": ["string", "null"], "format": "date-time"}},
+                      ["id", "created_at", "expires_at", "revoked_at"]),
     "Empty": obj({}),
 }
 
@@ -141,6 +150,10 @@ def op(op_id, summary, ok, errors, body=None, params=(), auth=True):
         o["security"] = []
     return o
 
+def html_page(description):
+    return {"description": description, "content": {"text/html": {"schema": {"type": "string"}}},
+            "headers": {"Referrer-Policy": {"schema": {"const": "no-referrer"}}}}
+
 def q(name, schema, required=False):
     return {"name": name, "in": "query", "required": required, "schema": schema}
 
@@ -158,6 +171,9 @@ paths = {
                                           "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"}}])},
     "/v1/consumers/{id}": {"put": op("putConsumer", "A consumer's Stripe customer and low-balance threshold", [answer(200, "ConsumerSettings")],
                                      [400, 401, 403, 413, 415, 503], body=("ConsumerSettingsRequest", False), params=[p("id")])},
+    "/v1/consumers/{id}/auto-top-up": {"put": op("putAutoTopUp", "A consumer's auto top-up: below `below`, one off-session purchase of `amount` (the consumer itself or an admin)",
+                                                 [answer(200, "AutoTopUp")], [400, 401, 403, 404, 413, 415, 503], body=("AutoTopUpRequest", True),
+                                                 params=[p("id")])},
     "/v1/usage": {"get": op("getUsage", "Usage grouped over a period", [answer(200, "Usage")], [400, 401, 404, 503],
                             params=[q("period", {"type": "string", "pattern": "^[0-9]+[dh]$"}),
                                     q("group_by", {"enum": ["agent", "consumer", "plan", "day"]}), q("consumer", ident)])},
@@ -201,6 +217,16 @@ paths = {
                   params=[q("consumer", ident)])},
     "/v1/subscriptions/{id}": {"delete": op("cancelSubscription", "Cancel at the end of the current period (a consumer key: its own)",
                                             [answer(200, "Subscription")], [400, 401, 404, 503], params=[p("id")])},
+    "/v1/portal/links": {"post": op("createPortalLink", "A read-only link to a consumer's page (admin, runtime) or a creator's page (admin), valid for 24 h",
+                                    [answer(201, "PortalLink", "Made: its url holds the token")], [400, 401, 403, 413, 415, 503],
+                                    body=("PortalLinkRequest", True))},
+    "/v1/portal/links/{id}": {"delete": op("revokePortalLink", "Revoke a portal link: it opens nothing from now on (a runtime key: consumers' links only)",
+                                           [answer(200, "PortalLink")], [401, 403, 404, 503], params=[p("id")])},
+    "/portal/{token}": {"get": op("portalPage", "The page a portal link opens (self-contained HTML and SVG; Referrer-Policy: no-referrer); no key: the signed token is the authorization",
+                                  [(200, html_page("The consumer's or creator's page")),
+                                   (404, html_page("The same page for a malformed, altered, unknown, expired or revoked token")),
+                                   (503, html_page("The ledger cannot be read; Retry-After"))],
+                                  [], auth=False, params=[p("token", {"type": "string", "maxLength": 128})])},
     "/v1/clock": {"post": op("moveClock", "Move the test clock forward (only with --test-clock; 404 otherwise) and run every sweep that became due: expiries, period fees and closes", [answer(200, "Clock")],
                              [400, 401, 403, 404, 413, 415, 503], body=("ClockRequest", True))},
     "/healthz": {"get": op("healthz", "Alive", [answer(200, "Health")], [], auth=False)},

@@ -135,19 +135,5 @@ extension Schema {
         END $$
         """,
         "CREATE TRIGGER webhook_closed AFTER INSERT OR UPDATE ON period_closes FOR EACH ROW EXECUTE FUNCTION tariff_webhook_closed()",
-        // Migration 10's close read `operations`, then `period_closes`, without a lock: a concurrent
-        // close of the same key committing between the two reads looked like a close under another
-        // key and was refused (the conformance suite's eight concurrent clocks hit it). A closed
-        // period is now refused only if its key is still not applied once it is seen closed (both
-        // rows commit together). Only that check changes.
-        closeFunctionOfV10
-            .replacingOccurrences(of: "CREATE FUNCTION tariff_close_period(", with: "CREATE OR REPLACE FUNCTION tariff_close_period(")
-            .replacingOccurrences(of: Self.closedRefusal, with: "PERFORM 1 FROM operations WHERE key = p_key; IF NOT FOUND THEN " + Self.closedRefusal + " END IF;"),
     ]
-
-    /// The refusal of a period closed under another key, one line of migration 10's close function.
-    static let closedRefusal = "PERFORM tariff_refuse('idempotency_conflict', format('the period %s was already closed', replace(p_period_key, chr(31), '/')));"
-
-    /// Migration 10's close function, as shipped (migrations never change; 12 rewrites one check of it).
-    private static var closeFunctionOfV10: String { v10.first { $0.contains("CREATE FUNCTION tariff_close_period(") } ?? "" }
 }

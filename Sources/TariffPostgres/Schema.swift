@@ -41,6 +41,9 @@ enum Schema {
         Migration(version: 10, name: "period_closes", statements: v10),
         Migration(version: 11, name: "subscriptions", statements: v11),
         Migration(version: 12, name: "webhooks", statements: v12),
+        Migration(version: 13, name: "portal", statements: v13),
+        Migration(version: 14, name: "auto_top_up", statements: v14),
+        Migration(version: 15, name: "close_race", statements: v15),
     ]
 
     /// Every table, for dumps (tests compare a dump before and after a refused operation).

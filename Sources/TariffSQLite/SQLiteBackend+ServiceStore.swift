@@ -5,13 +5,13 @@ import TariffSettlement
 /// The service's keys, answers and consumer settings in the ledger's file (migration `v2: service`).
 /// Small, rare writes: straight through the pool, outside the ledger's group-commit writer.
 extension SQLiteBackend: ServiceStore {
-    private func serviceWrite<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+    func serviceWrite<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         do { return try await writablePool().write(body) } catch let error as SettlementError { throw error } catch {
             throw SettlementError(.storage, "writing the service tables failed: \(error)")
         }
     }
 
-    private func serviceRead<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+    func serviceRead<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         do { return try await pool.read(body) } catch {
             throw SettlementError(.storage, "reading the service tables failed: \(error)")
         }

@@ -155,6 +155,32 @@ enum Schema {
         migrator.registerMigration("v7: webhooks") { db in
             try db.execute(sql: Self.webhooks)
         }
+        // The portal (service.md, "The portal"): the secret that signs its links (one row, made by
+        // the first server that needs it) and the links, so every server on the ledger accepts a
+        // link any of them made and refuses one any of them revoked; a consumer's page lists its
+        // purchases newest first.
+        migrator.registerMigration("v8: portal") { db in
+            try db.execute(sql: """
+                CREATE TABLE portal_secret (id INTEGER PRIMARY KEY CHECK (id = 1), secret TEXT NOT NULL);
+                CREATE TABLE portal_links (
+                    id TEXT PRIMARY KEY NOT NULL, kind TEXT NOT NULL CHECK (kind IN ('consumer', 'creator')), subject TEXT NOT NULL,
+                    created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, revoked_at INTEGER,
+                    CHECK (expires_at > created_at)
+                ) WITHOUT ROWID;
+                CREATE INDEX purchases_by_consumer ON purchases (consumer, created_at);
+                """)
+        }
+        // Auto top-up (service.md, "Auto top-up"): each consumer's setting and the state of its
+        // crossings, changed by compare-and-set on `version` (`AutoTopUpSetting`).
+        migrator.registerMigration("v9: auto top-up") { db in
+            try db.execute(sql: """
+                CREATE TABLE auto_top_up (
+                    consumer TEXT PRIMARY KEY NOT NULL, below INTEGER NOT NULL CHECK (below >= 0), amount INTEGER NOT NULL CHECK (amount > 0),
+                    state TEXT NOT NULL, crossings INTEGER NOT NULL CHECK (crossings >= 0), claimed_at INTEGER, failure TEXT,
+                    version INTEGER NOT NULL, updated_at INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 

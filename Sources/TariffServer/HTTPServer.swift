@@ -94,8 +94,9 @@ public enum TariffHTTPServer {
             }
             server = try .tls(server, tlsConfiguration: tls)
         }
+        let usesTLS = options.usesTLS
         let responder = CallbackResponder<ServiceRequestContext> { request, context in
-            await Self.respond(service: service, request: request, context: context)
+            await Self.respond(service: service, request: request, context: context, isTLS: usesTLS)
         }
         // Hummingbird's own logger stays quiet: the service writes its one line per request. Its
         // messages at `critical` go to the service's logger; it sets a request id in the logger's
@@ -166,12 +167,14 @@ public enum TariffHTTPServer {
     }()
     static let requestCounter = Mutex<UInt64>(0)
 
-    static func respond(service: TariffService, request: Request, context: ServiceRequestContext) async -> Response {
+    static func respond(service: TariffService, request: Request, context: ServiceRequestContext, isTLS: Bool) async -> Response {
         let started = DispatchTime.now().uptimeNanoseconds
         var headers: [String: String] = [:]
         for field in request.headers where headers[field.name.canonicalName] == nil {
             headers[field.name.canonicalName] = field.value
         }
+        // HTTP/1's Host arrives as the request's authority, not among its fields.
+        if headers["host"] == nil, let authority = request.head.authority { headers["host"] = authority }
         let requestID = requestID(headers["x-request-id"])
         var query: [(String, String)] = []
         for (name, value) in request.uri.queryParameters { query.append((String(name), String(value))) }
@@ -187,7 +190,7 @@ public enum TariffHTTPServer {
                     bytes.append(contentsOf: buffer.readableBytesView)
                 }
                 return bytes
-            })
+            }, isTLS: isTLS)
         let (answer, route) = await service.handle(serviceRequest)
         var fields = HTTPFields()
         fields[.contentType] = answer.contentType

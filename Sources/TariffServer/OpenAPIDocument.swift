@@ -203,6 +203,68 @@ enum OpenAPIDocument {
     ]
    }
   },
+  "/v1/consumers/{id}/auto-top-up": {
+   "put": {
+    "operationId": "putAutoTopUp",
+    "summary": "A consumer's auto top-up: below `below`, one off-session purchase of `amount` (the consumer itself or an admin)",
+    "responses": {
+     "200": {
+      "description": "OK",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/AutoTopUp"
+        }
+       }
+      }
+     },
+     "400": {
+      "$ref": "#/components/responses/400"
+     },
+     "401": {
+      "$ref": "#/components/responses/401"
+     },
+     "403": {
+      "$ref": "#/components/responses/403"
+     },
+     "404": {
+      "$ref": "#/components/responses/404"
+     },
+     "413": {
+      "$ref": "#/components/responses/413"
+     },
+     "415": {
+      "$ref": "#/components/responses/415"
+     },
+     "503": {
+      "$ref": "#/components/responses/503"
+     }
+    },
+    "requestBody": {
+     "required": true,
+     "content": {
+      "application/json": {
+       "schema": {
+        "$ref": "#/components/schemas/AutoTopUpRequest"
+       }
+      }
+     }
+    },
+    "parameters": [
+     {
+      "name": "id",
+      "in": "path",
+      "required": true,
+      "schema": {
+       "type": "string",
+       "minLength": 1,
+       "maxLength": 255,
+       "pattern": "^[^\\u0000-\\u001f\\u007f]+$"
+      }
+     }
+    ]
+   }
+  },
   "/v1/usage": {
    "get": {
     "operationId": "getUsage",
@@ -1122,6 +1184,166 @@ enum OpenAPIDocument {
     ]
    }
   },
+  "/v1/portal/links": {
+   "post": {
+    "operationId": "createPortalLink",
+    "summary": "A read-only link to a consumer's page (admin, runtime) or a creator's page (admin), valid for 24 h",
+    "responses": {
+     "201": {
+      "description": "Made: its url holds the token",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/PortalLink"
+        }
+       }
+      }
+     },
+     "400": {
+      "$ref": "#/components/responses/400"
+     },
+     "401": {
+      "$ref": "#/components/responses/401"
+     },
+     "403": {
+      "$ref": "#/components/responses/403"
+     },
+     "413": {
+      "$ref": "#/components/responses/413"
+     },
+     "415": {
+      "$ref": "#/components/responses/415"
+     },
+     "503": {
+      "$ref": "#/components/responses/503"
+     }
+    },
+    "requestBody": {
+     "required": true,
+     "content": {
+      "application/json": {
+       "schema": {
+        "$ref": "#/components/schemas/PortalLinkRequest"
+       }
+      }
+     }
+    }
+   }
+  },
+  "/v1/portal/links/{id}": {
+   "delete": {
+    "operationId": "revokePortalLink",
+    "summary": "Revoke a portal link: it opens nothing from now on (a runtime key: consumers' links only)",
+    "responses": {
+     "200": {
+      "description": "OK",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/PortalLink"
+        }
+       }
+      }
+     },
+     "401": {
+      "$ref": "#/components/responses/401"
+     },
+     "403": {
+      "$ref": "#/components/responses/403"
+     },
+     "404": {
+      "$ref": "#/components/responses/404"
+     },
+     "503": {
+      "$ref": "#/components/responses/503"
+     }
+    },
+    "parameters": [
+     {
+      "name": "id",
+      "in": "path",
+      "required": true,
+      "schema": {
+       "type": "string",
+       "minLength": 1,
+       "maxLength": 255,
+       "pattern": "^[^\\u0000-\\u001f\\u007f]+$"
+      }
+     }
+    ]
+   }
+  },
+  "/portal/{token}": {
+   "get": {
+    "operationId": "portalPage",
+    "summary": "The page a portal link opens (self-contained HTML and SVG; Referrer-Policy: no-referrer); no key: the signed token is the authorization",
+    "responses": {
+     "200": {
+      "description": "The consumer's or creator's page",
+      "content": {
+       "text/html": {
+        "schema": {
+         "type": "string"
+        }
+       }
+      },
+      "headers": {
+       "Referrer-Policy": {
+        "schema": {
+         "const": "no-referrer"
+        }
+       }
+      }
+     },
+     "404": {
+      "description": "The same page for a malformed, altered, unknown, expired or revoked token",
+      "content": {
+       "text/html": {
+        "schema": {
+         "type": "string"
+        }
+       }
+      },
+      "headers": {
+       "Referrer-Policy": {
+        "schema": {
+         "const": "no-referrer"
+        }
+       }
+      }
+     },
+     "503": {
+      "description": "The ledger cannot be read; Retry-After",
+      "content": {
+       "text/html": {
+        "schema": {
+         "type": "string"
+        }
+       }
+      },
+      "headers": {
+       "Referrer-Policy": {
+        "schema": {
+         "const": "no-referrer"
+        }
+       }
+      }
+     }
+    },
+    "parameters": [
+     {
+      "name": "token",
+      "in": "path",
+      "required": true,
+      "schema": {
+       "type": "string",
+       "maxLength": 128
+      }
+     }
+    ],
+    "security": []
+   }
+  },
   "/v1/clock": {
    "post": {
     "operationId": "moveClock",
@@ -1537,6 +1759,71 @@ enum OpenAPIDocument {
      "consumer",
      "stripe_customer",
      "low_balance"
+    ],
+    "additionalProperties": false
+   },
+   "AutoTopUpRequest": {
+    "type": "object",
+    "properties": {
+     "below": {
+      "type": "string",
+      "pattern": "^\\+?[0-9]+(\\.[0-9]+)?$",
+      "description": "A decimal amount: \"100\" or \"100.00\""
+     },
+     "amount": {
+      "type": "string",
+      "pattern": "^\\+?[0-9]+(\\.[0-9]+)?$",
+      "description": "A decimal amount: \"100\" or \"100.00\""
+     }
+    },
+    "required": [
+     "below",
+     "amount"
+    ],
+    "additionalProperties": false
+   },
+   "AutoTopUp": {
+    "type": "object",
+    "properties": {
+     "consumer": {
+      "type": "string"
+     },
+     "below": {
+      "type": "string",
+      "pattern": "^-?[0-9]+\\.[0-9]{6}$",
+      "description": "A decimal amount, 6 fractional digits"
+     },
+     "amount": {
+      "type": "string",
+      "pattern": "^-?[0-9]+\\.[0-9]{6}$",
+      "description": "A decimal amount, 6 fractional digits"
+     },
+     "state": {
+      "enum": [
+       "armed",
+       "in_flight",
+       "spent",
+       "failed"
+      ]
+     },
+     "crossings": {
+      "type": "integer",
+      "minimum": 0
+     },
+     "failure": {
+      "type": [
+       "string",
+       "null"
+      ]
+     }
+    },
+    "required": [
+     "consumer",
+     "below",
+     "amount",
+     "state",
+     "crossings",
+     "failure"
     ],
     "additionalProperties": false
    },
@@ -2561,6 +2848,67 @@ enum OpenAPIDocument {
      "events",
      "secret",
      "created"
+    ],
+    "additionalProperties": false
+   },
+   "PortalLinkRequest": {
+    "type": "object",
+    "properties": {
+     "consumer": {
+      "type": "string",
+      "minLength": 1,
+      "maxLength": 255,
+      "pattern": "^[^\\u0000-\\u001f\\u007f]+$"
+     },
+     "creator": {
+      "type": "string",
+      "minLength": 1,
+      "maxLength": 255,
+      "pattern": "^[^\\u0000-\\u001f\\u007f]+$"
+     }
+    },
+    "additionalProperties": false
+   },
+   "PortalLink": {
+    "type": "object",
+    "properties": {
+     "id": {
+      "type": "string",
+      "pattern": "^pl_[0-9a-f]{24}$"
+     },
+     "consumer": {
+      "type": "string"
+     },
+     "creator": {
+      "type": "string"
+     },
+     "url": {
+      "type": "string",
+      "description": "The page's URL holding the signed token (a secret: hand it only to the consumer or creator)"
+     },
+     "created_at": {
+      "type": "string",
+      "format": "date-time",
+      "description": "RFC 3339"
+     },
+     "expires_at": {
+      "type": "string",
+      "format": "date-time",
+      "description": "RFC 3339"
+     },
+     "revoked_at": {
+      "type": [
+       "string",
+       "null"
+      ],
+      "format": "date-time"
+     }
+    },
+    "required": [
+     "id",
+     "created_at",
+     "expires_at",
+     "revoked_at"
     ],
     "additionalProperties": false
    },

@@ -29,6 +29,7 @@ struct Route: Sendable, Hashable {
         Route(method: "GET", template: "/v1/balance", access: .roles(all)),
         Route(method: "POST", template: "/v1/purchases", access: .roles([.consumer, .admin])),
         Route(method: "PUT", template: "/v1/consumers/{id}", access: .roles([.admin])),
+        Route(method: "PUT", template: "/v1/consumers/{id}/auto-top-up", access: .roles([.consumer, .admin])),
         Route(method: "GET", template: "/v1/usage", access: .roles(all)),
         Route(method: "POST", template: "/v1/quotes", access: .roles(all)),
         Route(method: "GET", template: "/v1/plans", access: .roles(all)),
@@ -46,6 +47,10 @@ struct Route: Sendable, Hashable {
         Route(method: "GET", template: "/v1/subscriptions", access: .roles(all)),
         Route(method: "DELETE", template: "/v1/subscriptions/{id}", access: .roles(all)),
         Route(method: "POST", template: "/v1/webhooks", access: .roles([.admin])),
+        Route(method: "POST", template: "/v1/portal/links", access: .roles([.admin, .runtime])),
+        Route(method: "DELETE", template: "/v1/portal/links/{id}", access: .roles([.admin, .runtime])),
+        // The page itself: the signed token in the path is its own authorization (no key).
+        Route(method: "GET", template: "/portal/{token}", access: .open),
         Route(method: "POST", template: "/v1/webhooks/stripe", access: .open),
         Route(method: "GET", template: "/healthz", access: .open),
         Route(method: "GET", template: "/readyz", access: .open),

@@ -67,6 +67,8 @@ extension TariffService {
         // placed); an unknown execution is refused by `meter` itself below.
         let (readings, warnings) = readings(named, in: catalog, plan: try? await settlement.plan(ofHold: execution))
         let receipt = try await settlement.meter(execution: execution, sample: MeterSample(at: at, meters: readings))
+        // A sample that extended the hold took from `available`.
+        if let hold = try? await settlement.backend.hold(execution: execution) { await checkAutoTopUp(hold.consumer) }
         return .json(200, .object([("held", .string(receipt.held.description)), ("cost", .string(receipt.running.description)),
                                    ("exhausted", .bool(receipt.exhausted)), ("warnings", .array(warnings.map { .string($0) }))]))
     }
@@ -99,6 +101,7 @@ extension TariffService {
         }
         let receipt = try await settlement.settle(SettlementRequest(execution: execution, meters: readings, failed: status == "failed", endedAt: endedAt,
                                                                     period: period))
+        if !replayed { await checkAutoTopUp(hold.consumer) }
         // The lines of the price: a per-call plan keeps no period state, so pricing again from the
         // empty state gives the lines the ledger charged, the same on a replay.
         var lines: JSON = .array([])

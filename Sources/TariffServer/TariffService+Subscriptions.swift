@@ -63,6 +63,8 @@ extension TariffService {
         while !Task.isCancelled {
             do {
                 let run = try await runPeriodClock()
+                // Fees and closes take from `available`: the auto top-ups that became due.
+                await sweepAutoTopUps()
                 if run.fees > 0 || !run.closes.isEmpty {
                     configuration.logger.info("period clock", metadata: ["fees": .stringConvertible(run.fees), "closed": .stringConvertible(run.closes.count)])
                 }

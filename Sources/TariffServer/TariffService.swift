@@ -15,6 +15,8 @@ struct ServiceRequest: Sendable {
     var remoteIsLoopback: Bool
     /// Reads the body (at most `TariffService.maximumBodyBytes`).
     var readBody: @Sendable () async throws -> [UInt8]
+    /// Whether the connection is HTTPS (the scheme of the URLs the service answers, such as a portal link's).
+    var isTLS: Bool = false
 
     func header(_ name: String) -> String? { headers[name] }
     func queryValue(_ name: String) -> String? { query.first { $0.0 == name }?.1 }
@@ -55,6 +57,11 @@ public final class TariffService: Sendable {
     private let reloads = Mutex<(started: Int, applied: Int)>((0, 0))
     let metrics: ServiceMetrics
     let webhook: StripeWebhook?
+    /// The portal's link tokens, signed under the secret kept beside the ledger.
+    let portal: PortalTokens
+    /// Which consumers have an auto top-up setting (re-read at most every second), so a settle of
+    /// a consumer without one costs no read (TariffService+AutoTopUp.swift).
+    let autoTopUpConsumers = AutoTopUpConsumers()
     /// Idempotency keys of purchases being answered by this process right now.
 
     /// Compiles the catalog (errors stop the start) and opens the keys.
@@ -79,6 +86,9 @@ public final class TariffService: Sendable {
         current = Mutex(Settlement(backend: configuration.backend, catalog: catalog, clock: clock))
         metrics = ServiceMetrics()
         webhook = try configuration.webhookSecret.map { try StripeWebhook(endpointSecret: $0, toleranceSeconds: 300) }
+        // SQLite and PostgreSQL keep the portal's secret and links in the ledger's database; a
+        // `memory:` ledger keeps them for the process's life.
+        portal = PortalTokens(store: (configuration.store as? any PortalStore) ?? (configuration.backend as? any PortalStore) ?? InMemoryPortalStore())
     }
 
     var settlement: Settlement { current.withLock { $0 } }
@@ -173,6 +183,7 @@ public final class TariffService: Sendable {
         case ("GET", "/v1/balance"): return try await balance(request, principal!)
         case ("POST", "/v1/purchases"): return try await purchase(request, principal!)
         case ("PUT", "/v1/consumers/{id}"): return try await putConsumer(request, id: parameters["id"]!)
+        case ("PUT", "/v1/consumers/{id}/auto-top-up"): return try await putAutoTopUp(request, id: parameters["id"]!, principal!)
         case ("GET", "/v1/usage"): return try await usage(request, principal!)
         case ("POST", "/v1/quotes"): return try await quote(request, principal!)
         case ("GET", "/v1/plans"): return plans()
@@ -192,6 +203,9 @@ public final class TariffService: Sendable {
         case ("POST", "/v1/subscriptions"): return try await subscribe(request, principal!)
         case ("GET", "/v1/subscriptions"): return try await subscriptions(request, principal!)
         case ("DELETE", "/v1/subscriptions/{id}"): return try await cancelSubscription(parameters["id"]!, principal!)
+        case ("POST", "/v1/portal/links"): return try await createPortalLink(request, principal!)
+        case ("DELETE", "/v1/portal/links/{id}"): return try await revokePortalLink(parameters["id"]!, principal!)
+        case ("GET", "/portal/{token}"): return await portalPage(token: parameters["token"]!)
         case ("GET", "/healthz"): return .json(200, .object([("status", .string("ok"))]))
         case ("GET", "/readyz"): return try await ready()
         case ("GET", "/metrics"):
@@ -425,8 +439,9 @@ public final class TariffService: Sendable {
         guard now >= manualClock.now() else { throw APIError.invalid("the test clock only moves forward (it is \(manualClock.now().rfc3339))") }
         manualClock.set(now)
         let expired = try await settlement.expireHolds()
-        // Every sweep that became due: period fees and closes.
+        // Every sweep that became due: period fees and closes, then auto top-ups.
         let run = try await runPeriodClock()
+        await sweepAutoTopUps()
         return .json(200, .object([("now", .string(now.rfc3339)), ("expired_holds", .integer(Int64(expired))), ("fees", .integer(Int64(run.fees))),
                                    ("closed_periods", .integer(Int64(run.closes.count)))]))
     }

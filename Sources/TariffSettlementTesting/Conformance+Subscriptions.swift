@@ -10,7 +10,44 @@ extension SettlementConformance {
         Scenario(name: "subscriptions: the same plan answered, per_call refused, a replacement, a cancel at the period's end, fees and closes by the clock",
                  body: subscriptionLifecycle),
         Scenario(name: "subscriptions: a fee beyond available is charged up to it; concurrent clocks charge each period once", body: subscriptionClocks),
+        Scenario(name: "subscriptions: eight clocks at once, a year of month ends: each period closed once, no clock refused", body: racingCloses),
+        Scenario(name: "subscriptions: a clock run that registers a replaced period with its scheduled end after the replacement: it still closes at the replacement",
+                 body: subscriptionReplacementRace),
     ]
+
+    /// Eight clocks at the same instant, six times two months on: each run charges fees and closes
+    /// periods of four consumers, racing the seven others. On PostgreSQL a close that lost the race
+    /// between its two looks (its key, then the period) was refused as `idempotency_conflict`
+    /// (fixed by migration 15).
+    static func racingCloses(_ ledger: TestLedger) async throws {
+        let settlement = ledger.settlement
+        let consumers = ["cus_r1", "cus_r2", "cus_r3", "cus_r4"]
+        for consumer in consumers {
+            try await ledger.purchase(consumer, "1000.00")
+            try await settlement.subscribe(consumer: consumer, plan: "metered", id: "sub_" + consumer)
+        }
+        let rounds = ["2027-01", "2027-03", "2027-05", "2027-07", "2027-09", "2027-11"]
+        for (round, month) in rounds.enumerated() {
+            // The grace (1h) after a period's start: two fees are due and two periods close, per consumer.
+            let at = instant("\(month)-02T11:00:00Z")
+            let fees = try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<8 { group.addTask { try await settlement.runClock(at: at).fees } }
+                var total = 0
+                for try await fees in group { total += fees }
+                return total
+            }
+            #expect(fees >= 2 * consumers.count, "round \(round + 1)")
+            let closed = try await ledger.backend.periodCloses().filter(\.isClosed)
+            #expect(closed.count == 2 * (round + 1) * consumers.count, "round \(round + 1): \(closed.count) periods closed")
+        }
+        // 13 fees of 10.00 each (the first at the subscribe), no usage: 1000.00 - 130.00.
+        for consumer in consumers {
+            let fees = try await ledger.backend.chargeRecords(ChargeQuery(consumer: consumer)).filter { $0.kind == .fee }
+            #expect(fees.count == 13, "\(consumer)")
+            #expect(try await ledger.balance(consumer).available == money("870.00"), "\(consumer)")
+        }
+        try await ledger.expectVerified()
+    }
 
     static func subscriptionLifecycle(_ ledger: TestLedger) async throws {
         let settlement = ledger.settlement
@@ -103,6 +140,40 @@ extension SettlementConformance {
         #expect(fees.count == 8)
         #expect(try await ledger.backend.uncollectedTotal().money("uncollected") == money("55.00"))
         #expect(try await ledger.backend.subscriptions(consumer: nil).map(\.chargedPeriods) == [4, 4])
+        try await ledger.expectVerified()
+    }
+
+    /// Two servers: one replaces a subscription while the other's clock run, which read the
+    /// subscription before the replacement, registers the period the replacement cut with its
+    /// scheduled end (the replacement found nothing registered to cut). The period closes at the
+    /// replacement (its end plus the grace), as `simulate` closes it, not a month later.
+    static func subscriptionReplacementRace(_ ledger: TestLedger) async throws {
+        let settlement = ledger.settlement
+        try await ledger.purchase("cus_r", "100.00")
+        // 2026-11-02T10:00Z: metered, 10.00 at once.
+        try await settlement.subscribe(consumer: "cus_r", plan: "metered", id: "sub_r1")
+        // 2026-12-10: the replacing server's transaction (no clock has charged the 2026-12-02 period yet).
+        let replacedAt = instant("2026-12-10T00:00:00Z")
+        ledger.clock.set(replacedAt)
+        let receipt = try await ledger.backend.subscribe(SubscribeCommand(id: "sub_r2", consumer: "cus_r", plan: "metered-max", agent: "agt_metered",
+                                                                         unit: .month, at: replacedAt, now: replacedAt))
+        #expect(receipt.created && receipt.replaced?.endsAt == replacedAt)
+        // The other server's clock run, with what it read before: the period open to its scheduled end, its fee.
+        let december = instant("2026-12-02T10:00:00Z")
+        let handle = try #require(settlement.catalog?.plan(id: "metered", at: december))
+        try await settlement.chargePeriodStart(consumer: "cus_r", plan: handle, periodStart: december, periodEnd: instant("2027-01-02T10:00:00Z"))
+        // The clocks go on: metered-max's first fee (30.00); the first period closes (its end + 1h passed), the cut one not yet.
+        let first = try await settlement.runClock(at: replacedAt)
+        #expect(first.closes.map(\.start) == [instant("2026-11-02T10:00:00Z")])
+        // An hour after the replacement: the cut period closes, ending there.
+        let cut = try await settlement.runClock(at: instant("2026-12-10T01:00:00Z"))
+        #expect(cut.closes.map(\.start) == [december] && cut.closes.map(\.end) == [replacedAt])
+        let record = try await ledger.backend.periodCloses().first { $0.start == december && $0.consumer == "cus_r" }
+        #expect(record?.end == replacedAt && record?.isClosed == true)
+        // 100.00 - 10.00 - 10.00 - 30.00: each fee once.
+        #expect(try await ledger.balance("cus_r").available == money("50.00"))
+        let fees = try await ledger.backend.chargeRecords(ChargeQuery(consumer: "cus_r")).filter { $0.kind == .fee }
+        #expect(fees.map(\.billed) == [money("10.00"), money("10.00"), money("30.00")])
         try await ledger.expectVerified()
     }
 }

@@ -66,51 +66,13 @@ public struct HTMLReport {
         "<section><h2>\(escape(title))</h2>\n\(content)\n</section>\n"
     }
 
-    /// A bar chart in inline SVG; bar lengths are proportional to the amounts (display only).
     private func barChart(_ values: [(label: String, amount: Money, kind: String)], vertical: Bool) -> String {
-        barChart(values.map { ($0.label, MoneySum($0.amount), $0.kind) }, vertical: vertical)
+        HTMLCharts.barChart(values, vertical: vertical)
     }
 
-    /// Bars of exact amounts (a comparison's differences may lie beyond `Money`).
     private func barChart(_ values: [(label: String, amount: MoneySum, kind: String)], vertical: Bool) -> String {
-        guard !values.isEmpty else { return "<p>(nothing in the window)</p>" }
-        let largest = max(1, values.map { $0.amount.micros.magnitude }.max() ?? 1)
-        var svg = ""
-        if vertical {
-            let barWidth = 22, height = 160, width = values.count * (barWidth + 6) + 20
-            svg += "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width)\" height=\"\(height + 70)\" role=\"img\">"
-            for (index, value) in values.enumerated() {
-                let length = Int(UInt128(height) * UInt128(value.amount.micros.magnitude) / UInt128(largest))
-                let x = 10 + index * (barWidth + 6)
-                svg += "<rect class=\"bar\(value.amount.micros < 0 ? " negative" : "")\" x=\"\(x)\" y=\"\(height - length)\" width=\"\(barWidth)\" height=\"\(length)\" data-\(value.kind)=\"\(escape(value.label))\" data-amount=\"\(value.amount)\"><title>\(escape(value.label)): \(value.amount)</title></rect>"
-                svg += "<text x=\"\(x + barWidth / 2)\" y=\"\(height + 12)\" transform=\"rotate(60 \(x + barWidth / 2) \(height + 12))\">\(escape(String(value.label.suffix(5))))</text>"
-            }
-        } else {
-            let rowHeight = 22, width = 720
-            svg += "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width)\" height=\"\(values.count * rowHeight + 10)\" role=\"img\">"
-            for (index, value) in values.enumerated() {
-                let length = Int(UInt128(420) * UInt128(value.amount.micros.magnitude) / UInt128(largest))
-                let y = 5 + index * rowHeight
-                svg += "<text x=\"0\" y=\"\(y + 15)\">\(escape(String(value.label.prefix(28))))</text>"
-                svg += "<rect class=\"bar\(value.amount.micros < 0 ? " negative" : "")\" x=\"190\" y=\"\(y + 3)\" width=\"\(max(length, 1))\" height=\"\(rowHeight - 6)\" data-\(value.kind)=\"\(escape(value.label))\" data-amount=\"\(value.amount)\"><title>\(escape(value.label)): \(value.amount)</title></rect>"
-                svg += "<text x=\"\(196 + length)\" y=\"\(y + 15)\">\(value.amount)</text>"
-            }
-        }
-        return svg + "</svg>"
+        HTMLCharts.barChart(values, vertical: vertical)
     }
 
-    private func escape(_ text: String) -> String {
-        var output = ""
-        for character in text {
-            switch character {
-            case "&": output += "&amp;"
-            case "<": output += "&lt;"
-            case ">": output += "&gt;"
-            case "\"": output += "&quot;"
-            case "'": output += "&#39;"
-            default: output.append(character)
-            }
-        }
-        return output
-    }
+    private func escape(_ text: String) -> String { HTMLCharts.escape(text) }
 }

@@ -43,6 +43,7 @@ extension StripeRail: PurchaseRail {
         // requires_action (3-D Secure), which stays pending until the webhook.
         form.append("payment_method_types[]", "card")
         form.append("confirm", "true")
+        if purchase.offSession { form.append("off_session", "true") }
         form.append("metadata[\(Self.consumerMetadata)]", purchase.consumer)
         form.append("metadata[\(Self.purchaseKeyMetadata)]", purchase.idempotencyKey)
         let what = "the payment of \(purchase.amount) \(purchase.currency.code) for \(purchase.consumer)"
@@ -75,6 +76,27 @@ extension StripeRail: PurchaseRail {
             throw SettlementError(.railUnavailable, "Stripe's answer to \(what) is not that payment method")
         }
         return method.customer
+    }
+
+    /// `GET /v1/customers/{id}`: the customer's default payment method
+    /// (`invoice_settings.default_payment_method`), which an auto top-up charges off-session; nil
+    /// when it has none.
+    public func defaultPaymentMethod(ofCustomer id: String) async throws -> String? {
+        guard (1...255).contains(id.utf8.count), id.utf8.allSatisfy({ $0 == UInt8(ascii: "_") || (0x30...0x39).contains($0)
+                                                                       || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) }) else {
+            throw SettlementError(.invalidInput, "a customer id is letters, digits and '_' (cus_...)")
+        }
+        struct Customer: Decodable {
+            struct InvoiceSettings: Decodable { var default_payment_method: String? }
+            var id: String
+            var invoice_settings: InvoiceSettings?
+        }
+        let what = "the look-up of customer \(id)"
+        let data = try await client.get("/v1/customers/\(id)", FormBody(), what: what)
+        guard let customer = try? JSONDecoder().decode(Customer.self, from: data), customer.id == id else {
+            throw SettlementError(.railUnavailable, "Stripe's answer to \(what) is not that customer")
+        }
+        return customer.invoice_settings?.default_payment_method
     }
 
     /// A page of `GET /v1/payment_intents`.

@@ -51,8 +51,12 @@ struct SimulateCLITests {
     @Test("generate --delivery-delay, --late-fraction/--late-max and --shuffle write the same lines in delivery or random order; simulate reports the same")
     func deliveryOrder() throws {
         let directory = FileManager.default.temporaryDirectory.path
+        var written: [String] = []
+        // The traces are removed afterwards (every run left four 800 KB files in /tmp).
+        defer { for path in written { try? FileManager.default.removeItem(atPath: path) } }
         func generate(_ extra: [String]) throws -> String {
             let path = directory + "/delivery-\(UUID().uuidString).jsonl"
+            written.append(path)
             let run = try CLITests.run(["generate", "--events", "3000", "--consumers", "60", "--seed", "11", "--output", path] + extra)
             #expect(run.status == 0, "\(extra): \(run.error)")
             return path

@@ -1,4 +1,3 @@
-@testable import TariffPostgres
 import TariffSettlementTesting
 import Testing
 
@@ -26,11 +25,3 @@ extension PostgresServerTests.PostgresWebhookTests {
     func ledgerEvents() async throws { try await WebhookConformance.ledgerEvents(PostgresTestServer.factory) }
 }
 
-extension PostgresServerTests.PostgresWebhookTests {
-    @Test("migration 12 rewrites exactly the closed-period check of migration 10's close function")
-    func closeRewrite() {
-        let rewritten = Schema.v12.last ?? ""
-        #expect(rewritten.contains("CREATE OR REPLACE FUNCTION tariff_close_period("))
-        #expect(rewritten.contains("PERFORM 1 FROM operations WHERE key = p_key; IF NOT FOUND THEN " + Schema.closedRefusal + " END IF;"))
-    }
-}

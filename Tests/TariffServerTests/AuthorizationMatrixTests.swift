@@ -25,6 +25,8 @@ struct AuthorizationMatrixTests {
         Row(name: "POST /v1/purchases", request: { _, _, n in ("POST", "/v1/purchases", #"{"consumer":"cus_a","amount":"1"}"#, ["Idempotency-Key": "m\(n)"]) },
             expected: [401, 201, 403, 201, 404]),
         Row(name: "PUT /v1/consumers/{id}", request: { _, _, _ in ("PUT", "/v1/consumers/cus_a", #"{"low_balance":"5"}"#, [:]) }, expected: [401, 200, 403, 403, 403]),
+        Row(name: "PUT /v1/consumers/{id}/auto-top-up", request: { _, _, _ in ("PUT", "/v1/consumers/cus_a/auto-top-up", #"{"below":"1","amount":"5"}"#, [:]) },
+            expected: [401, 200, 403, 200, 404]),
         Row(name: "GET /v1/usage", request: { _, _, _ in ("GET", "/v1/usage?consumer=cus_a", nil, [:]) }, expected: [401, 200, 200, 200, 404]),
         Row(name: "POST /v1/quotes", request: { _, _, _ in ("POST", "/v1/quotes", #"{"plan":"research-payg","consumer":"cus_a"}"#, [:]) },
             expected: [401, 200, 200, 200, 404]),
@@ -67,6 +69,19 @@ struct AuthorizationMatrixTests {
             let id = listed.body.split(separator: "\"").drop { $0 != "id" }.dropFirst(2).first.map(String.init) ?? "missing"
             return ("DELETE", "/v1/subscriptions/\(id)", nil, [:])
         }, expected: [401, 200, 200, 200, 404]),
+        // A link to cus_a's page: the runtime may make one; a consumer key may not, not even for itself.
+        Row(name: "POST /v1/portal/links", request: { _, _, _ in ("POST", "/v1/portal/links", #"{"consumer":"cus_a"}"#, [:]) },
+            expected: [401, 201, 201, 403, 403]),
+        // A fresh link to cus_a's page each time (made by admin), revoked by the caller.
+        Row(name: "DELETE /v1/portal/links/{id}", request: { _, server, _ in
+            let made = try await server.send("POST", "/v1/portal/links", key: server.adminKey, json: #"{"consumer":"cus_a"}"#)
+            return ("DELETE", "/v1/portal/links/\(made.string("id") ?? "missing")", nil, [:])
+        }, expected: [401, 200, 200, 403, 403]),
+        // The page takes no key: the signed token is its authorization, whoever sends it (a key sent along changes nothing).
+        Row(name: "GET /portal/{token}", request: { _, server, _ in
+            let made = try await server.send("POST", "/v1/portal/links", key: server.adminKey, json: #"{"consumer":"cus_a"}"#)
+            return ("GET", URL(string: made.string("url") ?? "http://x/portal/missing")?.path ?? "/portal/missing", nil, [:])
+        }, expected: [200, 200, 200, 200, 200]),
         Row(name: "GET /healthz", request: { _, _, _ in ("GET", "/healthz", nil, [:]) }, expected: [200, 200, 200, 200, 200]),
         Row(name: "GET /readyz", request: { _, _, _ in ("GET", "/readyz", nil, [:]) }, expected: [200, 200, 200, 200, 200]),
         Row(name: "GET /metrics", request: { _, _, _ in ("GET", "/metrics", nil, [:]) }, expected: [200, 200, 200, 200, 200]),

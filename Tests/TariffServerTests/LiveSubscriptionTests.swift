@@ -124,14 +124,25 @@ struct LiveSubscriptionTests {
         let server = try await TestServer.start(backend: backend, testClock: t0)
         let refused = try await drive(server, events)
         await server.stop()
+        try await expectAgreement(backend: backend, events: events, refused: refused)
+    }
 
+    /// The simulator's report of `events` (to `end`), and the sample catalog.
+    static func simulate(_ events: [(Timestamp, Event)]) throws -> (SimulationReport, CompiledCatalog) {
         let path = temporaryPath("live-subscriptions") + ".jsonl"
         try events.map { traceLine($0.0, $0.1) }.joined(separator: "\n").write(toFile: path, atomically: true, encoding: .utf8)
         let compilation = CatalogLoader.compile(plansDirectory: repositoryRoot + "/plans", rulesDirectory: repositoryRoot + "/rules")
         let catalog = try #require(compilation.catalog)
         let report = try Simulator.run(trace: path, catalog: catalog, options: SimulationOptions(to: end))
         #expect(report.rejected.isEmpty, "\(report.rejected)")
+        return (report, catalog)
+    }
 
+    /// The ledger's charges agree with the simulator's report of `events`, per consumer and per plan
+    /// version and kind, to the micro-unit; `refused` (422 `no_plan` per consumer) with its refusals.
+    @discardableResult
+    static func expectAgreement(backend: any SettlementBackend, events: [(Timestamp, Event)], refused: [String: Int]) async throws -> SimulationReport {
+        let (report, catalog) = try simulate(events)
         let charges = try await backend.chargeRecords(ChargeQuery())
         #expect(charges.allSatisfy { $0.datedAt < end })
         // Per consumer: every line (fees, executions, shortfall, SLA credit), billed, to the micro-unit.
@@ -163,6 +174,7 @@ struct LiveSubscriptionTests {
               + report.plans.map { "\($0.plan)@\($0.version) fees \($0.fees) usage \($0.usage) shortfall \($0.shortfall) sla \($0.slaCredits)" }.joined(separator: "; ") + "\n").utf8))
         let verification = try await Settlement(backend: backend, catalog: catalog).verify()
         #expect(verification.passed, "\(verification.invariants.filter { !$0.holds })")
+        return report
     }
 
     @Test("a month and a half through the HTTP API with the test clock (SQLite) charges what simulate prices, per consumer and plan, to the micro-unit")

@@ -20,12 +20,24 @@ enum Backends {
 
     static let all = [BackendFactory.memory, sqlite]
 
-    /// A fresh file under the temporary folder (removed by the OS; a test never reuses one).
+    /// A fresh file under the temporary folder; a test never reuses one.
     static func temporaryLedgerPath() -> String {
+        directory.appendingPathComponent("\(UUID().uuidString).sqlite").path
+    }
+
+    /// The folder of the ledgers of the tests. Nothing removes /tmp on a machine that runs the suite
+    /// all day (16,000 files had piled up), so the ledgers older than a day are removed the first
+    /// time a test asks for one; a run in progress never has a file that old.
+    private static let directory: URL = {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tariff-ledger-tests", isDirectory: true)
         try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        return directory.appendingPathComponent("\(UUID().uuidString).sqlite").path
-    }
+        let dayAgo = Date().addingTimeInterval(-86_400)
+        let old = (try? FileManager.default.contentsOfDirectory(at: directory, includingPropertiesForKeys: [.contentModificationDateKey])) ?? []
+        for file in old where ((try? file.resourceValues(forKeys: [.contentModificationDateKey]))?.contentModificationDate ?? Date()) < dayAgo {
+            try? FileManager.default.removeItem(at: file)
+        }
+        return directory
+    }()
 }
 
 @Suite("Settlement conformance")

@@ -33,7 +33,7 @@ struct SQLiteBackendTests {
         }
         #expect(journal == "wal")
         // Every migration of this release, in order (later releases append; the first ones never change).
-        #expect(migrations == ["v1: ledger", "v2: service", "v3: payouts", "v4: reversals", "v5: period closes", "v6: subscriptions", "v7: webhooks"])
+        #expect(migrations == ["v1: ledger", "v2: service", "v3: payouts", "v4: reversals", "v5: period closes", "v6: subscriptions", "v7: webhooks", "v8: portal", "v9: auto top-up"])
         #expect(migrations == SQLiteBackend.knownMigrations)
         // synchronous is per connection: read on the backend's own connections. 2 is FULL (an fsync at every commit).
         #expect(try await reopened.synchronousSetting() == 2)

@@ -87,12 +87,15 @@ public func fuzzServiceRequest(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int
     let parts = requestLine.split(separator: " ", maxSplits: 1)
     guard parts.count == 2 else { return 0 }
     let method = String(parts[0])
-    let target = parts[1].split(separator: "?", maxSplits: 1)
+    // Empty pieces are kept: `split` drops them by default, so a target of just "?" or a query
+    // pair of just "=" gave no pieces and the harness itself trapped on `[0]` (found by this fuzzer
+    // at seed 20261205: "POST ?").
+    let target = parts[1].split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
     let path = String(target[0])
     var query: [(String, String)] = []
     if target.count == 2 {
         for pair in target[1].split(separator: "&") {
-            let field = pair.split(separator: "=", maxSplits: 1)
+            let field = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             query.append((String(field[0]).removingPercentEncoding ?? String(field[0]),
                           field.count == 2 ? (String(field[1]).removingPercentEncoding ?? String(field[1])) : ""))
         }

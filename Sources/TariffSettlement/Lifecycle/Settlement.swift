@@ -337,17 +337,38 @@ public struct Settlement: Sendable {
         let now = instant ?? clock.now()
         let grace = lateUsageGraceNanoseconds
         var closing = Set<ByteKey>()
+        var subscriptionsByConsumer: [ByteKey: [SubscriptionRecord]] = [:]
         for record in try await backend.periodCloses() where !record.isClosed {
+            var end = record.end
+            // A period of a subscription replaced inside it ends at the replacement, whatever end it
+            // was registered with: a clock run on another server may have registered it with its
+            // scheduled end just after the replacement cut the (not yet registered) period. The
+            // subscription's own end is the one both agree on, as `simulate` closes it there.
+            if let cut = try await subscriptionCut(of: record, cache: &subscriptionsByConsumer), cut < end { end = cut }
             // An end so late that end + grace leaves the range never closes (it is not due in this range).
-            guard let due = record.end.adding(nanoseconds: grace), due <= now else { continue }
+            guard let due = end.adding(nanoseconds: grace), due <= now else { continue }
             guard let handle = catalog.plan(id: record.plan, version: record.version) else {
                 throw SettlementError(.invalidInput, "plan \(record.plan) version \(record.version) of the period \(record.key) is not in the catalog")
             }
-            try await chargePeriodEnd(consumer: record.consumer, plan: handle, periodStart: record.start, periodEnd: record.end, fees: record.fees)
+            try await chargePeriodEnd(consumer: record.consumer, plan: handle, periodStart: record.start, periodEnd: end, fees: record.fees)
             closing.insert(ByteKey(record.key))
         }
         guard !closing.isEmpty else { return [] }
         return try await backend.periodCloses().filter { closing.contains(ByteKey($0.key)) }
+    }
+
+    /// The end of the subscription a registered period belongs to, when it was replaced inside
+    /// that period (at or after its start); nil for a period of no subscription (`tariff ledger
+    /// close`, a replayed trace) or of one that was not cut short there.
+    func subscriptionCut(of period: PeriodCloseRecord, cache: inout [ByteKey: [SubscriptionRecord]]) async throws -> Timestamp? {
+        let consumer = ByteKey(period.consumer)
+        if cache[consumer] == nil { cache[consumer] = try await backend.subscriptions(consumer: period.consumer) }
+        for record in cache[consumer] ?? [] where record.plan.bytesEqual(period.plan) && record.ending == .replaced {
+            guard let endsAt = record.endsAt, endsAt >= period.start, let index = record.periodIndex(containing: period.start),
+                  record.periodStart(index) == period.start else { continue }
+            return endsAt
+        }
+        return nil
     }
 
     // MARK: Validation

@@ -17,6 +17,9 @@ public struct CreditPurchase: Sendable, Hashable {
     public var payer: String
     /// How they pay (a Stripe payment method, `pm_...`).
     public var paymentMethod: String
+    /// Charged with nobody present (an auto top-up): Stripe is told so (`off_session`), and a
+    /// payment that needs the customer's authentication fails instead of waiting for them.
+    public var offSession = false
 
     public init(consumer: String, amount: Money, currency: Currency, idempotencyKey: String, payer: String, paymentMethod: String) {
         self.consumer = consumer

@@ -150,6 +150,8 @@ public final class InMemoryServiceStore: ServiceStore {
         var settings: [String: ConsumerSettings] = [:]
     }
     private let state = Mutex(State())
+    /// Auto top-up settings (`AutoTopUpStore`).
+    let autoTopUpRows = InMemoryAutoTopUps()
 
     public init() {}
 
