@@ -72,20 +72,27 @@ extension PostgresBackend: AutoTopUpStore {
         }
     }
 
-    /// The one place a declined auto top-up is recorded on PostgreSQL, in one transaction: the
-    /// `auto_top_up.failed` event belongs in it (when this returns true).
+    /// The one place a declined auto top-up is recorded on PostgreSQL, with its
+    /// `auto_top_up.failed` event, in one transaction (service.md: no event lost or invented by a crash).
     @discardableResult
     public func recordAutoTopUpFailure(consumer: String, crossing: Int64, reason: String, now: Timestamp) async throws -> Bool {
-        let recorded = try await step { [self] in
+        try await step { [self] in
             try await pool.withTransaction { [self] connection in
-                try await rows("""
+                let recorded = try await rows("""
                     UPDATE auto_top_up SET state = 'failed', failure = \(reason), claimed_at = NULL, version = version + 1,
                         updated_at = \(now.nanosecondsSinceEpoch)
                     WHERE consumer = \(consumer) AND state = 'in_flight' AND crossings = \(crossing)
-                    RETURNING 1
+                    RETURNING amount
                     """, on: connection)
+                guard let row = recorded.first else { return false }
+                let draft = EventDraft.autoTopUpFailed(consumer: consumer, key: AutoTopUpSetting.purchaseKey(consumer: consumer, crossing: crossing),
+                                                       amount: Money(micros: try row[0].decode(Int64.self)), reason: reason)
+                let type = draft.type.rawValue, subject = draft.subject, data = draft.data
+                _ = try await rows("SELECT tariff_emit(\(type), \(subject), \(data)::json)", on: connection)
+                return true
             }
         }
-        return recorded.count == 1
     }
+
+    public var recordsTopUpFailureEvents: Bool { true }
 }

@@ -63,8 +63,8 @@ extension SQLiteBackend: AutoTopUpStore {
         }
     }
 
-    /// The one place a declined auto top-up is recorded on SQLite, in one write transaction: the
-    /// `auto_top_up.failed` event belongs in it (when this returns true).
+    /// The one place a declined auto top-up is recorded on SQLite, with its `auto_top_up.failed`
+    /// event, in one write transaction (service.md: no event lost or invented by a crash).
     @discardableResult
     public func recordAutoTopUpFailure(consumer: String, crossing: Int64, reason: String, now: Timestamp) async throws -> Bool {
         try await serviceWrite { db in
@@ -72,7 +72,13 @@ extension SQLiteBackend: AutoTopUpStore {
                 UPDATE auto_top_up SET state = 'failed', failure = ?, claimed_at = NULL, version = version + 1, updated_at = ?
                 WHERE consumer = ? AND state = 'in_flight' AND crossings = ?
                 """, arguments: [reason, now.nanosecondsSinceEpoch, consumer, crossing])
-            return db.changesCount == 1
+            guard db.changesCount == 1 else { return false }
+            let amount = try Int64.fetchOne(db, sql: "SELECT amount FROM auto_top_up WHERE consumer = ?", arguments: [consumer]) ?? 0
+            try Self.insertEvent(.autoTopUpFailed(consumer: consumer, key: AutoTopUpSetting.purchaseKey(consumer: consumer, crossing: crossing),
+                                                  amount: Money(micros: amount), reason: reason), db)
+            return true
         }
     }
+
+    public var recordsTopUpFailureEvents: Bool { true }
 }

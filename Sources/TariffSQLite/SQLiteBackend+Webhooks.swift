@@ -23,10 +23,15 @@ extension SQLiteBackend: WebhookOutbox {
                     data: row[prefix + "data"])
     }
 
+    /// Writes one event in the caller's transaction (the worker's triggers fan it out).
+    static func insertEvent(_ draft: EventDraft, _ db: Database) throws {
+        try db.execute(sql: "INSERT INTO webhook_events (type, subject, created, data) VALUES (?, ?, CAST(strftime('%s', 'now') AS INTEGER), ?)",
+                       arguments: [draft.type.rawValue, draft.subject, draft.data])
+    }
+
     public func emit(_ draft: EventDraft) async throws -> OutboxEvent {
         try await webhookWrite { db in
-            try db.execute(sql: "INSERT INTO webhook_events (type, subject, created, data) VALUES (?, ?, CAST(strftime('%s', 'now') AS INTEGER), ?)",
-                           arguments: [draft.type.rawValue, draft.subject, draft.data])
+            try Self.insertEvent(draft, db)
             let sequence = db.lastInsertedRowID
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM webhook_events WHERE sequence = ?", arguments: [sequence]) else {
                 throw SettlementError(.storage, "the event just written is missing")

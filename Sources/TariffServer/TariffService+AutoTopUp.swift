@@ -111,8 +111,12 @@ extension TariffService {
         let consumer = claim.consumer, crossing = claim.crossings
         func declined(_ reason: String) async throws {
             // A rail's message, bounded as a failed payout's is (it is kept and answered).
-            try await store.recordAutoTopUpFailure(consumer: consumer, crossing: crossing, reason: String(reason.prefix(Self.maximumTopUpFailureLength)),
-                                                   now: clock.now())
+            let kept = String(reason.prefix(Self.maximumTopUpFailureLength))
+            let recorded = try await store.recordAutoTopUpFailure(consumer: consumer, crossing: crossing, reason: kept, now: clock.now())
+            if recorded, !store.recordsTopUpFailureEvents, let outbox = configuration.backend as? any WebhookOutbox {
+                _ = try await outbox.emit(.autoTopUpFailed(consumer: consumer, key: AutoTopUpSetting.purchaseKey(consumer: consumer, crossing: crossing),
+                                                           amount: claim.amount, reason: kept))
+            }
             configuration.logger.info("auto top-up declined", metadata: ["crossing": .stringConvertible(crossing)])
         }
         let settings = try await configuration.store.consumerSettings(consumer)

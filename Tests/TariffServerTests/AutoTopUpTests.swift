@@ -153,7 +153,56 @@ struct AutoTopUpTests {
     }
 }
 
+extension AutoTopUpTests {
+    /// A Stripe rail that is never called: a consumer with no recorded Stripe customer is declined
+    /// before any request (`TariffService.buyTopUp`).
+    static func unreachableStripe() throws -> ServiceRail {
+        let secret = "sk_test_unreachable_0123456789abcdef"
+        TestServer.secrets.withLock { _ = $0.insert(secret) }
+        return .stripe(try StripeRail(configuration: StripeConfiguration(apiBase: "http://127.0.0.1:9", secretKey: try StripeSecretKey(secret))))
+    }
+
+    /// Each declined crossing writes one `auto_top_up.failed` (with the failure, in its transaction
+    /// on SQLite and PostgreSQL): crossing 1 at the setting, none from later sweeps (not retried),
+    /// crossing 2 when the setting is saved again, 40.00 this time.
+    static func failureEvents(_ server: TestServer) async throws {
+        let admin = server.adminKey
+        let set = try await server.send("PUT", "/v1/consumers/cus_n/auto-top-up", key: admin, json: #"{"below":"10.00","amount":"50.00"}"#)
+        #expect(set.status == 200 && set.string("state") == "failed" && set.json?["crossings"] as? Int == 1, "\(set.body)")
+        for hour in 11...12 {
+            #expect(try await server.send("POST", "/v1/clock", key: admin, json: #"{"now":"2026-11-02T\#(hour):00:00Z"}"#).status == 200)
+        }
+        let again = try await server.send("PUT", "/v1/consumers/cus_n/auto-top-up", key: admin, json: #"{"below":"10.00","amount":"40.00"}"#)
+        #expect(again.string("state") == "failed" && again.json?["crossings"] as? Int == 2, "\(again.body)")
+        let outbox = try #require(server.service.configuration.backend as? any WebhookOutbox)
+        let failed = try await outbox.outboxEvents(after: 0, limit: 1_000).filter { $0.type == "auto_top_up.failed" }
+        let reason = "no Stripe customer is recorded for the consumer (PUT /v1/consumers/{id})"
+        #expect(failed.map(\.subject) == ["cus_n", "cus_n"])
+        #expect(failed.map(\.data) == [
+            #"{"consumer":"cus_n","key":"topup:cus_n:1","amount_micros":50000000,"reason":"\#(reason)"}"#,
+            #"{"consumer":"cus_n","key":"topup:cus_n:2","amount_micros":40000000,"reason":"\#(reason)"}"#,
+        ])
+    }
+
+    @Test("a declined top-up writes one auto_top_up.failed per crossing (SQLite: in the failure's transaction; in memory)", arguments: ["sqlite", "memory"])
+    func failureEvent(_ store: String) async throws {
+        let backend: (any SettlementBackend)? = store == "sqlite"
+            ? try SQLiteBackend(path: temporaryPath("top-up-failed") + ".sqlite", currency: Currency(code: "USD")!) : nil
+        let server = try await TestServer.start(backend: backend, testClock: Timestamp(rfc3339: "2026-11-02T10:00:00Z")!, rail: try Self.unreachableStripe())
+        try await Self.failureEvents(server)
+        await server.stop()
+    }
+}
+
 extension ServicePostgresServerTests {
+    @Test("auto top-up: a declined crossing writes one auto_top_up.failed in the failure's transaction (PostgreSQL)")
+    func autoTopUpFailureEvent() async throws {
+        let backend = try await LedgerOptions.parse(["--ledger", Self.freshURL()]).backend()
+        let server = try await TestServer.start(backend: backend, testClock: Timestamp(rfc3339: "2026-11-02T10:00:00Z")!, rail: try AutoTopUpTests.unreachableStripe())
+        try await AutoTopUpTests.failureEvents(server)
+        await server.stop()
+    }
+
     @Test("auto top-up: 64 settles at once over two servers on one PostgreSQL ledger crossing together: exactly one purchase")
     func autoTopUpSixtyFour() async throws {
         let (plans, rules) = try AutoTopUpTests.catalog()

@@ -131,10 +131,19 @@ public protocol AutoTopUpStore: Sendable {
     func completeAutoTopUp(consumer: String, crossing: Int64, now: Timestamp) async throws
     /// The purchase of crossing `crossing` was declined: `failed` with the rail's reason, if that
     /// crossing is still in flight. THE one place a failed auto top-up is recorded, in one ledger
-    /// transaction on every backend: the `auto_top_up.failed` event belongs in that transaction.
+    /// transaction on every backend, with its `auto_top_up.failed` event when
+    /// `recordsTopUpFailureEvents` (SQLite, PostgreSQL).
     /// - returns: whether this call recorded it (false: not in flight under that crossing).
     @discardableResult
     func recordAutoTopUpFailure(consumer: String, crossing: Int64, reason: String, now: Timestamp) async throws -> Bool
+    /// Whether `recordAutoTopUpFailure` writes the `auto_top_up.failed` event itself, in its
+    /// transaction. A store that does not (the `memory:` ledger's, whose outbox lives in the
+    /// backend, and which a crash loses whole anyway) has the caller emit it once recorded.
+    var recordsTopUpFailureEvents: Bool { get }
+}
+
+extension AutoTopUpStore {
+    public var recordsTopUpFailureEvents: Bool { false }
 }
 
 /// The `memory:` ledger's settings.
