@@ -85,10 +85,8 @@ extension PostgresBackend: AutoTopUpStore {
                     RETURNING amount
                     """, on: connection)
                 guard let row = recorded.first else { return false }
-                let draft = EventDraft.autoTopUpFailed(consumer: consumer, key: AutoTopUpSetting.purchaseKey(consumer: consumer, crossing: crossing),
-                                                       amount: Money(micros: try row[0].decode(Int64.self)), reason: reason)
-                let type = draft.type.rawValue, subject = draft.subject, data = draft.data
-                _ = try await rows("SELECT tariff_emit(\(type), \(subject), \(data)::json)", on: connection)
+                try await emitEvent(.autoTopUpFailed(consumer: consumer, crossing: crossing, amount: Money(micros: try row[0].decode(Int64.self)),
+                                                     reason: reason), on: connection)
                 return true
             }
         }

@@ -13,11 +13,18 @@ extension PostgresBackend: WebhookOutbox {
                     created: try row[index + 3].decode(Int64.self), data: try row[index + 4].decode(String.self))
     }
 
-    public func emit(_ draft: EventDraft) async throws -> OutboxEvent {
+    /// Writes one event through `tariff_emit` (the triggers' own function), on `connection` when
+    /// the caller's transaction must hold it. - returns: its sequence.
+    @discardableResult
+    func emitEvent(_ draft: EventDraft, on connection: LeasedConnection? = nil) async throws -> Int64 {
         let type = draft.type.rawValue, subject = draft.subject, data = draft.data
-        return try await step { [self] in
+        return try await row("SELECT tariff_emit(\(type), \(subject), \(data)::json)", on: connection)[0].decode(Int64.self)
+    }
+
+    public func emit(_ draft: EventDraft) async throws -> OutboxEvent {
+        try await step { [self] in
             // Two statements: the one that writes the event does not see its own row.
-            let sequence = try await row("SELECT tariff_emit(\(type), \(subject), \(data)::json)")[0].decode(Int64.self)
+            let sequence = try await emitEvent(draft)
             let rows = try await rows("SELECT \(unescaped: Self.eventColumns) FROM webhook_events WHERE sequence = \(sequence)")
             guard let row = rows.first else { throw SettlementError(.storage, "the event just written is missing") }
             return try Self.event(row)

@@ -74,7 +74,7 @@ extension SQLiteBackend: AutoTopUpStore {
                 """, arguments: [reason, now.nanosecondsSinceEpoch, consumer, crossing])
             guard db.changesCount == 1 else { return false }
             let amount = try Int64.fetchOne(db, sql: "SELECT amount FROM auto_top_up WHERE consumer = ?", arguments: [consumer]) ?? 0
-            try Self.insertEvent(.autoTopUpFailed(consumer: consumer, key: AutoTopUpSetting.purchaseKey(consumer: consumer, crossing: crossing),
+            try Self.insertEvent(.autoTopUpFailed(consumer: consumer, crossing: crossing,
                                                   amount: Money(micros: amount), reason: reason), db)
             return true
         }

@@ -114,7 +114,7 @@ extension TariffService {
             let kept = String(reason.prefix(Self.maximumTopUpFailureLength))
             let recorded = try await store.recordAutoTopUpFailure(consumer: consumer, crossing: crossing, reason: kept, now: clock.now())
             if recorded, !store.recordsTopUpFailureEvents, let outbox = configuration.backend as? any WebhookOutbox {
-                _ = try await outbox.emit(.autoTopUpFailed(consumer: consumer, key: AutoTopUpSetting.purchaseKey(consumer: consumer, crossing: crossing),
+                _ = try await outbox.emit(.autoTopUpFailed(consumer: consumer, crossing: crossing,
                                                            amount: claim.amount, reason: kept))
             }
             configuration.logger.info("auto top-up declined", metadata: ["crossing": .stringConvertible(crossing)])

@@ -155,9 +155,9 @@ public enum WebhookConformance {
     /// `emit` writes alone (a refusal that wrote nothing, a declined top-up).
     public static func emitAlone(_ factory: BackendFactory) async throws {
         let backend = try await outbox(factory)
-        let event = try await backend.emit(.autoTopUpFailed(consumer: "c\"q", key: "topup:c:1", amount: dollars(50), reason: "card_declined"))
+        let event = try await backend.emit(.autoTopUpFailed(consumer: "c\"q", crossing: 1, amount: dollars(50), reason: "card_declined"))
         #expect(event.type == "auto_top_up.failed" && event.subject == "c\"q")
-        #expect(event.data == #"{"consumer":"c\"q","key":"topup:c:1","amount_micros":50000000,"reason":"card_declined"}"#)
+        #expect(event.data == #"{"consumer":"c\"q","key":"topup:c\"q:1","amount_micros":50000000,"reason":"card_declined"}"#)
         #expect(try await events(backend) == [event])
         #expect(event.body == #"{"id":"evt_1","type":"auto_top_up.failed","created":\#(event.created),"data":\#(event.data)}"#)
     }

@@ -84,10 +84,11 @@ public struct EventDraft: Sendable, Hashable {
         hasher.combine(data)
     }
 
-    /// `auto_top_up.failed`: the top-up under `key` of `amount` for `consumer` was declined.
-    public static func autoTopUpFailed(consumer: String, key: String, amount: Money, reason: String) -> EventDraft {
+    /// `auto_top_up.failed`: the top-up of crossing `crossing` (its purchase key
+    /// `AutoTopUpSetting.purchaseKey`) of `amount` for `consumer` was declined.
+    public static func autoTopUpFailed(consumer: String, crossing: Int64, amount: Money, reason: String) -> EventDraft {
         EventDraft(type: .autoTopUpFailed, subject: consumer,
-                   fields: [("consumer", JSONText.quoted(consumer)), ("key", JSONText.quoted(key)), ("amount_micros", String(amount.micros)),
+                   fields: [("consumer", JSONText.quoted(consumer)), ("key", JSONText.quoted(AutoTopUpSetting.purchaseKey(consumer: consumer, crossing: crossing))), ("amount_micros", String(amount.micros)),
                             ("reason", JSONText.quoted(reason))])
     }
 
