@@ -68,12 +68,12 @@ extension SQLiteBackend: AutoTopUpStore {
     @discardableResult
     public func recordAutoTopUpFailure(consumer: String, crossing: Int64, reason: String, now: Timestamp) async throws -> Bool {
         try await serviceWrite { db in
-            try db.execute(sql: """
+            // RETURNING: the amount of the row just failed, without reading it again.
+            guard let amount = try Int64.fetchOne(db, sql: """
                 UPDATE auto_top_up SET state = 'failed', failure = ?, claimed_at = NULL, version = version + 1, updated_at = ?
                 WHERE consumer = ? AND state = 'in_flight' AND crossings = ?
-                """, arguments: [reason, now.nanosecondsSinceEpoch, consumer, crossing])
-            guard db.changesCount == 1 else { return false }
-            let amount = try Int64.fetchOne(db, sql: "SELECT amount FROM auto_top_up WHERE consumer = ?", arguments: [consumer]) ?? 0
+                RETURNING amount
+                """, arguments: [reason, now.nanosecondsSinceEpoch, consumer, crossing]) else { return false }
             try Self.insertEvent(.autoTopUpFailed(consumer: consumer, crossing: crossing,
                                                   amount: Money(micros: amount), reason: reason), db)
             return true
