@@ -13,12 +13,12 @@ extension PostgresBackend: WebhookOutbox {
                     created: try row[index + 3].decode(Int64.self), data: try row[index + 4].decode(String.self))
     }
 
-    /// Writes one event through `tariff_emit` (the triggers' own function), on `connection` when
+    /// Writes one event through `tariff_emit_always` (whether or not an endpoint listens), on `connection` when
     /// the caller's transaction must hold it. - returns: its sequence.
     @discardableResult
     func emitEvent(_ draft: EventDraft, on connection: LeasedConnection? = nil) async throws -> Int64 {
         let type = draft.type.rawValue, subject = draft.subject, data = draft.data
-        return try await row("SELECT tariff_emit(\(type), \(subject), \(data)::json)", on: connection)[0].decode(Int64.self)
+        return try await row("SELECT tariff_emit_always(\(type), \(subject), \(data)::json)", on: connection)[0].decode(Int64.self)
     }
 
     public func emit(_ draft: EventDraft) async throws -> OutboxEvent {

@@ -44,6 +44,7 @@ enum Schema {
         Migration(version: 13, name: "portal", statements: v13),
         Migration(version: 14, name: "auto_top_up", statements: v14),
         Migration(version: 15, name: "close_race", statements: v15),
+        Migration(version: 16, name: "listened_events", statements: v16),
     ]
 
     /// Every table, for dumps (tests compare a dump before and after a refused operation).

@@ -3,7 +3,7 @@ import Tariff
 import TariffSettlement
 
 /// Events out in the ledger's file (migration `v7: webhooks`): the steps' triggers write the
-/// outbox; these are the worker's and `tariff webhooks`' reads and writes (small and rare: through
+/// outbox, those of the events an endpoint listens to (`EventTriggers`, `v10`); these are the worker's and `tariff webhooks`' reads and writes (small and rare: through
 /// the pool, outside the ledger's group-commit writer; SQLite serialises the two writers).
 extension SQLiteBackend: WebhookOutbox {
     private func webhookWrite<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
@@ -68,6 +68,8 @@ extension SQLiteBackend: WebhookOutbox {
             guard exists == 0 else { throw SettlementError(.idempotencyConflict, "an endpoint with id \(endpoint.id) exists") }
             try db.execute(sql: "INSERT INTO webhook_endpoints (id, url, events, secret, created_at) VALUES (?, ?, ?, ?, ?)",
                            arguments: [endpoint.id, endpoint.url, endpoint.storedEvents, endpoint.secret, endpoint.createdAt.nanosecondsSinceEpoch])
+            // Its events' triggers, in the same transaction: every change committed after it writes them.
+            try EventTriggers.followEndpoints(db)
         }
     }
 
@@ -82,6 +84,7 @@ extension SQLiteBackend: WebhookOutbox {
             try db.execute(sql: "UPDATE webhook_endpoints SET removed_at = ? WHERE id = ? AND removed_at IS NULL", arguments: [at.nanosecondsSinceEpoch, id])
             guard db.changesCount > 0 else { return nil }
             try db.execute(sql: "DELETE FROM webhook_deliveries WHERE endpoint = ? AND state = 0", arguments: [id])
+            try EventTriggers.followEndpoints(db)
             return try Row.fetchOne(db, sql: "SELECT * FROM webhook_endpoints WHERE id = ?", arguments: [id]).map(Self.endpoint)
         }
     }

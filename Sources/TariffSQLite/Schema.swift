@@ -181,15 +181,15 @@ enum Schema {
                 ) WITHOUT ROWID;
                 """)
         }
+        // The event triggers exist only while an endpoint listens to one of their events
+        // (`EventTriggers`: a trigger costs the writer on every row of its table, even when its
+        // `WHEN` is false). Creating or removing an endpoint creates or drops them with it.
+        migrator.registerMigration("v10: event triggers follow the endpoints") { db in
+            for trigger in EventTriggers.all { try db.execute(sql: "DROP TRIGGER IF EXISTS \(trigger.name)") }
+            try EventTriggers.followEndpoints(db)
+        }
         return migrator
     }
-
-    /// The threshold of a consumer's balance events: its own, else the ledger's default.
-    private static let threshold = """
-        COALESCE((SELECT low_balance FROM consumer_settings WHERE consumer = NEW.id),
-                 (SELECT value FROM webhook_config WHERE key = 'low_balance'), 10000000)
-        """
-    private static let createdNow = "CAST(strftime('%s', 'now') AS INTEGER)"
 
     static let webhooks = """
         CREATE TABLE webhook_config (key TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL) WITHOUT ROWID;
@@ -213,68 +213,7 @@ enum Schema {
             SELECT id, NEW.sequence, NEW.subject FROM webhook_endpoints
             WHERE removed_at IS NULL AND instr(events, ',' || NEW.type || ',') > 0 ORDER BY created_at, id;
         END;
-        -- One statement, the threshold read once per balance change (every settle changes one):
-        -- low, then depleted, then recovered, as `EventRules.balanceEvents` orders them.
-        CREATE TRIGGER webhook_balance AFTER UPDATE OF available ON consumers WHEN OLD.available != NEW.available BEGIN
-            INSERT INTO webhook_events (type, subject, created, data)
-            SELECT v.type, NEW.id, \(createdNow), json_object('consumer', NEW.id, 'available_micros', NEW.available, 'threshold_micros', th.t)
-            FROM (SELECT \(threshold) AS t) AS th,
-                 (SELECT 1 AS k, 'balance.low' AS type UNION ALL SELECT 2, 'credits.depleted' UNION ALL SELECT 3, 'balance.recovered') AS v
-            WHERE (v.k = 1 AND OLD.available >= th.t AND NEW.available < th.t) OR (v.k = 2 AND OLD.available > 0 AND NEW.available = 0)
-               OR (v.k = 3 AND OLD.available < th.t AND NEW.available >= th.t)
-            ORDER BY v.k;
-        END;
-        -- A consumer's accounts open at 0 (PostgreSQL inserts the row at 0, then updates it).
-        CREATE TRIGGER webhook_balance_opened AFTER INSERT ON consumers WHEN NEW.available > 0 BEGIN
-            INSERT INTO webhook_events (type, subject, created, data)
-            SELECT 'balance.recovered', NEW.id, \(createdNow), json_object('consumer', NEW.id, 'available_micros', NEW.available, 'threshold_micros', t)
-            FROM (SELECT \(threshold) AS t) WHERE 0 < t AND NEW.available >= t;
-        END;
-        CREATE TRIGGER webhook_purchase AFTER INSERT ON entries WHEN NEW.debit_kind = 0 AND NEW.credit_kind = 1 BEGIN
-            INSERT INTO webhook_events (type, subject, created, data)
-            VALUES ('purchase.succeeded', NEW.credit_owner, \(createdNow),
-                    json_object('consumer', NEW.credit_owner, 'amount_micros', NEW.amount, 'operation', NEW.operation));
-        END;
-        CREATE TRIGGER webhook_refused_reserve AFTER INSERT ON holds WHEN NEW.state = 4 BEGIN
-            INSERT INTO webhook_events (type, subject, created, data)
-            VALUES ('execution.refused', NEW.consumer, \(createdNow),
-                    json_object('consumer', NEW.consumer, 'execution', NEW.execution, 'reason', 'insufficient_credits'));
-        END;
-        CREATE TRIGGER webhook_refused_settle AFTER UPDATE OF refusal ON holds WHEN OLD.refusal IS NULL AND NEW.refusal IS NOT NULL BEGIN
-            INSERT INTO webhook_events (type, subject, created, data)
-            VALUES ('execution.refused', NEW.consumer, \(createdNow),
-                    json_object('consumer', NEW.consumer, 'execution', NEW.execution, 'reason', NEW.refusal));
-        END;
-        CREATE TRIGGER webhook_renewed AFTER INSERT ON charges WHEN NEW.kind = 'fee' AND EXISTS (
-            SELECT 1 FROM subscriptions s WHERE s.consumer = NEW.consumer AND s.plan = NEW.plan AND s.start < NEW.dated_at
-            AND (s.ends_at IS NULL OR NEW.dated_at < s.ends_at)) BEGIN
-            INSERT INTO webhook_events (type, subject, created, data)
-            VALUES ('subscription.renewed', NEW.consumer, \(createdNow),
-                    json_object('consumer', NEW.consumer, 'plan', NEW.plan, 'period_start_ns', NEW.dated_at, 'billed_micros', NEW.billed,
-                                'charged_micros', NEW.charged));
-        END;
-        CREATE TRIGGER webhook_payout_paid AFTER UPDATE OF reference ON payouts WHEN OLD.reference IS NULL AND NEW.reference IS NOT NULL BEGIN
-            INSERT INTO webhook_events (type, subject, created, data)
-            VALUES ('payout.paid', 'creator:' || NEW.creator, \(createdNow),
-                    json_object('creator', NEW.creator, 'payout', NEW.key, 'amount_micros', NEW.amount, 'reference', NEW.reference));
-        END;
-        CREATE TRIGGER webhook_payout_failed AFTER UPDATE OF failure ON payouts WHEN OLD.failure IS NULL AND NEW.failure IS NOT NULL BEGIN
-            INSERT INTO webhook_events (type, subject, created, data)
-            VALUES ('payout.failed', 'creator:' || NEW.creator, \(createdNow),
-                    json_object('creator', NEW.creator, 'payout', NEW.key, 'amount_micros', NEW.amount, 'reason', NEW.failure));
-        END;
-        CREATE TRIGGER webhook_period_closed_update AFTER UPDATE OF closed_at ON period_closes WHEN OLD.closed_at IS NULL AND NEW.closed_at IS NOT NULL BEGIN
-            INSERT INTO webhook_events (type, subject, created, data)
-            VALUES ('period.closed', NEW.consumer, \(createdNow),
-                    json_object('consumer', NEW.consumer, 'plan', NEW.plan, 'period_start_ns', NEW.period_start, 'period_end_ns', NEW.period_end,
-                                'shortfall_micros', NEW.shortfall, 'sla_credit_micros', NEW.sla_credit));
-        END;
-        CREATE TRIGGER webhook_period_closed_insert AFTER INSERT ON period_closes WHEN NEW.closed_at IS NOT NULL BEGIN
-            INSERT INTO webhook_events (type, subject, created, data)
-            VALUES ('period.closed', NEW.consumer, \(createdNow),
-                    json_object('consumer', NEW.consumer, 'plan', NEW.plan, 'period_start_ns', NEW.period_start, 'period_end_ns', NEW.period_end,
-                                'shortfall_micros', NEW.shortfall, 'sla_credit_micros', NEW.sla_credit));
-        END;
+        \(EventTriggers.createAll)
         """
 
     /// Every table, for dumps (tests compare a dump before and after a refused operation).

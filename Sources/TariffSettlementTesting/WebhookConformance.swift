@@ -18,6 +18,19 @@ public enum WebhookConformance {
         return outbox
     }
 
+    /// An endpoint taking every event: a ledger writes only the events an endpoint listens to.
+    static func listenToEverything(_ outbox: any WebhookOutbox, id: String = "whe_all") async throws {
+        try await outbox.addWebhookEndpoint(WebhookEndpoint(id: id, url: "http://127.0.0.1:1/all", events: WebhookEventType.allCases.map(\.rawValue),
+                                                            secret: "s", createdAt: start))
+    }
+
+    /// A backend whose outbox has an endpoint listening to every event.
+    static func listening(_ factory: BackendFactory) async throws -> any SettlementBackend & WebhookOutbox {
+        let backend = try await outbox(factory)
+        try await listenToEverything(backend)
+        return backend
+    }
+
     static func dollars(_ units: Int64) -> Money { Money(micros: units * 1_000_000) }
 
     static func reserve(_ backend: any SettlementBackend, _ execution: String, _ consumer: String, _ amount: Money, at now: Timestamp,
@@ -38,7 +51,7 @@ public enum WebhookConformance {
     /// A consumer with 12.00 under the default threshold of 10.00, holds placed and given back:
     /// each crossing once, whatever the number of executions on the same side.
     public static func thresholdsOncePerCrossing(_ factory: BackendFactory) async throws {
-        let backend = try await outbox(factory)
+        let backend = try await listening(factory)
         try await purchase(backend, "buy-1", "c1", dollars(12))
         // Opening at 0 then 12.00: recovered (accounts open at 0, below the threshold).
         #expect(try await events(backend).map(\.type).sorted() == ["balance.recovered", "purchase.succeeded"])
@@ -68,7 +81,7 @@ public enum WebhookConformance {
     /// A step that wrote rows (an expired hold given back: available rose past the threshold) and
     /// was then refused leaves no event; the same change committed writes one.
     public static func rolledBackStepEmitsNothing(_ factory: BackendFactory) async throws {
-        let backend = try await outbox(factory)
+        let backend = try await listening(factory)
         try await purchase(backend, "buy-1", "c2", dollars(15))
         _ = try await reserve(backend, "held", "c2", dollars(10), at: start, ttlSeconds: 60)   // 15 -> 5: balance.low
         let before = try await events(backend)
@@ -152,6 +165,33 @@ public enum WebhookConformance {
         #expect(remaining.allSatisfy { $0.endpoint == "whe_a" })
     }
 
+    /// A step writes only the events an endpoint listens to (none could be delivered otherwise),
+    /// and from the moment the endpoint is added to the moment it is removed; `emit` writes always.
+    public static func onlyListenedEventsWritten(_ factory: BackendFactory) async throws {
+        let backend = try await outbox(factory)
+        // No endpoint: a purchase (purchase.succeeded, balance.recovered) and a hold taking the
+        // balance below the threshold (balance.low) write nothing.
+        try await purchase(backend, "buy-1", "c3", dollars(12))
+        _ = try await reserve(backend, "e1", "c3", dollars(3), at: start)
+        #expect(try await events(backend).isEmpty)
+        // An endpoint for purchases only: the next purchase writes its event, not the balance
+        // event of that purchase (9 -> 21: recovered).
+        try await backend.addWebhookEndpoint(WebhookEndpoint(id: "whe_p", url: "http://127.0.0.1:1/p", events: ["purchase.succeeded"],
+                                                             secret: "s", createdAt: start))
+        try await purchase(backend, "buy-2", "c3", dollars(12))
+        let written = try await events(backend)
+        #expect(written.map(\.type) == ["purchase.succeeded"])
+        let claimed = try await backend.claimDeliveries(now: start, owner: "w", leaseUntil: start.adding(nanoseconds: 60_000_000_000)!, limit: 100)
+        #expect(claimed.map(\.event.type) == ["purchase.succeeded"])
+        // Removed: nothing again.
+        _ = try await backend.removeWebhookEndpoint(id: "whe_p", at: start)
+        try await purchase(backend, "buy-3", "c3", dollars(12))
+        #expect(try await events(backend) == written)
+        // `emit` (an event whose cause wrote nothing) is written with no endpoint.
+        let event = try await backend.emit(.autoTopUpFailed(consumer: "c3", crossing: 1, amount: dollars(50), reason: "card_declined"))
+        #expect(try await events(backend) == written + [event])
+    }
+
     /// `emit` writes alone (a refusal that wrote nothing, a declined top-up).
     public static func emitAlone(_ factory: BackendFactory) async throws {
         let backend = try await outbox(factory)
@@ -173,8 +213,9 @@ public enum WebhookConformance {
     /// the events the ledger's own steps wrote, counted by hand.
     public static func ledgerEvents(_ factory: BackendFactory) async throws {
         let ledger = try await TestLedger.make(factory)
-        try await SettlementConformance.subscriptionLifecycle(ledger)
         let outbox = try #require(ledger.backend as? any WebhookOutbox)
+        try await listenToEverything(outbox)
+        try await SettlementConformance.subscriptionLifecycle(ledger)
         let written = try await events(outbox)
         // metered subscribed 2026-11-02 (its first fee: no event), renewed 2026-12-02; metered-max's first fee 2026-12-10: no event.
         let renewed = written.filter { $0.type == "subscription.renewed" }
@@ -189,8 +230,9 @@ public enum WebhookConformance {
 
         // Payouts: acct_c3 refused, the four others paid; the next week acct_c3 paid.
         let payouts = try await TestLedger.make(factory)
-        try await SettlementConformance.refusedCreator(payouts)
         let payoutOutbox = try #require(payouts.backend as? any WebhookOutbox)
+        try await listenToEverything(payoutOutbox)
+        try await SettlementConformance.refusedCreator(payouts)
         let payoutEvents = try await events(payoutOutbox).filter { $0.type.hasPrefix("payout.") }
         #expect(payoutEvents.map { "\($0.subject) \($0.type)" } == [
             "creator:acct_c1 payout.paid", "creator:acct_c2 payout.paid", "creator:acct_c3 payout.failed", "creator:acct_c4 payout.paid",

@@ -21,7 +21,7 @@ struct PostgresBackendTests {
             return try await group.reduce(into: []) { $0.append($1) }
         }
         for backend in backends {
-            #expect(try await backend.appliedMigrations() == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15])
+            #expect(try await backend.appliedMigrations() == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16])
             #expect(backend.currency.code == "USD")
         }
         // A reopened ledger keeps its currency and refuses another.
@@ -167,7 +167,7 @@ struct PostgresUpgradeTests {
         }
         let backend = try await PostgresBackend(url: url)
         defer { backend.shutdown() }
-        #expect(try await backend.appliedMigrations() == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15])
+        #expect(try await backend.appliedMigrations() == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16])
         #expect(try await backend.hold(execution: "exe_old")?.state == .active)
         #expect(try await backend.balance(consumer: "cus_old", at: TestLedger.start).reserved == TestLedger.money("7.00"))
         let settlement = Settlement(backend: backend, catalog: TestLedger.catalog, clock: ManualClock(TestLedger.start))

@@ -110,10 +110,10 @@ struct PostgresProcessTests {
         let url = base.replacingOccurrences(of: "postgres://postgres@", with: "postgres://postgres:Pa55-secret@")
         var run = try await Self.run(["ledger", "migrate", "--ledger", url, "--format", "json"], in: directory)
         #expect(run.status == 0, "\(run.error)")
-        #expect(run.output.contains(#""migrations":["1 ledger","2 recorded_refusals","3 settle_without_read","4 shorter_consumer_locks","5 reserve_batches","6 settle_batches","7 service","8 payouts","9 reversals","10 period_closes","11 subscriptions","12 webhooks","13 portal","14 auto_top_up","15 close_race"]"#))
+        #expect(run.output.contains(#""migrations":["1 ledger","2 recorded_refusals","3 settle_without_read","4 shorter_consumer_locks","5 reserve_batches","6 settle_batches","7 service","8 payouts","9 reversals","10 period_closes","11 subscriptions","12 webhooks","13 portal","14 auto_top_up","15 close_race","16 listened_events"]"#))
         // Twice is fine: nothing left to apply.
         run = try await Self.run(["ledger", "migrate", "--ledger", url, "--pool-size", "1", "--statement-timeout", "5"], in: directory)
-        #expect(run.status == 0 && run.output.contains("up to date, 15 migrations applied") && run.output.contains("pool=1&") && run.output.contains("statement_timeout=5&"))
+        #expect(run.status == 0 && run.output.contains("up to date, 16 migrations applied") && run.output.contains("pool=1&") && run.output.contains("statement_timeout=5&"))
         run = try await Self.run(["ledger", "purchase", "--ledger", url, "--consumer", "cus_pg", "--amount", "42.50", "--idempotency-key", "k1", "--format", "json"], in: directory)
         #expect(run.output == #"{"consumer":"cus_pg","currency":"USD","amount":"42.500000","available":"42.500000","idempotency_key":"k1"}"# + "\n")
         run = try await Self.run(["ledger", "balance", "--ledger", url, "--consumer", "cus_pg", "--format", "json"], in: directory)

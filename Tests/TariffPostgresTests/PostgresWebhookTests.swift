@@ -15,6 +15,9 @@ struct PostgresWebhookTests {
     @Test("deliveries in order per subject, under a lease, retried, failed")
     func deliveries() async throws { try await WebhookConformance.deliveriesInOrderUnderLease(PostgresTestServer.factory) }
 
+    @Test("a step writes only the events an endpoint listens to")
+    func onlyListened() async throws { try await WebhookConformance.onlyListenedEventsWritten(PostgresTestServer.factory) }
+
     @Test("emit writes alone")
     func emit() async throws { try await WebhookConformance.emitAlone(PostgresTestServer.factory) }
 }

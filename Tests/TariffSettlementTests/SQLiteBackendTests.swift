@@ -3,7 +3,7 @@ import GRDB
 import Tariff
 import TariffSettlement
 import TariffSettlementTesting
-import TariffSQLite
+@testable import TariffSQLite
 import Testing
 
 /// What only the SQLite backend promises: the file, its pragmas, migrations, reopening, the
@@ -33,7 +33,8 @@ struct SQLiteBackendTests {
         }
         #expect(journal == "wal")
         // Every migration of this release, in order (later releases append; the first ones never change).
-        #expect(migrations == ["v1: ledger", "v2: service", "v3: payouts", "v4: reversals", "v5: period closes", "v6: subscriptions", "v7: webhooks", "v8: portal", "v9: auto top-up"])
+        #expect(migrations == ["v1: ledger", "v2: service", "v3: payouts", "v4: reversals", "v5: period closes", "v6: subscriptions", "v7: webhooks", "v8: portal", "v9: auto top-up",
+                              "v10: event triggers follow the endpoints"])
         #expect(migrations == SQLiteBackend.knownMigrations)
         // synchronous is per connection: read on the backend's own connections. 2 is FULL (an fsync at every commit).
         #expect(try await reopened.synchronousSetting() == 2)
@@ -173,6 +174,62 @@ struct SQLiteBackendTests {
         #expect(try await ledger.balance("cus_old").available == TestLedger.money("40.00"))
         #expect(try await ledger.backend.subscriptions(consumer: "cus_old").map(\.id) == ["sub_new"])
         try await ledger.expectVerified()
+    }
+
+    static func eventTriggers(_ path: String) throws -> [String] {
+        let queue = try DatabaseQueue(path: path)
+        defer { try? queue.close() }
+        return try queue.read { db in
+            try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'webhook_%' ORDER BY name")
+        }
+    }
+
+    @Test("the outbox's triggers exist only while an endpoint listens to their events, for every writer on the file; v9 ledgers keep theirs")
+    func eventTriggersFollowEndpoints() async throws {
+        let path = Backends.temporaryLedgerPath()
+        let first = try SQLiteBackend(path: path, currency: Self.usd)
+        let second = try SQLiteBackend(path: path, currency: Self.usd)
+        let start = Timestamp(rfc3339: "2026-11-02T10:00:00Z")!
+        _ = try await first.purchase(PurchaseCommand(key: "b-1", fingerprint: "f1", consumer: "c", amount: TestLedger.money("5.00"), now: start))
+        _ = try await second.purchase(PurchaseCommand(key: "b-2", fingerprint: "f2", consumer: "c", amount: TestLedger.money("5.00"), now: start))
+        // A new ledger: only the fan-out (on the outbox itself).
+        #expect(try Self.eventTriggers(path) == ["webhook_fan_out"])
+        #expect(try await first.outboxEvents(after: 0, limit: 100).isEmpty)
+        // An endpoint for purchases, added through one backend: the other writes the event at its next purchase.
+        try await first.addWebhookEndpoint(WebhookEndpoint(id: "whe_1", url: "http://127.0.0.1:1/", events: ["purchase.succeeded"], secret: "s", createdAt: start))
+        #expect(try Self.eventTriggers(path) == ["webhook_fan_out", "webhook_purchase"])
+        _ = try await second.purchase(PurchaseCommand(key: "b-3", fingerprint: "f3", consumer: "c", amount: TestLedger.money("5.00"), now: start))
+        #expect(try await first.outboxEvents(after: 0, limit: 100).map(\.type) == ["purchase.succeeded"])
+        // A second endpoint for balance events and purchases; removing the first keeps the purchase trigger (the second listens).
+        try await second.addWebhookEndpoint(WebhookEndpoint(id: "whe_2", url: "http://127.0.0.1:1/", events: ["balance.low", "purchase.succeeded"],
+                                                            secret: "s", createdAt: start))
+        #expect(try Self.eventTriggers(path) == ["webhook_balance", "webhook_balance_opened", "webhook_fan_out", "webhook_purchase"])
+        _ = try await first.removeWebhookEndpoint(id: "whe_1", at: start)
+        #expect(try Self.eventTriggers(path) == ["webhook_balance", "webhook_balance_opened", "webhook_fan_out", "webhook_purchase"])
+        // 15.00 -> 4.00: below the 10.00 default, written by the first backend's writer.
+        _ = try await first.reserve(ReserveCommand(execution: "e1", fingerprint: "fe1", consumer: "c", plan: "p", version: 1, periodStart: nil,
+                                                   amount: TestLedger.money("11.00"), expiresAt: start.adding(nanoseconds: 60_000_000_000)!, now: start))
+        #expect(try await second.outboxEvents(after: 0, limit: 100).map(\.type) == ["purchase.succeeded", "balance.low"])
+        _ = try await second.removeWebhookEndpoint(id: "whe_2", at: start)
+        #expect(try Self.eventTriggers(path) == ["webhook_fan_out"])
+        // A ledger migrated from v9 with a live endpoint keeps the triggers of its events (and only those).
+        let old = Backends.temporaryLedgerPath()
+        do {
+            let backend = try SQLiteBackend(path: old, currency: Self.usd)
+            try await backend.addWebhookEndpoint(WebhookEndpoint(id: "whe_r", url: "http://127.0.0.1:1/", events: ["execution.refused"], secret: "s", createdAt: start))
+        }
+        let queue = try DatabaseQueue(path: old)
+        try await queue.write { db in
+            // Back to v9's schema: every trigger of v7, and v10 not applied.
+            for name in ["webhook_refused_reserve", "webhook_refused_settle"] { try db.execute(sql: "DROP TRIGGER \(name)") }
+            try db.execute(sql: EventTriggers.createAll)
+            try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier = 'v10: event triggers follow the endpoints'")
+        }
+        try queue.close()
+        #expect(try Self.eventTriggers(old).count == 11)
+        let migrated = try SQLiteBackend(path: old, currency: Self.usd)
+        #expect(try migrated.migrationHistory() == SQLiteBackend.knownMigrations)
+        #expect(try Self.eventTriggers(old) == ["webhook_fan_out", "webhook_refused_reserve", "webhook_refused_settle"])
     }
 
     /// The commits in a WAL file: frames whose header carries a database size (a commit frame), with

@@ -14,6 +14,9 @@ struct WebhookOutboxTests {
     @Test("deliveries in order per subject, under a lease, retried, failed", arguments: Backends.all)
     func deliveries(_ backend: BackendFactory) async throws { try await WebhookConformance.deliveriesInOrderUnderLease(backend) }
 
+    @Test("a step writes only the events an endpoint listens to", arguments: Backends.all)
+    func onlyListened(_ backend: BackendFactory) async throws { try await WebhookConformance.onlyListenedEventsWritten(backend) }
+
     @Test("emit writes alone", arguments: Backends.all)
     func emit(_ backend: BackendFactory) async throws { try await WebhookConformance.emitAlone(backend) }
 }

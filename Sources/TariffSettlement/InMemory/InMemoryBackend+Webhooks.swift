@@ -9,6 +9,11 @@ struct MemoryDelivery: Sendable {
 }
 
 extension MemoryState {
+    /// Whether an endpoint not removed takes the event's type.
+    func isListened(_ draft: EventDraft) -> Bool {
+        endpoints.contains { $0.removedAt == nil && $0.events.contains(draft.type.rawValue) }
+    }
+
     /// Appends an event and a pending delivery for every endpoint that takes its type.
     mutating func appendEvent(_ draft: EventDraft) -> OutboxEvent {
         let created = SystemClock().now().nanosecondsSinceEpoch / 1_000_000_000

@@ -309,11 +309,15 @@ struct MemoryStore: LedgerStore {
                                       threshold: state.lowBalances[key] ?? state.defaultLowBalance))
     }
 
-    /// Appends events to the outbox (and a delivery per endpoint that takes them), undone with the step.
+    /// Appends the events some endpoint listens to (and a delivery per endpoint that takes them),
+    /// undone with the step. An event nobody listens to is not written, as on SQLite and
+    /// PostgreSQL: it could never be delivered.
     mutating func emit(_ drafts: [EventDraft]) {
-        guard !drafts.isEmpty else { return }
+        guard !drafts.isEmpty, !state.endpoints.isEmpty else { return }
+        let listened = drafts.filter(state.isListened)
+        guard !listened.isEmpty else { return }
         undo.append(.events(eventCount: state.events.count, deliveryCount: state.deliveries.count))
-        for draft in drafts { _ = state.appendEvent(draft) }
+        for draft in listened { _ = state.appendEvent(draft) }
     }
 
     func hold(_ execution: String) -> HoldRecord? { state.holds[ByteKey(execution)] }
