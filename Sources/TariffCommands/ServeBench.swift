@@ -57,6 +57,7 @@ enum ServeBench {
         let sorted = measured.latencies.sorted()
         func percentile(_ p: Int) -> Double { sorted.isEmpty ? 0 : Double(sorted[min(sorted.count - 1, sorted.count * p / 100)]) / 1e6 }
         let share = Int(rate / Double(max(inProcess.value, 1)) * 100)
+        let cpuPerLifecycle = measured.count == 0 ? 0 : Int(measured.cpuNanoseconds / UInt64(measured.count) / 1_000)
 
         // Balances: wrk when installed.
         let balances = try balanceRate(port: listening, key: adminKey, connections: connections, seconds: seconds, directory: directory)
@@ -65,16 +66,18 @@ enum ServeBench {
             inProcess,
             BenchmarkResult(name: "serve-lifecycles", unit: "lifecycles/s", value: Int(rate), target: inProcess.value / 2, higherIsBetter: true,
                             allocationsPerExecution: nil,
-                            workload: "reserve -> settle over HTTP (POST /v1/executions, POST /v1/executions/{id}/settle), \(measured.count) lifecycles in \(seconds) s over \(consumers) consumers; \(workloadCommon); target: 50% of ledger-sqlite in this run",
+                            workload: "reserve -> settle over HTTP (POST /v1/executions, POST /v1/executions/{id}/settle), \(measured.count) lifecycles in \(seconds) s over \(consumers) consumers, \(cpuPerLifecycle) µs of CPU (server and client) each; \(workloadCommon); target: 50% of ledger-sqlite in this run",
                             extraRequirementMet: measured.failures == 0,
                             extra: [("percent_of_ledger_sqlite", .integer(Int64(share))), ("p50_ms", .number(String(format: "%.3f", percentile(50)))),
-                                    ("p99_ms", .number(String(format: "%.3f", percentile(99)))), ("failures", .integer(Int64(measured.failures)))]),
+                                    ("p99_ms", .number(String(format: "%.3f", percentile(99)))), ("failures", .integer(Int64(measured.failures))),
+                                    ("cpu_us_per_lifecycle", .integer(Int64(cpuPerLifecycle)))]),
             BenchmarkResult(name: "serve-lifecycle-p50", unit: "µs", value: Int(percentile(50) * 1000), target: 10_000, higherIsBetter: false,
                             allocationsPerExecution: nil, workload: "latency of one reserve -> settle lifecycle (two requests) seen by a client", extraRequirementMet: true),
             BenchmarkResult(name: "serve-lifecycle-p99", unit: "µs", value: Int(percentile(99) * 1000), target: 50_000, higherIsBetter: false,
                             allocationsPerExecution: nil, workload: "latency of one reserve -> settle lifecycle (two requests) seen by a client", extraRequirementMet: true),
             BenchmarkResult(name: "serve-balance", unit: "requests/s", value: Int(balances.rate), target: 20_000, higherIsBetter: true, allocationsPerExecution: nil,
-                            workload: "GET /v1/balance?consumer=cus_1 by \(balances.tool); \(workloadCommon)", extraRequirementMet: true),
+                            workload: "GET /v1/balance?consumer=cus_1 by \(balances.tool), \(balances.cpuMicrosecondsPerRequest) µs of this process's CPU each; \(workloadCommon)",
+                            extraRequirementMet: true, extra: [("cpu_us_per_request", .integer(Int64(balances.cpuMicrosecondsPerRequest)))]),
         ]
     }
 
@@ -83,6 +86,16 @@ enum ServeBench {
         var failures: Int
         var elapsed: Double
         var latencies: [UInt64]
+        /// CPU time of the whole process (server and client threads) over the run: on a shared
+        /// machine the figure that depends least on the neighbours.
+        var cpuNanoseconds: UInt64 = 0
+    }
+
+    /// CPU time this process has used, all threads.
+    static func processCPUNanoseconds() -> UInt64 {
+        var time = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &time)
+        return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
     }
 
     /// Lifecycles from a few client threads (one per core at most), each driving its share of the
@@ -92,6 +105,7 @@ enum ServeBench {
     static func lifecycles(port: Int, key: String, agent: String, connections: Int, seconds: Int, tag: String) throws -> Measured {
         let results = Mutex<[(count: Int, failures: Int, latencies: [UInt64])]>([])
         let group = DispatchGroup()
+        let cpuBefore = processCPUNanoseconds()
         let start = DispatchTime.now().uptimeNanoseconds
         let deadline = start + UInt64(seconds) * 1_000_000_000
         let threads = max(1, min(connections, ProcessInfo.processInfo.activeProcessorCount))
@@ -110,10 +124,20 @@ enum ServeBench {
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         let all = results.withLock { $0 }
         return Measured(count: all.reduce(0) { $0 + $1.count }, failures: all.reduce(0) { $0 + $1.failures }, elapsed: elapsed,
-                        latencies: all.flatMap(\.latencies))
+                        latencies: all.flatMap(\.latencies), cpuNanoseconds: processCPUNanoseconds() - cpuBefore)
     }
 
-    static func balanceRate(port: Int, key: String, connections: Int, seconds: Int, directory: URL) throws -> (rate: Double, tool: String) {
+    /// Balances per second, by wrk when installed (then the CPU per request is the server's alone),
+    /// else by the client threads (server and client).
+    static func balanceRate(port: Int, key: String, connections: Int, seconds: Int, directory: URL) throws -> (rate: Double, tool: String, cpuMicrosecondsPerRequest: Int) {
+        let cpuBefore = processCPUNanoseconds()
+        let measured = try balanceRequests(port: port, key: key, connections: connections, seconds: seconds, directory: directory)
+        let requests = measured.rate * Double(seconds)
+        let cpu = requests < 1 ? 0 : Int(Double(processCPUNanoseconds() - cpuBefore) / requests / 1_000)
+        return (measured.rate, measured.tool, cpu)
+    }
+
+    static func balanceRequests(port: Int, key: String, connections: Int, seconds: Int, directory: URL) throws -> (rate: Double, tool: String) {
         let wrk = ["/usr/bin/wrk", "/usr/local/bin/wrk"].first { FileManager.default.isExecutableFile(atPath: $0) }
         if let wrk {
             // The key goes in a script file (mode 0600), not on a command line other users could read.
