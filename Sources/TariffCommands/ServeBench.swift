@@ -13,9 +13,10 @@ import TariffSQLite
 /// loopback against a `tariff serve` in this process on a durable SQLite ledger, next to the
 /// in-process `ledger-sqlite` figure of the same run; and `GET /v1/balance` requests per second.
 ///
-/// The load generator runs on the same machine: lifecycles from blocking-socket client threads
-/// (one connection each, a request at a time, so a lifecycle's latency is what a runtime sees),
-/// balances from wrk when it is installed (else from the same client threads).
+/// The load generator runs on the same machine: lifecycles from one client thread per core, each
+/// driving its share of the connections with poll(2), a request at a time on each connection (so a
+/// lifecycle's latency is what a runtime sees); balances from wrk when it is installed (else from
+/// blocking client threads, one per connection).
 enum ServeBench {
     static let consumers = 1_000
 
