@@ -135,6 +135,9 @@ struct BenchCommand: ParsableCommand {
     static func measure(_ items: [BatchItem], repetitions: Int, _ body: ([BatchItem]) -> Void) -> (rate: Int, allocationsPerExecution: Double) {
         var rates: [Double] = []
         var allocations: UInt64 = 0
+        // Counted only while these loops run (the counter costs every allocation of the process).
+        tariff_allocation_counting(1)
+        defer { tariff_allocation_counting(0) }
         for repetition in 0...repetitions {
             let allocationsBefore = tariff_allocation_count()
             let start = ContinuousClock.now

@@ -433,16 +433,20 @@ extension SQLiteBackend: SettlementBackend {
     public func periodState(_ key: PeriodKey) async throws -> PeriodState {
         let raw = key.rawValue
         return try await read { db in
-            guard let row = try Row.fetchOne(db, sql: """
+            let statement = try db.cachedStatement(sql: """
                 SELECT used_compute_units, usage_charges, executions, succeeded, failed FROM period_states WHERE key = ?
-                """, arguments: [raw]) else { return .empty }
+                """)
+            guard let row = try Row.fetchOne(statement, arguments: [raw]) else { return .empty }
             return SQLiteStore.periodState(row, from: 0)
         }
     }
 
+    /// A hold by its execution id (the service's settle reads it first, for its replay header):
+    /// the statement is prepared once per reader connection.
     public func hold(execution: String) async throws -> HoldRecord? {
         try await read { db in
-            try Row.fetchOne(db, sql: "SELECT \(SQLiteStore.holdColumns) FROM holds WHERE execution = ?", arguments: [execution]).map(SQLiteStore.hold(from:))
+            let statement = try db.cachedStatement(sql: "SELECT \(SQLiteStore.holdColumns) FROM holds WHERE execution = ?")
+            return try Row.fetchOne(statement, arguments: [execution]).map(SQLiteStore.hold(from:))
         }
     }
 
@@ -483,11 +487,20 @@ extension SQLiteBackend: SettlementBackend {
         try await step { try LedgerSteps.advanceSubscription(id: id, chargedPeriods: chargedPeriods, in: &$0) }
     }
 
+    /// One consumer's subscriptions (every reserve that names an agent reads them) through the
+    /// `subscriptions_by_consumer` index and a statement prepared once per reader connection; all of
+    /// them without a consumer. (One statement for both, `?1 IS NULL OR consumer = ?1`, was prepared
+    /// for each call and scanned the whole table.)
     public func subscriptions(consumer: String?) async throws -> [SubscriptionRecord] {
         try await read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT \(SQLiteStore.subscriptionColumns) FROM subscriptions WHERE ?1 IS NULL OR consumer = ?1 ORDER BY consumer, start, id
-                """, arguments: [consumer]).map(SQLiteStore.subscription(from:))
+            guard let consumer else {
+                return try Row.fetchAll(db, sql: "SELECT \(SQLiteStore.subscriptionColumns) FROM subscriptions ORDER BY consumer, start, id")
+                    .map(SQLiteStore.subscription(from:))
+            }
+            let statement = try db.cachedStatement(sql: """
+                SELECT \(SQLiteStore.subscriptionColumns) FROM subscriptions WHERE consumer = ? ORDER BY consumer, start, id
+                """)
+            return try Row.fetchAll(statement, arguments: [consumer]).map(SQLiteStore.subscription(from:))
         }
     }
 

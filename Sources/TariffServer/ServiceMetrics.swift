@@ -40,10 +40,25 @@ final class ServiceMetrics: Sendable {
         handlers.timer.recordNanoseconds(nanoseconds)
     }
 
-    /// A ledger step's outcome: `ok` or the refusal's code (`insufficient_credits`).
+    /// A ledger step's outcome: `ok` or the refusal's code (`insufficient_credits`). Its counter is
+    /// made once per label pair, as the request handlers are (making one builds its labels and looks
+    /// the registry up under its lock: on every reserve and settle before).
     func ledgerStep(route: String, outcome: String) {
-        CoreMetrics.Counter(label: "tariff_ledger_steps_total", dimensions: [("route", route), ("outcome", outcome)], factory: factory).increment()
+        let key = StepLabels(route: route, outcome: outcome)
+        let counter = stepCounters.withLock { cache in
+            if let found = cache[key] { return found }
+            let made = CoreMetrics.Counter(label: "tariff_ledger_steps_total", dimensions: [("route", route), ("outcome", outcome)], factory: factory)
+            cache[key] = made
+            return made
+        }
+        counter.increment()
     }
+
+    private struct StepLabels: Hashable {
+        var route: String
+        var outcome: String
+    }
+    private let stepCounters = Mutex<[StepLabels: CoreMetrics.Counter]>([:])
 
     func catalogReload(succeeded: Bool) {
         CoreMetrics.Counter(label: "tariff_catalog_reloads_total", dimensions: [("result", succeeded ? "ok" : "errors")], factory: factory).increment()
