@@ -134,10 +134,12 @@ public enum Simulator {
             // slots they will probe loaded, in tight loops whose cache misses overlap (where
             // each event waited for memory in turn), then they are processed.
             batch.withUnsafeMutableBufferPointer { events in
+                guard let base = events.baseAddress else { return }
                 for chunk in stride(from: 0, to: events.count, by: 256) {
                     let end = min(chunk + 256, events.count)
-                    processor.prepare(UnsafeMutableBufferPointer(rebasing: events[chunk..<end]))
-                    for index in chunk..<end { processor.process(resolved: events[index]) }
+                    processor.prepare(UnsafeMutableBufferPointer(start: base + chunk, count: end - chunk))
+                    // By pointer: `events[index]` handed on by value was copied for every event.
+                    for index in chunk..<end { processor.process(resolved: UnsafePointer(base + index)) }
                 }
             }
             if let last = batch.last, last.line - processedLines >= 65_536 {
