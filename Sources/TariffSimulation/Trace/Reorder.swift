@@ -379,6 +379,9 @@ final class LateLines {
     /// Line numbers of the late lines, in file order (8 bytes each).
     let lineNumbers: TemporaryFile
     private(set) var count = 0
+    /// What simulate's first pass released after its first late line (nil: the ledger replay's
+    /// gathering pass, which releases nothing).
+    var tail: ReleasedTail?
 
     init(limits: ReorderLimits) throws(ReorderError) {
         self.limits = limits
@@ -438,6 +441,30 @@ final class LateLines {
             runs.removeFirst(group.count)
             runs.append(merged)
         }
+    }
+}
+
+/// The events simulate's first pass released after its first late line, in the order released,
+/// and what that pass read: the second pass reads the trace only up to that line, then this file,
+/// and merges the runs into it. The first pass parsed every line already: reading them all again
+/// (as the ledger replay's second pass does) parsed the trace twice, which made a trace with a few
+/// late events cost nearly two runs. Fed the same lines, the reorder buffer releases the same
+/// events in the same order, so what the second pass releases before that line and this file
+/// together are exactly the events a second full reading would release (`ReorderTests`).
+final class ReleasedTail {
+    let events: TemporaryFile
+    /// The first late line: the second pass stops reading the trace there.
+    let firstLateLine: Int
+    /// The first pass's reading of the whole trace: its rejections, lines and agents (the events
+    /// in `events` carry agent indexes of that table).
+    var rejections: [Rejection] = []
+    var rejectionsUnlisted = 0
+    var lines = 0
+    var agents = InternTable()
+
+    init(firstLateLine: Int) throws(ReorderError) {
+        events = try TemporaryFile(prefix: "tariff-released")
+        self.firstLateLine = firstLateLine
     }
 }
 

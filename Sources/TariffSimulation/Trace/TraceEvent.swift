@@ -351,3 +351,58 @@ extension TraceEvent {
         fingerprint = hash.value
     }
 }
+
+extension TraceEvent {
+    /// Appends the event to a temporary file (`ReleasedTail`): a flag, its bytes as they lie in
+    /// memory with its box of texts left out, then the texts when it has some (each as a length
+    /// and UTF-8 bytes). Its stored properties are plain data but for that box, so the bytes read
+    /// back in the same process are the same event (`read(from:)`).
+    func write(to file: TemporaryFile) throws(ReorderError) {
+        var plain = self
+        plain.texts = nil
+        let names = texts?.names
+        try file.append(value: UInt8(names == nil ? 0 : 1))
+        try file.append(value: plain)
+        guard let names else { return }
+        for text in [names.executionID, names.subjectName, names.consumerName] { try Self.write(text, to: file) }
+        try file.append(value: UInt32(truncatingIfNeeded: names.unknownMeters.count))
+        for name in names.unknownMeters { try Self.write(name, to: file) }
+    }
+
+    private static func write(_ text: String, to file: TemporaryFile) throws(ReorderError) {
+        var text = text
+        try file.append(value: UInt32(truncatingIfNeeded: text.utf8.count))
+        let failure = text.withUTF8 { bytes -> ReorderError? in
+            do throws(ReorderError) {
+                try file.append(UnsafeRawBufferPointer(bytes))
+                return nil
+            } catch { return error }
+        }
+        if let failure { throw failure }
+    }
+
+    /// The next event `write(to:)` wrote, nil at the end of the file.
+    static func read(from reader: inout TemporaryFileReader) throws(ReorderError) -> TraceEvent? {
+        guard let flag = try reader.read(UInt8.self) else { return nil }
+        var event = try reader.read(bytes: MemoryLayout<TraceEvent>.size) { bytes -> TraceEvent in
+            var event = TraceEvent(line: 0, time: Timestamp(nanosecondsSinceEpoch: 0), kind: .execution, consumer: 0, subject: 0)
+            // Both the event overwritten and the one written have no box: only plain bytes change.
+            withUnsafeMutableBytes(of: &event) { $0.copyMemory(from: UnsafeRawBufferPointer(bytes)) }
+            return event
+        }
+        guard flag == 1 else { return event }
+        var names = TraceEventNames()
+        names.executionID = try readText(from: &reader)
+        names.subjectName = try readText(from: &reader)
+        names.consumerName = try readText(from: &reader)
+        guard let count = try reader.read(UInt32.self) else { throw ReorderError(description: "a temporary file ended early") }
+        for _ in 0..<count { names.unknownMeters.append(try readText(from: &reader)) }
+        event.setNames(names)
+        return event
+    }
+
+    private static func readText(from reader: inout TemporaryFileReader) throws(ReorderError) -> String {
+        guard let length = try reader.read(UInt32.self) else { throw ReorderError(description: "a temporary file ended early") }
+        return try reader.read(bytes: Int(length)) { String(decoding: $0, as: UTF8.self) }
+    }
+}
