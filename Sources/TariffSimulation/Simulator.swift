@@ -489,7 +489,7 @@ public enum Simulator {
             if delivering { try mergeRuns(before: nil) }
             try outcome.late?.finish()
             if let recording {
-                try recording.events.flush()
+                try recording.events.finishWriting()
                 recording.rejections = outcome.rejections
                 recording.rejectionsUnlisted = outcome.rejectionsUnlisted
                 recording.lines = outcome.lines
