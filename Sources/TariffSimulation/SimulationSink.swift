@@ -102,20 +102,25 @@ public struct SimulationSink: BillingSink {
     }
 
     public mutating func execution(_ event: TraceEvent, plan: PlanHandle, period: SubscriptionPeriod?) {
+        withUnsafePointer(to: event) { execution(at: $0, plan: plan, period: period) }
+    }
+
+    /// An execution read in place (the processor's pricing loop hands a pointer into its batch).
+    public mutating func execution(at event: UnsafePointer<TraceEvent>, plan: PlanHandle, period: SubscriptionPeriod?) {
         let state = period.flatMap { $0.slot < periodStates.count ? periodStates[$0.slot]?.state : nil } ?? .empty
         // The engine's batch path (one item), which records no charge lines: `price` returned its
         // result with 24 inline lines that simulate never reads, copied at every execution (the
         // largest memmove of the run).
-        var item = BatchItem(plan: plan, execution: ExecutionInput(meters: event.meters, failed: event.failed, endedAt: event.time), state: state)
+        var item = BatchItem(plan: plan, execution: ExecutionInput(meters: event.pointee.meters, failed: event.pointee.failed, endedAt: event.pointee.time), state: state)
         var result = BatchResult()
         withUnsafePointer(to: &item) { item in
             withUnsafeMutablePointer(to: &result) { result in
                 catalog.price(batch: UnsafeBufferPointer(start: item, count: 1), into: UnsafeMutableBufferPointer(start: result, count: 1))
             }
         }
-        let reported = inWindow(event.time)
+        let reported = inWindow(event.pointee.time)
         if let refusal = result.refusal {
-            if reported { countRefusal(event) }
+            if reported { countRefusal(event.pointee) }
             _ = refusal
             return
         }
@@ -124,7 +129,7 @@ public struct SimulationSink: BillingSink {
         }
         if reported {
             report.priced += 1
-            updateConsumer(event.consumer) { row in
+            updateConsumer(event.pointee.consumer) { row in
                 // Compute units are not money: an execution is at most 10^12 CU, and a row would
                 // need 9.2 million of them to reach the bound, where it stays (documented).
                 row.computeUnits = row.computeUnits.saturatingAdding(result.computeUnits)
@@ -137,7 +142,7 @@ public struct SimulationSink: BillingSink {
                 row.executions += 1
             }
         }
-        record(result.charge, result.split, at: event.time, reported: reported, consumer: event.consumer, plan: plan, kind: .usage)
+        record(result.charge, result.split, at: event.pointee.time, reported: reported, consumer: event.pointee.consumer, plan: plan, kind: .usage)
     }
 
     public mutating func refused(_ event: TraceEvent, reason: Refusal) {

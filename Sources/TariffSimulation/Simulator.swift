@@ -109,8 +109,12 @@ public enum Simulator {
     /// One pass over the trace: a report, or the late lines gathered for a second pass.
     private static func pass(_ path: String, catalog: CompiledCatalog, options: SimulationOptions, currency: Currency?, reading readingPass: ReadPass,
                              progress: ((Int) -> Void)?) throws(SimulationError) -> PassOutcome {
+        var startEntities = TraceEntities()
+        // A second pass reads events the first one released, with agent indexes of its table: the
+        // catalog's agents must keep theirs (interned from a `Set`, whose order differs per instance).
+        if case .merge(let late) = readingPass, let tail = late.tail { startEntities.agents = tail.agents }
         var processor = BillingProcessor(catalog: catalog, sink: SimulationSink(catalog: catalog, from: options.from, to: options.to, currency: currency),
-                                         entities: TraceEntities(), currency: currency)
+                                         entities: startEntities, currency: currency)
         // The reader interns agents into its own copy of the tables (holding the catalog's agents
         // at the indexes the processor knows); the processor gets it back at the end.
         let entities = processor.entities
@@ -134,10 +138,12 @@ public enum Simulator {
             // slots they will probe loaded, in tight loops whose cache misses overlap (where
             // each event waited for memory in turn), then they are processed.
             batch.withUnsafeMutableBufferPointer { events in
+                guard let base = events.baseAddress else { return }
                 for chunk in stride(from: 0, to: events.count, by: 256) {
                     let end = min(chunk + 256, events.count)
-                    processor.prepare(UnsafeMutableBufferPointer(rebasing: events[chunk..<end]))
-                    for index in chunk..<end { processor.process(resolved: events[index]) }
+                    processor.prepare(UnsafeMutableBufferPointer(start: base + chunk, count: end - chunk))
+                    // By pointer: `events[index]` handed on by value was copied for every event.
+                    for index in chunk..<end { processor.process(resolved: UnsafePointer(base + index)) }
                 }
             }
             if let last = batch.last, last.line - processedLines >= 65_536 {
@@ -241,6 +247,10 @@ public enum Simulator {
         var skipping: TemporaryFileReader?
         var nextSkipped: Int?
         var lateSeen = 0
+        // The first pass: what it releases after its first late line (`ReleasedTail`).
+        var recording: ReleasedTail?
+        // The second pass after such a first pass: the trace is read up to that line, then this.
+        var readingTail: ReleasedTail?
         // The runs' lines are parsed again as read the first time (their span was checked then).
         var reparser = TraceParser(meterNames: settings.meterNames, maxSpanNanoseconds: settings.maxSpanNanoseconds)
         reparser.checksSpan = false
@@ -262,6 +272,11 @@ public enum Simulator {
         case .gather: delivering = false
         case .merge(let late):
             delivering = true
+            if let tail = late.tail {
+                readingTail = tail
+                // The events in the tail carry agent indexes of the first pass's table.
+                outcome.entities.agents = tail.agents
+            }
             skipping = TemporaryFileReader(late.lineNumbers)
             do throws(ReorderError) {
                 let runs = try LateMerger(runs: late.runs, bufferBytes: 1 << 16)
@@ -311,7 +326,13 @@ public enum Simulator {
         }
         var mergeFailure: ReorderError?
         func release(_ event: TraceEvent) {
-            guard delivering, mergeFailure == nil else { return }
+            guard delivering else {
+                if let recording, mergeFailure == nil {
+                    do throws(ReorderError) { try event.write(to: recording.events) } catch { mergeFailure = error }
+                }
+                return
+            }
+            guard mergeFailure == nil else { return }
             if merger != nil || parsedRuns != nil {
                 do throws(ReorderError) { try mergeRuns(before: EventKey(time: event.time.nanosecondsSinceEpoch, line: event.line)) } catch {
                     mergeFailure = error
@@ -351,7 +372,13 @@ public enum Simulator {
             }
             delivering = false
             do throws(ReorderError) {
-                if outcome.late == nil { outcome.late = try LateLines(limits: limits) }
+                if outcome.late == nil {
+                    outcome.late = try LateLines(limits: limits)
+                    if case .first = pass {
+                        recording = try ReleasedTail(firstLateLine: key.line)
+                        outcome.late?.tail = recording
+                    }
+                }
                 try outcome.late?.add(key, line: bytes)
             } catch {
                 outcome.failure = SimulationError(error.description)
@@ -407,6 +434,8 @@ public enum Simulator {
         }
         do throws(TraceReadError) {
             outcome.lines = try LineReader.forEachLine(path: settings.path) { bytes, line in
+                // The rest was released by the first pass and kept (`ReleasedTail`).
+                if let readingTail, line >= readingTail.firstLateLine { return false }
                 if line == nextSkipped {
                     // A late line of the first pass: its run brings it back in order.
                     lateSeen += 1
@@ -441,18 +470,36 @@ public enum Simulator {
         // The chunks still with the workers, in order.
         if outcome.failure == nil && parallel { _ = submit(keeping: 0) }
         guard outcome.failure == nil else { return outcome }
-        while let earliest = buffer.takeEarliest() { release(earliest) }
         do throws(ReorderError) {
+            if let readingTail {
+                // The buffer holds what the first pass went on to release, in its file: read from
+                // there (the first pass's reading of the rest of the trace stands, too).
+                buffer = ReorderBuffer(capacity: 1)
+                var reader = TemporaryFileReader(readingTail.events, bufferBytes: 1 << 20)
+                while mergeFailure == nil, let event = try TraceEvent.read(from: &reader) { release(event) }
+                outcome.rejections = readingTail.rejections
+                outcome.rejectionsUnlisted = readingTail.rejectionsUnlisted
+                outcome.lines = readingTail.lines
+            } else {
+                while let earliest = buffer.takeEarliest() { release(earliest) }
+            }
             if let mergeFailure { throw mergeFailure }
             // Every late line sorts before some released event, so the runs are empty by now;
             // merged to their end all the same (a run is never left unread).
             if delivering { try mergeRuns(before: nil) }
             try outcome.late?.finish()
+            if let recording {
+                try recording.events.finishWriting()
+                recording.rejections = outcome.rejections
+                recording.rejectionsUnlisted = outcome.rejectionsUnlisted
+                recording.lines = outcome.lines
+                recording.agents = outcome.entities.agents
+            }
         } catch {
             outcome.failure = SimulationError(error.description)
             return outcome
         }
-        if case .merge(let late) = pass, lateSeen != late.count || nextSkipped != nil {
+        if case .merge(let late) = pass, readingTail == nil, lateSeen != late.count || nextSkipped != nil {
             outcome.failure = SimulationError("the trace changed while it was read: \(late.count) lines came late the first time, \(lateSeen) now")
             return outcome
         }

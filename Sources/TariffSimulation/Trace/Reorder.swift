@@ -246,6 +246,14 @@ final class TemporaryFile {
         return bytes
     }
 
+    /// Writes what is buffered and gives the buffer's memory back: a finished run is only read
+    /// from then on, and each run kept its 256 KiB buffer (a 4M-event shuffled trace makes some 130
+    /// runs of 8 MiB, merged down to 64: 16 to 32 MiB of the process's peak, which went over 128 MiB).
+    func finishWriting() throws(ReorderError) {
+        try flush()
+        buffer = []
+    }
+
     func flush() throws(ReorderError) {
         let failure = buffer.withUnsafeBytes { Self.writeAll(descriptor, $0) }
         buffer.removeAll(keepingCapacity: true)
@@ -379,6 +387,9 @@ final class LateLines {
     /// Line numbers of the late lines, in file order (8 bytes each).
     let lineNumbers: TemporaryFile
     private(set) var count = 0
+    /// What simulate's first pass released after its first late line (nil: the ledger replay's
+    /// gathering pass, which releases nothing).
+    var tail: ReleasedTail?
 
     init(limits: ReorderLimits) throws(ReorderError) {
         self.limits = limits
@@ -410,7 +421,7 @@ final class LateLines {
             }
             if let failure { throw failure }
         }
-        try run.flush()
+        try run.finishWriting()
         runs.append(run)
         records.removeAll(keepingCapacity: true)
         bytes.removeAll(keepingCapacity: true)
@@ -419,7 +430,7 @@ final class LateLines {
     /// Writes the last run, then merges runs `mergeFanIn` at a time until that many remain at most.
     func finish() throws(ReorderError) {
         try writeRun()
-        try lineNumbers.flush()
+        try lineNumbers.finishWriting()
         // Memory is given back before the merge (the buffer may have grown to `runBytes`).
         records = []
         bytes = []
@@ -434,10 +445,34 @@ final class LateLines {
                 try merged.append(UnsafeRawBufferPointer(line))
                 return true
             }) != nil {}
-            try merged.flush()
+            try merged.finishWriting()
             runs.removeFirst(group.count)
             runs.append(merged)
         }
+    }
+}
+
+/// The events simulate's first pass released after its first late line, in the order released,
+/// and what that pass read: the second pass reads the trace only up to that line, then this file,
+/// and merges the runs into it. The first pass parsed every line already: reading them all again
+/// (as the ledger replay's second pass does) parsed the trace twice, which made a trace with a few
+/// late events cost nearly two runs. Fed the same lines, the reorder buffer releases the same
+/// events in the same order, so what the second pass releases before that line and this file
+/// together are exactly the events a second full reading would release (`ReorderTests`).
+final class ReleasedTail {
+    let events: TemporaryFile
+    /// The first late line: the second pass stops reading the trace there.
+    let firstLateLine: Int
+    /// The first pass's reading of the whole trace: its rejections, lines and agents (the events
+    /// in `events` carry agent indexes of that table).
+    var rejections: [Rejection] = []
+    var rejectionsUnlisted = 0
+    var lines = 0
+    var agents = InternTable()
+
+    init(firstLateLine: Int) throws(ReorderError) {
+        events = try TemporaryFile(prefix: "tariff-released")
+        self.firstLateLine = firstLateLine
     }
 }
 
