@@ -6,20 +6,10 @@ extension Schema {
     /// keep one outbox contract. The triggers call `tariff_emit`, which now looks first; `emit`
     /// (an event whose cause wrote nothing: a declined top-up) writes through `tariff_emit_always`.
     static let v16: [String] = [
+        // Migration 12's writer, kept under a new name (no copy of its body).
+        "ALTER FUNCTION tariff_emit(text, text, json) RENAME TO tariff_emit_always",
         """
-        CREATE FUNCTION tariff_emit_always(p_type text, p_subject text, p_data json) RETURNS bigint LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
-        DECLARE seq bigint;
-        BEGIN
-            INSERT INTO webhook_events (type, subject, created, data)
-            VALUES (p_type, p_subject, floor(extract(epoch FROM clock_timestamp()))::bigint, p_data::text) RETURNING sequence INTO seq;
-            INSERT INTO webhook_deliveries (endpoint, event, subject)
-            SELECT id, seq, p_subject FROM webhook_endpoints
-            WHERE removed_at IS NULL AND position(',' || p_type || ',' IN events) > 0 ORDER BY created_at, id;
-            RETURN seq;
-        END $$
-        """,
-        """
-        CREATE OR REPLACE FUNCTION tariff_emit(p_type text, p_subject text, p_data json) RETURNS bigint LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+        CREATE FUNCTION tariff_emit(p_type text, p_subject text, p_data json) RETURNS bigint LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
         BEGIN
             IF NOT EXISTS (SELECT 1 FROM webhook_endpoints WHERE removed_at IS NULL AND position(',' || p_type || ',' IN events) > 0) THEN
                 RETURN NULL;
