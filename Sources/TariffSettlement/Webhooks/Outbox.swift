@@ -55,7 +55,7 @@ public struct OutboxEvent: Sendable, Hashable {
 
     /// The bytes POSTed: `{"id","type","created","data"}`.
     public var body: String {
-        "{\"id\":\"\(id)\",\"type\":\(JSONText.quoted(type)),\"created\":\(created),\"data\":\(data)}"
+        "{\"id\":\"\(id)\",\"type\":\(JSON.quoted(type)),\"created\":\(created),\"data\":\(data)}"
     }
 }
 
@@ -64,16 +64,16 @@ public struct OutboxEvent: Sendable, Hashable {
 public struct EventDraft: Sendable, Hashable {
     public var type: WebhookEventType
     public var subject: String
-    /// (key, value) pairs of `data`, in order; values already JSON (`JSONText`).
-    public var fields: [(String, String)]
+    /// (key, value) pairs of `data`, in order.
+    public var fields: [(String, JSON)]
 
-    public init(type: WebhookEventType, subject: String, fields: [(String, String)]) {
+    public init(type: WebhookEventType, subject: String, fields: [(String, JSON)]) {
         self.type = type
         self.subject = subject
         self.fields = fields
     }
 
-    public var data: String { JSONText.object(fields) }
+    public var data: String { JSON.object(fields).rendered }
 
     public static func == (lhs: EventDraft, rhs: EventDraft) -> Bool {
         lhs.type == rhs.type && lhs.subject == rhs.subject && lhs.data == rhs.data
@@ -88,14 +88,14 @@ public struct EventDraft: Sendable, Hashable {
     /// `AutoTopUpSetting.purchaseKey`) of `amount` for `consumer` was declined.
     public static func autoTopUpFailed(consumer: String, crossing: Int64, amount: Money, reason: String) -> EventDraft {
         EventDraft(type: .autoTopUpFailed, subject: consumer,
-                   fields: [("consumer", JSONText.quoted(consumer)), ("key", JSONText.quoted(AutoTopUpSetting.purchaseKey(consumer: consumer, crossing: crossing))), ("amount_micros", String(amount.micros)),
-                            ("reason", JSONText.quoted(reason))])
+                   fields: [("consumer", .string(consumer)), ("key", .string(AutoTopUpSetting.purchaseKey(consumer: consumer, crossing: crossing))), ("amount_micros", .integer(amount.micros)),
+                            ("reason", .string(reason))])
     }
 
     /// `execution.refused` for a refusal that wrote no row (a reserve refused for credits).
     public static func executionRefused(consumer: String, execution: String, reason: String) -> EventDraft {
         EventDraft(type: .executionRefused, subject: consumer,
-                   fields: [("consumer", JSONText.quoted(consumer)), ("execution", JSONText.quoted(execution)), ("reason", JSONText.quoted(reason))])
+                   fields: [("consumer", .string(consumer)), ("execution", .string(execution)), ("reason", .string(reason))])
     }
 }
 
@@ -223,34 +223,6 @@ public enum WebhookBackoff {
     }
 }
 
-/// The JSON text of event data, built without Foundation (amounts are integers).
-public enum JSONText {
-    public static func quoted(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
-    }
-
-    public static func object(_ fields: [(String, String)]) -> String {
-        "{" + fields.map { quoted($0.0) + ":" + $0.1 }.joined(separator: ",") + "}"
-    }
-}
-
 /// The events a step's row writes cause: the rules every backend applies (the in-memory ledger
 /// here, SQLite and PostgreSQL in triggers of the same rules: `v7: webhooks`, migration 12).
 public enum EventRules {
@@ -262,7 +234,7 @@ public enum EventRules {
     public static func balanceEvents(consumer: String, old: Money, new: Money, threshold: Money) -> [EventDraft] {
         guard old != new else { return [] }
         var events: [EventDraft] = []
-        let fields = [("consumer", JSONText.quoted(consumer)), ("available_micros", String(new.micros)), ("threshold_micros", String(threshold.micros))]
+        let fields: [(String, JSON)] = [("consumer", .string(consumer)), ("available_micros", .integer(new.micros)), ("threshold_micros", .integer(threshold.micros))]
         if old >= threshold && new < threshold { events.append(EventDraft(type: .balanceLow, subject: consumer, fields: fields)) }
         if old.micros > 0 && new.micros == 0 { events.append(EventDraft(type: .creditsDepleted, subject: consumer, fields: fields)) }
         if old < threshold && new >= threshold { events.append(EventDraft(type: .balanceRecovered, subject: consumer, fields: fields)) }
@@ -274,8 +246,8 @@ public enum EventRules {
         guard entry.debit.kind == .purchases, entry.credit.kind == .available else { return [] }
         let consumer = entry.credit.owner
         return [EventDraft(type: .purchaseSucceeded, subject: consumer,
-                           fields: [("consumer", JSONText.quoted(consumer)), ("amount_micros", String(entry.amount.micros)),
-                                    ("operation", JSONText.quoted(entry.operation))])]
+                           fields: [("consumer", .string(consumer)), ("amount_micros", .integer(entry.amount.micros)),
+                                    ("operation", .string(entry.operation))])]
     }
 
     /// A hold written: a refusal recorded at reserve, or a settle refused by pricing.
@@ -300,20 +272,20 @@ public enum EventRules {
         }
         guard renewed else { return [] }
         return [EventDraft(type: .subscriptionRenewed, subject: charge.consumer,
-                           fields: [("consumer", JSONText.quoted(charge.consumer)), ("plan", JSONText.quoted(charge.plan)),
-                                    ("period_start_ns", String(charge.datedAt.nanosecondsSinceEpoch)), ("billed_micros", String(charge.billed.micros)),
-                                    ("charged_micros", String(charge.charged.micros))])]
+                           fields: [("consumer", .string(charge.consumer)), ("plan", .string(charge.plan)),
+                                    ("period_start_ns", .integer(charge.datedAt.nanosecondsSinceEpoch)), ("billed_micros", .integer(charge.billed.micros)),
+                                    ("charged_micros", .integer(charge.charged.micros))])]
     }
 
     /// A payout written: confirmed sent, or failed.
     public static func payoutEvents(old: PayoutRecord?, new: PayoutRecord) -> [EventDraft] {
         let subject = "creator:" + new.creator
-        let base = [("creator", JSONText.quoted(new.creator)), ("payout", JSONText.quoted(new.key)), ("amount_micros", String(new.amount.micros))]
+        let base: [(String, JSON)] = [("creator", .string(new.creator)), ("payout", .string(new.key)), ("amount_micros", .integer(new.amount.micros))]
         if old?.reference == nil, let reference = new.reference {
-            return [EventDraft(type: .payoutPaid, subject: subject, fields: base + [("reference", JSONText.quoted(reference))])]
+            return [EventDraft(type: .payoutPaid, subject: subject, fields: base + [("reference", .string(reference))])]
         }
         if old?.failure == nil, let failure = new.failure {
-            return [EventDraft(type: .payoutFailed, subject: subject, fields: base + [("reason", JSONText.quoted(failure))])]
+            return [EventDraft(type: .payoutFailed, subject: subject, fields: base + [("reason", .string(failure))])]
         }
         return []
     }
@@ -322,8 +294,8 @@ public enum EventRules {
     public static func closeEvents(old: PeriodCloseRecord?, new: PeriodCloseRecord) -> [EventDraft] {
         guard old?.closedAt == nil, new.closedAt != nil else { return [] }
         return [EventDraft(type: .periodClosed, subject: new.consumer,
-                           fields: [("consumer", JSONText.quoted(new.consumer)), ("plan", JSONText.quoted(new.plan)),
-                                    ("period_start_ns", String(new.start.nanosecondsSinceEpoch)), ("period_end_ns", String(new.end.nanosecondsSinceEpoch)),
-                                    ("shortfall_micros", String(new.shortfall.micros)), ("sla_credit_micros", String(new.slaCredit.micros))])]
+                           fields: [("consumer", .string(new.consumer)), ("plan", .string(new.plan)),
+                                    ("period_start_ns", .integer(new.start.nanosecondsSinceEpoch)), ("period_end_ns", .integer(new.end.nanosecondsSinceEpoch)),
+                                    ("shortfall_micros", .integer(new.shortfall.micros)), ("sla_credit_micros", .integer(new.slaCredit.micros))])]
     }
 }
