@@ -40,6 +40,33 @@ public enum HTMLCharts {
         return svg + "</svg>"
     }
 
+    /// A page that needs nothing from outside (no script, no external asset): the stylesheet of
+    /// Tariff's pages (tables, amounts, the charts above), then the page's own `style` rules.
+    /// `head` is placed before the stylesheet as it is (a `<meta>` of the page's own).
+    public static func document(title: String, head: String = "", style: String, body: String) -> String {
+        """
+        <!DOCTYPE html>
+        <html lang="en"><head><meta charset="utf-8"><title>\(escape(title))</title>
+        <meta name="viewport" content="width=device-width, initial-scale=1">
+        \(head)<style>
+        body { font-family: system-ui, sans-serif; margin: 2rem; color: #1d2330; }
+        h1 { font-size: 1.6rem; } h2 { font-size: 1.15rem; margin-top: 2rem; }
+        table { border-collapse: collapse; } th, td { padding: 0.2rem 0.7rem; text-align: left; border-bottom: 1px solid #e3e6ec; }
+        td.amount { text-align: right; font-variant-numeric: tabular-nums; }
+        svg text { font-size: 11px; fill: #1d2330; } rect.bar { fill: #3b6fd8; } rect.negative { fill: #d8553b; }
+        \(style)
+        </style></head>
+        <body>
+        \(body)
+        </body></html>
+        """
+    }
+
+    /// A titled section of a page.
+    public static func section(_ title: String, _ content: String) -> String {
+        "<section><h2>\(escape(title))</h2>\n\(content)\n</section>\n"
+    }
+
     /// Text made safe inside an element or a quoted attribute.
     public static func escape(_ text: String) -> String {
         var output = ""

@@ -121,29 +121,13 @@ enum PortalPages {
     /// The page when the ledger cannot be read.
     static let unavailable = document(title: "Unavailable", body: "<h1>Try again shortly</h1>\n<p>The page cannot be shown right now.</p>\n")
 
-    private static func section(_ title: String, _ content: String) -> String {
-        "<section><h2>\(escape(title))</h2>\n\(content)\n</section>\n"
-    }
+    private static func section(_ title: String, _ content: String) -> String { HTMLCharts.section(title, content) }
 
     private static func escape(_ text: String) -> String { HTMLCharts.escape(text) }
 
+    /// Never indexed (a link holds a token); muted notes, failed and upcoming payouts.
     private static func document(title: String, body: String) -> String {
-        """
-        <!DOCTYPE html>
-        <html lang="en"><head><meta charset="utf-8"><title>\(escape(title))</title>
-        <meta name="viewport" content="width=device-width, initial-scale=1">
-        <meta name="robots" content="noindex">
-        <style>
-        body { font-family: system-ui, sans-serif; margin: 2rem; color: #1d2330; }
-        h1 { font-size: 1.6rem; } h2 { font-size: 1.15rem; margin-top: 2rem; }
-        table { border-collapse: collapse; } th, td { padding: 0.2rem 0.7rem; text-align: left; border-bottom: 1px solid #e3e6ec; }
-        td.amount { text-align: right; font-variant-numeric: tabular-nums; }
-        .note { color: #5a6170; } svg text { font-size: 11px; fill: #1d2330; } rect.bar { fill: #3b6fd8; } rect.negative { fill: #d8553b; }
-        tr.failed td { color: #b3361f; } tr.upcoming td { color: #5a6170; }
-        </style></head>
-        <body>
-        \(body)
-        </body></html>
-        """
+        HTMLCharts.document(title: title, head: "<meta name=\"robots\" content=\"noindex\">\n",
+                            style: ".note { color: #5a6170; }\ntr.failed td { color: #b3361f; } tr.upcoming td { color: #5a6170; }", body: body)
     }
 }

@@ -45,26 +45,10 @@ public struct HTMLReport {
         }
         calendar += "</table>"
         body += section("Payout calendar", calendar)
-        return """
-        <!DOCTYPE html>
-        <html lang="en"><head><meta charset="utf-8"><title>Tariff simulation</title>
-        <meta name="viewport" content="width=device-width, initial-scale=1">
-        <style>
-        body { font-family: system-ui, sans-serif; margin: 2rem; color: #1d2330; }
-        h1 { font-size: 1.6rem; } h2 { font-size: 1.15rem; margin-top: 2rem; }
-        table { border-collapse: collapse; } th, td { padding: 0.2rem 0.7rem; text-align: left; border-bottom: 1px solid #e3e6ec; }
-        td.amount { text-align: right; font-variant-numeric: tabular-nums; }
-        .window { color: #5a6170; } svg text { font-size: 11px; fill: #1d2330; } rect.bar { fill: #3b6fd8; } rect.negative { fill: #d8553b; }
-        </style></head>
-        <body>
-        \(body)
-        </body></html>
-        """
+        return HTMLCharts.document(title: "Tariff simulation", style: ".window { color: #5a6170; }", body: body)
     }
 
-    private func section(_ title: String, _ content: String) -> String {
-        "<section><h2>\(escape(title))</h2>\n\(content)\n</section>\n"
-    }
+    private func section(_ title: String, _ content: String) -> String { HTMLCharts.section(title, content) }
 
     private func barChart(_ values: [(label: String, amount: Money, kind: String)], vertical: Bool) -> String {
         HTMLCharts.barChart(values, vertical: vertical)
