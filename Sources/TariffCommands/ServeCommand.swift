@@ -128,6 +128,6 @@ extension LedgerOptions {
     func serviceBackend() async throws -> (any SettlementBackend, any ServiceStore) {
         let backend = try await backend()
         if let store = backend as? any ServiceStore { return (backend, store) }
-        return (backend, InMemoryServiceStore())
+        return (backend, InMemoryServiceStore(outbox: backend as? any WebhookOutbox))
     }
 }

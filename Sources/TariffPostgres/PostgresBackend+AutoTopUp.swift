@@ -92,5 +92,4 @@ extension PostgresBackend: AutoTopUpStore {
         }
     }
 
-    public var recordsTopUpFailureEvents: Bool { true }
 }

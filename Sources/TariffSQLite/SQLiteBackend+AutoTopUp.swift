@@ -80,5 +80,4 @@ extension SQLiteBackend: AutoTopUpStore {
         }
     }
 
-    public var recordsTopUpFailureEvents: Bool { true }
 }

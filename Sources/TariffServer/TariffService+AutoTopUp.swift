@@ -112,11 +112,7 @@ extension TariffService {
         func declined(_ reason: String) async throws {
             // A rail's message, bounded as a failed payout's is (it is kept and answered).
             let kept = String(reason.prefix(Self.maximumTopUpFailureLength))
-            let recorded = try await store.recordAutoTopUpFailure(consumer: consumer, crossing: crossing, reason: kept, now: clock.now())
-            if recorded, !store.recordsTopUpFailureEvents, let outbox = configuration.backend as? any WebhookOutbox {
-                _ = try await outbox.emit(.autoTopUpFailed(consumer: consumer, crossing: crossing,
-                                                           amount: claim.amount, reason: kept))
-            }
+            try await store.recordAutoTopUpFailure(consumer: consumer, crossing: crossing, reason: kept, now: clock.now())
             configuration.logger.info("auto top-up declined", metadata: ["crossing": .stringConvertible(crossing)])
         }
         let settings = try await configuration.store.consumerSettings(consumer)

@@ -69,7 +69,7 @@ final class TestServer: Sendable {
                       plans: String = repositoryRoot + "/plans", rules: String = repositoryRoot + "/rules",
                       keyCacheMilliseconds: UInt64 = 1_000, options: ListenOptions = ListenOptions(port: 0)) async throws -> TestServer {
         let backend = backend ?? InMemoryBackend(currency: Currency(code: "USD")!)
-        let store = store ?? (backend as? any ServiceStore) ?? InMemoryServiceStore()
+        let store = store ?? (backend as? any ServiceStore) ?? InMemoryServiceStore(outbox: backend as? any WebhookOutbox)
         let logs = CapturedLogs()
         let adminKey = APIKeys.newSecret()
         secrets.withLock { _ = $0.insert(adminKey) }

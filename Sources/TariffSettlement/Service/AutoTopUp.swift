@@ -130,20 +130,12 @@ public protocol AutoTopUpStore: Sendable {
     /// The purchase of crossing `crossing` succeeded: `spent`, if that crossing is still in flight.
     func completeAutoTopUp(consumer: String, crossing: Int64, now: Timestamp) async throws
     /// The purchase of crossing `crossing` was declined: `failed` with the rail's reason, if that
-    /// crossing is still in flight. THE one place a failed auto top-up is recorded, in one ledger
-    /// transaction on every backend, with its `auto_top_up.failed` event when
-    /// `recordsTopUpFailureEvents` (SQLite, PostgreSQL).
+    /// crossing is still in flight. THE one place a failed auto top-up is recorded, with its
+    /// `auto_top_up.failed` event: in one ledger transaction on SQLite and PostgreSQL; right after
+    /// it in memory (whose outbox lives in the backend, and which a crash loses whole anyway).
     /// - returns: whether this call recorded it (false: not in flight under that crossing).
     @discardableResult
     func recordAutoTopUpFailure(consumer: String, crossing: Int64, reason: String, now: Timestamp) async throws -> Bool
-    /// Whether `recordAutoTopUpFailure` writes the `auto_top_up.failed` event itself, in its
-    /// transaction. A store that does not (the `memory:` ledger's, whose outbox lives in the
-    /// backend, and which a crash loses whole anyway) has the caller emit it once recorded.
-    var recordsTopUpFailureEvents: Bool { get }
-}
-
-extension AutoTopUpStore {
-    public var recordsTopUpFailureEvents: Bool { false }
 }
 
 /// The `memory:` ledger's settings.
@@ -201,6 +193,10 @@ extension InMemoryServiceStore: AutoTopUpStore {
     }
     @discardableResult
     public func recordAutoTopUpFailure(consumer: String, crossing: Int64, reason: String, now: Timestamp) async throws -> Bool {
-        autoTopUpRows.finish(consumer: consumer, crossing: crossing, failure: reason, now: now)
+        guard autoTopUpRows.finish(consumer: consumer, crossing: crossing, failure: reason, now: now) else { return false }
+        if let outbox, let row = autoTopUpRows.get(consumer) {
+            _ = try await outbox.emit(.autoTopUpFailed(consumer: consumer, crossing: crossing, amount: row.amount, reason: reason))
+        }
+        return true
     }
 }

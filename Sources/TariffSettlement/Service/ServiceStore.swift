@@ -152,8 +152,13 @@ public final class InMemoryServiceStore: ServiceStore {
     private let state = Mutex(State())
     /// Auto top-up settings (`AutoTopUpStore`).
     let autoTopUpRows = InMemoryAutoTopUps()
+    /// Where a declined top-up's `auto_top_up.failed` goes: the `memory:` ledger's outbox, which
+    /// lives in its backend (SQLite and PostgreSQL write it with the failure, in one transaction).
+    let outbox: (any WebhookOutbox)?
 
-    public init() {}
+    public init(outbox: (any WebhookOutbox)? = nil) {
+        self.outbox = outbox
+    }
 
     public func insertKey(_ record: APIKeyRecord) async throws {
         try state.withLock { state in
