@@ -132,10 +132,4 @@ enum EventTriggers {
             }
         }
     }
-
-    /// The names of the event triggers in the file (tests).
-    static func present(_ db: Database) throws -> Set<String> {
-        let names = Set(all.map(\.name))
-        return Set(try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'trigger'").filter(names.contains))
-    }
 }
